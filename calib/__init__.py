@@ -1,0 +1,1 @@
+"""Calibration: conditions database, HV tables and the logbook."""

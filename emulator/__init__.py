@@ -1,0 +1,1 @@
+"""MSADC emulator: beam, detector response and waveforms that look like beam time."""
