@@ -1,0 +1,244 @@
+"""The ``na64daq`` command. User errors print one line naming the problem, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+from daq.config import ConfigError, describe, load
+from daq.detector import Detector, DetectorMapError
+from daq.wire_format import FrameError
+
+DESCRIPTION = """\
+na64daq: data acquisition and online monitoring for an NA64-style missing-energy experiment
+(100 GeV electrons on an active ECAL target).
+
+  na64daq demo                       emulate one spill into a file and print a summary
+  na64daq emulate --out run.h5       emulate a run into a file (frames and truth)
+  na64daq emulate                    publish emulated frames on the sources' ZeroMQ endpoints
+  na64daq replay run.h5              re-stream a recorded run on the same endpoints
+  na64daq detector                   show the channel map
+  na64daq config                     list every configuration key with its default and range
+"""
+
+USER_ERRORS = (ConfigError, DetectorMapError, FrameError, OSError, KeyError)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="FILE", help="emulator configuration (TOML); "
+                   "see 'na64daq config' for the keys")
+    p.add_argument("--detector", metavar="FILE",
+                   help="detector map (TOML); default: the map shipped with na64daq")
+    p.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
+                   help="override one configuration key, e.g. --set beam.hadron_fraction=0.02 "
+                        "(repeatable; VALUE is read as TOML)")
+
+
+def _emulate_options(p: argparse.ArgumentParser) -> None:
+    _common(p)
+    p.add_argument("--spills", type=int, help="number of spills (run.spills)")
+    p.add_argument("--intensity", type=float, metavar="E",
+                   help="electrons per spill (beam.intensity_per_spill), e.g. 5e6")
+    p.add_argument("--seed", type=int, help="random seed (run.seed)")
+    p.add_argument("--run", type=int, help="run number (run.number)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="na64daq", description=DESCRIPTION, formatter_class=argparse.RawTextHelpFormatter)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("demo", help="emulate one spill into a file and print a summary",
+                       description="Emulate one time-compressed spill with the embedded "
+                       "defaults, write it to a file and print what it holds.")
+    _emulate_options(p)
+    p.add_argument("--out", metavar="FILE", default="na64daq-demo.h5",
+                   help="where to write the emulated run (default: %(default)s)")
+
+    p = sub.add_parser(
+        "emulate", help="emulate the MSADC crates (to a file or on ZeroMQ endpoints)",
+        description="Emulate beam time: spills, triggers, physics, pileup and MSADC waveforms. "
+        "With --out, write frames and truth to an HDF5 file; without, publish each source's "
+        "frames on its own ZeroMQ PUSH endpoint (publish.base_port + source id).")
+    _emulate_options(p)
+    p.add_argument("--out", metavar="FILE", help="write the run (frames and truth) to FILE")
+    p.add_argument("--source", type=int, action="append", metavar="ID",
+                   help="publish only this source (repeatable): one process per crate")
+    p.add_argument("--real-time", action="store_true",
+                   help="emit at the beam's pace (4.8 s spills and pauses, scaled by spill.pace)"
+                        " instead of as fast as the consumers take")
+
+    p = sub.add_parser("replay", help="re-stream a recorded run on the sources' endpoints",
+                       description="Re-stream the waveforms of an emulated-run file, frame for "
+                       "frame, at the original pace (--pace 1), a scaled pace, or as fast as the "
+                       "consumers take (--pace 0, the default).")
+    _common(p)
+    p.add_argument("file", help="an emulated-run file written by 'na64daq emulate --out'")
+    p.add_argument("--pace", type=float, default=0.0,
+                   help="1 = as recorded, 2 = twice as fast, 0 = as fast as consumers take")
+    p.add_argument("--source", type=int, action="append", metavar="ID",
+                   help="replay only this source (repeatable)")
+
+    p = sub.add_parser("detector", help="show the channel map",
+                       description="Print the detector map: sources and channels.")
+    p.add_argument("--detector", metavar="FILE", help="detector map (TOML) to check and show")
+    p.add_argument("--channels", action="store_true", help="list every channel")
+
+    p = sub.add_parser("config", help="list every configuration key",
+                       description="Every emulator configuration key with its default, unit, "
+                       "allowed range and meaning.")
+    return parser
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    import tomllib
+
+    out: dict[str, Any] = {}
+    for item in args.set:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE")
+        try:
+            out[key.strip()] = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            out[key.strip()] = raw  # a bare word is a string
+    for attr, key in (("spills", "run.spills"), ("intensity", "beam.intensity_per_spill"),
+                      ("seed", "run.seed"), ("run", "run.number")):
+        value = getattr(args, attr, None)
+        if value is not None:
+            out[key] = value
+    return out
+
+
+def _emulator(args: argparse.Namespace, extra: dict[str, Any] | None = None):
+    from emulator.config import EmulatorConfig
+    from emulator.emulator import Emulator
+
+    overrides = _overrides(args)
+    overrides.update(extra or {})
+    cfg = load(EmulatorConfig, args.config, overrides)
+    detector = Detector.load(args.detector)
+    return Emulator(cfg, detector)
+
+
+def cmd_emulate_to_file(args: argparse.Namespace, extra: dict[str, Any] | None = None) -> int:
+    from emulator.run_file import read_run, write_run
+    from emulator.run_summary import summarize
+
+    em = _emulator(args, extra)
+    t0 = time.perf_counter()
+    write_run(em, args.out)
+    elapsed = time.perf_counter() - t0
+    run = read_run(args.out)
+    print(summarize(run, em.detector, elapsed))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    return cmd_emulate_to_file(args, {"run.spills": args.spills or 1,
+                                      "spill.time_compressed": True})
+
+
+def cmd_emulate(args: argparse.Namespace) -> int:
+    if args.out:
+        if args.source or args.real_time:
+            raise ConfigError("--out writes every source to a file; --source and --real-time "
+                              "are for publishing")
+        return cmd_emulate_to_file(args)
+    em = _emulator(args, {"spill.time_compressed": not args.real_time})
+    ids = args.source or list(em.detector.source_ids)
+    for sid in ids:
+        em.detector.source(sid)
+    return _publish(em.cfg.publish, not args.real_time, em.cfg.spill.pace, ids, em.frames(ids))
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from emulator.config import EmulatorConfig
+    from emulator.replay import Replay
+    from emulator.run_file import read_run
+
+    if args.pace < 0:
+        raise ConfigError(f"--pace {args.pace:g}: must be >= 0")
+    cfg = load(EmulatorConfig, args.config, _overrides(args))
+    replay = Replay(read_run(args.file, truth=False), Detector.load(args.detector))
+    ids = args.source or list(replay.run.samples)
+    return _publish(cfg.publish, args.pace == 0, args.pace, ids, replay.frames(ids))
+
+
+def _publish(publish, time_compressed: bool, pace: float, ids, frames) -> int:
+    from emulator.publisher import Publisher
+
+    endpoints = {sid: publish.endpoint(sid) for sid in ids}
+    pub = Publisher(endpoints, time_compressed, pace, publish.send_hwm, publish.linger_s)
+    print("publishing " + ", ".join(f"source {s} on {e}" for s, e in endpoints.items()),
+          flush=True)
+    try:
+        counters = pub.run(frames)
+    finally:
+        pub.close()
+    for sid, c in counters.items():
+        info = c.info(spill=False)
+        print(f"source {sid}: {info['triggered']} events triggered, {info['sent']} sent, "
+              f"{info['not_sent']} not sent")
+    return 0
+
+
+def cmd_detector(args: argparse.Namespace) -> int:
+    det = Detector.load(args.detector)
+    print(f"{det.path}: {det.summary()}")
+    for s in det.sources:
+        print(f"  source {s.id} {s.name}: {len(s.channels)} channels ({s.description})")
+    if args.channels:
+        for c in det.channels:
+            alias = f" ({c.alias})" if c.alias else ""
+            print(f"  {c.index:4d} {c.name:<10}{alias:<9} {c.detector:<5} source {c.source} "
+                  f"port {c.port} channel {c.channel}")
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from emulator.config import EmulatorConfig
+
+    for key, default, unit, allowed, doc in describe(EmulatorConfig):
+        unit = f" [{unit}]" if unit else ""
+        print(f"{key} = {default}{unit}\n    {doc}; {allowed}")
+    return 0
+
+
+COMMANDS = {"demo": cmd_demo, "emulate": cmd_emulate, "replay": cmd_replay,
+            "detector": cmd_detector, "config": cmd_config}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    try:
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        print("na64daq: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if not _is_user_error(exc):
+            raise
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        if isinstance(exc, OSError) and exc.filename:
+            msg = f"{exc.filename}: {exc.strerror}"
+        print(f"na64daq: error: {msg}", file=sys.stderr)
+        return 2
+
+
+def _is_user_error(exc: Exception) -> bool:
+    if isinstance(exc, USER_ERRORS):
+        return True
+    from emulator.run_file import RunFileError  # imported late: it pulls in h5py and numba
+
+    return isinstance(exc, RunFileError)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

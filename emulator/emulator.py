@@ -1,0 +1,256 @@
+"""The emulated readout: spills, triggers, batches of events, frames per source, and truth.
+
+Everything is a deterministic function of (seed, run, spill, batch): a process that emulates only
+some sources produces, for them, exactly the frames of a process that emulates all of them.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from daq.config import ConfigError
+from daq.detector import Detector
+from daq.pulse_shape import PulseTemplate
+from daq.wire_format import EVENT_DTYPE, FrameKind, TriggerKind, encode_control, encode_events
+from emulator import physics
+from emulator.config import EmulatorConfig
+from emulator.waveforms import noise_bank, synthesize
+
+_MASK64 = (1 << 64) - 1
+
+
+def _seed(*parts: int) -> int:
+    """A 63-bit seed mixing several integers (stable across processes and platforms)."""
+    ss = np.random.SeedSequence([p & _MASK64 for p in parts])
+    return int(ss.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
+
+
+@dataclass
+class Batch:
+    """One batch of events of one spill: the event table, samples per source, and truth."""
+
+    spill: int
+    index: int
+    spill_start_ns: int
+    events: np.ndarray  # EVENT_DTYPE
+    samples: dict[int, np.ndarray]  # source id -> (events, channels, samples) uint16
+    truth: dict[str, np.ndarray]
+
+
+@dataclass
+class SpillPlan:
+    spill: int
+    start_ns: int  # wall clock (emulated)
+    end_ns: int
+    triggers: np.ndarray  # TriggerKind per event
+    times_ns: np.ndarray  # float, since spill start
+
+
+class Emulator:
+    """Emulates the MSADC crates of the detector map under the configured beam."""
+
+    def __init__(self, cfg: EmulatorConfig, detector: Detector):
+        cfg.check_detector(detector.window_ns)
+        self.cfg = cfg
+        self.detector = detector
+        self.geometry = physics.Geometry(detector)
+        self.params = physics.physics_params(cfg, detector)
+        self.cum_boosted = np.cumsum(physics.class_weights(cfg, boosted=True))
+        self.cum_natural = np.cumsum(physics.class_weights(cfg, boosted=False))
+        d = cfg.digitizer
+        self.template = PulseTemplate(d.pulse_peak_ns, d.pulse_order)
+        rng = np.random.default_rng(_seed(cfg.run.seed, 1))
+        n = detector.n_channels
+        even = rng.uniform(d.pedestal_min_adc, d.pedestal_max_adc, n)
+        odd = np.clip(even + rng.normal(0.0, d.odd_even_sigma_adc, n), 0.0, detector.adc_max)
+        self.pedestal = np.stack([even, odd], axis=1)
+        self.hv_v, self.adc_per_gev = self._gains(rng)
+        self.bank = noise_bank(_seed(cfg.run.seed, 2))
+
+    # -- configuration-derived tables --------------------------------------------------------
+    def _gains(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """HV per channel and the gain it gives (gain proportional to HV^k)."""
+        g = self.cfg.gains
+        nominal = {"ECAL0": g.adc_per_gev_ecal0, "ECAL1": g.adc_per_gev_ecal1,
+                   "HCAL": g.adc_per_gev_hcal, "SRD": g.adc_per_gev_srd}
+        base = np.array([
+            nominal.get(f"ECAL{c.module}" if c.detector == "ECAL" else c.detector,
+                        g.adc_per_gev_counter)
+            for c in self.detector.channels])
+        spread = rng.uniform(1.0 - g.hv_gain_spread, 1.0 + g.hv_gain_spread, len(base))
+        hv = g.hv_nominal_v * spread ** (1.0 / g.hv_k)
+        if g.hv_table:
+            for name, volts in _read_hv_table(Path(g.hv_table), self.detector).items():
+                hv[self.detector.index(name)] = volts
+        return hv, base * (hv / g.hv_nominal_v) ** g.hv_k
+
+    # -- spills --------------------------------------------------------------------------------
+    def spill_plan(self, spill: int) -> SpillPlan:
+        """Trigger kinds and times of one spill (Poisson processes, merged and sorted)."""
+        c, t = self.cfg, self.cfg.trigger
+        rng = np.random.default_rng(_seed(c.run.seed, c.run.number, spill, 3))
+        duration_ns = c.spill.duration_s * 1e9
+        kinds, times = [], []
+        for kind, rate in ((TriggerKind.PHYSICS, t.physics_rate_hz),
+                           (TriggerKind.CALIBRATION, t.calibration_rate_hz),
+                           (TriggerKind.RANDOM, t.random_rate_hz)):
+            n = rng.poisson(rate * c.spill.duration_s)
+            kinds.append(np.full(n, kind, np.uint8))
+            times.append(rng.uniform(0.0, duration_ns, n))
+        all_times = np.concatenate(times)
+        order = np.argsort(all_times, kind="stable")
+        start = c.run.start_time_ns + int((spill - 1) * (c.spill.duration_s + c.spill.pause_s) * 1e9)
+        return SpillPlan(spill, start, start + int(duration_ns),
+                         np.concatenate(kinds)[order], all_times[order])
+
+    def batches(self, plan: SpillPlan, source_ids: Iterable[int] | None = None) -> Iterator[Batch]:
+        """The spill's events in batches, with samples for ``source_ids`` (default: all)."""
+        c = self.cfg
+        ids = list(self.detector.source_ids if source_ids is None else source_ids)
+        n_events = len(plan.triggers)
+        size = c.run.batch_events
+        wave_key = np.uint64(_seed(c.run.seed, c.run.number, plan.spill, 4))
+        period = self.detector.sample_period_ns
+        d, r = c.digitizer, c.response
+        for index, lo in enumerate(range(0, n_events, size)):
+            hi = min(lo + size, n_events)
+            trig = plan.triggers[lo:hi]
+            t_ns = plan.times_ns[lo:hi]
+            ev = np.zeros(hi - lo, EVENT_DTYPE)
+            ev["event"] = np.arange(lo + 1, hi + 1)
+            ev["trigger"] = trig
+            ev["trigger_time_ns"] = t_ns.astype(np.uint64)
+            seed = _seed(c.run.seed, c.run.number, plan.spill, index, 5)
+            cls, offsets, part_cls, part_time, dep = physics.simulate_batch(
+                seed, trig, self.params, self.cum_boosted, self.cum_natural,
+                self.detector.n_channels, *self.geometry.args())
+            if (cls < 0).any():
+                raise ConfigError(
+                    "trigger: no beam particle passes the physics trigger (ecal_max_gev / "
+                    "preshower_min_gev exclude every class); loosen them")
+            phase = np.mod(t_ns, period)
+            frac = t_ns / (c.spill.duration_s * 1e9)
+            gain = 1.0 - r.gain_drift_fraction * frac
+            saturation = r.pmt_saturation * np.exp(-t_ns * 1e-9 / r.pmt_saturation_decay_s)
+            samples = {}
+            for sid in ids:
+                chans = np.asarray(self.detector.source(sid).channels, dtype=np.int64)
+                out = np.empty((hi - lo, len(chans), self.detector.samples_per_channel), np.uint16)
+                synthesize(out, chans, wave_key, ev["event"], offsets, part_time, dep,
+                           self.adc_per_gev, gain, saturation, phase, self.pedestal, d.noise_adc,
+                           self.bank, self.template.table, self.template.t0_ns, period,
+                           d.trigger_offset_ns, r.time_jitter_ns, r.time_jitter_adc_ns,
+                           self.detector.adc_max)
+                samples[sid] = out
+            truth = self._truth(ev, trig, cls, offsets, part_cls, part_time, dep, phase, gain)
+            yield Batch(plan.spill, index, plan.start_ns, ev, samples, truth)
+
+    def _truth(self, ev, trig, cls, offsets, part_cls, part_time, dep, phase, gain):
+        n = len(ev)
+        in_time = trig != TriggerKind.RANDOM
+        first = offsets[:-1]
+        deposit = np.zeros((n, self.detector.n_channels), np.float32)
+        deposit[in_time] = dep[first[in_time]]
+        # pileup: every particle but the in-time one
+        is_pile = np.ones(len(part_cls), bool)
+        is_pile[first[in_time]] = False
+        pile_event = np.repeat(np.arange(n), np.diff(offsets))[is_pile]
+        pile_time = part_time[is_pile]
+        window_lo = -self.cfg.digitizer.trigger_offset_ns
+        n_pileup = np.bincount(pile_event, minlength=n)
+        n_window = np.bincount(pile_event[pile_time >= window_lo], minlength=n)
+        det = self.detector
+        return {
+            "event": ev["event"].copy(),
+            "trigger": ev["trigger"].copy(),
+            "class": cls.astype(np.int8),
+            "deposit_gev": deposit,
+            "e_ecal_gev": deposit[:, np.concatenate([det.ecal_preshower, det.ecal_main])].sum(1),
+            "e_preshower_gev": deposit[:, det.ecal_preshower].sum(1),
+            "e_hcal_module_gev": np.stack(
+                [deposit[:, det.hcal_module(m)].sum(1) for m in range(4)], axis=1),
+            "t_peak_ns": (self.cfg.digitizer.trigger_offset_ns + phase).astype(np.float32),
+            "gain_factor": gain.astype(np.float32),
+            "n_pileup": n_pileup.astype(np.int32),
+            "n_pileup_window": n_window.astype(np.int32),
+            "pileup_event": pile_event.astype(np.int32),  # index within the batch
+            "pileup_time_ns": pile_time.astype(np.float32),
+            "pileup_class": part_cls[is_pile].astype(np.int8),
+        }
+
+    # -- frames --------------------------------------------------------------------------------
+    def frames(self, source_ids: Iterable[int] | None = None,
+               spills: Iterable[int] | None = None) -> Iterator[tuple[float, int, list]]:
+        """``(emit_time_s, source_id, message parts)`` of the whole run, in emission order.
+
+        ``emit_time_s`` is when real hardware would send the frame, since the start of the run
+        (used to pace real-time mode); truth is on :meth:`batches`, never in frames.
+        """
+        for item in self.stream(source_ids, spills):
+            if isinstance(item, Batch):
+                continue
+            yield item
+
+    def stream(self, source_ids: Iterable[int] | None = None,
+               spills: Iterable[int] | None = None) -> Iterator[tuple[float, int, list] | Batch]:
+        """Frames as in :meth:`frames`, each batch's frames preceded by the :class:`Batch`."""
+        c = self.cfg
+        ids = list(self.detector.source_ids if source_ids is None else source_ids)
+        run = c.run.number
+        n_s = self.detector.samples_per_channel
+        n_ch = {sid: len(self.detector.source(sid).channels) for sid in ids}
+        t0 = c.run.start_time_ns
+        totals = dict.fromkeys(ids, 0)
+        for sid in ids:
+            yield 0.0, sid, encode_control(FrameKind.SOR, run, 0, sid, n_ch[sid], n_s, t0)
+        last_ns = t0
+        for spill in (range(1, c.run.spills + 1) if spills is None else spills):
+            plan = self.spill_plan(spill)
+            t_sos = (plan.start_ns - t0) * 1e-9
+            for sid in ids:
+                yield t_sos, sid, encode_control(FrameKind.SOS, run, spill, sid, n_ch[sid], n_s,
+                                                 plan.start_ns)
+            for batch in self.batches(plan, ids):
+                yield batch
+                t_emit = t_sos + float(batch.events["trigger_time_ns"][-1]) * 1e-9
+                for sid in ids:
+                    yield t_emit, sid, encode_events(run, spill, sid, plan.start_ns,
+                                                     batch.events, batch.samples[sid])
+            n = len(plan.triggers)
+            t_eos = (plan.end_ns - t0) * 1e-9
+            for sid in ids:
+                totals[sid] += n
+                info = {"triggered": n, "sent": n, "not_sent": 0}
+                yield t_eos, sid, encode_control(FrameKind.EOS, run, spill, sid, n_ch[sid], n_s,
+                                                 plan.end_ns, info)
+            last_ns = plan.end_ns
+        for sid in ids:
+            info = {"triggered": totals[sid], "sent": totals[sid], "not_sent": 0}
+            yield (last_ns - t0) * 1e-9, sid, encode_control(FrameKind.EOR, run, 0, sid,
+                                                             n_ch[sid], n_s, last_ns, info)
+
+
+def _read_hv_table(path: Path, detector: Detector) -> dict[str, float]:
+    try:
+        with path.open("rb") as fh:
+            table = tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"gains.hv_table: cannot read {path} ({exc.strerror})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"gains.hv_table: {path} is not valid TOML ({exc})") from None
+    out = {}
+    for name, volts in table.items():
+        try:
+            detector.channel(name)
+        except KeyError:
+            raise ConfigError(f"gains.hv_table: {path}: unknown channel {name!r}") from None
+        if isinstance(volts, bool) or not isinstance(volts, (int, float)) or not 0 < volts <= 5000:
+            raise ConfigError(f"gains.hv_table: {path}: {name} = {volts!r}: must be a number of "
+                              "volts in (0, 5000]")
+        out[name] = float(volts)
+    return out

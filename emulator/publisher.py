@@ -1,0 +1,90 @@
+"""Publishing frames on ZeroMQ, one PUSH socket per readout source, as the crates would.
+
+Time-compressed mode blocks on back-pressure (emits as fast as the consumers take). Real-time
+mode never waits for a consumer: a batch that cannot be queued is not sent and counted, and the
+source's end-of-spill and end-of-run frames carry those counts (the loss ledger needs them at
+the stage that knows them).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import zmq
+
+from daq.wire_format import FrameKind, decode, encode_control, peek
+
+
+@dataclass
+class SourceCounters:
+    """What one source triggered, sent, and could not send (per spill and per run)."""
+
+    spill_triggered: int = 0
+    spill_sent: int = 0
+    run_triggered: int = 0
+    run_sent: int = 0
+
+    def info(self, spill: bool) -> dict[str, int]:
+        t, s = (self.spill_triggered, self.spill_sent) if spill else (self.run_triggered,
+                                                                      self.run_sent)
+        return {"triggered": t, "sent": s, "not_sent": t - s}
+
+
+class Publisher:
+    """Sends ``(emit_time_s, source_id, parts)`` items on per-source endpoints."""
+
+    def __init__(self, endpoints: dict[int, str], time_compressed: bool = True, pace: float = 1.0,
+                 send_hwm: int = 16, linger_s: float = 10.0,
+                 context: zmq.Context | None = None):
+        self.context = context or zmq.Context.instance()
+        self.time_compressed = time_compressed
+        self.pace = pace
+        self.sockets: dict[int, zmq.Socket] = {}
+        self.counters = {sid: SourceCounters() for sid in endpoints}
+        for sid, endpoint in endpoints.items():
+            sock = self.context.socket(zmq.PUSH)
+            sock.setsockopt(zmq.SNDHWM, send_hwm)
+            sock.setsockopt(zmq.LINGER, int(linger_s * 1000))
+            try:
+                sock.bind(endpoint)
+            except zmq.ZMQError as exc:
+                self.close()
+                raise OSError(f"source {sid}: cannot bind {endpoint} ({exc})") from None
+            self.sockets[sid] = sock
+
+    def run(self, items: Iterable[tuple[float, int, list]]) -> dict[int, SourceCounters]:
+        start = time.monotonic()
+        for emit_s, sid, parts in items:
+            if not self.time_compressed:
+                delay = start + emit_s / self.pace - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+            kind, _, n_events = peek(parts)
+            c = self.counters[sid]
+            sock = self.sockets[sid]
+            if kind is FrameKind.EVENTS:
+                c.spill_triggered += n_events
+                c.run_triggered += n_events
+                try:
+                    sock.send_multipart(parts, copy=False,
+                                        flags=0 if self.time_compressed else zmq.NOBLOCK)
+                except zmq.Again:
+                    continue
+                c.spill_sent += n_events
+                c.run_sent += n_events
+                continue
+            if kind in (FrameKind.EOS, FrameKind.EOR):
+                f = decode(parts)
+                parts = encode_control(kind, f.run, f.spill, f.source_id, f.n_channels,
+                                       f.n_samples, f.time_ns, c.info(kind is FrameKind.EOS))
+            if kind is FrameKind.SOS:
+                c.spill_triggered = c.spill_sent = 0
+            sock.send_multipart(parts, copy=False)  # control frames always go: blocking
+        return self.counters
+
+    def close(self) -> None:
+        for sock in self.sockets.values():
+            sock.close()
+        self.sockets.clear()
