@@ -1,0 +1,66 @@
+"""Shared fixtures: the shipped detector map and emulated spills with their truth."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # Qt tests never need a display
+
+import numpy as np
+import pytest
+
+from daq.config import load
+from daq.detector import Detector
+from emulator.config import EmulatorConfig
+from emulator.emulator import Emulator
+
+
+@pytest.fixture(scope="session")
+def detector() -> Detector:
+    return Detector.load()
+
+
+def make_emulator(detector: Detector, **overrides) -> Emulator:
+    """An emulator with dotted-key overrides, e.g. ``make_emulator(d, **{"beam.aim_x": 2})``."""
+    return Emulator(load(EmulatorConfig, None, overrides), detector)
+
+
+def emulate_spill(emulator: Emulator, spill: int = 1) -> dict[str, np.ndarray]:
+    """Every batch of one spill, concatenated: event table fields, truth, samples per source."""
+    batches = list(emulator.batches(emulator.spill_plan(spill)))
+    out: dict[str, np.ndarray] = {}
+    for key in batches[0].truth:
+        if key == "pileup_event":
+            starts = np.cumsum([0] + [len(b.events) for b in batches[:-1]])
+            out[key] = np.concatenate([b.truth[key] + s for b, s in zip(batches, starts,
+                                                                       strict=True)])
+        else:
+            out[key] = np.concatenate([b.truth[key] for b in batches])
+    out["trigger_time_ns"] = np.concatenate([b.events["trigger_time_ns"] for b in batches])
+    for sid in batches[0].samples:
+        out[f"samples_{sid}"] = np.concatenate([b.samples[sid] for b in batches])
+    return out
+
+
+#: A spill rich in calibration triggers (an open sample of the beam) and in rare classes.
+RICH = {
+    "trigger.physics_rate_hz": 3000.0,
+    "trigger.calibration_rate_hz": 6000.0,
+    "trigger.random_rate_hz": 1500.0,
+    "spill.duration_s": 1.0,
+    "beam.intensity_per_spill": 5e6 / 4.8,  # the rate of 5e6 e-/spill over 4.8 s
+    "classes.dimuon_boost": 2e5,
+    "classes.signal_probability": 1e-3,
+    "classes.signal_boost": 10.0,
+    "beam.hadron_fraction": 0.05,
+}
+
+
+@pytest.fixture(scope="session")
+def rich_emulator(detector) -> Emulator:
+    return make_emulator(detector, **RICH)
+
+
+@pytest.fixture(scope="session")
+def rich_spill(rich_emulator) -> dict[str, np.ndarray]:
+    return emulate_spill(rich_emulator)
