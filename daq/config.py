@@ -129,7 +129,8 @@ def build(cls: type[T], values: Mapping[str, Any] | None = None, prefix: str = "
     return obj
 
 
-def load(cls: type[T], path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> T:
+def load(cls: type[T], path: str | Path | None = None,
+         overrides: Mapping[str, Any] | None = None) -> T:
     """Load ``cls`` from a TOML file (or defaults) and apply dotted-key overrides."""
     values: dict[str, Any] = {}
     if path is not None:

@@ -54,7 +54,7 @@ class Channel:
     index: int
     name: str
     detector: str
-    module: int  # ECAL section (0 preshower, 1 main), HCAL module, SRD module, veto counter, Sn, MUn
+    module: int  # ECAL section (0 preshower, 1 main), HCAL/SRD module, veto counter, n of Sn/MUn
     x: int  # column of an ECAL/HCAL cell, PMT (0/1) of a veto counter, else -1
     y: int  # row for ECAL/HCAL cells, else -1
     source: int
@@ -215,7 +215,8 @@ class Detector:
             for key, top in (("source", 65535), ("port", MAX_PORT), ("channel", MAX_BOARD_CHANNEL)):
                 v = entry[key]
                 if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= top:
-                    raise fail(line, f"channel {name}: {key} = {v!r} must be an integer in [0, {top}]")
+                    raise fail(line, f"channel {name}: {key} = {v!r} must be an integer in "
+                                     f"[0, {top}]")
             if entry["source"] not in source_info:
                 raise fail(line, f"channel {name}: source {entry['source']} is not a [[source]] id")
             addr = (entry["source"], entry["port"], entry["channel"])

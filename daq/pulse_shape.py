@@ -2,14 +2,14 @@
 them), so that both always agree on what a pulse looks like.
 
 Shape: ``f(t) = s^n exp(n (1 - s))`` with ``s = (t + peak_ns) / peak_ns``: zero before the start
-at ``t = -peak_ns``, a peak of 1 at ``t = 0`` (a pulse's time is the time of its maximum). With the defaults (peak 30 ns
-after the start, order 4) the pulse rises over 2-3 samples and is over after about 100 ns.
+at ``t = -peak_ns``, a peak of 1 at ``t = 0`` (a pulse's time is the time of its maximum). With
+the defaults (peak 30 ns after the start, order 4) the pulse rises over 2-3 samples and is over
+after about 100 ns.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 #: Template table step; fine enough that linear interpolation errs by < 1e-4 of the peak.
 STEP_NS = 0.25
@@ -48,16 +48,3 @@ def shape(t_ns: np.ndarray, peak_ns: float, order: int) -> np.ndarray:
     pos = s > 0
     out[pos] = s[pos] ** order * np.exp(order * (1.0 - s[pos]))
     return out
-
-
-@njit(cache=True, nogil=True, inline="always")
-def template_at(table: np.ndarray, t0_ns: float, t_ns: float) -> float:
-    """Linear interpolation of a tabulated template (``table[0]`` at ``t0_ns``); 0 outside."""
-    x = (t_ns - t0_ns) / STEP_NS
-    if x < 0.0:
-        return 0.0
-    i = int(x)
-    if i >= table.shape[0] - 1:
-        return 0.0
-    f = x - i
-    return table[i] * (1.0 - f) + table[i + 1] * f

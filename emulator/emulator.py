@@ -104,7 +104,8 @@ class Emulator:
             times.append(rng.uniform(0.0, duration_ns, n))
         all_times = np.concatenate(times)
         order = np.argsort(all_times, kind="stable")
-        start = c.run.start_time_ns + int((spill - 1) * (c.spill.duration_s + c.spill.pause_s) * 1e9)
+        period_s = c.spill.duration_s + c.spill.pause_s
+        start = c.run.start_time_ns + int((spill - 1) * period_s * 1e9)
         return SpillPlan(spill, start, start + int(duration_ns),
                          np.concatenate(kinds)[order], all_times[order])
 

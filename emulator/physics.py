@@ -331,7 +331,8 @@ def simulate_batch(seed: int, triggers: np.ndarray, params: np.ndarray, cum_boos
             row[:] = 0.0
             _deposit(c, kin, p, ecal, hcal, srd, veto, beam, muon, row)
             part_cls[k] = c
-            part_time[k] = p.pileup_t_lo_ns + (p.pileup_t_hi_ns - p.pileup_t_lo_ns) * np.random.random()
+            span = p.pileup_t_hi_ns - p.pileup_t_lo_ns
+            part_time[k] = p.pileup_t_lo_ns + span * np.random.random()
             dep[k, :] = row
             k += 1
     return event_cls, offsets, part_cls, part_time, dep

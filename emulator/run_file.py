@@ -58,7 +58,8 @@ class EmulatedRunWriter:
             shape = (len(src.channels), det.samples_per_channel)
             ds = _growing(f, f"sources/{src.id}/samples", shape, np.uint16, cfg.run.batch_events,
                           compression="lzf")
-            ds.attrs.update(units="ADC counts", channels=[det.channels[i].name for i in src.channels])
+            ds.attrs.update(units="ADC counts",
+                            channels=[det.channels[i].name for i in src.channels])
             self.samples[src.id] = ds
         cal = f.create_group("calibration_truth")
         cal["hv_v"] = emulator.hv_v

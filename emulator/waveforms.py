@@ -13,14 +13,14 @@ import math
 import numpy as np
 from numba import njit
 
-from daq.pulse_shape import STEP_NS, template_at
+from daq.pulse_shape import STEP_NS
 
 #: Size of the table of standard-normal numbers that noise and jitter are drawn from (power of 2).
 NOISE_BANK_SIZE = 1 << 20
 
 
 def noise_bank(seed: int) -> np.ndarray:
-    """Standard-normal numbers; a sample's noise is read at a hashed offset into this table."""
+    """Standard-normal numbers; a channel's noise is read at a hashed offset into this table."""
     return np.random.default_rng(seed).standard_normal(NOISE_BANK_SIZE).astype(np.float32)
 
 
@@ -47,17 +47,22 @@ def synthesize(out: np.ndarray, channels: np.ndarray, key: np.uint64, event_numb
     ``A / (1 + event_saturation * A / adc_max)``.
     """
     n_ev, n_sel, n_s = out.shape
-    mask = np.uint64(bank.shape[0] - 1)
+    # noise windows start where n_s consecutive entries fit: no wrap-around inside a window
+    start_mask = np.uint64(bank.shape[0] - 1 - 2 * n_s)
+    n_tab = table.shape[0]
+    stride = period_ns / STEP_NS  # table entries per sample
+    support_ns = n_tab * STEP_NS + table_t0_ns  # template length after the peak
     v = np.empty(n_s)
-    support_ns = table.shape[0] * STEP_NS + table_t0_ns  # template length after the peak
     for e in range(n_ev):
         ekey = _mix(key ^ (np.uint64(event_numbers[e]) * np.uint64(0x9E3779B97F4A7C15)))
         for k in range(n_sel):
             ch = channels[k]
             h = _mix(ekey + np.uint64(ch) * np.uint64(0xD6E8FEB86659FD93))
-            start = h & mask
-            for i in range(n_s):
-                v[i] = pedestal[ch, i & 1] + noise_adc * bank[(start + np.uint64(i)) & mask]
+            start = int(h & start_mask)
+            ped_even, ped_odd = pedestal[ch, 0], pedestal[ch, 1]
+            for i in range(0, n_s, 2):
+                v[i] = ped_even + noise_adc * bank[start + i]
+                v[i + 1] = ped_odd + noise_adc * bank[start + i + 1]
             for pidx in range(offsets[e], offsets[e + 1]):
                 energy = dep_gev[pidx, ch]
                 if energy <= 0.0:
@@ -69,15 +74,20 @@ def synthesize(out: np.ndarray, channels: np.ndarray, key: np.uint64, event_numb
                 h = _mix(h + np.uint64(pidx + 1))
                 sigma = math.sqrt(jitter_ns * jitter_ns + (jitter_adc_ns / amp) ** 2)
                 t_peak = (trigger_offset_ns + phase_ns[e] + part_time_ns[pidx]
-                          + sigma * bank[h & mask])
+                          + sigma * bank[int(h & start_mask)])
                 first = max(0, int(math.ceil((t_peak + table_t0_ns) / period_ns)))
                 last = min(n_s, int((t_peak + support_ns) / period_ns) + 1)
+                if first >= last:
+                    continue
+                # the template is read at a constant stride: one division per pulse
+                x = (first * period_ns - t_peak - table_t0_ns) / STEP_NS
                 for i in range(first, last):
-                    v[i] += amp * template_at(table, table_t0_ns, i * period_ns - t_peak)
+                    j = int(x)
+                    if j >= n_tab - 1:
+                        break
+                    f = x - j
+                    v[i] += amp * (table[j] + f * (table[j + 1] - table[j]))
+                    x += stride
             for i in range(n_s):
-                x = math.floor(v[i] + 0.5)
-                if x < 0.0:
-                    x = 0.0
-                elif x > adc_max:
-                    x = adc_max
-                out[e, k, i] = np.uint16(x)
+                y = math.floor(v[i] + 0.5)
+                out[e, k, i] = np.uint16(min(max(y, 0.0), adc_max))

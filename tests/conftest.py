@@ -50,6 +50,7 @@ RICH = {
     "spill.duration_s": 1.0,
     "beam.intensity_per_spill": 5e6 / 4.8,  # the rate of 5e6 e-/spill over 4.8 s
     "classes.dimuon_boost": 2e5,
+    "classes.electronuclear_boost": 10.0,
     "classes.signal_probability": 1e-3,
     "classes.signal_boost": 10.0,
     "beam.hadron_fraction": 0.05,

@@ -1,9 +1,9 @@
 import struct
-import zlib
 
 import numpy as np
 import pytest
 import zmq
+from crc32c import crc32c
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -51,7 +51,7 @@ def _with_header(raw: bytes, field: str, value, fix_crc: bool) -> bytes:
     head[FIELDS.index(field)] = value
     new = HEADER.pack(*head)
     if fix_crc:
-        new = new[:52] + struct.pack("<I", zlib.crc32(new[:52]))
+        new = new[:52] + struct.pack("<I", crc32c(new[:52]))
     return new + raw[HEADER_SIZE:]
 
 
@@ -187,7 +187,7 @@ def test_control_info_must_be_a_json_object():
     good = to_bytes(encode_control(FrameKind.EOR, 1, 0, 1, 18, 32, 0, {"sent": 1}))
     for payload in (b"[1, 2]", b"\xff\xfe", b"{not json"):
         head = _with_header(good[:HEADER_SIZE], "payload_length", len(payload), fix_crc=False)
-        head = _with_header(head, "payload_crc32", zlib.crc32(payload), fix_crc=True)
+        head = _with_header(head, "payload_crc32", crc32c(payload), fix_crc=True)
         with pytest.raises(FrameError, match="info is not"):
             decode(head + payload)
 
@@ -223,7 +223,7 @@ def test_random_byte_corruptions_are_caught(data):
 def test_valid_header_checksum_with_garbage_fields_never_crashes(body):
     """Garbage that passes the header checksum reaches every later check."""
     head = b"NA64" + struct.pack("<H", 1) + body[: HEADER_SIZE - 10]
-    head = head + struct.pack("<I", zlib.crc32(head))
+    head = head + struct.pack("<I", crc32c(head))
     try:
         decode(head + body[HEADER_SIZE - 10:])
     except FrameError:

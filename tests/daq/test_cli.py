@@ -1,0 +1,55 @@
+import re
+import subprocess
+import sys
+
+import pytest
+
+from emulator.run_file import read_run
+
+
+def _na64daq(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "daq.cli", *args], capture_output=True,
+                          text=True, timeout=300, cwd=cwd)
+
+
+@pytest.mark.parametrize("command, words", [
+    ([], ["demo", "emulate", "replay", "detector", "config"]),
+    (["demo"], ["--out", "one time-compressed spill"]),
+    (["emulate"], ["--out", "--source", "--real-time", "--intensity", "--spills"]),
+    (["replay"], ["--pace", "as fast as"]),
+    (["detector"], ["--channels"]),
+    (["config"], ["default"]),
+])
+def test_every_command_explains_itself(command, words):
+    proc = _na64daq(*command, "--help")
+    assert proc.returncode == 0
+    for w in words:
+        assert w in proc.stdout
+
+
+def test_demo_writes_a_spill_and_summarises_it(tmp_path):
+    proc = _na64daq("demo", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    run = read_run(tmp_path / "na64daq-demo.h5")
+    n = len(run.events)
+    assert n > 3000 and len(run.spills) == 1
+    assert f"{n} events" in proc.stdout
+    for kind in ("physics", "calibration", "random"):
+        count = int(re.search(rf"{kind}\s+(\d+) events", proc.stdout).group(1))
+        assert count == int((run.events["trigger"] == {"physics": 1, "calibration": 2,
+                                                        "random": 3}[kind]).sum())
+    assert "pileup:" in proc.stdout
+
+
+def test_config_lists_keys_with_ranges():
+    proc = _na64daq("config")
+    assert proc.returncode == 0
+    assert "beam.intensity_per_spill = 5000000.0 [e-/spill]" in proc.stdout
+    assert ">= 0 and <= 2e+07" in proc.stdout
+
+
+def test_detector_lists_channels():
+    proc = _na64daq("detector", "--channels")
+    assert proc.returncode == 0
+    assert "126 channels" in proc.stdout
+    assert re.search(r"HCAL2:0:1\s+\(0-1-2\)", proc.stdout)
