@@ -20,12 +20,11 @@ def detector() -> Detector:
     return Detector.load()
 
 
-def make_emulator(detector: Detector, **overrides) -> Emulator:
-    """An emulator with dotted-key overrides, e.g. ``make_emulator(d, **{"beam.aim_x": 2})``."""
+def _make_emulator(detector: Detector, **overrides) -> Emulator:
     return Emulator(load(EmulatorConfig, None, overrides), detector)
 
 
-def emulate_spill(emulator: Emulator, spill: int = 1) -> dict[str, np.ndarray]:
+def _emulate_spill(emulator: Emulator, spill: int = 1) -> dict[str, np.ndarray]:
     """Every batch of one spill, concatenated: event table fields, truth, samples per source."""
     batches = list(emulator.batches(emulator.spill_plan(spill)))
     out: dict[str, np.ndarray] = {}
@@ -58,10 +57,22 @@ RICH = {
 
 
 @pytest.fixture(scope="session")
+def make_emulator(detector):
+    """Factory: an emulator with dotted-key overrides, ``make_emulator(**{"beam.aim_x": 2})``."""
+    return lambda **overrides: _make_emulator(detector, **overrides)
+
+
+@pytest.fixture(scope="session")
+def emulate_spill():
+    """Function: every batch of one spill of an emulator, concatenated (truth and samples)."""
+    return _emulate_spill
+
+
+@pytest.fixture(scope="session")
 def rich_emulator(detector) -> Emulator:
-    return make_emulator(detector, **RICH)
+    return _make_emulator(detector, **RICH)
 
 
 @pytest.fixture(scope="session")
 def rich_spill(rich_emulator) -> dict[str, np.ndarray]:
-    return emulate_spill(rich_emulator)
+    return _emulate_spill(rich_emulator)

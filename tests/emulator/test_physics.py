@@ -16,7 +16,6 @@ from emulator.config import (
     SIGNAL,
 )
 from emulator.physics import class_weights
-from tests.conftest import emulate_spill, make_emulator
 
 CALIB, PHYS, RANDOM = TriggerKind.CALIBRATION, TriggerKind.PHYSICS, TriggerKind.RANDOM
 
@@ -54,8 +53,8 @@ def test_physics_trigger_is_the_invisible_mode_condition(rich_emulator, rich_spi
 
 
 @pytest.mark.parametrize("intensity", [1e6, 3e6, 5e6, 7e6])
-def test_pileup_fraction_follows_the_beam_rate(detector, intensity):
-    em = make_emulator(detector, **{"beam.intensity_per_spill": intensity,
+def test_pileup_fraction_follows_the_beam_rate(detector, intensity, make_emulator, emulate_spill):
+    em = make_emulator(**{"beam.intensity_per_spill": intensity,
                                     "trigger.physics_rate_hz": 0.0,
                                     "trigger.calibration_rate_hz": 0.0,
                                     "trigger.random_rate_hz": 4000.0})
@@ -83,8 +82,8 @@ def test_five_e6_gives_a_third_to_a_half_of_events_with_pileup(rich_spill):
 
 
 @pytest.mark.parametrize("energy", [20.0, 50.0, 100.0])
-def test_ecal_resolution_and_scale(detector, energy):
-    em = make_emulator(detector, **{"beam.energy_gev": energy, "trigger.physics_rate_hz": 0.0,
+def test_ecal_resolution_and_scale(detector, energy, make_emulator, emulate_spill):
+    em = make_emulator(**{"beam.energy_gev": energy, "trigger.physics_rate_hz": 0.0,
                                     "trigger.calibration_rate_hz": 8000.0,
                                     "trigger.random_rate_hz": 0.0,
                                     "trigger.ecal_max_gev": 0.9 * energy})
@@ -97,8 +96,8 @@ def test_ecal_resolution_and_scale(detector, energy):
     assert _within(e.std() / e.mean(), sigma_rel, sigma_rel / math.sqrt(2 * n))
 
 
-def test_central_cell_holds_the_configured_share(detector):
-    em = make_emulator(detector, **{"beam.spot_sigma_mm": 0.0, "trigger.physics_rate_hz": 0.0,
+def test_central_cell_holds_the_configured_share(detector, make_emulator, emulate_spill):
+    em = make_emulator(**{"beam.spot_sigma_mm": 0.0, "trigger.physics_rate_hz": 0.0,
                                     "trigger.calibration_rate_hz": 2000.0,
                                     "trigger.random_rate_hz": 0.0})
     truth = emulate_spill(em)

@@ -5,14 +5,13 @@ import pytest
 from daq.wire_format import FrameKind, decode, to_bytes
 from emulator.replay import Replay
 from emulator.run_file import RunFileError, read_run, write_run
-from tests.conftest import make_emulator
 
 SMALL = {"spill.duration_s": 0.3, "run.spills": 2, "run.batch_events": 50}
 
 
 @pytest.fixture(scope="module")
-def written(detector, tmp_path_factory):
-    em = make_emulator(detector, **SMALL)
+def written(make_emulator, tmp_path_factory):
+    em = make_emulator(**SMALL)
     path = tmp_path_factory.mktemp("run") / "run.h5"
     write_run(em, path)
     return em, path

@@ -5,7 +5,6 @@ import pytest
 
 from daq.wire_format import TriggerKind
 from emulator.config import ELECTRON
-from tests.conftest import emulate_spill, make_emulator
 
 
 def _all_channels(em, truth):
@@ -69,8 +68,8 @@ def test_pulse_amplitude_and_time_follow_the_deposit(rich_emulator, rich_spill, 
     assert np.mean(wave.argmax(1) == nearest) > 0.8
 
 
-def test_saturation_at_4095(detector):
-    em = make_emulator(detector, **{"gains.adc_per_gev_ecal1": 200.0,
+def test_saturation_at_4095(detector, make_emulator, emulate_spill):
+    em = make_emulator(**{"gains.adc_per_gev_ecal1": 200.0,
                                     "trigger.calibration_rate_hz": 500.0,
                                     "trigger.physics_rate_hz": 0.0, "spill.duration_s": 0.5})
     truth = emulate_spill(em)
@@ -85,11 +84,11 @@ def test_saturation_at_4095(detector):
     assert (samples[small & no_pile, ch].max(1) < detector.adc_max).all()
 
 
-def test_gain_follows_hv_to_the_power_k(detector, tmp_path):
+def test_gain_follows_hv_to_the_power_k(detector, tmp_path, make_emulator, emulate_spill):
     hv_file = tmp_path / "hv.toml"
     hv_file.write_text('"ECAL1:3:3" = 1050.0\n"0-1-2" = 950.0\n')
-    base = make_emulator(detector)
-    tuned = make_emulator(detector, **{"gains.hv_table": str(hv_file)})
+    base = make_emulator()
+    tuned = make_emulator(**{"gains.hv_table": str(hv_file)})
     k = base.cfg.gains.hv_k
     for name, volts in (("ECAL1:3:3", 1050.0), ("HCAL2:0:1", 950.0)):
         i = detector.index(name)
@@ -107,35 +106,35 @@ def test_gain_follows_hv_to_the_power_k(detector, tmp_path):
     assert abs(np.median(rb / ra) - 1.05**k) < 0.01
 
 
-def test_hv_spread_mis_sets_gains_within_the_requested_range(detector):
-    em = make_emulator(detector, **{"gains.hv_gain_spread": 0.1})
-    nominal = make_emulator(detector)
+def test_hv_spread_mis_sets_gains_within_the_requested_range(detector, make_emulator):
+    em = make_emulator(**{"gains.hv_gain_spread": 0.1})
+    nominal = make_emulator()
     ratio = em.adc_per_gev / nominal.adc_per_gev
     assert ratio.min() >= 0.9 - 1e-9 and ratio.max() <= 1.1 + 1e-9
     assert ratio.std() > 0.04  # really spread (uniform +-10 % has sigma 0.058)
 
 
-def test_bad_hv_table_is_refused(detector, tmp_path):
+def test_bad_hv_table_is_refused(detector, tmp_path, make_emulator):
     from daq.config import ConfigError
 
     bad = tmp_path / "hv.toml"
     bad.write_text('"ECAL7:0:0" = 1000.0\n')
     with pytest.raises(ConfigError, match="unknown channel 'ECAL7:0:0'"):
-        make_emulator(detector, **{"gains.hv_table": str(bad)})
+        make_emulator(**{"gains.hv_table": str(bad)})
     bad.write_text('"ECAL1:0:0" = -5\n')
     with pytest.raises(ConfigError, match="ECAL1:0:0 = -5"):
-        make_emulator(detector, **{"gains.hv_table": str(bad)})
+        make_emulator(**{"gains.hv_table": str(bad)})
 
 
-def test_intra_spill_gain_drift_and_early_pmt_saturation(detector):
+def test_intra_spill_gain_drift_and_early_pmt_saturation(detector, make_emulator, emulate_spill):
     common = {"trigger.calibration_rate_hz": 2000.0, "trigger.physics_rate_hz": 0.0,
               "trigger.random_rate_hz": 0.0}
-    base = emulate_spill(make_emulator(detector, **common))
-    drift = emulate_spill(make_emulator(detector, **common,
+    base = emulate_spill(make_emulator(**common))
+    drift = emulate_spill(make_emulator(**common,
                                         **{"response.gain_drift_fraction": 0.03}))
     t = base["trigger_time_ns"] / 4.8e9
     assert np.allclose(drift["gain_factor"], 1.0 - 0.03 * t, atol=1e-6)
-    sat = emulate_spill(make_emulator(detector, **common, **{"response.pmt_saturation": 1.0}))
+    sat = emulate_spill(make_emulator(**common, **{"response.pmt_saturation": 1.0}))
     sid = detector.source_of("ECAL1:3:3")
     k = list(detector.source(sid).channels).index(detector.index("ECAL1:3:3"))
     sel = base["class"] == ELECTRON
