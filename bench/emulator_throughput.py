@@ -25,7 +25,7 @@ from daq.config import load
 from daq.detector import Detector
 from daq.wire_format import FrameKind, decode
 from emulator.config import EmulatorConfig
-from emulator.emulator import Emulator
+from emulator.emulator import Batch, Emulator
 from emulator.replay import Replay
 from emulator.run_file import read_run, write_run
 
@@ -60,7 +60,7 @@ def bench_generation(n_events: int) -> dict:
     t0 = time.perf_counter()
     n = with_pileup = 0
     for item in em.stream(spills=[1]):
-        if not isinstance(item, tuple):
+        if isinstance(item, Batch):
             n += len(item.events)
             with_pileup += int((item.truth["n_pileup_window"] > 0).sum())
     dt = time.perf_counter() - t0

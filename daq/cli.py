@@ -66,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="FILE", help="write the run (frames and truth) to FILE")
     p.add_argument("--source", type=int, action="append", metavar="ID",
                    help="publish only this source (repeatable): one process per crate")
+    p.add_argument("--truth", metavar="FILE",
+                   help="when publishing: write the events' truth (no samples) to FILE")
     p.add_argument("--real-time", action="store_true",
                    help="emit at the beam's pace (4.8 s spills and pauses, scaled by spill.pace)"
                         " instead of as fast as the consumers take")
@@ -129,6 +131,11 @@ def cmd_emulate_to_file(args: argparse.Namespace, extra: dict[str, Any] | None =
 
     em = _emulator(args, extra)
     t0 = time.perf_counter()
+    em.warm_up()
+    compile_s = time.perf_counter() - t0
+    if compile_s > 1.0:
+        print(f"compiled the emulator's kernels in {compile_s:.1f} s (cached for next time)")
+    t0 = time.perf_counter()
     write_run(em, args.out)
     elapsed = time.perf_counter() - t0
     run = read_run(args.out)
@@ -143,15 +150,38 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_emulate(args: argparse.Namespace) -> int:
     if args.out:
-        if args.source or args.real_time:
-            raise ConfigError("--out writes every source to a file; --source and --real-time "
-                              "are for publishing")
+        if args.source or args.real_time or args.truth:
+            raise ConfigError("--out writes every source and the truth to a file; --source, "
+                              "--real-time and --truth are for publishing")
         return cmd_emulate_to_file(args)
     em = _emulator(args, {"spill.time_compressed": not args.real_time})
     ids = args.source or list(em.detector.source_ids)
     for sid in ids:
         em.detector.source(sid)
-    return _publish(em.cfg.publish, not args.real_time, em.cfg.spill.pace, ids, em.frames(ids))
+    if not args.truth:
+        return _publish(em.cfg.publish, not args.real_time, em.cfg.spill.pace, ids,
+                        em.frames(ids))
+    from emulator.run_file import EmulatedRunWriter
+
+    writer = EmulatedRunWriter(args.truth, em, with_samples=False)
+    try:
+        return _publish(em.cfg.publish, not args.real_time, em.cfg.spill.pace, ids,
+                        _recording_truth(em.stream(ids), writer))
+    finally:
+        writer.close()
+
+
+def _recording_truth(items, writer):
+    """The frames of an emulator stream; its batches' truth goes to ``writer``."""
+    from emulator.emulator import Batch, SpillPlan
+
+    for item in items:
+        if isinstance(item, Batch):
+            writer.append(item)
+        elif isinstance(item, SpillPlan):
+            writer.end_spill(item)
+        else:
+            yield item
 
 
 def cmd_replay(args: argparse.Namespace) -> int:

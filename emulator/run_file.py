@@ -1,5 +1,6 @@
 """The emulator's own HDF5 file: the frames' content (event tables and samples per source) and
 the truth, so that replay can re-stream a run byte for byte and tests can compare with truth.
+A truth file written beside a published run has the same layout without the samples.
 Layout in ``docs/emulator.md``. (The DAQ's run files are a different, later format.)
 """
 
@@ -36,7 +37,7 @@ class RunFileError(ValueError):
 class EmulatedRunWriter:
     """Appends batches as they are generated; flushes at the end of every spill."""
 
-    def __init__(self, path: str | Path, emulator: Emulator):
+    def __init__(self, path: str | Path, emulator: Emulator, with_samples: bool = True):
         self.path = Path(path)
         try:
             self.file = h5py.File(self.path, "w", libver="latest")
@@ -54,7 +55,7 @@ class EmulatedRunWriter:
         self.event_spill = _growing(f, "event_spill", (), np.uint32, 1024)
         self.spills = _growing(f, "spills", (), SPILL_DTYPE, 64)
         self.samples = {}
-        for src in det.sources:
+        for src in det.sources if with_samples else ():
             shape = (len(src.channels), det.samples_per_channel)
             ds = _growing(f, f"sources/{src.id}/samples", shape, np.uint16, cfg.run.batch_events,
                           compression="lzf")
@@ -72,8 +73,8 @@ class EmulatedRunWriter:
         n = len(batch.events)
         _append(self.events, batch.events)
         _append(self.event_spill, np.full(n, batch.spill, np.uint32))
-        for sid, samples in batch.samples.items():
-            _append(self.samples[sid], samples)
+        for sid, ds in self.samples.items():
+            _append(ds, batch.samples[sid])
         for name, values in batch.truth.items():
             if name in ("event", "trigger"):
                 continue
@@ -146,7 +147,8 @@ def read_run(path: str | Path, truth: bool = True) -> EmulatedRun:
             spills = f["spills"][()]
             events = f["events"][()]
             event_spill = f["event_spill"][()]
-            samples = {int(k): f["sources"][k]["samples"][()] for k in f["sources"]}
+            sources = f.get("sources", {})
+            samples = {int(k): sources[k]["samples"][()] for k in sources}
             tr = {k: f["truth"][k][()] for k in f["truth"]} if truth and "truth" in f else {}
             run = EmulatedRun(path, int(f.attrs["run"]), int(f.attrs["batch_events"]),
                               int(f.attrs["start_time_ns"]), spills, events, event_spill,

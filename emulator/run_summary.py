@@ -17,7 +17,7 @@ def summarize(run: EmulatedRun, detector: Detector, elapsed_s: float | None = No
              f"{len(run.samples)} sources, {detector.n_channels} channels x "
              f"{detector.samples_per_channel} samples"]
     if elapsed_s:
-        lines[0] += f"; generated in {elapsed_s:.2f} s ({n / elapsed_s:,.0f} events/s)"
+        lines[0] += f"; emulated and written in {elapsed_s:.2f} s ({n / elapsed_s:,.0f} events/s)"
     trig = ev["trigger"]
     cls = tr.get("class")
     for kind in TriggerKind:

@@ -9,6 +9,7 @@ import pytest
 import zmq
 
 from daq.wire_format import FrameKind, decode
+from emulator.run_file import read_run
 
 
 def _free_base_port(n_sources: int) -> int:
@@ -73,10 +74,11 @@ def _collect(detector, base: int, sources, rcvhwm: int = 1000, pause_s: float = 
         ctx.term()
 
 
-def test_every_source_publishes_a_complete_run(detector):
+def test_every_source_publishes_a_complete_run(detector, tmp_path):
     base = _free_base_port(max(detector.source_ids))
+    truth_file = tmp_path / "truth.h5"
     proc = _start(["emulate", "--spills", "2", "--set", "spill.duration_s=0.2",
-                   "--set", f"publish.base_port={base}"])
+                   "--set", f"publish.base_port={base}", "--truth", str(truth_file)])
     try:
         frames = _collect(detector, base, detector.source_ids)
     finally:
@@ -96,6 +98,11 @@ def test_every_source_publishes_a_complete_run(detector):
             event_ids = ids
         assert ids == event_ids  # every crate read every trigger: the builder can assemble
         assert f"source {sid}: {received} events triggered, {received} sent, 0 not sent" in out
+    # the truth travelled on a side file, event for event, never in the frames
+    truth = read_run(truth_file)
+    assert truth.samples == {}
+    assert list(zip(truth.event_spill, truth.events["event"], strict=True)) == event_ids
+    assert len(truth.truth["class"]) == len(event_ids)
 
 
 def test_real_time_source_counts_what_a_stuck_consumer_did_not_take(detector):
