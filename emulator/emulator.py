@@ -210,39 +210,53 @@ class Emulator:
         its truth) and each spill's EOS frames followed by its :class:`SpillPlan`."""
         c = self.cfg
         ids = list(self.detector.source_ids if source_ids is None else source_ids)
-        run = c.run.number
-        n_s = self.detector.samples_per_channel
-        n_ch = {sid: len(self.detector.source(sid).channels) for sid in ids}
-        t0 = c.run.start_time_ns
-        totals = dict.fromkeys(ids, 0)
-        for sid in ids:
-            yield 0.0, sid, encode_control(FrameKind.SOR, run, 0, sid, n_ch[sid], n_s, t0)
-        last_ns = t0
-        for spill in (range(1, c.run.spills + 1) if spills is None else spills):
-            plan = self.spill_plan(spill)
-            t_sos = (plan.start_ns - t0) * 1e-9
-            for sid in ids:
-                yield t_sos, sid, encode_control(FrameKind.SOS, run, spill, sid, n_ch[sid], n_s,
-                                                 plan.start_ns)
-            for batch in self.batches(plan, ids):
-                yield batch
-                t_emit = t_sos + float(batch.events["trigger_time_ns"][-1]) * 1e-9
-                for sid in ids:
-                    yield t_emit, sid, encode_events(run, spill, sid, plan.start_ns,
-                                                     batch.events, batch.samples[sid])
-            n = len(plan.triggers)
-            t_eos = (plan.end_ns - t0) * 1e-9
-            for sid in ids:
-                totals[sid] += n
-                info = {"triggered": n, "sent": n, "not_sent": 0}
-                yield t_eos, sid, encode_control(FrameKind.EOS, run, spill, sid, n_ch[sid], n_s,
-                                                 plan.end_ns, info)
-            yield plan
-            last_ns = plan.end_ns
-        for sid in ids:
-            info = {"triggered": totals[sid], "sent": totals[sid], "not_sent": 0}
-            yield (last_ns - t0) * 1e-9, sid, encode_control(FrameKind.EOR, run, 0, sid,
-                                                             n_ch[sid], n_s, last_ns, info)
+        numbers = range(1, c.run.spills + 1) if spills is None else spills
+        plans = (self.spill_plan(n) for n in numbers)
+        return run_sequence(c.run.number, self.detector, ids, c.run.start_time_ns,
+                            ((plan, self.batches(plan, ids)) for plan in plans))
+
+
+def run_sequence(run: int, detector: Detector, source_ids: list[int], start_ns: int,
+                 spills: Iterable[tuple[SpillPlan, Iterable[Batch]]],
+                 ) -> Iterator[tuple[float, int, list] | Batch | SpillPlan]:
+    """The frames of a run, per source: SOR, per spill SOS, EVENTS..., EOS, then EOR.
+
+    Items are ``(emit_time_s, source_id, parts)``, where ``emit_time_s`` is when the hardware
+    would send the frame (since the start of the run), interleaved with each :class:`Batch`
+    (before its frames) and each :class:`SpillPlan` (after its EOS frames). Shared by the
+    emulator and the replay, so that both send the same frames.
+    """
+    n_s = detector.samples_per_channel
+    n_ch = {sid: len(detector.source(sid).channels) for sid in source_ids}
+    totals = dict.fromkeys(source_ids, 0)
+
+    def control(kind: FrameKind, spill: int, sid: int, time_ns: int, n: int | None = None):
+        info = None if n is None else {"triggered": n, "sent": n, "not_sent": 0}
+        return encode_control(kind, run, spill, sid, n_ch[sid], n_s, time_ns, info)
+
+    for sid in source_ids:
+        yield 0.0, sid, control(FrameKind.SOR, 0, sid, start_ns)
+    last_ns = start_ns
+    for plan, batches in spills:
+        t_sos = (plan.start_ns - start_ns) * 1e-9
+        for sid in source_ids:
+            yield t_sos, sid, control(FrameKind.SOS, plan.spill, sid, plan.start_ns)
+        for batch in batches:
+            yield batch
+            t_emit = t_sos + float(batch.events["trigger_time_ns"][-1]) * 1e-9
+            for sid in source_ids:
+                yield t_emit, sid, encode_events(run, plan.spill, sid, plan.start_ns,
+                                                 batch.events, batch.samples[sid])
+        n = len(plan.triggers)
+        t_eos = (plan.end_ns - start_ns) * 1e-9
+        for sid in source_ids:
+            totals[sid] += n
+            yield t_eos, sid, control(FrameKind.EOS, plan.spill, sid, plan.end_ns, n)
+        yield plan
+        last_ns = plan.end_ns
+    for sid in source_ids:
+        yield ((last_ns - start_ns) * 1e-9, sid,
+               control(FrameKind.EOR, 0, sid, last_ns, totals[sid]))
 
 
 def _read_hv_table(path: Path, detector: Detector) -> dict[str, float]:

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-import numpy as np
-
 from daq.detector import Detector
-from daq.wire_format import FrameKind, encode_control, encode_events
+from emulator.emulator import Batch, SpillPlan, run_sequence
 from emulator.run_file import EmulatedRun, RunFileError
 
 
@@ -40,35 +38,25 @@ class Replay:
         for sid in ids:
             if sid not in r.samples:
                 raise RunFileError(f"{r.path}: no data for source {sid}")
-        n_s = self.detector.samples_per_channel
-        n_ch = {sid: r.samples[sid].shape[1] for sid in ids}
-        t0 = r.start_time_ns
-        for sid in ids:
-            yield 0.0, sid, encode_control(FrameKind.SOR, r.run, 0, sid, n_ch[sid], n_s, t0)
+        for item in run_sequence(r.run, self.detector, ids, r.start_time_ns, self._spills(ids)):
+            if isinstance(item, tuple):
+                yield item
+
+    def _spills(self, ids: list[int]) -> Iterator[tuple[SpillPlan, Iterator[Batch]]]:
+        r = self.run
         first = 0
-        last_ns = t0
         for rec in r.spills:
-            spill, start, end, n = (int(rec["spill"]), int(rec["start_ns"]), int(rec["end_ns"]),
-                                    int(rec["n_events"]))
-            t_sos = (start - t0) * 1e-9
-            for sid in ids:
-                yield t_sos, sid, encode_control(FrameKind.SOS, r.run, spill, sid, n_ch[sid],
-                                                 n_s, start)
-            for lo in range(first, first + n, r.batch_events):
-                hi = min(lo + r.batch_events, first + n)
-                ev = r.events[lo:hi]
-                t_emit = t_sos + float(ev["trigger_time_ns"][-1]) * 1e-9
-                for sid in ids:
-                    yield t_emit, sid, encode_events(r.run, spill, sid, start, ev,
-                                                     r.samples[sid][lo:hi])
+            n = int(rec["n_events"])
+            events = r.events[first:first + n]
+            plan = SpillPlan(int(rec["spill"]), int(rec["start_ns"]), int(rec["end_ns"]),
+                             events["trigger"], events["trigger_time_ns"].astype(float))
+            yield plan, self._batches(plan, first, ids)
             first += n
-            for sid in ids:
-                yield ((end - t0) * 1e-9, sid,
-                       encode_control(FrameKind.EOS, r.run, spill, sid, n_ch[sid], n_s, end,
-                                      {"triggered": n, "sent": n, "not_sent": 0}))
-            last_ns = end
-        total = int(np.sum(r.spills["n_events"]))
-        for sid in ids:
-            yield ((last_ns - t0) * 1e-9, sid,
-                   encode_control(FrameKind.EOR, r.run, 0, sid, n_ch[sid], n_s, last_ns,
-                                  {"triggered": total, "sent": total, "not_sent": 0}))
+
+    def _batches(self, plan: SpillPlan, first: int, ids: list[int]) -> Iterator[Batch]:
+        r = self.run
+        n = len(plan.triggers)
+        for index, lo in enumerate(range(first, first + n, r.batch_events)):
+            hi = min(lo + r.batch_events, first + n)
+            yield Batch(plan.spill, index, plan.start_ns, r.events[lo:hi],
+                        {sid: r.samples[sid][lo:hi] for sid in ids}, {})
