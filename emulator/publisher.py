@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import zmq
 
@@ -38,9 +39,10 @@ class Publisher:
     def __init__(self, endpoints: dict[int, str], time_compressed: bool = True, pace: float = 1.0,
                  send_hwm: int = 16, linger_s: float = 10.0,
                  context: zmq.Context | None = None):
-        self.context = context or zmq.Context.instance()
+        self.context = context or zmq.Context()
         self.time_compressed = time_compressed
         self.pace = pace
+        self.stop_requested = False  # set from a signal handler: finish the run cleanly
         self.sockets: dict[int, zmq.Socket] = {}
         self.counters = {sid: SourceCounters() for sid in endpoints}
         for sid, endpoint in endpoints.items():
@@ -56,7 +58,11 @@ class Publisher:
 
     def run(self, items: Iterable[tuple[float, int, list]]) -> dict[int, SourceCounters]:
         start = time.monotonic()
+        opened: dict[int, tuple[FrameKind, Any]] = {}  # source -> last SOR/SOS frame
         for emit_s, sid, parts in items:
+            if self.stop_requested:
+                self._end_early(opened)
+                break
             if not self.time_compressed:
                 delay = start + emit_s / self.pace - time.monotonic()
                 if delay > 0:
@@ -81,10 +87,32 @@ class Publisher:
                                        f.n_samples, f.time_ns, c.info(kind is FrameKind.EOS))
             if kind is FrameKind.SOS:
                 c.spill_triggered = c.spill_sent = 0
+            if kind in (FrameKind.SOR, FrameKind.SOS):
+                opened[sid] = (kind, decode(parts))
+            elif kind is FrameKind.EOS:
+                opened[sid] = (FrameKind.SOR, opened[sid][1])
             sock.send_multipart(parts, copy=False)  # control frames always go: blocking
         return self.counters
 
+    def _end_early(self, opened: dict[int, tuple[FrameKind, Any]]) -> None:
+        """Stopped mid-run: close the open spill and the run, with what was counted."""
+        now = time.time_ns()
+        for sid, (kind, f) in opened.items():
+            c = self.counters[sid]
+            if kind is FrameKind.SOS:
+                self.sockets[sid].send_multipart(encode_control(
+                    FrameKind.EOS, f.run, f.spill, sid, f.n_channels, f.n_samples, now,
+                    c.info(spill=True)))
+            self.sockets[sid].send_multipart(encode_control(
+                FrameKind.EOR, f.run, 0, sid, f.n_channels, f.n_samples, now,
+                c.info(spill=False)))
+
     def close(self) -> None:
+        """Flush what is queued, then let go. Frames are sent without copies: their buffers
+        must stay alive until ZeroMQ has sent them, so the context is terminated here (it
+        waits up to ``linger_s``), not left to the interpreter's exit, which would free the
+        buffers under frames still queued (seen as checksum failures at the receiver)."""
         for sock in self.sockets.values():
             sock.close()
         self.sockets.clear()
+        self.context.term()
