@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 from typing import Any
@@ -15,7 +16,9 @@ DESCRIPTION = """\
 na64daq: data acquisition and online monitoring for an NA64-style missing-energy experiment
 (100 GeV electrons on an active ECAL target).
 
-  na64daq demo                       emulate one spill into a file and print a summary
+  na64daq demo                       the whole DAQ on the emulator: one spill, then the ledger
+  na64daq run / ctl start|stop       a DAQ under run control
+  na64daq status [--json]            the last run's record and loss ledger
   na64daq emulate --out run.h5       emulate a run into a file (frames and truth)
   na64daq emulate                    publish emulated frames on the sources' ZeroMQ endpoints
   na64daq replay run.h5              re-stream a recorded run on the same endpoints
@@ -36,6 +39,15 @@ def _common(p: argparse.ArgumentParser) -> None:
                         "(repeatable; VALUE is read as TOML)")
 
 
+def _daq_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="FILE", help="DAQ configuration (TOML); see "
+                   "'na64daq config --daq' for the keys")
+    p.add_argument("--detector", metavar="FILE",
+                   help="detector map (TOML); default: the map shipped with na64daq")
+    p.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
+                   help="override one configuration key, e.g. --set workers.count=3")
+
+
 def _emulate_options(p: argparse.ArgumentParser) -> None:
     _common(p)
     p.add_argument("--spills", type=int, help="number of spills (run.spills)")
@@ -50,12 +62,35 @@ def build_parser() -> argparse.ArgumentParser:
         prog="na64daq", description=DESCRIPTION, formatter_class=argparse.RawTextHelpFormatter)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("demo", help="emulate one spill into a file and print a summary",
-                       description="Emulate one time-compressed spill with the embedded "
-                       "defaults, write it to a file and print what it holds.")
-    _emulate_options(p)
-    p.add_argument("--out", metavar="FILE", default="na64daq-demo.h5",
-                   help="where to write the emulated run (default: %(default)s)")
+    p = sub.add_parser("demo", help="run the whole DAQ on the emulator and print the ledger",
+                       description="Start emulated crates, event builder, workers, writer and "
+                       "monitor tap with embedded defaults, take a run of --spills spills (or "
+                       "until Ctrl-C), stop cleanly and print the run summary and loss ledger.")
+    _daq_options(p)
+    p.add_argument("--spills", type=int, default=1, help="spills to take (default 1)")
+    p.add_argument("--intensity", type=float, metavar="E", help="electrons per spill")
+    p.add_argument("--out", metavar="DIR", default="runs",
+                   help="where the run files go (default: %(default)s)")
+    p.add_argument("--no-gui", action="store_true",
+                   help="never open a window (the monitor GUI is not built yet: always so)")
+
+    p = sub.add_parser("run", help="start a DAQ and serve run-control commands",
+                       description="Start the DAQ's processes from a configuration and wait "
+                       "for 'na64daq ctl start|stop|status|shutdown' on the control endpoint.")
+    _daq_options(p)
+
+    p = sub.add_parser("ctl", help="drive a running DAQ (start, stop, status, shutdown)",
+                       description="Send a run-control command to a DAQ started by "
+                       "'na64daq run'.")
+    p.add_argument("command", choices=("start", "stop", "status", "shutdown"))
+    p.add_argument("--config", metavar="FILE", help="DAQ configuration (for its endpoints)")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for an answer")
+
+    p = sub.add_parser("status", help="the last run's record and loss ledger",
+                       description="Print a run record (the latest, or --run N) from the run "
+                       "database, with its loss ledger.")
+    p.add_argument("--run", type=int, help="run number (default: the latest)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = sub.add_parser(
         "emulate", help="emulate the MSADC crates (to a file or on ZeroMQ endpoints)",
@@ -89,12 +124,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--channels", action="store_true", help="list every channel")
 
     p = sub.add_parser("config", help="list every configuration key",
-                       description="Every emulator configuration key with its default, unit, "
-                       "allowed range and meaning.")
+                       description="Every configuration key with its default, unit, allowed "
+                       "range and meaning: the emulator's, or with --daq the whole DAQ's.")
+    p.add_argument("--daq", action="store_true", help="the DAQ configuration (na64daq run)")
     return parser
 
 
-def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+def _overrides(args: argparse.Namespace, prefix: str = "") -> dict[str, Any]:
+    """--set values, and the shortcut options (keys of the emulator, under ``prefix``)."""
     import tomllib
 
     out: dict[str, Any] = {}
@@ -110,7 +147,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
                       ("seed", "run.seed"), ("run", "run.number")):
         value = getattr(args, attr, None)
         if value is not None:
-            out[key] = value
+            out[prefix + key] = value
     return out
 
 
@@ -143,9 +180,91 @@ def cmd_emulate_to_file(args: argparse.Namespace, extra: dict[str, Any] | None =
     return 0
 
 
+def _daq_config(args: argparse.Namespace, extra: dict[str, Any] | None = None):
+    from daq.daq_config import DaqConfig
+
+    overrides = _overrides(args, prefix="emulator.")
+    overrides.update(extra or {})
+    return load(DaqConfig, args.config, overrides)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
-    return cmd_emulate_to_file(args, {"run.spills": args.spills or 1,
-                                      "spill.time_compressed": True})
+    cfg = _daq_config(args, {"writer.directory": args.out})
+    from daq.run_summary import print_progress, print_summary
+    from daq.supervisor import Supervisor
+
+    sup = Supervisor(cfg, args.detector, log=lambda m: print(m, flush=True))
+    try:
+        print("starting builder, writer, monitor tap and "
+              f"{cfg.workers.count} workers...", flush=True)
+        sup.configure()
+        if sup.state != "configured":
+            raise RuntimeError(sup.error)
+        sup.start()
+        try:
+            next_print = time.monotonic()
+            while sup.state == "running":
+                sup.poll(0.2)
+                if time.monotonic() >= next_print:
+                    next_print += 1.0
+                    print_progress(sup.status())
+        except KeyboardInterrupt:
+            print("\nstopping...", flush=True)
+            if sup.state == "running":
+                sup.stop()
+        print_summary(sup.status())
+        return 0 if sup.ledger and sup.ledger.get("balanced") else 1
+    finally:
+        sup.close()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from daq.supervisor import serve
+
+    return serve(_daq_config(args), args.detector)
+
+
+def cmd_ctl(args: argparse.Namespace) -> int:
+    import json
+
+    import zmq
+
+    from daq.daq_config import DaqConfig
+
+    cfg = load(DaqConfig, args.config)
+    ctx = zmq.Context()
+    try:
+        sock = ctx.socket(zmq.REQ)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.connect(cfg.endpoints.control)
+        sock.send(json.dumps({"command": args.command}).encode())
+        if not sock.poll(int(args.timeout * 1000)):
+            raise ConfigError(f"no DAQ answers on {cfg.endpoints.control} "
+                              "(is 'na64daq run' running?)")
+        answer = json.loads(sock.recv())
+    finally:
+        ctx.destroy(linger=0)
+    print(json.dumps(answer, indent=1))
+    return 0 if answer.get("ok") else 1
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    import json
+
+    from daq.run_database import RunDatabase
+    from daq.run_summary import print_summary
+
+    db = RunDatabase()
+    rec = db.run(args.run)
+    if rec is None:
+        raise ConfigError(f"no run {args.run} in {db.path}" if args.run else
+                          f"no run recorded yet in {db.path}")
+    if args.json:
+        print(json.dumps(rec, indent=1))
+    else:
+        print_summary({"run": rec["run"], "state": rec["state"], "error": rec["error"],
+                       "ledger": rec["ledger"]})
+    return 0
 
 
 def cmd_emulate(args: argparse.Namespace) -> int:
@@ -202,6 +321,11 @@ def _publish(publish, time_compressed: bool, pace: float, ids, frames) -> int:
 
     endpoints = {sid: publish.endpoint(sid) for sid in ids}
     pub = Publisher(endpoints, time_compressed, pace, publish.send_hwm, publish.linger_s)
+
+    def stop(*_: object) -> None:
+        pub.stop_requested = True
+
+    signal.signal(signal.SIGTERM, stop)
     print("publishing " + ", ".join(f"source {s} on {e}" for s, e in endpoints.items()),
           flush=True)
     try:
@@ -229,16 +353,18 @@ def cmd_detector(args: argparse.Namespace) -> int:
 
 
 def cmd_config(args: argparse.Namespace) -> int:
+    from daq.daq_config import DaqConfig
     from emulator.config import EmulatorConfig
 
-    for key, default, unit, allowed, doc in describe(EmulatorConfig):
+    for key, default, unit, allowed, doc in describe(DaqConfig if args.daq else EmulatorConfig):
         unit = f" [{unit}]" if unit else ""
         print(f"{key} = {default}{unit}\n    {doc}; {allowed}")
     return 0
 
 
 COMMANDS = {"demo": cmd_demo, "emulate": cmd_emulate, "replay": cmd_replay,
-            "detector": cmd_detector, "config": cmd_config}
+            "detector": cmd_detector, "config": cmd_config, "run": cmd_run, "ctl": cmd_ctl,
+            "status": cmd_status}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -265,9 +391,11 @@ def main(argv: list[str] | None = None) -> int:
 def _is_user_error(exc: Exception) -> bool:
     if isinstance(exc, USER_ERRORS):
         return True
+    from daq.run_database import RunDatabaseError
+    from daq.supervisor import RunControlError
     from emulator.run_file import RunFileError  # imported late: it pulls in h5py and numba
 
-    return isinstance(exc, RunFileError)
+    return isinstance(exc, (RunFileError, RunDatabaseError, RunControlError))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ documentation; validation, ``--help`` text and ``na64daq config`` all come from 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import tomllib
 import typing
@@ -131,16 +132,19 @@ def build(cls: type[T], values: Mapping[str, Any] | None = None, prefix: str = "
 
 def load(cls: type[T], path: str | Path | None = None,
          overrides: Mapping[str, Any] | None = None) -> T:
-    """Load ``cls`` from a TOML file (or defaults) and apply dotted-key overrides."""
+    """Load ``cls`` from a TOML (or JSON) file, or defaults, and apply dotted-key overrides."""
     values: dict[str, Any] = {}
     if path is not None:
         path = Path(path)
         try:
             with path.open("rb") as fh:
-                values = tomllib.load(fh)
+                if path.suffix == ".json":  # what the supervisor hands its processes
+                    values = json.load(fh)
+                else:
+                    values = tomllib.load(fh)
         except FileNotFoundError:
             raise ConfigError(f"{path}: configuration file not found") from None
-        except tomllib.TOMLDecodeError as exc:
+        except (tomllib.TOMLDecodeError, ValueError) as exc:
             raise ConfigError(f"{path}: not valid TOML ({exc})") from None
     for dotted, value in (overrides or {}).items():
         node = values

@@ -1,0 +1,78 @@
+"""What every DAQ process shares: a ZeroMQ context, heartbeats with its counters to the
+supervisor, and the supervisor's commands (``docs/run-control.md``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from typing import Any
+
+import zmq
+
+from daq.daq_config import DaqConfig
+
+
+class Component:
+    def __init__(self, name: str, cfg: DaqConfig):
+        self.name = name
+        self.cfg = cfg
+        self.ctx = zmq.Context()
+        self.heartbeat = self.ctx.socket(zmq.PUSH)
+        self.heartbeat.setsockopt(zmq.SNDHWM, 10)
+        self.heartbeat.setsockopt(zmq.LINGER, 500)
+        self.heartbeat.connect(cfg.endpoints.heartbeat)
+        self.commands = self.ctx.socket(zmq.SUB)
+        self.commands.setsockopt(zmq.SUBSCRIBE, b"")
+        self.commands.connect(cfg.endpoints.commands)
+        self.counters: dict[str, Any] = {}
+        self.exiting = False
+        self._next_beat = 0.0
+        signal.signal(signal.SIGTERM, self._on_term)
+
+    def _on_term(self, *_: Any) -> None:
+        self.exiting = True
+
+    def beat(self, force: bool = False) -> None:
+        """Send the heartbeat if it is due (or now, with ``force``)."""
+        now = time.monotonic()
+        if not force and now < self._next_beat:
+            return
+        self._next_beat = now + self.cfg.run.heartbeat_s
+        msg = {"name": self.name, "pid": os.getpid(), "time": time.time(),
+               "counters": self.counters}
+        try:
+            self.heartbeat.send(json.dumps(msg).encode(), zmq.NOBLOCK)
+        except zmq.Again:  # supervisor gone or slow: a heartbeat is never worth blocking for
+            pass
+
+    def command(self) -> dict[str, Any] | None:
+        """The next command addressed to this process (or to all), if any."""
+        while True:
+            try:
+                msg = json.loads(self.commands.recv(zmq.NOBLOCK))
+            except zmq.Again:
+                return None
+            except ValueError:
+                continue
+            if msg.get("to") in (self.name, "all", self.name.split("-")[0]):
+                if msg.get("cmd") == "exit":
+                    self.exiting = True
+                return msg
+
+    def send(self, sock: zmq.Socket, parts: list, **kw: Any) -> Any:
+        """A lossless send that waits for the peer (back-pressure) but keeps the heartbeat
+        going, so that waiting is never taken for dying. Returns the tracker if ``track``."""
+        while True:
+            try:
+                return sock.send_multipart(parts, zmq.NOBLOCK, **kw)
+            except zmq.Again:
+                self.beat()
+                if self.exiting:
+                    raise
+                sock.poll(100, zmq.POLLOUT)
+
+    def close(self) -> None:
+        self.beat(force=True)
+        self.ctx.destroy(linger=1000)

@@ -1,0 +1,102 @@
+"""Configuration of a DAQ: endpoints, builder, workers, writer, tap, run control, and the
+emulator that stands in for the readout. One TOML file; ``na64daq config --daq`` lists the keys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+
+from daq.config import ConfigError, param, section
+from emulator.config import EmulatorConfig
+
+ENDPOINT = re.compile(r"(tcp://(\*|[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:]+\]):(\d{1,5})|ipc://[^\s]+)")
+
+
+@dataclass(frozen=True)
+class EndpointsSection:
+    source_host: str = param("127.0.0.1", "host the builder connects to for source N at port "
+                             "emulator.publish.base_port + N")
+    control: str = param("tcp://127.0.0.1:5600", "run-control commands (REQ/REP)")
+    heartbeat: str = param("tcp://127.0.0.1:5601", "heartbeats to the supervisor")
+    commands: str = param("tcp://127.0.0.1:5602", "supervisor commands to every process (PUB)")
+    builder_work: str = param("tcp://127.0.0.1:5603", "builder hands batches to workers")
+    writer: str = param("tcp://127.0.0.1:5604", "workers and builder send to the writer")
+    tap: str = param("tcp://127.0.0.1:5605", "workers send samples to the monitor tap")
+    tap_publish: str = param("tcp://127.0.0.1:5606", "the monitor tap publishes to viewers")
+
+    def check(self) -> None:
+        seen: dict[str, str] = {}
+        for f in dataclasses.fields(self):
+            if f.name == "source_host":
+                continue
+            value = getattr(self, f.name)
+            m = ENDPOINT.fullmatch(value)
+            if m is None or (m.group(3) and not 0 < int(m.group(3)) < 65536):
+                raise ConfigError(f"endpoints.{f.name} = {value!r}: expected tcp://HOST:PORT "
+                                  "(port 1-65535) or ipc://PATH")
+            if value in seen:
+                raise ConfigError(f"endpoints.{f.name} = {value!r}: already used by "
+                                  f"endpoints.{seen[value]}")
+            seen[value] = f.name
+
+
+@dataclass(frozen=True)
+class BuilderSection:
+    timeout_s: float = param(0.5, "an event whose fragments have not all arrived after this "
+                             "is emitted incomplete", unit="s", low=0.001, high=600.0)
+    max_pending_events: int = param(20000, "events waiting for fragments at most (memory bound)",
+                                    low=100, high=10_000_000)
+    max_event_number: int = param(10_000_000, "event numbers above this are absurd: rejected",
+                                  low=1, high=2**32 - 1)
+    batch_events: int = param(128, "events per built batch", low=1, high=10000)
+
+
+@dataclass(frozen=True)
+class WorkersSection:
+    count: int = param(2, "reconstruction worker processes", low=1, high=256)
+    prefetch: int = param(2, "batches a worker may hold (credit)", low=1, high=64)
+    tap_waveforms_per_batch: int = param(1, "full waveforms per batch sampled for the monitor",
+                                         low=0, high=1000)
+
+
+@dataclass(frozen=True)
+class WriterSection:
+    directory: str = param("runs", "where run files go")
+    flush_s: float = param(1.0, "flush at least this often (and at every end of spill)",
+                           unit="s", low=0.01, high=60.0)
+
+
+@dataclass(frozen=True)
+class RunControlSection:
+    sources: str = param("emulator", "what feeds the DAQ: the emulator's crates, a replayed "
+                         "file, or external sources already running",
+                         choices=("emulator", "replay", "external"))
+    replay_file: str = param("", "emulated-run file for sources = 'replay'")
+    heartbeat_s: float = param(1.0, "heartbeat period of every process", unit="s", low=0.05,
+                               high=10.0)
+    dead_after_s: float = param(2.0, "a process silent this long is dead", unit="s", low=0.1,
+                                high=60.0)
+    stop_timeout_s: float = param(20.0, "stopping waits this long, then kills", unit="s",
+                                  low=0.5, high=600.0)
+
+
+@dataclass(frozen=True)
+class DaqConfig:
+    endpoints: EndpointsSection = section(EndpointsSection, "where the processes talk")
+    builder: BuilderSection = section(BuilderSection, "event building")
+    workers: WorkersSection = section(WorkersSection, "reconstruction workers")
+    writer: WriterSection = section(WriterSection, "file writer")
+    run: RunControlSection = section(RunControlSection, "run control")
+    emulator: EmulatorConfig = section(EmulatorConfig, "the emulated readout")
+
+    def check(self) -> None:
+        if self.run.sources == "replay" and not self.run.replay_file:
+            raise ConfigError("run.replay_file: required when run.sources = 'replay'")
+        if self.run.dead_after_s <= self.run.heartbeat_s:
+            raise ConfigError(f"run.dead_after_s = {self.run.dead_after_s:g}: must be longer "
+                              f"than run.heartbeat_s = {self.run.heartbeat_s:g}")
+
+    def source_endpoint(self, source_id: int) -> str:
+        return f"tcp://{self.endpoints.source_host}:{self.emulator.publish.base_port + source_id}"

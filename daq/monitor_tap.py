@@ -1,0 +1,75 @@
+"""The monitor tap: takes the workers' samples of the data (it may miss some; it never slows
+the writer path), fills histogram-ready summaries, measures the latency from the builder to
+here, and publishes the summaries to viewers once a second."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import zmq
+
+from daq import built_batch
+from daq.component import Component
+from daq.daq_config import DaqConfig
+from daq.detector import Detector
+
+#: E_ECAL vs E_HCAL histogram binning, GeV (the (E_ECAL, E_HCAL) plane of [001] Fig. 2).
+E_BINS = np.linspace(0.0, 150.0, 151)
+LATENCY_MEMORY = 20000
+
+
+def main(cfg: DaqConfig, detector: Detector, name: str = "tap") -> None:
+    comp = Component(name, cfg)
+    pull = comp.ctx.socket(zmq.PULL)
+    pull.setsockopt(zmq.RCVHWM, 4)
+    pull.bind(cfg.endpoints.tap)
+    pub = comp.ctx.socket(zmq.PUB)
+    pub.setsockopt(zmq.SNDHWM, 10)
+    pub.bind(cfg.endpoints.tap_publish)
+    n_ch, n_s = detector.n_channels, detector.samples_per_channel
+    hist = np.zeros((len(E_BINS) - 1, len(E_BINS) - 1), np.int64)
+    latency = np.zeros(LATENCY_MEMORY)
+    n_lat = 0
+    frozen = False
+    c = {"batches": 0, "events": 0, "malformed": 0, "latency_p50_s": None,
+         "latency_p99_s": None, "frozen": False}
+    comp.counters = c
+    next_publish = time.monotonic() + 1.0
+    while not comp.exiting:
+        if not frozen and pull.poll(50):
+            for _ in range(64):
+                try:
+                    parts = pull.recv_multipart(zmq.NOBLOCK, copy=False)
+                except zmq.Again:
+                    break
+                try:
+                    b = built_batch.decode(parts, n_ch, n_s)
+                except built_batch.BatchError:
+                    c["malformed"] += 1
+                    continue
+                now = time.time()
+                latency[n_lat % LATENCY_MEMORY] = now - float(b.header["t_first_fragment"])
+                n_lat += 1
+                e_hcal = b.reco["e_hcal_gev"][:, :2].sum(1)
+                h, _, _ = np.histogram2d(b.reco["e_ecal_gev"], e_hcal, bins=(E_BINS, E_BINS))
+                hist += h.astype(np.int64)
+                c["batches"] += 1
+                c["events"] += len(b.events)
+        elif frozen:
+            time.sleep(0.05)
+        cmd = comp.command()
+        if cmd and cmd.get("cmd") in ("freeze", "unfreeze"):
+            frozen = cmd["cmd"] == "freeze"
+            c["frozen"] = frozen
+        if n_lat:
+            lat = latency[:min(n_lat, LATENCY_MEMORY)]
+            c["latency_p50_s"], c["latency_p99_s"] = (float(x) for x in
+                                                      np.percentile(lat, [50, 99]))
+        if time.monotonic() > next_publish:
+            next_publish += 1.0
+            summary = dict(c, e_bins_gev=[E_BINS[0], E_BINS[-1], len(E_BINS) - 1])
+            pub.send_multipart([b"summary", json.dumps(summary).encode(), hist.tobytes()])
+        comp.beat()
+    comp.close()

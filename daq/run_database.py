@@ -1,0 +1,118 @@
+"""The run database: run numbers that only increase, and one record per run (SQLite).
+
+The same file will hold the conditions (calibration issue); its schema and migrations live here
+and in ``docs/run-control.md``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+MIGRATIONS = {
+    1: """
+    CREATE TABLE runs (
+        run INTEGER PRIMARY KEY AUTOINCREMENT,
+        start_time REAL NOT NULL,
+        stop_time REAL,
+        state TEXT NOT NULL,
+        config TEXT NOT NULL,
+        config_hash TEXT NOT NULL,
+        software_version TEXT NOT NULL,
+        ledger TEXT,
+        error TEXT
+    );
+    """,
+}
+
+
+class RunDatabaseError(RuntimeError):
+    """The run database cannot be opened or written."""
+
+
+def default_path() -> Path:
+    """``$NA64DAQ_DB``, or the per-user data directory."""
+    if os.environ.get("NA64DAQ_DB"):
+        return Path(os.environ["NA64DAQ_DB"])
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "na64daq" / "na64daq.db"
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
+
+
+def software_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("na64daq")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "unknown"
+
+
+class RunDatabase:
+    def __init__(self, path: str | Path | None = None):
+        self.path = Path(path) if path else default_path()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, timeout=5.0, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self._migrate()
+        except (OSError, sqlite3.Error) as exc:
+            raise RunDatabaseError(f"run database {self.path}: {exc}") from None
+
+    def _migrate(self) -> None:
+        self.db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        row = self.db.execute("SELECT MAX(version) FROM schema_version").fetchone()
+        current = row[0] or 0
+        if current > SCHEMA_VERSION:
+            raise RunDatabaseError(
+                f"run database {self.path} has schema version {current}, newer than this "
+                f"na64daq ({SCHEMA_VERSION}): upgrade na64daq")
+        for v in range(current + 1, SCHEMA_VERSION + 1):
+            self.db.execute("BEGIN IMMEDIATE")  # a failed migration leaves nothing half-done
+            try:
+                self.db.execute(MIGRATIONS[v])
+                self.db.execute("INSERT INTO schema_version (version) VALUES (?)", (v,))
+                self.db.execute("COMMIT")
+            except sqlite3.Error:
+                self.db.execute("ROLLBACK")
+                raise
+
+    def new_run(self, config: dict[str, Any]) -> int:
+        """Allocate the next run number and open its record."""
+        cur = self.db.execute(
+            "INSERT INTO runs (start_time, state, config, config_hash, software_version) "
+            "VALUES (?, 'running', ?, ?, ?)",
+            (time.time(), json.dumps(config, sort_keys=True), config_hash(config),
+             software_version()))
+        return int(cur.lastrowid)
+
+    def close_run(self, run: int, state: str, ledger: dict[str, Any] | None,
+                  error: str | None = None) -> None:
+        self.db.execute("UPDATE runs SET stop_time = ?, state = ?, ledger = ?, error = ? "
+                        "WHERE run = ?",
+                        (time.time(), state, json.dumps(ledger) if ledger else None, error, run))
+
+    def run(self, run: int | None = None) -> dict[str, Any] | None:
+        """One run record (the latest without ``run``), as a dict."""
+        q = "SELECT * FROM runs " + ("WHERE run = ?" if run is not None else
+                                     "ORDER BY run DESC LIMIT 1")
+        cur = self.db.execute(q, () if run is None else (run,))
+        row = cur.fetchone()
+        if row is None:
+            return None
+        rec = dict(zip([d[0] for d in cur.description], row, strict=True))
+        rec["config"] = json.loads(rec["config"])
+        rec["ledger"] = json.loads(rec["ledger"]) if rec["ledger"] else None
+        return rec
+
+    def close(self) -> None:
+        self.db.close()

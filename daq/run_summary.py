@@ -1,0 +1,42 @@
+"""What the shift crew reads on the terminal: progress while running, summary and ledger after."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+_last = {"events": 0, "t": None}
+
+
+def print_progress(status: dict[str, Any]) -> None:
+    n = status.get("written_events") or 0
+    t = status.get("elapsed_s") or 0.0
+    rate = (n - _last["events"]) / (t - _last["t"]) if _last["t"] is not None and t > _last[
+        "t"] else 0.0
+    _last.update(events=n, t=t)
+    lat = status.get("latency_p99_s")
+    lat_s = f", latency p99 {lat * 1000:.0f} ms" if lat is not None else ""
+    spill = status.get("last_spill")
+    print(f"\rrun {status['run']}: {t:6.1f} s, {n} events written ({rate:,.0f}/s), "
+          f"spills done {spill or 0}{lat_s}   ", end="", file=sys.stderr, flush=True)
+
+
+def print_summary(status: dict[str, Any]) -> None:
+    print(file=sys.stderr)
+    ledger = status.get("ledger") or {}
+    print(f"run {status['run']}: {status['state']}"
+          + (f" ({status['error']})" if status.get("error") else ""))
+    if not ledger or "triggered" not in ledger:
+        print("  ledger: incomplete (the run did not close)")
+        return
+    print(f"  triggered          {ledger['triggered']:10d}")
+    print(f"  written complete   {ledger['written_complete']:10d}")
+    print(f"  written incomplete {ledger['written_incomplete']:10d}")
+    print(f"  rejected           {ledger['rejected']:10d}")
+    print(f"  dropped by policy  {ledger['dropped_by_policy']:10d}")
+    print(f"  unaccounted        {ledger['unaccounted']:10d}   "
+          f"{'balanced' if ledger['balanced'] else 'NOT BALANCED'}")
+    tap = (ledger.get("stages") or {}).get("tap") or {}
+    if tap.get("latency_p99_s") is not None:
+        print(f"  monitor tap: {tap.get('events', 0)} events sampled, latency p99 "
+              f"{tap['latency_p99_s'] * 1000:.0f} ms")

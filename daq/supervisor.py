@@ -1,0 +1,369 @@
+"""Run control: the state machine, the processes, their heartbeats, and the run record.
+
+The states and transitions are the table below and ``docs/run-control.md``; nothing else
+changes ``Supervisor.state``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import zmq
+
+from daq.config import to_dict
+from daq.daq_config import DaqConfig
+from daq.detector import Detector
+from daq.run_database import RunDatabase
+
+#: (state, event) -> next state. Events are commands or what the supervisor observes.
+TRANSITIONS = {
+    ("idle", "configure"): "configured",
+    ("configured", "start"): "running",
+    ("running", "stop"): "stopping",
+    ("running", "finished"): "stopping",
+    ("running", "fail"): "error",
+    ("stopping", "stopped"): "configured",
+    ("stopping", "fail"): "error",
+    ("configured", "fail"): "error",
+    ("error", "stop"): "configured",
+    ("configured", "shutdown"): "idle",
+    ("error", "shutdown"): "idle",
+    ("idle", "shutdown"): "idle",
+}
+#: Roles whose death ends the run in the error state; the others are restarted.
+CRITICAL = ("builder", "writer", "source")
+STARTUP_GRACE_S = 60.0  # a new process may take this long to its first heartbeat (imports, JIT)
+
+
+class RunControlError(RuntimeError):
+    """A command is not allowed in the current state, or could not be carried out."""
+
+
+@dataclass
+class Process:
+    role: str
+    name: str
+    popen: subprocess.Popen
+    started: float
+    last_beat: float = 0.0
+    counters: dict[str, Any] = field(default_factory=dict)
+    log: Any = None
+
+    def alive(self, now: float, dead_after_s: float) -> bool:
+        if self.popen.poll() is not None:
+            return False
+        if self.last_beat == 0.0:
+            return now - self.started < STARTUP_GRACE_S
+        return now - self.last_beat < dead_after_s
+
+
+class Supervisor:
+    def __init__(self, cfg: DaqConfig, detector_path: str | None = None,
+                 db: RunDatabase | None = None, log=print):
+        self.cfg = cfg
+        self.detector_path = detector_path or ""
+        self.detector = Detector.load(detector_path)
+        self.db = db or RunDatabase()
+        self.log = log
+        self.state = "idle"
+        self.error: str | None = None
+        self.run: int | None = None
+        self.ledger: dict[str, Any] | None = None
+        self.procs: dict[str, Process] = {}
+        self.restarts = 0
+        self.workdir = Path(cfg.writer.directory) / "logs"  # each process's output, and configs
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.ctx = zmq.Context()
+        self.heartbeats = self.ctx.socket(zmq.PULL)
+        self.heartbeats.bind(cfg.endpoints.heartbeat)
+        self.commands = self.ctx.socket(zmq.PUB)
+        self.commands.bind(cfg.endpoints.commands)
+        self.run_started = 0.0
+        self.worker_serial = 0
+
+    # -- the state machine -----------------------------------------------------------------
+    def _go(self, event: str, reason: str | None = None) -> None:
+        nxt = TRANSITIONS.get((self.state, event))
+        if nxt is None:
+            raise RunControlError(f"'{event}' is not allowed in state '{self.state}'")
+        if event == "fail":
+            self.error = reason
+            self.log(f"error: {reason}")
+        self.state = nxt
+
+    # -- processes -------------------------------------------------------------------------
+    def _config_file(self, run: int | None = None) -> Path:
+        """The DAQ configuration for the components, or the emulator's for a run's sources."""
+        values = to_dict(self.cfg)
+        if run is not None:
+            values = values["emulator"]
+            values["run"]["number"] = run
+        path = self.workdir / (f"emulator-run{run}.json" if run else "daq.json")
+        path.write_text(json.dumps(values))
+        return path
+
+    def _spawn(self, role: str, name: str, argv: list[str]) -> Process:
+        log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - lives with the process
+        popen = subprocess.Popen([sys.executable, *argv], stdout=log, stderr=subprocess.STDOUT,
+                                 start_new_session=True)
+        proc = Process(role, name, popen, time.monotonic(), log=log)
+        self.procs[name] = proc
+        return proc
+
+    def _spawn_component(self, role: str, name: str) -> Process:
+        return self._spawn(role, name, ["-m", "daq.process_main", role, name,
+                                        str(self._config_file()), self.detector_path])
+
+    def _spawn_worker(self) -> Process:
+        self.worker_serial += 1
+        return self._spawn_component("worker", f"worker-{self.worker_serial}")
+
+    def _spawn_source(self, sid: int, config: Path) -> Process:
+        r = self.cfg.run
+        if r.sources == "replay":
+            pace = "0" if self.cfg.emulator.spill.time_compressed else str(
+                self.cfg.emulator.spill.pace)
+            argv = ["-m", "daq.cli", "replay", r.replay_file, "--source", str(sid), "--pace",
+                    pace, "--config", str(config)]
+        else:
+            argv = ["-m", "daq.cli", "emulate", "--source", str(sid), "--config", str(config)]
+            if not self.cfg.emulator.spill.time_compressed:
+                argv.append("--real-time")
+        if self.detector_path:
+            argv += ["--detector", self.detector_path]
+        return self._spawn("source", f"source-{sid}", argv)
+
+    def send(self, to: str, cmd: str, **kw: Any) -> None:
+        self.commands.send(json.dumps(dict(kw, to=to, cmd=cmd)).encode())
+
+    def _kill(self, proc: Process, wait_s: float = 2.0) -> None:
+        if proc.popen.poll() is None:
+            try:
+                os.killpg(proc.popen.pid, signal.SIGTERM)
+                proc.popen.wait(wait_s)
+            except (subprocess.TimeoutExpired, ProcessLookupError):
+                try:
+                    os.killpg(proc.popen.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                proc.popen.wait()
+        if proc.log:
+            proc.log.close()
+
+    def _wait(self, condition, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self.poll(0.05)
+            if condition():
+                return True
+        return False
+
+    # -- commands --------------------------------------------------------------------------
+    def configure(self) -> None:
+        if self.state != "idle":
+            raise RunControlError(f"'configure' is not allowed in state '{self.state}'")
+        Path(self.cfg.writer.directory).mkdir(parents=True, exist_ok=True)
+        for role in ("writer", "builder", "tap"):
+            self._spawn_component(role, role)
+        for _ in range(self.cfg.workers.count):
+            self._spawn_worker()
+        self._go("configure")
+        if not self._wait(lambda: all(p.last_beat for p in self.procs.values()), 60.0):
+            silent = [p.name for p in self.procs.values() if not p.last_beat]
+            self._go("fail", f"no heartbeat from {', '.join(silent)} after start-up")
+
+    def start(self) -> int:
+        if self.state != "configured":
+            raise RunControlError(f"'start' is not allowed in state '{self.state}'")
+        self.run = self.db.new_run(to_dict(self.cfg))
+        self.ledger = None
+        self.error = None
+        config = self._config_file(self.run)
+        for sid in self.detector.source_ids:
+            self._spawn_source(sid, config)
+        self.run_started = time.monotonic()
+        self._go("start")
+        self.log(f"run {self.run} started")
+        return self.run
+
+    def stop(self) -> None:
+        """Always succeeds: what does not stop in time is killed."""
+        if self.state == "error":
+            self._teardown_run("error")
+            self._go("stop")
+            return
+        if self.state != "running":
+            raise RunControlError(f"'stop' is not allowed in state '{self.state}'")
+        self._go("stop")
+        for p in self._role("source"):  # sources end their spill and run, then exit
+            if p.popen.poll() is None:
+                p.popen.send_signal(signal.SIGTERM)
+        self._finish_run()
+
+    def _finish_run(self) -> None:
+        t = self.cfg.run.stop_timeout_s
+        self._wait(lambda: all(p.popen.poll() is not None for p in self._role("source")),
+                   min(5.0, t))
+        if self.state == "error":
+            return
+        if not self._writer_done(0.5):
+            self.send("builder", "drain")  # some source never ended its run: close it anyway
+        if not self._writer_done(t) and self.state != "error":
+            self._go("fail", f"the writer did not close run {self.run} within {t:g} s")
+            self._teardown_run("error")
+            return
+        if self.state == "error":
+            return
+        self._teardown_run("stopped")
+        self._go("stopped")
+
+    def _writer_done(self, timeout_s: float) -> bool:
+        writer = self.procs.get("writer")
+        return writer is not None and self._wait(
+            lambda: writer.counters.get("run_done") == self.run, timeout_s)
+
+    def _teardown_run(self, outcome: str) -> None:
+        for p in self._role("source"):
+            self._kill(p)
+            del self.procs[p.name]
+        writer = self.procs.get("writer")
+        ledger = writer.counters.get("ledger") if writer else None
+        if ledger is None:  # the run did not close: say what is known
+            ledger = {"balanced": False, "incomplete": True,
+                      "written": writer.counters.get("written_events") if writer else None}
+        ledger = dict(ledger)
+        stages = dict(ledger.get("stages", {}))
+        stages["workers"] = {p.name: p.counters for p in self._role("worker")}
+        stages["workers_restarted"] = self.restarts
+        tap = self.procs.get("tap")
+        stages["tap"] = tap.counters if tap else None
+        ledger["stages"] = stages
+        self.ledger = ledger
+        if self.run is not None:
+            self.db.close_run(self.run, outcome, ledger, self.error)
+        self.log(f"run {self.run} {outcome}")
+
+    def shutdown(self) -> None:
+        if self.state == "running":
+            self.stop()
+        self.send("all", "exit")
+        for p in list(self.procs.values()):
+            self._kill(p, wait_s=3.0)
+        self.procs.clear()
+        self._go("shutdown")
+
+    def close(self) -> None:
+        if self.state != "idle":
+            self.shutdown()
+        self.ctx.destroy(linger=0)
+
+    # -- watching --------------------------------------------------------------------------
+    def _role(self, role: str) -> list[Process]:
+        return [p for p in self.procs.values() if p.role == role]
+
+    def poll(self, timeout_s: float = 0.1) -> None:
+        """Take heartbeats, notice dead processes, notice the end of the run."""
+        if self.heartbeats.poll(int(timeout_s * 1000)):
+            while True:
+                try:
+                    msg = json.loads(self.heartbeats.recv(zmq.NOBLOCK))
+                except zmq.Again:
+                    break
+                except ValueError:
+                    continue
+                proc = self.procs.get(msg.get("name"))
+                if proc is not None:
+                    proc.last_beat = time.monotonic()
+                    proc.counters = msg.get("counters", {})
+        if self.state not in ("running", "configured", "stopping"):
+            return
+        now = time.monotonic()
+        for proc in list(self.procs.values()):
+            if proc.alive(now, self.cfg.run.dead_after_s):
+                continue
+            code = proc.popen.poll()
+            if proc.role == "source" and code == 0:
+                continue  # finished its spills
+            why = (f"{proc.name} exited with code {code}" if code is not None else
+                   f"{proc.name} stopped answering (no heartbeat for "
+                   f"{now - proc.last_beat:.1f} s)")
+            if proc.role in CRITICAL:
+                if self.state in ("running", "configured", "stopping"):
+                    self._go("fail", why)
+                    if self.run is not None and self.state == "error":
+                        self._teardown_run("error")
+                return
+            self.log(f"{why}: restarting it")
+            self._kill(proc, wait_s=0.5)
+            del self.procs[proc.name]
+            self.restarts += 1
+            if proc.role == "worker":
+                self.send("builder", "worker_dead", worker=proc.name)
+                self._spawn_worker()
+            else:
+                self._spawn_component(proc.role, proc.name)
+        if self.state == "running":
+            sources = self._role("source")
+            if sources and all(p.popen.poll() == 0 for p in sources):
+                self._go("finished")
+                self._finish_run()
+
+    def status(self) -> dict[str, Any]:
+        writer = self.procs.get("writer")
+        tap = self.procs.get("tap")
+        wc = writer.counters if writer else {}
+        spill = (wc.get("spill_ledger") or {}).get("spill")
+        return {"state": self.state, "run": self.run, "error": self.error,
+                "written_events": wc.get("written_events"),
+                "written_bytes": wc.get("written_bytes"), "last_spill": spill,
+                "elapsed_s": time.monotonic() - self.run_started if self.run_started else None,
+                "latency_p99_s": (tap.counters.get("latency_p99_s") if tap else None),
+                "processes": {p.name: {"pid": p.popen.pid, "alive": p.popen.poll() is None}
+                              for p in self.procs.values()},
+                "ledger": self.ledger}
+
+
+def serve(cfg: DaqConfig, detector_path: str | None = None) -> int:
+    """``na64daq run``: configure, then answer run-control commands until ``shutdown``."""
+    sup = Supervisor(cfg, detector_path, log=lambda m: print(m, flush=True))
+    rep = sup.ctx.socket(zmq.REP)
+    rep.bind(cfg.endpoints.control)
+    try:
+        sup.configure()
+        print(f"DAQ {sup.state}; commands on {cfg.endpoints.control}", flush=True)
+        while sup.state != "idle":
+            sup.poll(0.05)
+            if not rep.poll(0):
+                continue
+            try:
+                command = json.loads(rep.recv()).get("command")
+            except (ValueError, AttributeError):
+                rep.send(json.dumps({"ok": False, "error": "not a JSON command"}).encode())
+                continue
+            answer: dict[str, Any] = {"ok": True}
+            try:
+                if command == "start":
+                    answer["run"] = sup.start()
+                elif command == "stop":
+                    sup.stop()
+                elif command == "shutdown":
+                    sup.shutdown()
+                elif command != "status":
+                    raise RunControlError(f"unknown command {command!r}")
+            except RunControlError as exc:
+                answer = {"ok": False, "error": str(exc)}
+            answer.update(sup.status())
+            rep.send(json.dumps(answer).encode())
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sup.close()
+    return 0

@@ -1,0 +1,83 @@
+"""A reconstruction worker: asks the builder for batches (credit), reconstructs them, forwards
+raw and reconstructed data to the writer (lossless) and a sample to the monitor tap (may drop).
+
+A batch is acknowledged to the builder only once ZeroMQ has handed it to the transport, so a
+worker killed at any moment loses nothing: the builder re-queues what was not acknowledged.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+import numpy as np
+import zmq
+
+from daq import built_batch
+from daq.component import Component
+from daq.daq_config import DaqConfig
+from daq.detector import Detector
+from daq.quick_reco import QuickReco
+
+
+def tap_sample(batch: built_batch.BuiltBatch, reco: np.ndarray, n_waveforms: int) -> list:
+    """What the monitor needs of a batch: every event's summary and a few full waveforms."""
+    header = dict(batch.header, kind="events", t_processed=time.time())
+    step = max(1, len(reco) // max(n_waveforms, 1))
+    pick = np.arange(0, len(reco), step)[:n_waveforms]
+    header["waveform_rows"] = pick.tolist()
+    return built_batch.encode(header, batch.events, batch.samples[pick], reco)
+
+
+def main(cfg: DaqConfig, detector: Detector, name: str) -> None:
+    comp = Component(name, cfg)
+    ctx = comp.ctx
+    dealer = ctx.socket(zmq.DEALER)
+    dealer.setsockopt(zmq.IDENTITY, name.encode())
+    dealer.connect(cfg.endpoints.builder_work)
+    writer = ctx.socket(zmq.PUSH)
+    writer.setsockopt(zmq.SNDHWM, 4)
+    writer.connect(cfg.endpoints.writer)
+    tap = ctx.socket(zmq.PUSH)
+    tap.setsockopt(zmq.SNDHWM, 4)
+    tap.setsockopt(zmq.LINGER, 0)
+    tap.connect(cfg.endpoints.tap)
+    reco = QuickReco(detector, cfg.emulator.gains)
+    n_ch, n_s = detector.n_channels, detector.samples_per_channel
+    dealer.send_multipart([b"ready", str(cfg.workers.prefetch).encode()])
+    unacked: deque[tuple[int, zmq.MessageTracker]] = deque()
+    c = {"batches": 0, "events": 0, "rejected_batches": 0, "tap_sent": 0, "tap_dropped": 0,
+         "busy_s": 0.0}
+    comp.counters = c
+    poller = zmq.Poller()
+    poller.register(dealer, zmq.POLLIN)
+    while not comp.exiting:
+        ready = dict(poller.poll(20))
+        if dealer in ready:
+            parts = dealer.recv_multipart(copy=False)
+            t0 = time.perf_counter()
+            try:
+                batch = built_batch.decode(parts, n_ch, n_s)
+            except built_batch.BatchError:
+                c["rejected_batches"] += 1
+                continue
+            result = reco(batch.samples)
+            header = dict(batch.header, worker=name)
+            tracker = comp.send(writer, built_batch.encode(header, batch.events, batch.samples,
+                                                          result), copy=False, track=True)
+            unacked.append((batch.seq, tracker))
+            try:
+                tap.send_multipart(tap_sample(batch, result, cfg.workers.tap_waveforms_per_batch),
+                                   zmq.NOBLOCK, copy=False)
+                c["tap_sent"] += len(result)
+            except zmq.Again:  # a frozen or absent monitor costs nothing but this count
+                c["tap_dropped"] += len(result)
+            c["batches"] += 1
+            c["events"] += len(result)
+            c["busy_s"] += time.perf_counter() - t0
+        while unacked and unacked[0][1].done:
+            seq, _ = unacked.popleft()
+            dealer.send_multipart([b"done", str(seq).encode()])
+        comp.command()
+        comp.beat()
+    comp.close()

@@ -1,0 +1,147 @@
+"""The event builder's assembly logic, fed with real emulated frames."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from daq.event_builder import EventAssembler
+from daq.wire_format import FrameKind, decode
+
+SMALL = {"spill.duration_s": 0.2, "run.spills": 2, "run.batch_events": 40}
+
+
+def _assembler(detector, **kw):
+    args = dict(timeout_s=0.5, max_pending=100000, max_event_number=10_000_000, batch_events=64)
+    args.update(kw)
+    return EventAssembler(detector, **args)
+
+
+def _frames(em):
+    return [(sid, decode(p)) for _, sid, p in em.frames()]
+
+
+def _drain_out(asm):
+    out = list(asm.out)
+    asm.out.clear()
+    return out
+
+
+def _built(outputs):
+    ev = [o for o in outputs if o[0] == "events"]
+    events = np.concatenate([o[2] for o in ev])
+    samples = np.concatenate([o[3] for o in ev])
+    return events, samples
+
+
+@pytest.fixture(scope="module")
+def emulated(make_emulator):
+    em = make_emulator(**SMALL)
+    frames = _frames(em)
+    truth = {}
+    for item in em.stream():
+        if hasattr(item, "truth"):
+            for sid, s in item.samples.items():
+                truth.setdefault(sid, []).append(s)
+    return em, frames, {sid: np.concatenate(v) for sid, v in truth.items()}
+
+
+def test_clean_run_builds_every_event_complete_and_in_order(detector, emulated):
+    em, frames, truth = emulated
+    asm = _assembler(detector)
+    for sid, f in frames:
+        asm.add(sid, f, now=0.0)
+    out = _drain_out(asm)
+    kinds = [o[0] for o in out]
+    assert kinds[0] == "SOR" and kinds[-1] == "EOR"
+    assert kinds.count("SOS") == kinds.count("EOS") == 2
+    events, samples = _built(out)
+    n = sum(len(em.spill_plan(s).triggers) for s in (1, 2))
+    assert len(events) == n and events["complete"].all() and (events["missing"] == 0).all()
+    for sid in detector.source_ids:  # every fragment landed on its channels
+        chans = list(detector.source(sid).channels)
+        assert np.array_equal(samples[:, chans], truth[sid])
+    eor = out[-1][1]["info"]["builder"]
+    assert eor["triggered"] == eor["built_complete"] == n
+    assert eor["unseen_unexplained"] == 0 and eor["built_incomplete"] == 0
+
+
+def test_a_source_that_skips_events_gives_named_incomplete_events(detector, emulated):
+    _, frames, _ = emulated
+    asm = _assembler(detector)
+    skipped = set()
+    for sid, f in frames:
+        if sid == 3 and f.kind is FrameKind.EVENTS and f.spill == 1:
+            keep = f.events["event"] % 7 != 0
+            skipped |= {int(e) for e in f.events["event"][~keep]}
+            if not keep.any():
+                continue
+            f = replace(f, events=f.events[keep], samples=f.samples[keep])
+        asm.add(sid, f, now=0.0)
+    events, _ = _built(_drain_out(asm))
+    inc = events[events["complete"] == 0]
+    assert {int(e) for e in inc["event"]} == skipped and (inc["spill"] == 1).all()
+    bit = 1 << detector.source_ids.index(3)
+    assert (inc["missing"] == bit).all()  # the missing source is named
+    assert asm.stats[3].gaps == len(skipped)
+
+
+def test_timeout_emits_incomplete_events_before_the_spill_ends(detector, emulated):
+    _, frames, _ = emulated
+    asm = _assembler(detector, timeout_s=1.0)
+    for sid, f in frames:
+        if f.kind is FrameKind.EOS:
+            break
+        if sid != 4 or f.kind is not FrameKind.EVENTS:  # the HCAL crate started, then fell silent
+            asm.add(sid, f, now=10.0)
+    asm.collect(now=10.5)
+    assert not [o for o in asm.out if o[0] == "events"]  # still waiting
+    asm.collect(now=11.1)
+    events, _ = _built(_drain_out(asm))
+    assert len(events) > 0 and not events["complete"].any()
+    assert (events["missing"] == 1 << detector.source_ids.index(4)).all()
+
+
+def test_a_source_that_has_not_started_is_waited_for(detector, emulated):
+    _, frames, _ = emulated
+    asm = _assembler(detector, timeout_s=1.0)
+    for sid, f in frames:
+        if sid != 4:  # the HCAL crate has not even sent its start of run yet
+            asm.add(sid, f, now=10.0)
+        if f.kind is FrameKind.EVENTS and sid == 3:
+            break
+    asm.collect(now=100.0)
+    assert not [o for o in asm.out if o[0] == "events"]
+    assert asm.pending > 0
+
+
+def test_memory_stays_bounded(detector, emulated):
+    _, frames, _ = emulated
+    asm = _assembler(detector, max_pending=100)
+    for sid, f in frames:
+        if sid == 1 and f.kind is FrameKind.EVENTS:
+            asm.add(sid, f, now=0.0)
+            asm.collect(now=0.0)
+            assert asm.pending <= 100 + f.n_events
+
+
+def test_duplicates_out_of_order_and_wrong_run_are_counted(detector, emulated):
+    _, frames, _ = emulated
+    asm = _assembler(detector)
+    data = [(sid, f) for sid, f in frames if f.kind is FrameKind.EVENTS and sid == 2]
+    for sid, f in frames[:8]:  # SOR and SOS of every source
+        asm.add(sid, f, now=0.0)
+    sid, f = data[1]
+    asm.add(sid, f, now=0.0)
+    asm.add(sid, f, now=0.0)  # the same frame again
+    sid, f = data[0]
+    asm.add(sid, f, now=0.0)  # an earlier frame, late
+    st = asm.stats[2]
+    assert st.duplicates == data[1][1].n_events
+    assert st.out_of_order >= 1
+    asm.add(sid, replace(f, run=999), now=0.0)
+    assert st.rejected == {"wrong_run": 1}
+    absurd = f.events.copy()
+    absurd["event"][0] = 2**31
+    asm.add(sid, replace(f, events=absurd), now=0.0)
+    assert st.rejected["absurd_event_number"] == 1
