@@ -190,10 +190,14 @@ def _daq_config(args: argparse.Namespace, extra: dict[str, Any] | None = None):
 
 def cmd_demo(args: argparse.Namespace) -> int:
     cfg = _daq_config(args, {"writer.directory": args.out})
-    from daq.run_summary import print_progress, print_summary
+    from daq.run_summary import end_progress, print_progress, print_summary
     from daq.supervisor import Supervisor
 
-    sup = Supervisor(cfg, args.detector, log=lambda m: print(m, flush=True))
+    def log(message: str) -> None:
+        end_progress()
+        print(message, flush=True)
+
+    sup = Supervisor(cfg, args.detector, log=log)
     try:
         print("starting builder, writer, monitor tap and "
               f"{cfg.workers.count} workers...", flush=True)

@@ -59,6 +59,8 @@ class Component:
             if msg.get("to") in (self.name, "all", self.name.split("-")[0]):
                 if msg.get("cmd") == "exit":
                     self.exiting = True
+                elif msg.get("cmd") == "beat":  # the supervisor wants final counters now
+                    self.beat(force=True)
                 return msg
 
     def send(self, sock: zmq.Socket, parts: list, **kw: Any) -> Any:

@@ -51,6 +51,11 @@ class BuilderSection:
     max_event_number: int = param(10_000_000, "event numbers above this are absurd: rejected",
                                   low=1, high=2**32 - 1)
     batch_events: int = param(128, "events per built batch", low=1, high=10000)
+    max_lead_events: int = param(
+        1024, "a source this far ahead of the slowest live one is not read until it catches "
+        "up (back-pressure keeps the crates in step)", low=1, high=10_000_000)
+    stall_s: float = param(2.0, "a source silent this long no longer holds the others back",
+                           unit="s", low=0.01, high=600.0)
 
 
 @dataclass(frozen=True)

@@ -90,6 +90,7 @@ class EventAssembler:
         self.blocks: dict[int, list] = {}  # id -> [samples, remaining rows]
         self.next_block = 0
         self.sor: set[int] = set()
+        self.last_seen: dict[int, float] = {}  # source -> time of its last frame
         self.eor: dict[int, dict[str, Any]] = {}
         self.out: deque[tuple[str, dict[str, Any], np.ndarray | None, np.ndarray | None]] = deque()
         self.run_ledger = {"triggered": 0, "built_complete": 0, "built_incomplete": 0,
@@ -125,6 +126,7 @@ class EventAssembler:
             self.run_open = True
             self._emit_marker("SOR", 0, {"run": frame.run})
         st = self.stats[source_id]
+        self.last_seen[source_id] = now
         if not self.run_open:  # after the end of the run: nothing can join it any more
             st.late += frame.n_events
             return
@@ -239,12 +241,14 @@ class EventAssembler:
             else:
                 missing = ~sp.have
                 # a missing source that already sent later events skipped this one; a missing
-                # source that has started the run gets timeout_s; one that has not started
-                # yet is waited for (sources start seconds apart), within max_pending
+                # source silent for timeout_s since it started is given up; a source that is
+                # alive but behind, or has not started yet (crates start seconds apart), is
+                # waited for, within max_pending
                 skipped = ~(missing & (sp.last_event[None, :] <= sp.events[:, None])).any(1)
-                started = np.array([s in self.sor for s in self.sources])
-                waited = (now - sp.t_first >= self.timeout_s) & ~(missing & ~started).any(1)
-                ready = ~missing.any(1) | skipped | waited
+                silent = np.array([s in self.sor and now - self.last_seen.get(s, now)
+                                   >= self.timeout_s for s in self.sources])
+                given_up = ~(missing & ~silent).any(1)
+                ready = ~missing.any(1) | skipped | given_up
                 if overflow > 0:
                     ready |= sp.t_first <= cut
             if ready.any():
@@ -304,6 +308,9 @@ class EventAssembler:
         triggered = max(triggered, seen_top)
         numbers = np.arange(1, triggered + 1)
         sp.grow(triggered)
+        for k, sid in enumerate(self.sources):  # events skipped at the end of the spill
+            if sid in info:  # (a silently faulty crate under-counts: use every crate's)
+                self.stats[sid].gaps += max(0, triggered - int(sp.last_event[k]))
         built = sp.complete + sp.incomplete
         built_in_range = int(sp.done[numbers].sum())
         rejected = int(((sp.rejected[numbers] > 0) & ~sp.done[numbers]).sum())
@@ -345,6 +352,42 @@ def _as_slice(channels: np.ndarray) -> slice | None:
                                                             channels[0] + len(channels))):
         return slice(int(channels[0]), int(channels[0]) + len(channels))
     return None
+
+
+class SourcePacer:
+    """Keeps the sources in step: a source too far ahead of the slowest live one is not read
+    (so it is back-pressured) until the others catch up. Without this, time-compressed
+    sources sharing a few cores drift apart by more than the building timeout."""
+
+    def __init__(self, source_ids, max_lead: int, stall_s: float):
+        self.max_lead = max_lead
+        self.stall_s = stall_s
+        self.position = dict.fromkeys(source_ids, 0)
+        self.last_seen = dict.fromkeys(source_ids, 0.0)
+        self.ended: set[int] = set()
+
+    def saw(self, sid: int, frame: Frame, now: float) -> None:
+        if frame.kind is FrameKind.SOR:
+            for s in self.position:  # a new run: every source gets the stall time to start
+                self.position[s] = 0
+                self.last_seen[s] = max(self.last_seen[s], now)
+            self.ended.clear()
+        elif frame.kind is FrameKind.EOR:
+            self.ended.add(sid)
+        elif frame.kind is FrameKind.EVENTS:
+            last = int(frame.events["event"][-1])
+            self.position[sid] = max(self.position[sid], frame.spill * 2**32 + last)
+        elif frame.kind is FrameKind.EOS:
+            self.position[sid] = max(self.position[sid], (frame.spill + 1) * 2**32)
+        self.last_seen[sid] = now
+
+    def readable(self, now: float) -> set[int]:
+        live = [self.position[s] for s in self.position
+                if s not in self.ended and now - self.last_seen[s] < self.stall_s]
+        if not live:
+            return set(self.position)
+        slowest = min(live)
+        return {s for s, p in self.position.items() if p - slowest <= self.max_lead}
 
 
 # --- the process ------------------------------------------------------------------------------
@@ -393,11 +436,14 @@ def main(cfg, detector: Detector, name: str = "builder") -> None:
     max_queue = 2 * cfg.workers.count * cfg.workers.prefetch + 4
     seq = 0
     built = requeued = 0
+    pace = SourcePacer(detector.source_ids, b.max_lead_events, b.stall_s)
     while not comp.exiting:
         poller = zmq.Poller()
         if len(queue) < max_queue:  # back-pressure: stop reading when the workers lag
-            for s in sources:
-                poller.register(s, zmq.POLLIN)
+            readable = pace.readable(time.time())
+            for s, sid in sources.items():
+                if sid in readable:
+                    poller.register(s, zmq.POLLIN)
         poller.register(work, zmq.POLLIN)
         poller.register(comp.commands, zmq.POLLIN)
         ready = dict(poller.poll(50))
@@ -416,6 +462,9 @@ def main(cfg, detector: Detector, name: str = "builder") -> None:
                     asm.reject(sid, frame_error_reason(str(exc)))
                     continue
                 asm.add(sid, frame, now)
+                pace.saw(sid, frame, now)
+                if sid not in pace.readable(now):
+                    break
         while work in ready:
             try:
                 ident, verb, arg = work.recv_multipart(zmq.NOBLOCK)

@@ -5,7 +5,14 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-_last = {"events": 0, "t": None}
+_last: dict[str, Any] = {"events": 0, "t": None, "open": False}
+
+
+def end_progress() -> None:
+    """Finish the progress line so that the next message starts on a line of its own."""
+    if _last["open"]:
+        print(file=sys.stderr, flush=True)
+        _last["open"] = False
 
 
 def print_progress(status: dict[str, Any]) -> None:
@@ -13,7 +20,7 @@ def print_progress(status: dict[str, Any]) -> None:
     t = status.get("elapsed_s") or 0.0
     rate = (n - _last["events"]) / (t - _last["t"]) if _last["t"] is not None and t > _last[
         "t"] else 0.0
-    _last.update(events=n, t=t)
+    _last.update(events=n, t=t, open=True)
     lat = status.get("latency_p99_s")
     lat_s = f", latency p99 {lat * 1000:.0f} ms" if lat is not None else ""
     spill = status.get("last_spill")
@@ -22,9 +29,9 @@ def print_progress(status: dict[str, Any]) -> None:
 
 
 def print_summary(status: dict[str, Any]) -> None:
-    print(file=sys.stderr)
+    end_progress()
     ledger = status.get("ledger") or {}
-    print(f"run {status['run']}: {status['state']}"
+    print(f"run {status['run']}: {status.get('outcome') or status['state']}"
           + (f" ({status['error']})" if status.get("error") else ""))
     if not ledger or "triggered" not in ledger:
         print("  ledger: incomplete (the run did not close)")

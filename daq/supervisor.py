@@ -77,6 +77,7 @@ class Supervisor:
         self.error: str | None = None
         self.run: int | None = None
         self.ledger: dict[str, Any] | None = None
+        self.outcome: str | None = None  # of the last run: stopped or error
         self.procs: dict[str, Process] = {}
         self.restarts = 0
         self.workdir = Path(cfg.writer.directory) / "logs"  # each process's output, and configs
@@ -187,8 +188,9 @@ class Supervisor:
         self.ledger = None
         self.error = None
         config = self._config_file(self.run)
-        for sid in self.detector.source_ids:
-            self._spawn_source(sid, config)
+        if self.cfg.run.sources != "external":
+            for sid in self.detector.source_ids:
+                self._spawn_source(sid, config)
         self.run_started = time.monotonic()
         self._go("start")
         self.log(f"run {self.run} started")
@@ -234,6 +236,10 @@ class Supervisor:
         for p in self._role("source"):
             self._kill(p)
             del self.procs[p.name]
+        asked = time.monotonic()  # every stage's final counters, for the ledger
+        self.send("all", "beat")
+        self._wait(lambda: all(p.last_beat > asked for p in self.procs.values()
+                               if p.popen.poll() is None), 2 * self.cfg.run.heartbeat_s)
         writer = self.procs.get("writer")
         ledger = writer.counters.get("ledger") if writer else None
         if ledger is None:  # the run did not close: say what is known
@@ -247,6 +253,7 @@ class Supervisor:
         stages["tap"] = tap.counters if tap else None
         ledger["stages"] = stages
         self.ledger = ledger
+        self.outcome = outcome
         if self.run is not None:
             self.db.close_run(self.run, outcome, ledger, self.error)
         self.log(f"run {self.run} {outcome}")
@@ -312,7 +319,9 @@ class Supervisor:
                 self._spawn_component(proc.role, proc.name)
         if self.state == "running":
             sources = self._role("source")
-            if sources and all(p.popen.poll() == 0 for p in sources):
+            writer = self.procs.get("writer")
+            closed = writer is not None and writer.counters.get("run_done") == self.run
+            if (sources and all(p.popen.poll() == 0 for p in sources)) or closed:
                 self._go("finished")
                 self._finish_run()
 
@@ -322,6 +331,7 @@ class Supervisor:
         wc = writer.counters if writer else {}
         spill = (wc.get("spill_ledger") or {}).get("spill")
         return {"state": self.state, "run": self.run, "error": self.error,
+                "outcome": self.outcome,
                 "written_events": wc.get("written_events"),
                 "written_bytes": wc.get("written_bytes"), "last_spill": spill,
                 "elapsed_s": time.monotonic() - self.run_started if self.run_started else None,

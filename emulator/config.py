@@ -188,6 +188,14 @@ class PublishSection:
 
 
 @dataclass(frozen=True)
+class FaultsSection:
+    skip_source: int = param(0, "fault injection: this source id silently skips events "
+                             "(0 = none)", low=0, high=65535)
+    skip_every: int = param(7, "the faulty source skips events whose number is a multiple "
+                            "of this", low=1, high=1_000_000)
+
+
+@dataclass(frozen=True)
 class EmulatorConfig:
     run: RunSection = section(RunSection, "run number, seed, spills, batching")
     spill: SpillSection = section(SpillSection, "spill structure and pace")
@@ -198,6 +206,7 @@ class EmulatorConfig:
     gains: GainsSection = section(GainsSection, "gains and high voltages")
     digitizer: DigitizerSection = section(DigitizerSection, "MSADC pulse, pedestals, noise")
     publish: PublishSection = section(PublishSection, "ZeroMQ endpoints of the sources")
+    faults: FaultsSection = section(FaultsSection, "deliberate faults, for tests and training")
 
     def check(self) -> None:
         d = self.digitizer

@@ -40,6 +40,7 @@ class Batch:
     events: np.ndarray  # EVENT_DTYPE
     samples: dict[int, np.ndarray]  # source id -> (events, channels, samples) uint16
     truth: dict[str, np.ndarray]
+    sent: dict[int, np.ndarray] | None = None  # source id -> rows it sends (fault injection)
 
 
 @dataclass
@@ -157,7 +158,13 @@ class Emulator:
                            self.detector.adc_max)
                 samples[sid] = out
             truth = self._truth(ev, trig, cls, offsets, part_cls, part_time, dep, phase, gain)
-            yield Batch(plan.spill, index, plan.start_ns, ev, samples, truth)
+            sent = None
+            f = c.faults
+            if f.skip_source in samples:  # a crate that silently loses some events
+                rows = ev["event"] % f.skip_every != 0
+                samples[f.skip_source] = np.ascontiguousarray(samples[f.skip_source][rows])
+                sent = {f.skip_source: rows}
+            yield Batch(plan.spill, index, plan.start_ns, ev, samples, truth, sent)
 
     def _truth(self, ev, trig, cls, offsets, part_cls, part_time, dep, phase, gain):
         n = len(ev)
@@ -245,8 +252,13 @@ def run_sequence(run: int, detector: Detector, source_ids: list[int], start_ns: 
             yield batch
             t_emit = t_sos + float(batch.events["trigger_time_ns"][-1]) * 1e-9
             for sid in source_ids:
+                events = batch.events
+                if batch.sent and sid in batch.sent:
+                    events = events[batch.sent[sid]]
+                    if not len(events):
+                        continue
                 yield t_emit, sid, encode_events(run, plan.spill, sid, plan.start_ns,
-                                                 batch.events, batch.samples[sid])
+                                                 events, batch.samples[sid])
         n = len(plan.triggers)
         t_eos = (plan.end_ns - start_ns) * 1e-9
         for sid in source_ids:

@@ -76,3 +76,60 @@ def rich_emulator(detector) -> Emulator:
 @pytest.fixture(scope="session")
 def rich_spill(rich_emulator) -> dict[str, np.ndarray]:
     return _emulate_spill(rich_emulator)
+
+
+def free_base_port(n_sources: int) -> int:
+    """A base port such that base+1 .. base+n are free right now (sources bind them)."""
+    import socket
+
+    for _ in range(100):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            base = s.getsockname()[1]
+        if base + n_sources >= 65000:
+            continue
+        held = []
+        try:
+            for k in range(1, n_sources + 1):
+                t = socket.socket()
+                held.append(t)
+                t.bind(("127.0.0.1", base + k))
+            return base
+        except OSError:
+            continue
+        finally:
+            for t in held:
+                t.close()
+    raise RuntimeError("no free ports")
+
+
+@pytest.fixture
+def daq(tmp_path, detector):
+    """Factory of supervised DAQs on private endpoints, files and run database; each is shut
+    down at the end of the test, whatever happened."""
+    from daq.daq_config import DaqConfig
+    from daq.run_database import RunDatabase
+    from daq.supervisor import Supervisor
+
+    made = []
+
+    def make(**overrides):
+        ipc = tmp_path / f"ipc{len(made)}"
+        ipc.mkdir()
+        values = {f"endpoints.{name}": f"ipc://{ipc}/{name}" for name in (
+            "control", "heartbeat", "commands", "builder_work", "writer", "tap", "tap_publish")}
+        values.update({
+            "emulator.publish.base_port": free_base_port(max(detector.source_ids)),
+            "writer.directory": str(tmp_path / "runs"),
+            "emulator.spill.duration_s": 0.5,
+            "emulator.run.spills": 2,
+        })
+        values.update(overrides)
+        cfg = load(DaqConfig, None, values)
+        sup = Supervisor(cfg, db=RunDatabase(tmp_path / "runs.db"), log=lambda m: None)
+        made.append(sup)
+        return sup
+
+    yield make
+    for sup in made:
+        sup.close()

@@ -1,0 +1,156 @@
+"""Whole DAQs (sources, builder, workers, writer, tap, supervisor) as real processes on real
+sockets, against the emulator."""
+
+import json
+import os
+import signal
+import threading
+import time
+
+import h5py
+import numpy as np
+import zmq
+
+from daq.wire_format import to_bytes
+
+
+def _run_to_end(sup, timeout_s=180.0, during=None):
+    sup.configure()
+    assert sup.state == "configured", sup.error
+    sup.start()
+    deadline = time.monotonic() + timeout_s
+    while sup.state == "running" and time.monotonic() < deadline:
+        sup.poll(0.1)
+        if during is not None and sup.state == "running":
+            during(sup)
+    assert sup.state != "running", "the run did not end"
+    return sup.ledger
+
+
+def _triggered(make_emulator, sup):
+    em = make_emulator(**{"spill.duration_s": sup.cfg.emulator.spill.duration_s,
+                          "run.number": sup.run})
+    return sum(len(em.spill_plan(s).triggers) for s in range(1, sup.cfg.emulator.run.spills + 1))
+
+
+def test_clean_run_writes_every_event_and_balances(daq, make_emulator, detector):
+    sup = daq()
+    ledger = _run_to_end(sup)
+    assert sup.outcome == "stopped", sup.error
+    n = _triggered(make_emulator, sup)
+    assert ledger["balanced"] and ledger["unaccounted"] == 0
+    assert ledger["triggered"] == ledger["written_complete"] == n
+    assert ledger["spills"] == 2
+    rec = sup.db.run(sup.run)
+    assert rec["state"] == "stopped" and rec["ledger"]["balanced"]
+    assert len(rec["config_hash"]) == 64 and rec["stop_time"] >= rec["start_time"]
+    # the file holds exactly the emulated waveforms, every event complete, in order
+    with h5py.File(sup.procs["writer"].counters["file"]) as f:
+        events, samples = f["events"][()], f["samples"][()]
+        assert json.loads(f.attrs["ledger"])["balanced"]
+    assert len(events) == n and events["complete"].all()
+    order = np.lexsort((events["event"], events["spill"]))
+    assert np.array_equal(order, np.arange(n))
+    em = make_emulator(**{"spill.duration_s": 0.5, "run.number": sup.run})
+    first = next(b for b in em.batches(em.spill_plan(1)))
+    chans = list(detector.source(3).channels)
+    assert np.array_equal(samples[: len(first.events)][:, chans], first.samples[3])
+
+
+def test_a_source_that_skips_events_gives_named_incomplete_events(daq, make_emulator, detector):
+    sup = daq(**{"emulator.faults.skip_source": 3, "emulator.faults.skip_every": 7})
+    ledger = _run_to_end(sup)
+    assert ledger["balanced"], ledger
+    with h5py.File(sup.procs["writer"].counters["file"]) as f:
+        events = f["events"][()]
+    inc = events[events["complete"] == 0]
+    assert len(inc) > 0 and (inc["event"] % 7 == 0).all()
+    assert ((events["event"] % 7 == 0) == (events["complete"] == 0)).all()
+    assert (inc["missing"] == 1 << detector.source_ids.index(3)).all()  # named
+    assert ledger["written_incomplete"] == len(inc)
+    gaps = ledger["stages"]["builder_per_source"]["3"]["gaps"]
+    assert gaps == len(inc)
+
+
+def test_a_worker_killed_mid_run_is_replaced_and_nothing_is_lost(daq, make_emulator):
+    sup = daq(**{"emulator.spill.duration_s": 2.0, "emulator.run.spills": 3})
+    killed = []
+
+    def kill_once(s):
+        writer = s.procs.get("writer")
+        if not killed and writer and writer.counters.get("written_events", 0) > 0:
+            victim = s.procs["worker-1"]
+            os.kill(victim.popen.pid, signal.SIGKILL)
+            killed.append(victim.name)
+
+    ledger = _run_to_end(sup, during=kill_once)
+    assert killed, "the run ended before a worker could be killed"
+    assert sup.outcome == "stopped" and ledger["balanced"], (sup.error, ledger)
+    assert ledger["written_complete"] == _triggered(make_emulator, sup)
+    assert ledger["stages"]["workers_restarted"] >= 1
+    assert "worker-1" not in sup.procs  # replaced by a new worker
+
+
+def test_a_frozen_monitor_does_not_slow_the_writer_path(daq):
+    def timed(**kw):
+        sup = daq(**{"emulator.spill.duration_s": 2.0, **kw})
+        sup.configure()
+        if kw:
+            for _ in range(5):
+                sup.send("tap", "freeze")
+                sup.poll(0.1)
+        t0 = time.monotonic()
+        sup.start()
+        while sup.state == "running":
+            sup.poll(0.05)
+        return time.monotonic() - t0, sup.ledger
+
+    t_free, free = timed()
+    t_frozen, frozen = timed(**{"workers.prefetch": 2})
+    assert free["balanced"] and frozen["balanced"]
+    assert frozen["stages"]["tap"]["frozen"]
+    dropped = sum(w["tap_dropped"] for w in frozen["stages"]["workers"].values())
+    assert dropped > 0.5 * frozen["written_complete"]  # the tap took almost nothing
+    assert t_frozen < 1.5 * t_free + 2.0  # and the writer path did not notice
+
+
+def test_a_garbage_storm_is_rejected_counted_and_survived(daq, make_emulator, detector):
+    sup = daq(**{"run.sources": "external"})
+    sup.configure()
+    run = sup.start()
+    em = make_emulator(**{"spill.duration_s": 0.5, "run.spills": 2, "run.number": run})
+    rng = np.random.default_rng(3)
+    ctx = zmq.Context()
+    socks = {}
+    for sid in detector.source_ids:
+        s = ctx.socket(zmq.PUSH)
+        s.bind(sup.cfg.source_endpoint(sid))
+        socks[sid] = s
+    sent_garbage = {"n": 0}
+
+    def feed():
+        for _, sid, parts in em.frames():
+            if sid == 2:  # a sick crate: garbage, truncated and corrupted frames in between
+                raw = bytearray(to_bytes(parts))
+                for junk in (rng.bytes(int(rng.integers(0, 300))), raw[: len(raw) // 2],
+                             bytes(raw[:60]) + b"\x00" + bytes(raw[61:])):
+                    socks[sid].send(bytes(junk))
+                    sent_garbage["n"] += 1
+            socks[sid].send_multipart(parts)
+
+    t = threading.Thread(target=feed)
+    t.start()
+    deadline = time.monotonic() + 120
+    while sup.state == "running" and time.monotonic() < deadline:
+        sup.poll(0.1)
+    t.join()
+    for s in socks.values():
+        s.close(linger=1000)
+    ctx.term()
+    ledger = sup.ledger
+    assert sup.outcome == "stopped" and ledger["balanced"], (sup.error, ledger)
+    n = _triggered(make_emulator, sup)
+    assert ledger["written_complete"] == n
+    rejected = ledger["stages"]["builder_per_source"]["2"]["rejected"]
+    assert sum(rejected.values()) == sent_garbage["n"]
+    assert any("checksum" in reason for reason in rejected)
