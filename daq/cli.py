@@ -281,6 +281,7 @@ def cmd_emulate(args: argparse.Namespace) -> int:
     ids = args.source or list(em.detector.source_ids)
     for sid in ids:
         em.detector.source(sid)
+    em.warm_up()  # ready before the start of run, as a crate is configured before it starts
     if not args.truth:
         return _publish(em.cfg.publish, not args.real_time, em.cfg.spill.pace, ids,
                         em.frames(ids))

@@ -104,6 +104,12 @@ def free_base_port(n_sources: int) -> int:
 
 
 @pytest.fixture
+def source_base_port(detector) -> int:
+    """A base port whose source ports (base + source id) are free."""
+    return free_base_port(max(detector.source_ids))
+
+
+@pytest.fixture
 def daq(tmp_path, detector):
     """Factory of supervised DAQs on private endpoints, files and run database; each is shut
     down at the end of the test, whatever happened."""

@@ -56,3 +56,33 @@ def test_detector_lists_channels():
     assert proc.returncode == 0
     assert "126 channels" in proc.stdout
     assert re.search(r"HCAL2:0:1\s+\(0-1-2\)", proc.stdout)
+
+
+def test_demo_runs_the_daq_and_status_shows_the_ledger(tmp_path, source_base_port):
+    import json
+    import os
+
+    env = dict(os.environ, NA64DAQ_DB=str(tmp_path / "runs.db"))
+    private = []
+    for name in ("control", "heartbeat", "commands", "builder_work", "writer", "tap",
+                 "tap_publish"):
+        private += ["--set", f"endpoints.{name}='ipc://{tmp_path}/{name}'"]
+    base = source_base_port
+    cmd = [sys.executable, "-m", "daq.cli"]
+    proc = subprocess.run([*cmd, "demo", "--no-gui", "--out", str(tmp_path / "runs"),
+                           "--set", "emulator.spill.duration_s=1.0",
+                           "--set", f"emulator.publish.base_port={base}", *private],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    assert "balanced" in proc.stdout and "NOT BALANCED" not in proc.stdout
+    assert re.search(r"events written \([\d,]+/s\)", proc.stderr)  # progress while running
+    status = subprocess.run([*cmd, "status", "--json"], capture_output=True, text=True,
+                            timeout=60, env=env)
+    rec = json.loads(status.stdout)
+    ledger = rec["ledger"]
+    assert ledger["balanced"] is True and rec["state"] == "stopped"
+    triggered = int(re.search(r"triggered\s+(\d+)", proc.stdout).group(1))
+    assert ledger["triggered"] == triggered == ledger["written_complete"] > 500
+    for stage in ("sources", "builder", "workers", "tap"):
+        assert stage in ledger["stages"]
+    assert (tmp_path / "runs" / f"run_{rec['run']:06d}.h5").exists()

@@ -1,6 +1,5 @@
 """The emulator as real processes publishing on real ZeroMQ sockets."""
 
-import socket
 import subprocess
 import sys
 import time
@@ -10,29 +9,6 @@ import zmq
 
 from daq.wire_format import FrameKind, decode
 from emulator.run_file import read_run
-
-
-def _free_base_port(n_sources: int) -> int:
-    """A base port such that base+1 .. base+n are free right now."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = s.getsockname()[1]
-        if base + n_sources >= 65000:
-            continue
-        try:
-            held = []
-            for k in range(1, n_sources + 1):
-                t = socket.socket()
-                held.append(t)
-                t.bind(("127.0.0.1", base + k))
-            return base
-        except OSError:
-            continue
-        finally:
-            for t in held:
-                t.close()
-    raise RuntimeError("no free ports")
 
 
 def _start(args: list[str]) -> subprocess.Popen:
@@ -75,8 +51,8 @@ def _collect(detector, base: int, sources, rcvhwm: int = 1000, pause_s: float = 
         ctx.term()
 
 
-def test_every_source_publishes_a_complete_run(detector, tmp_path):
-    base = _free_base_port(max(detector.source_ids))
+def test_every_source_publishes_a_complete_run(detector, tmp_path, source_base_port):
+    base = source_base_port
     truth_file = tmp_path / "truth.h5"
     proc = _start(["emulate", "--spills", "2", "--set", "spill.duration_s=0.2",
                    "--set", f"publish.base_port={base}", "--truth", str(truth_file)])
@@ -106,8 +82,8 @@ def test_every_source_publishes_a_complete_run(detector, tmp_path):
     assert len(truth.truth["class"]) == len(event_ids)
 
 
-def test_real_time_source_counts_what_a_stuck_consumer_did_not_take(detector):
-    base = _free_base_port(1)
+def test_real_time_source_counts_what_a_stuck_consumer_did_not_take(detector, source_base_port):
+    base = source_base_port
     proc = _start(["emulate", "--real-time", "--source", "1", "--set", "spill.duration_s=1.0",
                    "--set", "spill.pause_s=0.0", "--set", "trigger.physics_rate_hz=20000.0",
                    "--set", "publish.send_hwm=1", "--set", f"publish.base_port={base}"])
@@ -123,10 +99,10 @@ def test_real_time_source_counts_what_a_stuck_consumer_did_not_take(detector):
     assert received == eos["sent"]  # nothing lost silently: what was sent arrived
 
 
-def test_frames_still_queued_when_a_source_finishes_arrive_intact(detector):
+def test_frames_still_queued_when_a_source_finishes_arrive_intact(detector, source_base_port):
     """Zero-copy frames outlive the source's last line: a slow consumer gets them all, and
     every one passes its checksums (they used to be freed under ZeroMQ at exit)."""
-    base = _free_base_port(max(detector.source_ids))
+    base = source_base_port
     procs = [_start(["emulate", "--source", str(sid), "--spills", "2",
                      "--set", "spill.duration_s=1.0", "--set", f"publish.base_port={base}"])
              for sid in detector.source_ids]

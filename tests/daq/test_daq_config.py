@@ -1,0 +1,33 @@
+import pytest
+
+from daq.config import ConfigError, load
+from daq.daq_config import DaqConfig
+
+
+@pytest.mark.parametrize("key, value, words", [
+    ("endpoints.writer", "tcp:/localhost:5", ["endpoints.writer", "tcp://HOST:PORT"]),
+    ("endpoints.tap", "udp://127.0.0.1:5000", ["endpoints.tap", "ipc://PATH"]),
+    ("endpoints.control", "tcp://127.0.0.1:70000", ["endpoints.control", "1-65535"]),
+    ("endpoints.tap", "tcp://127.0.0.1:5604", ["endpoints.tap", "used by endpoints.writer"]),
+    ("workers.count", 0, ["workers.count = 0", ">= 1"]),
+    ("run.sources", "telepathy", ["run.sources", "one of emulator, replay, external"]),
+    ("run.dead_after_s", 0.5, ["run.dead_after_s", "longer than run.heartbeat_s"]),
+    ("emulator.beam.intensity_per_spill", -1.0, ["emulator.beam.intensity_per_spill"]),
+])
+def test_configuration_errors_name_the_key(key, value, words):
+    with pytest.raises(ConfigError) as err:
+        load(DaqConfig, None, {key: value})
+    for w in words:
+        assert w in str(err.value)
+
+
+def test_replay_needs_a_file():
+    with pytest.raises(ConfigError, match="run.replay_file"):
+        load(DaqConfig, None, {"run.sources": "replay"})
+
+
+def test_host_names_and_ipc_are_accepted():
+    cfg = load(DaqConfig, None, {"endpoints.writer": "tcp://daq-writer.cern.ch:5604",
+                                 "endpoints.tap": "ipc:///tmp/na64daq-tap",
+                                 "endpoints.source_host": "crate-1"})
+    assert cfg.source_endpoint(3) == "tcp://crate-1:5553"
