@@ -70,12 +70,14 @@ def decode(parts: Sequence[Any], n_channels: int, n_samples: int) -> BuiltBatch:
     if header["kind"] != "events" or len(parts) not in (3, 4):
         raise BatchError(f"batch of kind {header['kind']!r} with {len(parts)} parts")
     n = int(header.get("n_events", -1))
-    buffers = [getattr(p, "buffer", p) for p in parts[1:]]
+    # a monitor sample carries the waveforms of a few events only (header "waveform_rows")
+    n_waveforms = len(header["waveform_rows"]) if "waveform_rows" in header else n
+    buffers = [memoryview(getattr(p, "buffer", p)).cast("B") for p in parts[1:]]
     if len(buffers[0]) != n * BUILT_DTYPE.itemsize or \
-            len(buffers[1]) != n * n_channels * n_samples * 2:
+            len(buffers[1]) != n_waveforms * n_channels * n_samples * 2:
         raise BatchError(f"batch {header['seq']}: part sizes do not match {n} events")
     events = np.frombuffer(buffers[0], BUILT_DTYPE)
-    samples = np.frombuffer(buffers[1], np.uint16).reshape(n, n_channels, n_samples)
+    samples = np.frombuffer(buffers[1], np.uint16).reshape(n_waveforms, n_channels, n_samples)
     reco = None
     if len(buffers) == 3:
         if len(buffers[2]) != n * RECO_DTYPE.itemsize:

@@ -117,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="1 = as recorded, 2 = twice as fast, 0 = as fast as consumers take")
     p.add_argument("--source", type=int, action="append", metavar="ID",
                    help="replay only this source (repeatable)")
+    p.add_argument("--repeat", type=int, default=1, metavar="N",
+                   help="play the recorded spills N times, as further spills (default 1)")
 
     p = sub.add_parser("detector", help="show the channel map",
                        description="Print the detector map: sources and channels.")
@@ -317,8 +319,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
         raise ConfigError(f"--pace {args.pace:g}: must be >= 0")
     cfg = load(EmulatorConfig, args.config, _overrides(args))
     replay = Replay(read_run(args.file, truth=False), Detector.load(args.detector))
+    if args.repeat < 1:
+        raise ConfigError(f"--repeat {args.repeat}: must be >= 1")
     ids = args.source or list(replay.run.samples)
-    return _publish(cfg.publish, args.pace == 0, args.pace, ids, replay.frames(ids))
+    return _publish(cfg.publish, args.pace == 0, args.pace, ids,
+                    replay.frames(ids, repeat=args.repeat))
 
 
 def _publish(publish, time_compressed: bool, pace: float, ids, frames) -> int:

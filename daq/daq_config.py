@@ -80,6 +80,8 @@ class RunControlSection:
                          "file, or external sources already running",
                          choices=("emulator", "replay", "external"))
     replay_file: str = param("", "emulated-run file for sources = 'replay'")
+    replay_repeat: int = param(1, "play the replayed spills this many times", low=1,
+                               high=1_000_000)
     heartbeat_s: float = param(1.0, "heartbeat period of every process", unit="s", low=0.05,
                                high=10.0)
     dead_after_s: float = param(2.0, "a process silent this long is dead", unit="s", low=0.1,

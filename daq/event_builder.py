@@ -271,22 +271,26 @@ class EventAssembler:
             events["complete"] = complete
             events["missing"] = ((~have).astype(np.uint16)
                                  << np.arange(len(self.sources), dtype=np.uint16)).sum(1)
-            samples = np.zeros((n, n_ch, n_s), np.uint16)
+            samples = np.empty((n, n_ch, n_s), np.uint16)
             for k in range(len(self.sources)):
+                chans = self.slices[k] if self.slices[k] is not None else self.channels[k]
                 got = np.nonzero(have[:, k])[0]
+                if len(got) < n:  # a missing fragment reads as zeros
+                    lost = np.nonzero(~have[:, k])[0]
+                    if self.slices[k] is not None:
+                        samples[lost, chans] = 0
+                    else:
+                        samples[np.ix_(lost, chans)] = 0
                 if not len(got):
                     continue
                 blocks = sp.block[sel[got], k]
                 rows = sp.row[sel[got], k]
                 for bid in np.unique(blocks):
                     mine = blocks == bid
-                    src = self.blocks[bid][0][rows[mine]]
-                    target = got[mine]
-                    if self.slices[k] is not None:
-                        samples[target, self.slices[k]] = src
-                    else:
-                        samples[np.ix_(target, self.channels[k])] = src
-                    self.blocks[bid][1] -= int(mine.sum())
+                    block = self.blocks[bid][0]
+                    target, src_rows = got[mine], rows[mine]
+                    _copy_rows(samples, target, chans, block, src_rows)
+                    self.blocks[bid][1] -= len(target)
                     if self.blocks[bid][1] <= 0:
                         del self.blocks[bid]
             sp.complete += int(complete.sum())
@@ -344,6 +348,27 @@ class EventAssembler:
 
     def _emit_marker(self, kind: str, spill: int, info: dict[str, Any]) -> None:
         self.out.append((kind, {"run": self.run, "spill": spill, "info": info}, None, None))
+
+
+def _run(idx: np.ndarray) -> slice | None:
+    """``idx`` as a slice when it is a run of consecutive integers."""
+    if len(idx) and int(idx[-1]) - int(idx[0]) == len(idx) - 1 and (
+            len(idx) < 3 or bool((np.diff(idx) == 1).all())):
+        return slice(int(idx[0]), int(idx[-1]) + 1)
+    return None
+
+
+def _copy_rows(out: np.ndarray, target: np.ndarray, chans, block: np.ndarray,
+               rows: np.ndarray) -> None:
+    """out[target, chans] = block[rows], with one copy when the rows run consecutively (the
+    usual case: a source's frame carries consecutive events)."""
+    t, r = _run(target), _run(rows)
+    if t is not None and r is not None and isinstance(chans, slice):
+        out[t, chans] = block[r]
+    elif isinstance(chans, slice):
+        out[target, chans] = block[rows]
+    else:
+        out[np.ix_(target, chans)] = block[rows]
 
 
 def _as_slice(channels: np.ndarray) -> slice | None:
@@ -437,6 +462,7 @@ def main(cfg, detector: Detector, name: str = "builder") -> None:
     seq = 0
     built = requeued = 0
     pace = SourcePacer(detector.source_ids, b.max_lead_events, b.stall_s)
+    last_collect = 0.0
     while not comp.exiting:
         poller = zmq.Poller()
         if len(queue) < max_queue:  # back-pressure: stop reading when the workers lag
@@ -478,6 +504,7 @@ def main(cfg, detector: Detector, name: str = "builder") -> None:
             elif verb == b"done":
                 inflight.get(ident, {}).pop(int(arg), None)
                 credit[ident] = credit.get(ident, 0) + 1
+        got_frames = any(s in ready for s in sources)
         cmd = comp.command()
         if cmd and cmd.get("cmd") == "worker_dead":
             ident = cmd["worker"].encode()
@@ -487,7 +514,9 @@ def main(cfg, detector: Detector, name: str = "builder") -> None:
             requeued += len(lost)
         elif cmd and cmd.get("cmd") == "drain":
             asm.finish()
-        asm.collect(now)
+        if got_frames or now - last_collect > 0.05:  # timeouts need only a coarse clock
+            asm.collect(now)
+            last_collect = now
         while asm.out:
             kind, header, events, samples = asm.out.popleft()
             if kind == "SOR":

@@ -19,21 +19,19 @@ def balance(ledger: dict[str, Any]) -> dict[str, Any]:
     return ledger
 
 
-def spill_ledger(spill: int, eos_info: dict[str, Any], written: dict[str, int],
-                 not_written: int) -> dict[str, Any]:
-    """A spill's ledger from the builder's EOS marker and what the writer wrote."""
+def spill_ledger(spill: int, eos_info: dict[str, Any], written: dict[str, int]) -> dict[str, Any]:
+    """A spill's ledger from the builder's EOS marker and what the writer wrote (``complete``,
+    ``incomplete``, and ``not_written``: refused by the disk, a rejection with its reason)."""
     b = eos_info.get("builder", {})
     ledger = {
         "spill": spill,
         "triggered": int(b.get("triggered", 0)),
         "written_complete": written["complete"],
         "written_incomplete": written["incomplete"],
-        "rejected": int(b.get("rejected", 0)) + not_written,
+        "rejected": int(b.get("rejected", 0)) + written["not_written"],
         "dropped_by_policy": int(b.get("dropped_by_policy", 0)),
         "stages": {"sources": eos_info.get("sources", {}), "builder": b,
-                   "writer": {"written_complete": written["complete"],
-                              "written_incomplete": written["incomplete"],
-                              "not_written": not_written}},
+                   "writer": dict(written)},
     }
     return balance(ledger)
 

@@ -133,7 +133,7 @@ class Supervisor:
             pace = "0" if self.cfg.emulator.spill.time_compressed else str(
                 self.cfg.emulator.spill.pace)
             argv = ["-m", "daq.cli", "replay", r.replay_file, "--source", str(sid), "--pace",
-                    pace, "--config", str(config)]
+                    pace, "--config", str(config), "--repeat", str(r.replay_repeat)]
         else:
             argv = ["-m", "daq.cli", "emulate", "--source", str(sid), "--config", str(config)]
             if not self.cfg.emulator.spill.time_compressed:

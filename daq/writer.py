@@ -40,25 +40,71 @@ class RunFileWriter:
         self.reco = self._growing("reco", (), built_batch.RECO_DTYPE, chunk)
         self.reco.attrs["units"] = "GeV"
         self.spills = self._growing("spill_ledger", (), h5py.string_dtype(), 16)
+        self.block_events = 8 * chunk
+        self.pending: list[built_batch.BuiltBatch] = []
+        self.n_pending = 0
+        self.counts = {"complete": 0, "incomplete": 0, "not_written": 0}  # this spill
+        self.written_events = 0  # this run
+        self.written_bytes = 0
 
     def _growing(self, name, shape, dtype, chunk):
         return self.f.create_dataset(name, shape=(0, *shape), maxshape=(None, *shape),
                                      dtype=dtype, chunks=(chunk, *shape))
 
     def append(self, batch: built_batch.BuiltBatch) -> None:
-        n0, n = len(self.events), len(batch.events)
-        for ds, values in ((self.events, batch.events), (self.samples, batch.samples),
-                           (self.reco, batch.reco)):
-            ds.resize(n0 + n, axis=0)
-            ds[n0:] = values
+        """Queue a batch; it is written with the next block (HDF5 is fastest in big blocks)."""
+        self.pending.append(batch)
+        self.n_pending += len(batch.events)
+        if self.n_pending >= self.block_events:
+            self.write_pending()
 
-    def end_spill(self, ledger: dict[str, Any]) -> None:
-        n = len(self.spills)
-        self.spills.resize(n + 1, axis=0)
-        self.spills[n] = json.dumps(ledger)
+    def write_pending(self) -> None:
+        """Write the queued batches as one block; count them written, or not written if the
+        block fails (disk full, ...), so the spill's ledger says exactly what is in the file."""
+        if not self.pending:
+            return
+        batches, self.pending, n = self.pending, [], self.n_pending
+        self.n_pending = 0
+        events = np.concatenate([b.events for b in batches])
+        try:
+            n0 = len(self.events)
+            for ds, values in ((self.events, events),
+                               (self.samples, np.concatenate([b.samples for b in batches])),
+                               (self.reco, np.concatenate([b.reco for b in batches]))):
+                ds.resize(n0 + n, axis=0)
+                ds[n0:] = values
+        except (OSError, ValueError):
+            self.counts["not_written"] += n
+            raise OSError(f"{self.path}: could not write {n} events") from None
+        complete = int(events["complete"].sum())
+        self.written_events += n
+        self.counts["complete"] += complete
+        self.counts["incomplete"] += n - complete
+        self.written_bytes += sum(b.samples.nbytes for b in batches)
+
+    def flush(self) -> None:
+        self.write_pending()
         self.f.flush()
 
+    def end_spill(self, spill: int, eos_info: dict[str, Any]) -> dict[str, Any]:
+        """Write what is queued, then the spill's ledger; return it."""
+        try:
+            self.write_pending()
+        except OSError:
+            pass  # counted as not written: the ledger says so
+        ledger = spill_ledger(spill, eos_info, self.counts)
+        self.counts = {"complete": 0, "incomplete": 0, "not_written": 0}
+        try:
+            n = len(self.spills)
+            self.spills.resize(n + 1, axis=0)
+            self.spills[n] = json.dumps(ledger)
+            self.f.flush()
+        except (OSError, ValueError):
+            pass  # the ledger still reaches the run record through the heartbeat
+        return ledger
+
     def close(self, ledger: dict[str, Any] | None) -> None:
+        self.write_pending()
         if ledger is not None:
             self.f.attrs["ledger"] = json.dumps(ledger)
         self.f.close()
@@ -75,11 +121,11 @@ def main(cfg: DaqConfig, detector: Detector, name: str = "writer",
     next_seq = 1
     out: RunFileWriter | None = None
     run: int | None = None
-    spill_counts = {"complete": 0, "incomplete": 0}
     spills: list[dict[str, Any]] = []
     c: dict[str, Any] = {"run": None, "written_events": 0, "written_bytes": 0,
                          "duplicates_suppressed": 0, "malformed": 0, "write_errors": 0,
-                         "not_written": 0, "next_seq": 1, "waiting": 0, "run_done": None,
+                         "orphan_events": 0,
+                         "next_seq": 1, "waiting": 0, "run_done": None,
                          "ledger": None, "spill_ledger": None}
     comp.counters = c
     last_flush = time.monotonic()
@@ -111,41 +157,41 @@ def main(cfg: DaqConfig, detector: Detector, name: str = "writer",
                 path = Path(cfg.writer.directory) / f"run_{run:06d}.h5"
                 out = RunFileWriter(path, run, detector, config_dict or {},
                                     cfg.builder.batch_events)
-                spills, spill_counts = [], {"complete": 0, "incomplete": 0}
+                spills = []
                 c.update(run=run, run_done=None, ledger=None, file=str(path), written_events=0)
             elif batch.kind == "events":
-                n = len(batch.events)
-                complete = int(batch.events["complete"].sum())
                 try:
                     if out is None:
                         raise OSError("no run file open (events before the start of run)")
                     out.append(batch)
-                except OSError:
+                except OSError:  # counted by the file writer, or an orphan without a run
                     c["write_errors"] += 1
-                    c["not_written"] += n
-                    continue
-                spill_counts["complete"] += complete
-                spill_counts["incomplete"] += n - complete
-                c["written_events"] += n
-                c["written_bytes"] += batch.samples.nbytes
+                    if out is None:
+                        c["orphan_events"] += len(batch.events)
             elif batch.kind == "EOS":
-                ledger = spill_ledger(batch.header["spill"], batch.header["info"], spill_counts,
-                                      c["not_written"])
+                if out is None:
+                    continue
+                ledger = out.end_spill(batch.header["spill"], batch.header["info"])
                 spills.append(ledger)
                 c["spill_ledger"] = ledger
-                spill_counts = {"complete": 0, "incomplete": 0}
-                c["not_written"] = 0
-                if out is not None:
-                    out.end_spill(ledger)
             elif batch.kind == "EOR":
                 ledger = sum_ledgers(spills, batch.header["info"])
                 c.update(ledger=ledger, run_done=run)
                 if out is not None:
-                    out.close(ledger)
+                    try:
+                        out.close(ledger)
+                    except OSError:
+                        c["write_errors"] += 1
                     out = None
+            if out is not None:
+                c["written_events"] = out.written_events
+                c["written_bytes"] = out.written_bytes
         c["next_seq"], c["waiting"] = next_seq, len(buffer)
         if out is not None and time.monotonic() - last_flush > cfg.writer.flush_s:
-            out.f.flush()
+            try:
+                out.flush()
+            except OSError:
+                c["write_errors"] += 1
             last_flush = time.monotonic()
         comp.command()
         comp.beat()

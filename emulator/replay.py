@@ -31,25 +31,33 @@ class Replay:
         self.detector = detector
         self.n_events = len(run.events)
 
-    def frames(self, source_ids: Iterable[int] | None = None) -> Iterator[tuple[float, int, list]]:
-        """``(emit_time_s, source_id, parts)`` in emission order, as :meth:`Emulator.frames`."""
+    def frames(self, source_ids: Iterable[int] | None = None,
+               repeat: int = 1) -> Iterator[tuple[float, int, list]]:
+        """``(emit_time_s, source_id, parts)`` in emission order, as :meth:`Emulator.frames`;
+        ``repeat`` > 1 plays the recorded spills again as further spills (long tests)."""
         r = self.run
         ids = list(r.samples if source_ids is None else source_ids)
         for sid in ids:
             if sid not in r.samples:
                 raise RunFileError(f"{r.path}: no data for source {sid}")
-        for item in run_sequence(r.run, self.detector, ids, r.start_time_ns, self._spills(ids)):
+        spills = (x for k in range(repeat) for x in self._spills(ids, k))
+        for item in run_sequence(r.run, self.detector, ids, r.start_time_ns, spills):
             if isinstance(item, tuple):
                 yield item
 
-    def _spills(self, ids: list[int]) -> Iterator[tuple[SpillPlan, Iterator[Batch]]]:
+    def _spills(self, ids: list[int],
+                cycle: int = 0) -> Iterator[tuple[SpillPlan, Iterator[Batch]]]:
         r = self.run
         first = 0
+        n_spills = len(r.spills)
+        run_ns = int(r.spills["end_ns"][-1]) - r.start_time_ns if n_spills else 0
         for rec in r.spills:
             n = int(rec["n_events"])
             events = r.events[first:first + n]
-            plan = SpillPlan(int(rec["spill"]), int(rec["start_ns"]), int(rec["end_ns"]),
-                             events["trigger"], events["trigger_time_ns"].astype(float))
+            shift = cycle * run_ns
+            plan = SpillPlan(int(rec["spill"]) + cycle * n_spills, int(rec["start_ns"]) + shift,
+                             int(rec["end_ns"]) + shift, events["trigger"],
+                             events["trigger_time_ns"].astype(float))
             yield plan, self._batches(plan, first, ids)
             first += n
 

@@ -41,6 +41,9 @@ def test_clean_run_writes_every_event_and_balances(daq, make_emulator, detector)
     assert ledger["balanced"] and ledger["unaccounted"] == 0
     assert ledger["triggered"] == ledger["written_complete"] == n
     assert ledger["spills"] == 2
+    tap = ledger["stages"]["tap"]  # the monitor saw the run, and measured its latency
+    assert tap["malformed"] == 0 and 0 < tap["events"] <= n
+    assert 0 < tap["latency_p50_s"] <= tap["latency_p99_s"]
     rec = sup.db.run(sup.run)
     assert rec["state"] == "stopped" and rec["ledger"]["balanced"]
     assert len(rec["config_hash"]) == 64 and rec["stop_time"] >= rec["start_time"]
