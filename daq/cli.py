@@ -82,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ctl", help="drive a running DAQ (start, stop, status, shutdown)",
                        description="Send a run-control command to a DAQ started by "
                        "'na64daq run'.")
-    p.add_argument("command", choices=("start", "stop", "status", "shutdown"))
+    p.add_argument("action", choices=("start", "stop", "status", "shutdown"),
+                   help="what the DAQ should do")
     p.add_argument("--config", metavar="FILE", help="DAQ configuration (for its endpoints)")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for an answer")
 
@@ -243,7 +244,7 @@ def cmd_ctl(args: argparse.Namespace) -> int:
         sock = ctx.socket(zmq.REQ)
         sock.setsockopt(zmq.LINGER, 0)
         sock.connect(cfg.endpoints.control)
-        sock.send(json.dumps({"command": args.command}).encode())
+        sock.send(json.dumps({"command": args.action}).encode())
         if not sock.poll(int(args.timeout * 1000)):
             raise ConfigError(f"no DAQ answers on {cfg.endpoints.control} "
                               "(is 'na64daq run' running?)")

@@ -172,11 +172,21 @@ class Supervisor:
         if self.state != "idle":
             raise RunControlError(f"'configure' is not allowed in state '{self.state}'")
         Path(self.cfg.writer.directory).mkdir(parents=True, exist_ok=True)
-        for role in ("writer", "builder", "tap"):
-            self._spawn_component(role, role)
-        for _ in range(self.cfg.workers.count):
-            self._spawn_worker()
         self._go("configure")
+        self._ensure_components()
+
+    def _ensure_components(self) -> None:
+        """Start every component that is not running (all at configure; after an error, the
+        ones that died), and wait for their first heartbeat."""
+        for name, proc in list(self.procs.items()):
+            if proc.role != "source" and proc.popen.poll() is not None:
+                self._kill(proc)
+                del self.procs[name]
+        for role in ("writer", "builder", "tap"):
+            if role not in self.procs:
+                self._spawn_component(role, role)
+        for _ in range(self.cfg.workers.count - len(self._role("worker"))):
+            self._spawn_worker()
         if not self._wait(lambda: all(p.last_beat for p in self.procs.values()), 60.0):
             silent = [p.name for p in self.procs.values() if not p.last_beat]
             self._go("fail", f"no heartbeat from {', '.join(silent)} after start-up")
@@ -199,8 +209,17 @@ class Supervisor:
     def stop(self) -> None:
         """Always succeeds: what does not stop in time is killed."""
         if self.state == "error":
-            self._teardown_run("error")
+            for p in self.procs.values():  # a hung process is killed, then replaced
+                if p.role != "source" and p.popen.poll() is None and p.last_beat and \
+                        time.monotonic() - p.last_beat > self.cfg.run.dead_after_s:
+                    self._kill(p, wait_s=0.5)
+            if self.run is not None and self.procs.get("writer") and \
+                    self.procs["writer"].popen.poll() is None:
+                self.send("builder", "drain")  # close the run file with what was taken
+                self._writer_done(min(5.0, self.cfg.run.stop_timeout_s))
+                self._teardown_run("error")
             self._go("stop")
+            self._ensure_components()
             return
         if self.state != "running":
             raise RunControlError(f"'stop' is not allowed in state '{self.state}'")
@@ -358,10 +377,10 @@ def serve(cfg: DaqConfig, detector_path: str | None = None) -> int:
             except (ValueError, AttributeError):
                 rep.send(json.dumps({"ok": False, "error": "not a JSON command"}).encode())
                 continue
-            answer: dict[str, Any] = {"ok": True}
+            refused = None
             try:
                 if command == "start":
-                    answer["run"] = sup.start()
+                    sup.start()
                 elif command == "stop":
                     sup.stop()
                 elif command == "shutdown":
@@ -369,8 +388,10 @@ def serve(cfg: DaqConfig, detector_path: str | None = None) -> int:
                 elif command != "status":
                     raise RunControlError(f"unknown command {command!r}")
             except RunControlError as exc:
-                answer = {"ok": False, "error": str(exc)}
-            answer.update(sup.status())
+                refused = str(exc)
+            answer = dict(sup.status(), ok=refused is None)
+            if refused:
+                answer["error"] = refused
             rep.send(json.dumps(answer).encode())
     except KeyboardInterrupt:
         pass

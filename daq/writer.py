@@ -153,6 +153,8 @@ def main(cfg: DaqConfig, detector: Detector, name: str = "writer",
             batch = buffer.pop(next_seq)
             next_seq += 1
             if batch.kind == "SOR":
+                if out is not None:  # the last run never ended (it failed): close its file
+                    out.close(None)
                 run = batch.header["run"]
                 path = Path(cfg.writer.directory) / f"run_{run:06d}.h5"
                 out = RunFileWriter(path, run, detector, config_dict or {},

@@ -86,3 +86,47 @@ def test_demo_runs_the_daq_and_status_shows_the_ledger(tmp_path, source_base_por
     for stage in ("sources", "builder", "workers", "tap"):
         assert stage in ledger["stages"]
     assert (tmp_path / "runs" / f"run_{rec['run']:06d}.h5").exists()
+
+
+def test_run_and_ctl_drive_a_daq(tmp_path, source_base_port):
+    import json
+    import os
+
+    config = tmp_path / "daq.toml"
+    endpoints = "\n".join(f'{n} = "ipc://{tmp_path}/{n}"' for n in (
+        "control", "heartbeat", "commands", "builder_work", "writer", "tap", "tap_publish"))
+    config.write_text(f"[endpoints]\n{endpoints}\n[writer]\ndirectory = '{tmp_path}/runs'\n"
+                      f"[emulator.spill]\nduration_s = 0.5\n"
+                      f"[emulator.publish]\nbase_port = {source_base_port}\n")
+    env = dict(os.environ, NA64DAQ_DB=str(tmp_path / "runs.db"))
+    cmd = [sys.executable, "-m", "daq.cli"]
+    daq = subprocess.Popen([*cmd, "run", "--config", str(config)], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, env=env)
+
+    def ctl(what):
+        out = subprocess.run([*cmd, "ctl", what, "--config", str(config)], capture_output=True,
+                             text=True, timeout=120, env=env)
+        return out.returncode, json.loads(out.stdout) if out.stdout.strip() else out.stderr
+
+    try:
+        code, answer = ctl("status")
+        assert code == 0 and answer["state"] == "configured", answer
+        code, answer = ctl("stop")  # not allowed when nothing runs: refused, said why
+        assert code == 1 and "not allowed in state 'configured'" in answer["error"]
+        code, answer = ctl("start")
+        assert code == 0 and answer["state"] == "running" and answer["run"] >= 1
+        import time
+
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            code, answer = ctl("status")
+            if answer["state"] == "configured" and answer["ledger"]:
+                break
+            time.sleep(0.5)
+        assert answer["ledger"]["balanced"] is True and answer["outcome"] == "stopped"
+        code, answer = ctl("shutdown")
+        assert code == 0 and answer["state"] == "idle"
+        assert daq.wait(timeout=30) == 0
+    finally:
+        if daq.poll() is None:
+            daq.kill()

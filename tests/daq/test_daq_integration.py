@@ -161,3 +161,62 @@ def test_a_garbage_storm_is_rejected_counted_and_survived(daq, make_emulator, de
     rejected = ledger["stages"]["builder_per_source"]["2"]["rejected"]
     assert sum(rejected.values()) == sent_garbage["n"]
     assert any("checksum" in reason for reason in rejected)
+
+
+def test_a_dead_source_puts_the_run_in_error_and_keeps_the_data(daq):
+    sup = daq(**{"emulator.spill.duration_s": 2.0, "emulator.spill.time_compressed": False,
+                 "emulator.spill.pause_s": 0.2})
+    sup.configure()
+    sup.start()
+    killed_at = None
+    deadline = time.monotonic() + 60
+    while sup.state == "running" and time.monotonic() < deadline:
+        sup.poll(0.05)
+        written = sup.procs["writer"].counters.get("written_events", 0)
+        if killed_at is None and written > 0:
+            os.kill(sup.procs["source-2"].popen.pid, signal.SIGKILL)
+            killed_at = time.monotonic()
+    assert sup.state == "error" and "source-2" in sup.error
+    assert time.monotonic() - killed_at < 2.5  # noticed within 2 s (+ polling)
+    rec = sup.db.run(sup.run)
+    assert rec["state"] == "error" and "source-2" in rec["error"]
+    path = sup.procs["writer"].counters["file"]
+    sup.stop()  # always succeeds, closes the run file, leaves a DAQ ready for the next run
+    assert sup.state == "configured"
+    with h5py.File(path, "r") as f:
+        assert len(f["events"]) > 0 and "ledger" in f.attrs
+    assert sup.db.run(rec["run"])["ledger"]["written_complete"] > 0
+    ledger = _run_to_end_after_configure(sup)
+    assert sup.outcome == "stopped" and ledger["balanced"]
+
+
+def test_stop_succeeds_with_a_hung_writer(daq):
+    sup = daq(**{"emulator.spill.duration_s": 3.0, "emulator.spill.time_compressed": False})
+    sup.configure()
+    sup.start()
+    while not sup.procs["writer"].counters.get("written_events"):
+        sup.poll(0.05)
+    hung = sup.procs["writer"].popen
+    os.kill(hung.pid, signal.SIGSTOP)
+    try:
+        deadline = time.monotonic() + 10
+        while sup.state == "running" and time.monotonic() < deadline:
+            sup.poll(0.05)
+        assert sup.state == "error" and "writer stopped answering" in sup.error
+        t0 = time.monotonic()
+        sup.stop()
+        assert time.monotonic() - t0 < sup.cfg.run.stop_timeout_s
+        assert sup.state == "configured"
+        assert hung.poll() is not None  # the hung writer was killed...
+        assert sup.procs["writer"].popen.poll() is None  # ...and replaced
+    finally:
+        if hung.poll() is None:
+            os.kill(hung.pid, signal.SIGKILL)
+
+
+def _run_to_end_after_configure(sup, timeout_s=120.0):
+    sup.start()
+    deadline = time.monotonic() + timeout_s
+    while sup.state == "running" and time.monotonic() < deadline:
+        sup.poll(0.1)
+    return sup.ledger
