@@ -39,6 +39,12 @@ def _common(p: argparse.ArgumentParser) -> None:
                         "(repeatable; VALUE is read as TOML)")
 
 
+def _run_control_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--heartbeat", metavar="ENDPOINT",
+                   help="send heartbeats with the counters to a supervisor (set by na64daq run)")
+    p.add_argument("--name", default="source", help="name in those heartbeats")
+
+
 def _daq_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="FILE", help="DAQ configuration (TOML); see "
                    "'na64daq config --daq' for the keys")
@@ -104,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="publish only this source (repeatable): one process per crate")
     p.add_argument("--truth", metavar="FILE",
                    help="when publishing: write the events' truth (no samples) to FILE")
+    _run_control_options(p)
     p.add_argument("--real-time", action="store_true",
                    help="emit at the beam's pace (4.8 s spills and pauses, scaled by spill.pace)"
                         " instead of as fast as the consumers take")
@@ -118,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="1 = as recorded, 2 = twice as fast, 0 = as fast as consumers take")
     p.add_argument("--source", type=int, action="append", metavar="ID",
                    help="replay only this source (repeatable)")
+    _run_control_options(p)
     p.add_argument("--repeat", type=int, default=1, metavar="N",
                    help="play the recorded spills N times, as further spills (default 1)")
 
@@ -287,13 +295,13 @@ def cmd_emulate(args: argparse.Namespace) -> int:
     em.warm_up()  # ready before the start of run, as a crate is configured before it starts
     if not args.truth:
         return _publish(em.cfg.publish, not args.real_time, em.cfg.spill.pace, ids,
-                        em.frames(ids))
+                        em.frames(ids), args)
     from emulator.run_file import EmulatedRunWriter
 
     writer = EmulatedRunWriter(args.truth, em, with_samples=False)
     try:
         return _publish(em.cfg.publish, not args.real_time, em.cfg.spill.pace, ids,
-                        _recording_truth(em.stream(ids), writer))
+                        _recording_truth(em.stream(ids), writer), args)
     finally:
         writer.close()
 
@@ -324,14 +332,16 @@ def cmd_replay(args: argparse.Namespace) -> int:
         raise ConfigError(f"--repeat {args.repeat}: must be >= 1")
     ids = args.source or list(replay.run.samples)
     return _publish(cfg.publish, args.pace == 0, args.pace, ids,
-                    replay.frames(ids, repeat=args.repeat))
+                    replay.frames(ids, repeat=args.repeat), args)
 
 
-def _publish(publish, time_compressed: bool, pace: float, ids, frames) -> int:
+def _publish(publish, time_compressed: bool, pace: float, ids, frames,
+             args: argparse.Namespace) -> int:
     from emulator.publisher import Publisher
 
     endpoints = {sid: publish.endpoint(sid) for sid in ids}
-    pub = Publisher(endpoints, time_compressed, pace, publish.send_hwm, publish.linger_s)
+    pub = Publisher(endpoints, time_compressed, pace, publish.send_hwm, publish.linger_s,
+                    heartbeat=args.heartbeat, name=args.name)
 
     def stop(*_: object) -> None:
         pub.stop_requested = True

@@ -140,6 +140,7 @@ class Supervisor:
                 argv.append("--real-time")
         if self.detector_path:
             argv += ["--detector", self.detector_path]
+        argv += ["--heartbeat", self.cfg.endpoints.heartbeat, "--name", f"source-{sid}"]
         return self._spawn("source", f"source-{sid}", argv)
 
     def send(self, to: str, cmd: str, **kw: Any) -> None:

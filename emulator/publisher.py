@@ -8,6 +8,8 @@ the stage that knows them).
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -38,8 +40,18 @@ class Publisher:
 
     def __init__(self, endpoints: dict[int, str], time_compressed: bool = True, pace: float = 1.0,
                  send_hwm: int = 16, linger_s: float = 10.0,
-                 context: zmq.Context | None = None):
+                 context: zmq.Context | None = None, heartbeat: str | None = None,
+                 name: str = "source", heartbeat_s: float = 1.0):
         self.context = context or zmq.Context()
+        self.name = name
+        self.heartbeat_s = heartbeat_s
+        self._next_beat = 0.0
+        self.heartbeat = None
+        if heartbeat:  # under run control: tell the supervisor we live, with our counters
+            self.heartbeat = self.context.socket(zmq.PUSH)
+            self.heartbeat.setsockopt(zmq.SNDHWM, 10)
+            self.heartbeat.setsockopt(zmq.LINGER, 0)
+            self.heartbeat.connect(heartbeat)
         self.time_compressed = time_compressed
         self.pace = pace
         self.stop_requested = False  # set from a signal handler: finish the run cleanly
@@ -63,10 +75,11 @@ class Publisher:
             if self.stop_requested:
                 self._end_early(opened)
                 break
+            self.beat()
             if not self.time_compressed:
-                delay = start + emit_s / self.pace - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
+                while (delay := start + emit_s / self.pace - time.monotonic()) > 0:
+                    time.sleep(min(delay, 0.2))
+                    self.beat()
             kind, _, n_events = peek(parts)
             c = self.counters[sid]
             sock = self.sockets[sid]
@@ -74,8 +87,10 @@ class Publisher:
                 c.spill_triggered += n_events
                 c.run_triggered += n_events
                 try:
-                    sock.send_multipart(parts, copy=False,
-                                        flags=0 if self.time_compressed else zmq.NOBLOCK)
+                    if self.time_compressed:
+                        self._send(sock, parts)
+                    else:
+                        sock.send_multipart(parts, copy=False, flags=zmq.NOBLOCK)
                 except zmq.Again:
                     continue
                 c.spill_sent += n_events
@@ -91,8 +106,34 @@ class Publisher:
                 opened[sid] = (kind, decode(parts))
             elif kind is FrameKind.EOS:
                 opened[sid] = (FrameKind.SOR, opened[sid][1])
-            sock.send_multipart(parts, copy=False)  # control frames always go: blocking
+            self._send(sock, parts)  # control frames always go: blocking
+        self.beat(force=True)
         return self.counters
+
+    def _send(self, sock: zmq.Socket, parts: list) -> None:
+        """Blocking send that keeps the heartbeat going while the consumer holds us back."""
+        while True:
+            try:
+                sock.send_multipart(parts, copy=False, flags=zmq.NOBLOCK)
+                return
+            except zmq.Again:
+                self.beat()
+                sock.poll(100, zmq.POLLOUT)
+
+    def beat(self, force: bool = False) -> None:
+        if self.heartbeat is None:
+            return
+        now = time.monotonic()
+        if not force and now < self._next_beat:
+            return
+        self._next_beat = now + self.heartbeat_s
+        counters = {str(sid): c.info(spill=False) for sid, c in self.counters.items()}
+        msg = {"name": self.name, "pid": os.getpid(), "time": time.time(),
+               "counters": counters}
+        try:
+            self.heartbeat.send(json.dumps(msg).encode(), zmq.NOBLOCK)
+        except zmq.Again:
+            pass
 
     def _end_early(self, opened: dict[int, tuple[FrameKind, Any]]) -> None:
         """Stopped mid-run: close the open spill and the run, with what was counted."""
@@ -115,4 +156,6 @@ class Publisher:
         for sock in self.sockets.values():
             sock.close()
         self.sockets.clear()
+        if self.heartbeat is not None:
+            self.heartbeat.close()
         self.context.term()
