@@ -94,6 +94,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=60.0, help="length of the measured run")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--events", type=int, default=40000, help="events in the replayed spill")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a DAQ configuration override, e.g. workers.prefetch=4 (numbers only)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="na64daq-bench-"))
@@ -113,6 +115,9 @@ def main() -> None:
     overrides.update({"run.sources": "replay", "run.replay_file": str(replay_file),
                       "run.replay_repeat": 1000, "workers.count": args.workers,
                       "writer.directory": str(tmp / "runs")})
+    for item in args.set:
+        key, _, value = item.partition("=")
+        overrides[key] = float(value) if "." in value else int(value)
     cfg = load(DaqConfig, None, overrides)
     sup = Supervisor(cfg, db=RunDatabase(tmp / "runs.db"), log=lambda m: None)
     try:

@@ -62,7 +62,7 @@ class BuilderSection:
 @dataclass(frozen=True)
 class WorkersSection:
     count: int = param(2, "reconstruction worker processes", low=1, high=256)
-    prefetch: int = param(2, "batches a worker may hold (credit)", low=1, high=64)
+    prefetch: int = param(4, "batches a worker may hold (credit)", low=1, high=64)
     tap_waveforms_per_batch: int = param(1, "full waveforms per batch sampled for the monitor",
                                          low=0, high=1000)
 

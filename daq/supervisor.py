@@ -83,12 +83,22 @@ class Supervisor:
         self.workdir = Path(cfg.writer.directory) / "logs"  # each process's output, and configs
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.ctx = zmq.Context()
-        self.heartbeats = self.ctx.socket(zmq.PULL)
-        self.heartbeats.bind(cfg.endpoints.heartbeat)
-        self.commands = self.ctx.socket(zmq.PUB)
-        self.commands.bind(cfg.endpoints.commands)
+        self.heartbeats = self._bind(zmq.PULL, "heartbeat")
+        self.commands = self._bind(zmq.PUB, "commands")
         self.run_started = 0.0
         self.worker_serial = 0
+
+    def _bind(self, kind: int, key: str) -> zmq.Socket:
+        endpoint = getattr(self.cfg.endpoints, key)
+        sock = self.ctx.socket(kind)
+        try:
+            sock.bind(endpoint)
+        except zmq.ZMQError as exc:
+            sock.close(linger=0)
+            self.ctx.destroy(linger=0)
+            raise RunControlError(f"endpoints.{key} = {endpoint}: cannot bind ({exc}); is "
+                                  "another DAQ running?") from None
+        return sock
 
     # -- the state machine -----------------------------------------------------------------
     def _go(self, event: str, reason: str | None = None) -> None:
@@ -364,8 +374,7 @@ class Supervisor:
 def serve(cfg: DaqConfig, detector_path: str | None = None) -> int:
     """``na64daq run``: configure, then answer run-control commands until ``shutdown``."""
     sup = Supervisor(cfg, detector_path, log=lambda m: print(m, flush=True))
-    rep = sup.ctx.socket(zmq.REP)
-    rep.bind(cfg.endpoints.control)
+    rep = sup._bind(zmq.REP, "control")
     try:
         sup.configure()
         print(f"DAQ {sup.state}; commands on {cfg.endpoints.control}", flush=True)

@@ -36,7 +36,7 @@ def main(cfg: DaqConfig, detector: Detector, name: str) -> None:
     dealer.setsockopt(zmq.IDENTITY, name.encode())
     dealer.connect(cfg.endpoints.builder_work)
     writer = ctx.socket(zmq.PUSH)
-    writer.setsockopt(zmq.SNDHWM, 4)
+    writer.setsockopt(zmq.SNDHWM, 16)
     writer.connect(cfg.endpoints.writer)
     tap = ctx.socket(zmq.PUSH)
     tap.setsockopt(zmq.SNDHWM, 4)

@@ -114,7 +114,7 @@ def main(cfg: DaqConfig, detector: Detector, name: str = "writer",
          config_dict: dict[str, Any] | None = None) -> None:
     comp = Component(name, cfg)
     pull = comp.ctx.socket(zmq.PULL)
-    pull.setsockopt(zmq.RCVHWM, 8)
+    pull.setsockopt(zmq.RCVHWM, 32)
     pull.bind(cfg.endpoints.writer)
     n_ch, n_s = detector.n_channels, detector.samples_per_channel
     buffer: dict[int, built_batch.BuiltBatch] = {}
