@@ -96,6 +96,8 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=40000, help="events in the replayed spill")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="a DAQ configuration override, e.g. workers.prefetch=4 (numbers only)")
+    ap.add_argument("--freeze-tap", action="store_true",
+                    help="freeze the monitor tap for the whole run (a stuck viewer)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="na64daq-bench-"))
@@ -122,6 +124,10 @@ def main() -> None:
     sup = Supervisor(cfg, db=RunDatabase(tmp / "runs.db"), log=lambda m: None)
     try:
         sup.configure()
+        if args.freeze_tap:
+            for _ in range(5):
+                sup.send("tap", "freeze")
+                sup.poll(0.1)
         sup.start()
         while not sup.procs["writer"].counters.get("written_events"):
             sup.poll(0.05)  # measure from the first written event: start-up is not throughput
@@ -142,6 +148,7 @@ def main() -> None:
     n = w1["written_events"] - n0
     result = {
         "machine": machine(), "seconds": dt, "workers": args.workers,
+        "tap_frozen": args.freeze_tap,
         "events_per_s": n / dt, "mb_per_s": (w1["written_bytes"] - b0) / dt / 1e6,
         "cpu_cores_per_stage": {k: round(v, 2) for k, v in sorted(cpu.items())},
         "latency_p99_s": latency, "zmq_ceiling": ceiling,
@@ -152,7 +159,8 @@ def main() -> None:
     if args.json:
         print(json.dumps(result, indent=1))
         return
-    print(f"machine: {result['machine']}; {dt:.0f} s sustained, {args.workers} workers")
+    print(f"machine: {result['machine']}; {dt:.0f} s sustained, {args.workers} workers"
+          + ("; monitor tap FROZEN" if args.freeze_tap else ""))
     print(f"written: {result['events_per_s']:,.0f} events/s, {result['mb_per_s']:.0f} MB/s "
           f"of raw samples")
     print(f"ceiling (bare ZeroMQ tcp loopback, same frames): {ceiling['events_per_s']:,.0f} "

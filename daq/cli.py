@@ -29,13 +29,16 @@ na64daq: data acquisition and online monitoring for an NA64-style missing-energy
 USER_ERRORS = (ConfigError, DetectorMapError, FrameError, OSError, KeyError)
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", metavar="FILE", help="emulator configuration (TOML); "
-                   "see 'na64daq config' for the keys")
+def _common(p: argparse.ArgumentParser, daq: bool = False) -> None:
+    """--config, --detector and --set, for the emulator's configuration or the whole DAQ's."""
+    what, listing, example = (("DAQ", "config --daq", "workers.count=3") if daq else
+                              ("emulator", "config", "beam.hadron_fraction=0.02"))
+    p.add_argument("--config", metavar="FILE", help=f"{what} configuration (TOML); "
+                   f"see 'na64daq {listing}' for the keys")
     p.add_argument("--detector", metavar="FILE",
                    help="detector map (TOML); default: the map shipped with na64daq")
     p.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
-                   help="override one configuration key, e.g. --set beam.hadron_fraction=0.02 "
+                   help=f"override one configuration key, e.g. --set {example} "
                         "(repeatable; VALUE is read as TOML)")
 
 
@@ -43,15 +46,6 @@ def _run_control_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--heartbeat", metavar="ENDPOINT",
                    help="send heartbeats with the counters to a supervisor (set by na64daq run)")
     p.add_argument("--name", default="source", help="name in those heartbeats")
-
-
-def _daq_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", metavar="FILE", help="DAQ configuration (TOML); see "
-                   "'na64daq config --daq' for the keys")
-    p.add_argument("--detector", metavar="FILE",
-                   help="detector map (TOML); default: the map shipped with na64daq")
-    p.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
-                   help="override one configuration key, e.g. --set workers.count=3")
 
 
 def _emulate_options(p: argparse.ArgumentParser) -> None:
@@ -72,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Start emulated crates, event builder, workers, writer and "
                        "monitor tap with embedded defaults, take a run of --spills spills (or "
                        "until Ctrl-C), stop cleanly and print the run summary and loss ledger.")
-    _daq_options(p)
+    _common(p, daq=True)
     p.add_argument("--spills", type=int, default=1, help="spills to take (default 1)")
     p.add_argument("--intensity", type=float, metavar="E", help="electrons per spill")
     p.add_argument("--out", metavar="DIR", default="runs",
@@ -83,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="start a DAQ and serve run-control commands",
                        description="Start the DAQ's processes from a configuration and wait "
                        "for 'na64daq ctl start|stop|status|shutdown' on the control endpoint.")
-    _daq_options(p)
+    _common(p, daq=True)
 
     p = sub.add_parser("ctl", help="drive a running DAQ (start, stop, status, shutdown)",
                        description="Send a run-control command to a DAQ started by "

@@ -7,11 +7,22 @@ import json
 import os
 import signal
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import zmq
 
 from daq.daq_config import DaqConfig
+
+
+def drain(sock: zmq.Socket, limit: int) -> Iterator[list[zmq.Frame]]:
+    """The messages already waiting on ``sock``, at most ``limit`` (then back to the loop, so
+    that no input can starve the others)."""
+    for _ in range(limit):
+        try:
+            yield sock.recv_multipart(zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            return
 
 
 class Component:

@@ -16,8 +16,6 @@ from daq.built_batch import BUILT_DTYPE
 from daq.detector import Detector
 from daq.wire_format import Frame, FrameKind
 
-_NO_REASON = 0
-
 
 @dataclass
 class SourceStats:
@@ -42,7 +40,6 @@ class _Spill:
 
     def __init__(self, spill: int, n_sources: int):
         self.spill = spill
-        self.start_ns = 0
         self.events = np.zeros(0, np.int64)
         self.have = np.zeros((0, n_sources), bool)
         self.block = np.full((0, n_sources), -1, np.int64)
@@ -51,7 +48,6 @@ class _Spill:
         self.trigger = np.zeros(0, np.uint8)
         self.time_ns = np.zeros(0, np.uint64)
         self.done = np.zeros(1024, bool)  # event number -> emitted
-        self.rejected = np.zeros(1024, np.uint8)  # event number -> reason code + 1
         self.last_event = np.zeros(n_sources, np.int64)
         self.eos: dict[int, dict[str, Any]] = {}
         self.complete = 0
@@ -61,8 +57,6 @@ class _Spill:
         if top >= len(self.done):
             size = max(top + 1, 2 * len(self.done))
             self.done = np.concatenate([self.done, np.zeros(size - len(self.done), bool)])
-            self.rejected = np.concatenate(
-                [self.rejected, np.zeros(size - len(self.rejected), np.uint8)])
 
 
 class EventAssembler:
@@ -94,27 +88,19 @@ class EventAssembler:
         self.eor: dict[int, dict[str, Any]] = {}
         self.out: deque[tuple[str, dict[str, Any], np.ndarray | None, np.ndarray | None]] = deque()
         self.run_ledger = {"triggered": 0, "built_complete": 0, "built_incomplete": 0,
-                           "rejected": 0, "dropped_by_policy": 0, "unseen_unexplained": 0}
+                           "dropped_by_policy": 0, "unseen_unexplained": 0}
 
     @property
     def pending(self) -> int:
         return sum(len(s.events) for s in self.spills.values())
 
     # -- input -------------------------------------------------------------------------------
-    def reject(self, source_id: int | None, reason: str, frame: Frame | None = None) -> None:
-        """Count a refused frame; its events (if known) are marked rejected for the ledger."""
-        stats = self.stats.get(source_id) if source_id is not None else None
-        if stats is not None:
-            stats.rejected[reason] = stats.rejected.get(reason, 0) + 1
-        if frame is not None and frame.kind is FrameKind.EVENTS and frame.run == self.run \
-                and frame.spill not in self.closed:
-            ev = frame.events["event"].astype(np.int64)
-            ev = ev[(ev > 0) & (ev <= self.max_event_number)]
-            if len(ev):
-                sp = self._spill(frame.spill)
-                sp.grow(int(ev.max()))
-                fresh = sp.rejected[ev] == _NO_REASON
-                sp.rejected[ev[fresh]] = 1
+    def reject(self, source_id: int, reason: str) -> None:
+        """Count a refused frame, by source and reason. Its events are not trusted: they are
+        built from the other sources (incomplete) or, if no source delivered them, show in the
+        ledger as unaccounted."""
+        stats = self.stats[source_id]
+        stats.rejected[reason] = stats.rejected.get(reason, 0) + 1
 
     def add(self, source_id: int, frame: Frame, now: float) -> None:
         """Take one decoded frame from ``source_id`` (its own socket)."""
@@ -132,7 +118,7 @@ class EventAssembler:
             return
         st.frames += 1
         if frame.run != self.run:
-            self.reject(source_id, "wrong_run", frame)
+            self.reject(source_id, "wrong_run")
             return
         if frame.kind is FrameKind.SOR:
             self.sor.add(source_id)
@@ -148,7 +134,6 @@ class EventAssembler:
             return
         sp = self._spill(frame.spill)
         if frame.kind is FrameKind.SOS:
-            sp.start_ns = frame.time_ns
             return
         if frame.kind is FrameKind.EOS:
             sp.eos[source_id] = frame.info
@@ -317,13 +302,12 @@ class EventAssembler:
                 self.stats[sid].gaps += max(0, triggered - int(sp.last_event[k]))
         built = sp.complete + sp.incomplete
         built_in_range = int(sp.done[numbers].sum())
-        rejected = int(((sp.rejected[numbers] > 0) & ~sp.done[numbers]).sum())
-        unseen = triggered - built_in_range - rejected
+        unseen = triggered - built_in_range
         not_sent = [int(info[s].get("not_sent", 0)) for s in self.sources if s in info]
         declared = min(not_sent) if len(not_sent) == len(self.sources) else 0
         dropped = min(unseen, declared)
         ledger = {"triggered": triggered, "built_complete": sp.complete,
-                  "built_incomplete": sp.incomplete, "rejected": rejected,
+                  "built_incomplete": sp.incomplete,
                   "dropped_by_policy": dropped, "unseen_unexplained": unseen - dropped,
                   "built_beyond_triggered": built - built_in_range,
                   "sources_reporting": sorted(int(s) for s in info)}
@@ -436,7 +420,7 @@ def main(cfg, detector: Detector, name: str = "builder") -> None:
     import zmq
 
     from daq import built_batch
-    from daq.component import Component
+    from daq.component import Component, drain
     from daq.wire_format import FrameError, decode
 
     comp = Component(name, cfg)
@@ -477,11 +461,7 @@ def main(cfg, detector: Detector, name: str = "builder") -> None:
         for s, sid in sources.items():
             if s not in ready:
                 continue
-            for _ in range(16):
-                try:
-                    parts = s.recv_multipart(zmq.NOBLOCK, copy=False)
-                except zmq.Again:
-                    break
+            for parts in drain(s, 16):
                 try:
                     frame = decode(parts, detector)
                 except FrameError as exc:

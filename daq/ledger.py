@@ -28,7 +28,7 @@ def spill_ledger(spill: int, eos_info: dict[str, Any], written: dict[str, int]) 
         "triggered": int(b.get("triggered", 0)),
         "written_complete": written["complete"],
         "written_incomplete": written["incomplete"],
-        "rejected": int(b.get("rejected", 0)) + written["not_written"],
+        "rejected": written["not_written"],
         "dropped_by_policy": int(b.get("dropped_by_policy", 0)),
         "stages": {"sources": eos_info.get("sources", {}), "builder": b,
                    "writer": dict(written)},

@@ -11,7 +11,7 @@ import numpy as np
 import zmq
 
 from daq import built_batch
-from daq.component import Component
+from daq.component import Component, drain
 from daq.daq_config import DaqConfig
 from daq.detector import Detector
 
@@ -39,11 +39,7 @@ def main(cfg: DaqConfig, detector: Detector, name: str = "tap") -> None:
     next_publish = time.monotonic() + 1.0
     while not comp.exiting:
         if not frozen and pull.poll(50):
-            for _ in range(64):
-                try:
-                    parts = pull.recv_multipart(zmq.NOBLOCK, copy=False)
-                except zmq.Again:
-                    break
+            for parts in drain(pull, 64):
                 try:
                     b = built_batch.decode(parts, n_ch, n_s)
                 except built_batch.BatchError:

@@ -17,7 +17,7 @@ import numpy as np
 import zmq
 
 from daq import built_batch
-from daq.component import Component
+from daq.component import Component, drain
 from daq.daq_config import DaqConfig
 from daq.detector import Detector
 from daq.ledger import spill_ledger, sum_ledgers
@@ -131,11 +131,7 @@ def main(cfg: DaqConfig, detector: Detector, name: str = "writer",
     last_flush = time.monotonic()
     while not comp.exiting:
         if pull.poll(50):
-            for _ in range(32):
-                try:
-                    parts = pull.recv_multipart(zmq.NOBLOCK, copy=False)
-                except zmq.Again:
-                    break
+            for parts in drain(pull, 32):
                 try:
                     batch = built_batch.decode(parts, n_ch, n_s)
                 except built_batch.BatchError:

@@ -118,7 +118,9 @@ def test_a_frozen_monitor_does_not_slow_the_writer_path(daq):
     dropped = sum(w["tap_dropped"] for w in frozen["stages"]["workers"].values())
     assert dropped > 0  # ...the workers' queues to it filled up and they dropped, counted...
     assert frozen["written_complete"] == frozen["triggered"]  # ...the writer lost nothing...
-    assert t_frozen < 1.5 * t_free + 2.0  # ...and did not slow down
+    # ...and was not held up (a worker blocked on the tap would hang the run; the throughput
+    # comparison itself is bench/daq_throughput.py --freeze-tap, not a timed test)
+    assert t_frozen < 2 * t_free + 3.0
 
 
 def test_a_garbage_storm_is_rejected_counted_and_survived(daq, make_emulator, detector):
