@@ -117,10 +117,10 @@ def main(cfg: DaqConfig, detector: Detector, name: str = "writer",
     pull.setsockopt(zmq.RCVHWM, 32)
     pull.bind(cfg.endpoints.writer)
     n_ch, n_s = detector.n_channels, detector.samples_per_channel
-    buffer: dict[int, built_batch.BuiltBatch] = {}
+    buffer: dict[tuple[int, int], built_batch.BuiltBatch] = {}  # (run, seq) -> item
     next_seq = 1
     out: RunFileWriter | None = None
-    run: int | None = None
+    run: int | None = None  # the run being written; None between runs
     spills: list[dict[str, Any]] = []
     c: dict[str, Any] = {"run": None, "written_events": 0, "written_bytes": 0,
                          "duplicates_suppressed": 0, "malformed": 0, "write_errors": 0,
@@ -137,20 +137,22 @@ def main(cfg: DaqConfig, detector: Detector, name: str = "writer",
                 except built_batch.BatchError:
                     c["malformed"] += 1
                     continue
-                if batch.kind == "SOR":  # a new run: sequence numbers restart
-                    buffer = {k: v for k, v in buffer.items() if v.header.get("run") ==
-                              batch.header["run"]}
-                    next_seq = 1
-                if batch.seq < next_seq or batch.seq in buffer:
+                key = (int(batch.header.get("run") or 0), batch.seq)
+                written_already = key[0] == run and key[1] < next_seq
+                if written_already or key in buffer or (run is not None and key[0] < run):
                     c["duplicates_suppressed"] += 1  # re-queued after its worker died
                     continue
-                buffer[batch.seq] = batch
-        while next_seq in buffer:
-            batch = buffer.pop(next_seq)
-            next_seq += 1
+                buffer[key] = batch
+        while True:
+            key = _next_item(buffer, run, next_seq)
+            if key is None:
+                break
+            batch = buffer.pop(key)
+            next_seq = key[1] + 1
             if batch.kind == "SOR":
                 if out is not None:  # the last run never ended (it failed): close its file
                     out.close(None)
+                buffer = {k: v for k, v in buffer.items() if k[0] >= key[0]}
                 run = batch.header["run"]
                 path = Path(cfg.writer.directory) / f"run_{run:06d}.h5"
                 out = RunFileWriter(path, run, detector, config_dict or {},
@@ -181,6 +183,7 @@ def main(cfg: DaqConfig, detector: Detector, name: str = "writer",
                     except OSError:
                         c["write_errors"] += 1
                     out = None
+                run, next_seq = None, 1
             if out is not None:
                 c["written_events"] = out.written_events
                 c["written_bytes"] = out.written_bytes
@@ -196,3 +199,13 @@ def main(cfg: DaqConfig, detector: Detector, name: str = "writer",
     if out is not None:
         out.close(None)
     comp.close()
+
+
+def _next_item(buffer: dict[tuple[int, int], built_batch.BuiltBatch], run: int | None,
+               next_seq: int) -> tuple[int, int] | None:
+    """The key of the next item to write: the current run's next sequence number; between
+    runs (or when a newer run has started because the current one failed), a newer SOR."""
+    if run is not None and (run, next_seq) in buffer:
+        return (run, next_seq)
+    newer = [k for k, v in buffer.items() if v.kind == "SOR" and (run is None or k[0] > run)]
+    return min(newer) if newer else None
