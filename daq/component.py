@@ -39,6 +39,7 @@ class Component:
         self.commands.connect(cfg.endpoints.commands)
         self.counters: dict[str, Any] = {}
         self.exiting = False
+        self.parent = os.getppid()  # the supervisor: if it dies, we must not live on
         self._next_beat = 0.0
         signal.signal(signal.SIGTERM, self._on_term)
 
@@ -51,6 +52,8 @@ class Component:
         if not force and now < self._next_beat:
             return
         self._next_beat = now + self.cfg.run.heartbeat_s
+        if os.getppid() != self.parent:  # orphaned: nobody will ever stop us, so stop
+            self.exiting = True
         msg = {"name": self.name, "pid": os.getpid(), "time": time.time(),
                "counters": self.counters}
         try:

@@ -47,6 +47,7 @@ class Publisher:
         self.heartbeat_s = heartbeat_s
         self._next_beat = 0.0
         self.heartbeat = None
+        self.parent = os.getppid()
         if heartbeat:  # under run control: tell the supervisor we live, with our counters
             self.heartbeat = self.context.socket(zmq.PUSH)
             self.heartbeat.setsockopt(zmq.SNDHWM, 10)
@@ -127,6 +128,8 @@ class Publisher:
         if not force and now < self._next_beat:
             return
         self._next_beat = now + self.heartbeat_s
+        if os.getppid() != self.parent:  # the supervisor died: end the run and exit
+            self.stop_requested = True
         counters = {str(sid): c.info(spill=False) for sid, c in self.counters.items()}
         msg = {"name": self.name, "pid": os.getpid(), "time": time.time(),
                "counters": counters}

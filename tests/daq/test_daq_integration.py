@@ -222,3 +222,39 @@ def _run_to_end_after_configure(sup, timeout_s=120.0):
     while sup.state == "running" and time.monotonic() < deadline:
         sup.poll(0.1)
     return sup.ledger
+
+
+def test_processes_do_not_outlive_a_killed_supervisor(tmp_path, source_base_port):
+    """A supervisor killed with SIGKILL leaves no process behind holding its endpoints."""
+    import subprocess
+    import sys
+
+    config = tmp_path / "daq.toml"
+    endpoints = "\n".join(f'{n} = "ipc://{tmp_path}/{n}"' for n in (
+        "control", "heartbeat", "commands", "builder_work", "writer", "tap", "tap_publish"))
+    config.write_text(f"[endpoints]\n{endpoints}\n[writer]\ndirectory = '{tmp_path}/runs'\n"
+                      f"[emulator.publish]\nbase_port = {source_base_port}\n")
+    env = dict(os.environ, NA64DAQ_DB=str(tmp_path / "runs.db"))
+    daq = subprocess.Popen([sys.executable, "-m", "daq.cli", "run", "--config", str(config)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    line = daq.stdout.readline()  # "DAQ configured; ..." once every process beats
+    assert "configured" in line
+    children = [int(p) for p in subprocess.run(
+        ["pgrep", "-f", f"process_main .*{tmp_path}"], capture_output=True,
+        text=True).stdout.split()]
+    assert len(children) >= 5
+    daq.kill()
+    daq.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(p) for p in children):
+        time.sleep(0.2)
+    assert not any(_alive(p) for p in children)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = open(f"/proc/{pid}/stat").read()
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
