@@ -214,7 +214,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             next_print = time.monotonic()
             while sup.state == "running":
                 sup.poll(0.2)
-                if time.monotonic() >= next_print:
+                if sup.state == "running" and time.monotonic() >= next_print:
                     next_print += 1.0
                     print_progress(sup.status())
         except KeyboardInterrupt:
