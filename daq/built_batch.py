@@ -7,7 +7,7 @@ raises :class:`BatchError`, and the receiving stage counts it.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +53,17 @@ def encode(header: dict[str, Any], events: np.ndarray | None = None,
 
 def marker(seq: int, kind: str, run: int, spill: int, info: dict[str, Any]) -> list[Any]:
     return encode({"seq": seq, "kind": kind, "run": run, "spill": spill, "info": info})
+
+
+def decode_all(messages: Iterable[Sequence[Any]], n_channels: int, n_samples: int,
+               counters: dict[str, Any]) -> Iterator[BuiltBatch]:
+    """The decoded batches of ``messages``; a malformed one is counted (``malformed``) and
+    skipped, so that one bad message never stops a stage."""
+    for parts in messages:
+        try:
+            yield decode(parts, n_channels, n_samples)
+        except BatchError:
+            counters["malformed"] = counters.get("malformed", 0) + 1
 
 
 def decode(parts: Sequence[Any], n_channels: int, n_samples: int) -> BuiltBatch:

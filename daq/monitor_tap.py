@@ -39,12 +39,7 @@ def main(cfg: DaqConfig, detector: Detector, name: str = "tap") -> None:
     next_publish = time.monotonic() + 1.0
     while not comp.exiting:
         if not frozen and pull.poll(50):
-            for parts in drain(pull, 64):
-                try:
-                    b = built_batch.decode(parts, n_ch, n_s)
-                except built_batch.BatchError:
-                    c["malformed"] += 1
-                    continue
+            for b in built_batch.decode_all(drain(pull, 64), n_ch, n_s, c):
                 now = time.time()
                 latency[n_lat % LATENCY_MEMORY] = now - float(b.header["t_first_fragment"])
                 n_lat += 1

@@ -131,12 +131,7 @@ def main(cfg: DaqConfig, detector: Detector, name: str = "writer",
     last_flush = time.monotonic()
     while not comp.exiting:
         if pull.poll(50):
-            for parts in drain(pull, 32):
-                try:
-                    batch = built_batch.decode(parts, n_ch, n_s)
-                except built_batch.BatchError:
-                    c["malformed"] += 1
-                    continue
+            for batch in built_batch.decode_all(drain(pull, 32), n_ch, n_s, c):
                 key = (int(batch.header.get("run") or 0), batch.seq)
                 written_already = key[0] == run and key[1] < next_seq
                 if written_already or key in buffer or (run is not None and key[0] < run):

@@ -78,6 +78,16 @@ def rich_spill(rich_emulator) -> dict[str, np.ndarray]:
     return _emulate_spill(rich_emulator)
 
 
+def private_endpoint_values(directory) -> dict[str, str]:
+    """Every DAQ endpoint (but the sources' host) on an ipc path in ``directory``."""
+    import dataclasses
+
+    from daq.daq_config import EndpointsSection
+
+    return {f.name: f"ipc://{directory}/{f.name}" for f in dataclasses.fields(EndpointsSection)
+            if f.name != "source_host"}
+
+
 def free_base_port(n_sources: int) -> int:
     """A base port such that base+1 .. base+n are free right now (sources bind them)."""
     import socket
@@ -110,6 +120,25 @@ def source_base_port(detector) -> int:
 
 
 @pytest.fixture
+def private_endpoints(tmp_path) -> dict[str, str]:
+    """Every DAQ endpoint on an ipc path of this test's own: tests never collide."""
+    ipc = tmp_path / "ipc"
+    ipc.mkdir(exist_ok=True)
+    return private_endpoint_values(ipc)
+
+
+@pytest.fixture
+def daq_toml(tmp_path, private_endpoints, source_base_port):
+    """A DAQ configuration file on private endpoints, ports and directories."""
+    config = tmp_path / "daq.toml"
+    endpoints = "\n".join(f'{k} = "{v}"' for k, v in private_endpoints.items())
+    config.write_text(f"[endpoints]\n{endpoints}\n[writer]\ndirectory = '{tmp_path}/runs'\n"
+                      f"[emulator.spill]\nduration_s = 0.5\n"
+                      f"[emulator.publish]\nbase_port = {source_base_port}\n")
+    return config
+
+
+@pytest.fixture
 def daq(tmp_path, detector):
     """Factory of supervised DAQs on private endpoints, files and run database; each is shut
     down at the end of the test, whatever happened."""
@@ -122,8 +151,7 @@ def daq(tmp_path, detector):
     def make(**overrides):
         ipc = tmp_path / f"ipc{len(made)}"
         ipc.mkdir()
-        values = {f"endpoints.{name}": f"ipc://{ipc}/{name}" for name in (
-            "control", "heartbeat", "commands", "builder_work", "writer", "tap", "tap_publish")}
+        values = {f"endpoints.{k}": v for k, v in private_endpoint_values(ipc).items()}
         values.update({
             "emulator.publish.base_port": free_base_port(max(detector.source_ids)),
             "writer.directory": str(tmp_path / "runs"),

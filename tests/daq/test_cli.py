@@ -58,15 +58,15 @@ def test_detector_lists_channels():
     assert re.search(r"HCAL2:0:1\s+\(0-1-2\)", proc.stdout)
 
 
-def test_demo_runs_the_daq_and_status_shows_the_ledger(tmp_path, source_base_port):
+def test_demo_runs_the_daq_and_status_shows_the_ledger(tmp_path, source_base_port,
+                                                       private_endpoints):
     import json
     import os
 
     env = dict(os.environ, NA64DAQ_DB=str(tmp_path / "runs.db"))
     private = []
-    for name in ("control", "heartbeat", "commands", "builder_work", "writer", "tap",
-                 "tap_publish"):
-        private += ["--set", f"endpoints.{name}='ipc://{tmp_path}/{name}'"]
+    for name, endpoint in private_endpoints.items():
+        private += ["--set", f"endpoints.{name}='{endpoint}'"]
     base = source_base_port
     cmd = [sys.executable, "-m", "daq.cli"]
     proc = subprocess.run([*cmd, "demo", "--no-gui", "--out", str(tmp_path / "runs"),
@@ -88,16 +88,11 @@ def test_demo_runs_the_daq_and_status_shows_the_ledger(tmp_path, source_base_por
     assert (tmp_path / "runs" / f"run_{rec['run']:06d}.h5").exists()
 
 
-def test_run_and_ctl_drive_a_daq(tmp_path, source_base_port):
+def test_run_and_ctl_drive_a_daq(tmp_path, daq_toml):
     import json
     import os
 
-    config = tmp_path / "daq.toml"
-    endpoints = "\n".join(f'{n} = "ipc://{tmp_path}/{n}"' for n in (
-        "control", "heartbeat", "commands", "builder_work", "writer", "tap", "tap_publish"))
-    config.write_text(f"[endpoints]\n{endpoints}\n[writer]\ndirectory = '{tmp_path}/runs'\n"
-                      f"[emulator.spill]\nduration_s = 0.5\n"
-                      f"[emulator.publish]\nbase_port = {source_base_port}\n")
+    config = daq_toml
     env = dict(os.environ, NA64DAQ_DB=str(tmp_path / "runs.db"))
     cmd = [sys.executable, "-m", "daq.cli"]
     daq = subprocess.Popen([*cmd, "run", "--config", str(config)], stdout=subprocess.PIPE,

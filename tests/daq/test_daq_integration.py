@@ -224,16 +224,12 @@ def _run_to_end_after_configure(sup, timeout_s=120.0):
     return sup.ledger
 
 
-def test_processes_do_not_outlive_a_killed_supervisor(tmp_path, source_base_port):
+def test_processes_do_not_outlive_a_killed_supervisor(tmp_path, daq_toml):
     """A supervisor killed with SIGKILL leaves no process behind holding its endpoints."""
     import subprocess
     import sys
 
-    config = tmp_path / "daq.toml"
-    endpoints = "\n".join(f'{n} = "ipc://{tmp_path}/{n}"' for n in (
-        "control", "heartbeat", "commands", "builder_work", "writer", "tap", "tap_publish"))
-    config.write_text(f"[endpoints]\n{endpoints}\n[writer]\ndirectory = '{tmp_path}/runs'\n"
-                      f"[emulator.publish]\nbase_port = {source_base_port}\n")
+    config = daq_toml
     env = dict(os.environ, NA64DAQ_DB=str(tmp_path / "runs.db"))
     daq = subprocess.Popen([sys.executable, "-m", "daq.cli", "run", "--config", str(config)],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
