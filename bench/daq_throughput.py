@@ -100,7 +100,26 @@ def main() -> None:
                     help="freeze the monitor tap for the whole run (a stuck viewer)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="na64daq-bench-"))
+    with tempfile.TemporaryDirectory(prefix="na64daq-bench-") as tmp:
+        result = measure(args, Path(tmp))  # the run files (about 10 GB a minute) go with it
+    if args.json:
+        print(json.dumps(result, indent=1))
+        return
+    print(f"machine: {result['machine']}; {result['seconds']:.0f} s sustained, "
+          f"{args.workers} workers" + ("; monitor tap FROZEN" if args.freeze_tap else ""))
+    print(f"written: {result['events_per_s']:,.0f} events/s, {result['mb_per_s']:.0f} MB/s "
+          f"of raw samples")
+    ceiling = result["zmq_ceiling"]
+    print(f"ceiling (bare ZeroMQ tcp loopback, same frames): {ceiling['events_per_s']:,.0f} "
+          f"events/s, {ceiling['mb_per_s']:.0f} MB/s")
+    latency = result["latency_p99_s"]
+    print(f"monitor tap latency p99: {latency * 1000:.0f} ms" if latency else "no tap latency")
+    print("CPU (cores) per stage: " + ", ".join(f"{k} {v:.2f}" for k, v in
+                                                result["cpu_cores_per_stage"].items()))
+    print("ledger: " + json.dumps(result["ledger"]))
+
+
+def measure(args: argparse.Namespace, tmp: Path) -> dict:
     detector = Detector.load()
     rate = args.events / 4.8
     emu = {"trigger": {"physics_rate_hz": 0.9 * rate, "calibration_rate_hz": 0.07 * rate,
@@ -156,19 +175,7 @@ def main() -> None:
                                               "written_incomplete", "rejected",
                                               "dropped_by_policy", "unaccounted", "balanced")},
     }
-    if args.json:
-        print(json.dumps(result, indent=1))
-        return
-    print(f"machine: {result['machine']}; {dt:.0f} s sustained, {args.workers} workers"
-          + ("; monitor tap FROZEN" if args.freeze_tap else ""))
-    print(f"written: {result['events_per_s']:,.0f} events/s, {result['mb_per_s']:.0f} MB/s "
-          f"of raw samples")
-    print(f"ceiling (bare ZeroMQ tcp loopback, same frames): {ceiling['events_per_s']:,.0f} "
-          f"events/s, {ceiling['mb_per_s']:.0f} MB/s")
-    print(f"monitor tap latency p99: {latency * 1000:.0f} ms" if latency else "no tap latency")
-    print("CPU (cores) per stage: " + ", ".join(f"{k} {v:.2f}" for k, v in
-                                                result["cpu_cores_per_stage"].items()))
-    print("ledger: " + json.dumps(result["ledger"]))
+    return result
 
 
 if __name__ == "__main__":

@@ -26,10 +26,10 @@ def drain(sock: zmq.Socket, limit: int) -> Iterator[list[zmq.Frame]]:
 
 
 class Component:
-    def __init__(self, name: str, cfg: DaqConfig):
+    def __init__(self, name: str, cfg: DaqConfig, io_threads: int = 1):
         self.name = name
         self.cfg = cfg
-        self.ctx = zmq.Context()
+        self.ctx = zmq.Context(io_threads=io_threads)
         self.heartbeat = self.ctx.socket(zmq.PUSH)
         self.heartbeat.setsockopt(zmq.SNDHWM, 10)
         self.heartbeat.setsockopt(zmq.LINGER, 500)

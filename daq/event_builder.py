@@ -423,7 +423,7 @@ def main(cfg, detector: Detector, name: str = "builder") -> None:
     from daq.component import Component, drain
     from daq.wire_format import FrameError, decode
 
-    comp = Component(name, cfg)
+    comp = Component(name, cfg, io_threads=2)  # its I/O moves every byte twice
     ctx = comp.ctx
     sources = {}
     for sid in detector.source_ids:
