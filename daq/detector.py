@@ -40,7 +40,6 @@ MAX_PORT = 63
 MAX_BOARD_CHANNEL = 15
 ECAL_SIZE = 6
 HCAL_SIZE = 3
-HCAL_MODULES = 4
 
 
 class DetectorMapError(ValueError):

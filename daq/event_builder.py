@@ -502,12 +502,13 @@ def main(cfg, detector: Detector, name: str = "builder") -> None:
             if kind == "SOR":
                 seq = 0
             seq += 1
-            header = dict(header, seq=seq, kind=kind)
             if kind == "events":
                 built += header["n_events"]
-                queue.append((seq, built_batch.encode(header, events, samples)))
-            else:
-                comp.send(writer, built_batch.encode(header))  # lossless: may wait
+                queue.append((seq, built_batch.encode(dict(header, seq=seq, kind=kind), events,
+                                                      samples)))
+            else:  # lossless: may wait
+                comp.send(writer, built_batch.marker(seq, kind, header["run"], header["spill"],
+                                                     header["info"]))
         while queue and credit:
             ident = max(credit, key=credit.get)
             if credit[ident] <= 0:

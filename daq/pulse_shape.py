@@ -31,11 +31,6 @@ class PulseTemplate:
         beyond = np.nonzero((table < TAIL_CUT) & (t > 0))[0]
         self.table = table[: beyond[0] + 1] if len(beyond) else table
 
-    @property
-    def length_ns(self) -> float:
-        """From the start of the pulse to the end of the table."""
-        return len(self.table) * STEP_NS
-
     def __call__(self, t_ns: np.ndarray | float) -> np.ndarray:
         """Template value at ``t_ns`` relative to the peak."""
         return shape(np.asarray(t_ns, dtype=np.float64), self.peak_ns, self.order)

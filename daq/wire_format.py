@@ -52,6 +52,12 @@ CONTROL_KINDS = frozenset({FrameKind.SOR, FrameKind.EOR, FrameKind.SOS, FrameKin
 _TRIGGER_MIN, _TRIGGER_MAX = int(min(TriggerKind)), int(max(TriggerKind))
 
 
+# what a control frame carries: shared, read-only, so decoding allocates nothing for them
+_NO_EVENTS = np.zeros(0, EVENT_DTYPE)
+_NO_SAMPLES = np.zeros((0, 0, 0), SAMPLE_DTYPE)
+_NO_EVENTS.flags.writeable = _NO_SAMPLES.flags.writeable = False
+
+
 class FrameError(ValueError):
     """A byte string is not a valid frame; the message says why."""
 
@@ -67,9 +73,8 @@ class Frame:
     n_channels: int
     n_samples: int
     time_ns: int
-    events: np.ndarray = field(default_factory=lambda: np.zeros(0, EVENT_DTYPE))
-    samples: np.ndarray = field(
-        default_factory=lambda: np.zeros((0, 0, 0), SAMPLE_DTYPE))
+    events: np.ndarray = field(default_factory=lambda: _NO_EVENTS)
+    samples: np.ndarray = field(default_factory=lambda: _NO_SAMPLES)
     info: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -36,7 +36,6 @@ class Batch:
 
     spill: int
     index: int
-    spill_start_ns: int
     events: np.ndarray  # EVENT_DTYPE
     samples: dict[int, np.ndarray]  # source id -> (events, channels, samples) uint16
     truth: dict[str, np.ndarray]
@@ -164,7 +163,7 @@ class Emulator:
                 rows = ev["event"] % f.skip_every != 0
                 samples[f.skip_source] = np.ascontiguousarray(samples[f.skip_source][rows])
                 sent = {f.skip_source: rows}
-            yield Batch(plan.spill, index, plan.start_ns, ev, samples, truth, sent)
+            yield Batch(plan.spill, index, ev, samples, truth, sent)
 
     def _truth(self, ev, trig, cls, offsets, part_cls, part_time, dep, phase, gain):
         n = len(ev)

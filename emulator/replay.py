@@ -66,5 +66,5 @@ class Replay:
         n = len(plan.triggers)
         for index, lo in enumerate(range(first, first + n, r.batch_events)):
             hi = min(lo + r.batch_events, first + n)
-            yield Batch(plan.spill, index, plan.start_ns, r.events[lo:hi],
+            yield Batch(plan.spill, index, r.events[lo:hi],
                         {sid: r.samples[sid][lo:hi] for sid in ids}, {})
