@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from numba import njit
 
 from daq.built_batch import BUILT_DTYPE
 from daq.detector import Detector
@@ -36,27 +37,109 @@ class SourceStats:
 
 
 class _Spill:
-    """Events of one spill waiting for fragments (arrays, one row per event)."""
+    """Events of one spill waiting for fragments: arrays indexed by event number - ``base``, so
+    taking a fragment is a lookup, not a merge (the builder's hot path)."""
 
     def __init__(self, spill: int, n_sources: int):
         self.spill = spill
-        self.events = np.zeros(0, np.int64)
-        self.have = np.zeros((0, n_sources), bool)
-        self.block = np.full((0, n_sources), -1, np.int64)
-        self.row = np.zeros((0, n_sources), np.int64)
-        self.t_first = np.zeros(0)
-        self.trigger = np.zeros(0, np.uint8)
-        self.time_ns = np.zeros(0, np.uint64)
+        self.n_sources = n_sources
+        self.base = 0  # event number of row 0 of the per-event arrays
+        self.lo = 0  # no pending event below this number
+        self.hi = 0  # no event at or above this number seen yet
+        self.n_pending = 0
+        self._allocate(0, 1024)
         self.done = np.zeros(1024, bool)  # event number -> emitted
         self.last_event = np.zeros(n_sources, np.int64)
         self.eos: dict[int, dict[str, Any]] = {}
         self.complete = 0
         self.incomplete = 0
 
-    def grow(self, top: int) -> None:
+    def _allocate(self, base: int, size: int) -> None:
+        """Per-event arrays of ``size`` rows from event number ``base``, keeping what the
+        current ones hold in that range (rows below ``lo`` are emitted or unseen: no loss)."""
+        old = {name: getattr(self, name) for name in _PER_EVENT if hasattr(self, name)}
+        n = self.n_sources
+        self.have = np.zeros((size, n), bool)
+        self.block = np.full((size, n), -1, np.int32)
+        self.row = np.zeros((size, n), np.int32)
+        self.t_first = np.zeros(size)
+        self.trigger = np.zeros(size, np.uint8)
+        self.time_ns = np.zeros(size, np.uint64)
+        shift = self.base - base  # old row i is new row i + shift
+        for name, values in old.items():
+            src, dst = max(0, -shift), max(0, shift)
+            count = min(len(values) - src, size - dst)
+            if count > 0:
+                getattr(self, name)[dst:dst + count] = values[src:src + count]
+        self.base = base
+
+    def grow_done(self, top: int) -> None:
         if top >= len(self.done):
             size = max(top + 1, 2 * len(self.done))
             self.done = np.concatenate([self.done, np.zeros(size - len(self.done), bool)])
+
+    def reserve(self, bottom: int, top: int, max_span: int) -> bool:
+        """Room for event numbers ``bottom..top``; False when that would span more than
+        ``max_span`` events (a source jumping far ahead: not trusted, memory stays bounded)."""
+        self.grow_done(top)
+        if bottom >= self.base and top - self.base < len(self.t_first):
+            return True
+        base = min(bottom, self.lo)
+        if top - base >= max_span:
+            return False
+        size = len(self.t_first)
+        while top - base >= size:
+            size *= 2
+        self._allocate(base, size)
+        return True
+
+    def pending_events(self) -> np.ndarray:
+        """Event numbers seen from some source and not emitted yet, in order."""
+        lo, hi = self.lo - self.base, self.hi - self.base
+        seen = self.have[lo:hi].any(1) & ~self.done[self.lo:self.hi]
+        return np.nonzero(seen)[0] + self.lo
+
+
+_PER_EVENT = ("have", "block", "row", "t_first", "trigger", "time_ns")
+
+
+@njit(cache=True, nogil=True)
+def take_fragments(ev, k, bid, now, trigger_in, time_in, base, have, block, row, t_first,
+                   trigger, time_ns, done, last_event):
+    """Books one frame's fragments of source ``k`` into the spill's arrays. Returns the counts
+    (out of order, gaps, late, duplicates, taken, newly pending events)."""
+    ooo = gaps = late = dup = taken = fresh = 0
+    prev = last_event[k]
+    for i in range(len(ev)):
+        e = ev[i]
+        step = e - prev
+        if step <= 0:
+            ooo += 1
+        else:
+            gaps += step - 1
+        prev = e
+        if e > last_event[k]:
+            last_event[k] = e
+        if done[e]:
+            late += 1
+            continue
+        r = e - base
+        if have[r, k]:
+            dup += 1
+            continue
+        seen = False
+        for j in range(have.shape[1]):
+            seen |= have[r, j]
+        if not seen:
+            fresh += 1
+            t_first[r] = now
+            trigger[r] = trigger_in[i]
+            time_ns[r] = time_in[i]
+        have[r, k] = True
+        block[r, k] = bid
+        row[r, k] = i
+        taken += 1
+    return ooo, gaps, late, dup, taken, fresh
 
 
 class EventAssembler:
@@ -73,6 +156,8 @@ class EventAssembler:
         self.max_pending = max_pending
         self.max_event_number = max_event_number
         self.batch_events = batch_events
+        # per spill, event numbers waiting at once span at most this (memory bound)
+        self.max_span = max(1 << 20, 4 * max_pending)
         self.run_open = False
         self.reset(None)
 
@@ -92,7 +177,7 @@ class EventAssembler:
 
     @property
     def pending(self) -> int:
-        return sum(len(s.events) for s in self.spills.values())
+        return sum(s.n_pending for s in self.spills.values())
 
     # -- input -------------------------------------------------------------------------------
     def reject(self, source_id: int, reason: str) -> None:
@@ -151,105 +236,76 @@ class EventAssembler:
 
     def _add_events(self, sp: _Spill, k: int, st: SourceStats, frame: Frame, now: float) -> None:
         ev = frame.events["event"].astype(np.int64)
-        if ev.min() < 1 or ev.max() > self.max_event_number:
+        if not len(ev):
+            return
+        bottom, top = int(ev.min()), int(ev.max())
+        if bottom < 1 or top > self.max_event_number:
             self.reject(frame.source_id, "absurd_event_number")
             return
-        sp.grow(int(ev.max()))
-        # order bookkeeping, per source
-        prev = np.concatenate([[sp.last_event[k]], ev[:-1]])
-        step = ev - prev
-        st.out_of_order += int((step <= 0).sum())
-        st.gaps += int(np.clip(step - 1, 0, None).sum())
-        sp.last_event[k] = max(sp.last_event[k], int(ev.max()))
-        # late (event already emitted), duplicate (already here, or twice in this frame)
-        rows = np.arange(len(ev))
-        late = sp.done[ev]
-        st.late += int(late.sum())
-        uniq, first = np.unique(ev, return_index=True)
-        keep = np.zeros(len(ev), bool)
-        keep[first] = True
-        keep &= ~late
-        pos = np.searchsorted(sp.events, ev)
-        here = (pos < len(sp.events)) & (sp.events[np.minimum(pos, len(sp.events) - 1)] == ev) \
-            if len(sp.events) else np.zeros(len(ev), bool)
-        dup_here = here.copy()
-        dup_here[here] = sp.have[pos[here], k]
-        st.duplicates += int((len(ev) - len(uniq)) + (dup_here & keep).sum())
-        keep &= ~dup_here
-        if not keep.any():
+        if not sp.reserve(bottom, top, self.max_span):
+            self.reject(frame.source_id, "event_number_jump")
             return
-        ev, rows = ev[keep], rows[keep]
-        # merge the new event numbers into the spill's sorted table
-        new = ev[~np.isin(ev, sp.events)]
-        if len(new):
-            merged = np.union1d(sp.events, new)
-            old_at = np.searchsorted(merged, sp.events)
-            n = len(merged)
-            have = np.zeros((n, len(self.sources)), bool)
-            block = np.full((n, len(self.sources)), -1, np.int64)
-            row = np.zeros((n, len(self.sources)), np.int64)
-            t_first = np.full(n, now)
-            trigger = np.zeros(n, np.uint8)
-            time_ns = np.zeros(n, np.uint64)
-            have[old_at], block[old_at], row[old_at] = sp.have, sp.block, sp.row
-            t_first[old_at], trigger[old_at], time_ns[old_at] = sp.t_first, sp.trigger, sp.time_ns
-            sp.events, sp.have, sp.block, sp.row = merged, have, block, row
-            sp.t_first, sp.trigger, sp.time_ns = t_first, trigger, time_ns
-        at = np.searchsorted(sp.events, ev)
-        fresh = ~sp.have[at].any(1)
-        sp.trigger[at[fresh]] = frame.events["trigger"][rows[fresh]]
-        sp.time_ns[at[fresh]] = frame.events["trigger_time_ns"][rows[fresh]]
         bid = self.next_block
-        self.next_block += 1
-        self.blocks[bid] = [frame.samples, len(ev)]
-        sp.have[at, k] = True
-        sp.block[at, k] = bid
-        sp.row[at, k] = rows
-        st.fragments += len(ev)
+        ooo, gaps, late, dup, taken, fresh = take_fragments(
+            ev, k, bid, now, frame.events["trigger"], frame.events["trigger_time_ns"], sp.base,
+            sp.have, sp.block, sp.row, sp.t_first, sp.trigger, sp.time_ns, sp.done,
+            sp.last_event)
+        st.out_of_order += ooo
+        st.gaps += gaps
+        st.late += late
+        st.duplicates += dup
+        st.fragments += taken
+        sp.n_pending += fresh
+        sp.lo = min(sp.lo, bottom)
+        sp.hi = max(sp.hi, top + 1)
+        if taken:
+            self.next_block += 1
+            self.blocks[bid] = [frame.samples, taken]
 
     # -- output ------------------------------------------------------------------------------
     def collect(self, now: float, close: list[int] | None = None, drain: bool = False) -> None:
         """Emit every event that is ready; ``close`` spills (or all, ``drain``) entirely."""
         close = set(close or ())
+        waiting = {spill: sp.pending_events() for spill, sp in self.spills.items()}
         overflow = self.pending - self.max_pending
         if overflow > 0:  # memory bound: the oldest waiting events go out incomplete
-            t_all = np.concatenate([s.t_first for s in self.spills.values()])
+            t_all = np.concatenate([sp.t_first[waiting[n] - sp.base]
+                                    for n, sp in self.spills.items()])
             cut = np.partition(t_all, overflow - 1)[overflow - 1]
+        # a missing source that already sent later events skipped this one; a missing source
+        # silent for timeout_s since it started is given up; a source that is alive but behind,
+        # or has not started yet (crates start seconds apart), is waited for, within max_pending
+        silent = np.array([s in self.sor and now - self.last_seen.get(s, now) >= self.timeout_s
+                           for s in self.sources])
         for spill in sorted(self.spills):
-            sp = self.spills[spill]
-            if not len(sp.events):
-                if drain or spill in close:
-                    self._close(sp)
-                continue
-            if drain or spill in close:
-                ready = np.ones(len(sp.events), bool)
-            else:
-                missing = ~sp.have
-                # a missing source that already sent later events skipped this one; a missing
-                # source silent for timeout_s since it started is given up; a source that is
-                # alive but behind, or has not started yet (crates start seconds apart), is
-                # waited for, within max_pending
-                skipped = ~(missing & (sp.last_event[None, :] <= sp.events[:, None])).any(1)
-                silent = np.array([s in self.sor and now - self.last_seen.get(s, now)
-                                   >= self.timeout_s for s in self.sources])
-                given_up = ~(missing & ~silent).any(1)
-                ready = ~missing.any(1) | skipped | given_up
-                if overflow > 0:
-                    ready |= sp.t_first <= cut
-            if ready.any():
-                self._emit_events(sp, np.nonzero(ready)[0])
-            if drain or spill in close:
+            sp, events = self.spills[spill], waiting[spill]
+            ending = drain or spill in close
+            if len(events):
+                if ending:
+                    ready = np.ones(len(events), bool)
+                else:
+                    rows = events - sp.base
+                    missing = ~sp.have[rows]
+                    skipped = ~(missing & (sp.last_event[None, :] <= events[:, None])).any(1)
+                    given_up = ~(missing & ~silent).any(1)
+                    ready = ~missing.any(1) | skipped | given_up
+                    if overflow > 0:
+                        ready |= sp.t_first[rows] <= cut
+                if ready.any():
+                    self._emit_events(sp, events[ready])
+            if ending:
                 self._close(sp)
 
-    def _emit_events(self, sp: _Spill, idx: np.ndarray) -> None:
+    def _emit_events(self, sp: _Spill, numbers: np.ndarray) -> None:
         n_ch, n_s = self.detector.n_channels, self.detector.samples_per_channel
-        for lo in range(0, len(idx), self.batch_events):
-            sel = idx[lo:lo + self.batch_events]
-            n = len(sel)
+        for lo in range(0, len(numbers), self.batch_events):
+            nums = numbers[lo:lo + self.batch_events]
+            sel = nums - sp.base
+            n = len(nums)
             have = sp.have[sel]
             events = np.zeros(n, BUILT_DTYPE)
             events["spill"] = sp.spill
-            events["event"] = sp.events[sel]
+            events["event"] = nums
             events["trigger"] = sp.trigger[sel]
             events["trigger_time_ns"] = sp.time_ns[sel]
             complete = have.all(1)
@@ -280,14 +336,13 @@ class EventAssembler:
                         del self.blocks[bid]
             sp.complete += int(complete.sum())
             sp.incomplete += int(n - complete.sum())
-            sp.done[sp.events[sel]] = True
+            sp.done[nums] = True
             header = {"run": self.run, "spill": sp.spill, "n_events": n,
                       "t_first_fragment": float(sp.t_first[sel].min())}
             self.out.append(("events", header, events, samples))
-        keep = np.ones(len(sp.events), bool)
-        keep[idx] = False
-        for name in ("events", "have", "block", "row", "t_first", "trigger", "time_ns"):
-            setattr(sp, name, getattr(sp, name)[keep])
+        sp.n_pending -= len(numbers)
+        rest = sp.pending_events()
+        sp.lo = int(rest[0]) if len(rest) else sp.hi
 
     def _close(self, sp: _Spill) -> None:
         """End of spill: account for every triggered event, then the EOS marker."""
@@ -296,7 +351,7 @@ class EventAssembler:
         seen_top = int(np.nonzero(sp.done)[0].max()) if sp.done.any() else 0
         triggered = max(triggered, seen_top)
         numbers = np.arange(1, triggered + 1)
-        sp.grow(triggered)
+        sp.grow_done(triggered)
         for k, sid in enumerate(self.sources):  # events skipped at the end of the spill
             if sid in info:  # (a silently faulty crate under-counts: use every crate's)
                 self.stats[sid].gaps += max(0, triggered - int(sp.last_event[k]))

@@ -5,7 +5,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from daq.event_builder import EventAssembler
+from daq.event_builder import EventAssembler, _Spill
 from daq.wire_format import FrameKind, decode
 
 SMALL = {"spill.duration_s": 0.2, "run.spills": 2, "run.batch_events": 40}
@@ -145,3 +145,51 @@ def test_duplicates_out_of_order_and_wrong_run_are_counted(detector, emulated):
     absurd["event"][0] = 2**31
     asm.add(sid, replace(f, events=absurd), now=0.0)
     assert st.rejected["absurd_event_number"] == 1
+
+
+def test_a_source_delivering_a_spill_backwards_still_builds_complete_events(detector, emulated):
+    em, frames, truth = emulated
+    asm = _assembler(detector)
+    held = []
+    for sid, f in frames:
+        if sid == 1 and f.kind is FrameKind.EVENTS and f.spill == 1:
+            held.append((sid, f))
+            continue
+        if sid == 1 and f.kind is FrameKind.EOS and f.spill == 1:
+            for h in reversed(held):  # every frame of the spill, last first
+                asm.add(*h, now=0.0)
+        asm.add(sid, f, now=0.0)
+        asm.collect(now=0.0)
+    events, samples = _built(_drain_out(asm))
+    assert events["complete"].all()
+    assert len(events) == sum(len(em.spill_plan(s).triggers) for s in (1, 2))
+    order = np.lexsort((events["event"], events["spill"]))
+    chans = list(detector.source(1).channels)
+    assert np.array_equal(samples[order][:, chans], truth[1])
+    assert asm.stats[1].out_of_order >= len(held) - 1
+
+
+def test_a_source_jumping_far_ahead_is_refused_and_named(detector, emulated):
+    _, frames, _ = emulated
+    asm = _assembler(detector)
+    data = [f for sid, f in frames if f.kind is FrameKind.EVENTS and sid == 2]
+    for sid, f in frames[:8]:
+        asm.add(sid, f, now=0.0)
+    asm.add(2, data[0], now=0.0)
+    jump = data[1].events.copy()
+    jump["event"] += 5_000_000  # below max_event_number, but no spill waits that far apart
+    asm.add(2, replace(data[1], events=jump), now=0.0)
+    assert asm.stats[2].rejected == {"event_number_jump": 1}
+    assert asm.stats[2].fragments == data[0].n_events
+
+
+def test_spill_tables_keep_every_event_when_their_window_moves():
+    sp = _Spill(1, n_sources=2)
+    sp.reserve(1, 100, max_span=1 << 20)
+    sp.t_first[50 - sp.base] = 5.0
+    sp.lo, sp.hi = 40, 101
+    assert sp.reserve(40, 5000, max_span=1 << 20)  # grows, dropping rows below lo
+    assert sp.base == 40 and sp.t_first[50 - sp.base] == 5.0
+    assert sp.reserve(3, 5000, max_span=1 << 20)  # a late fragment below the window
+    assert sp.base == 3 and sp.t_first[50 - sp.base] == 5.0
+    assert not sp.reserve(3, 3 + (1 << 20), max_span=1 << 20)
