@@ -20,6 +20,18 @@ E_BINS = np.linspace(0.0, 150.0, 151)
 LATENCY_MEMORY = 20000
 
 
+def fill_energy_plane(hist: np.ndarray, e_ecal_gev: np.ndarray, e_hcal_gev: np.ndarray) -> None:
+    """Adds events to the E_ECAL vs E_HCAL histogram (uniform E_BINS; outside and NaN values
+    are left out). A flat bincount: numpy's histogram2d sorts, ten times slower per batch."""
+    n = len(E_BINS) - 1
+    scale = n / (E_BINS[-1] - E_BINS[0])
+    i = np.floor((e_ecal_gev - E_BINS[0]) * scale)
+    j = np.floor((e_hcal_gev - E_BINS[0]) * scale)
+    inside = (i >= 0) & (i < n) & (j >= 0) & (j < n)
+    flat = (i[inside] * n + j[inside]).astype(np.intp)
+    hist += np.bincount(flat, minlength=n * n).reshape(n, n)
+
+
 def main(cfg: DaqConfig, detector: Detector, name: str = "tap") -> None:
     comp = Component(name, cfg)
     pull = comp.ctx.socket(zmq.PULL)
@@ -43,9 +55,7 @@ def main(cfg: DaqConfig, detector: Detector, name: str = "tap") -> None:
                 now = time.time()
                 latency[n_lat % LATENCY_MEMORY] = now - float(b.header["t_first_fragment"])
                 n_lat += 1
-                e_hcal = b.reco["e_hcal_gev"][:, :2].sum(1)
-                h, _, _ = np.histogram2d(b.reco["e_ecal_gev"], e_hcal, bins=(E_BINS, E_BINS))
-                hist += h.astype(np.int64)
+                fill_energy_plane(hist, b.reco["e_ecal_gev"], b.reco["e_hcal_gev"][:, :2].sum(1))
                 c["batches"] += 1
                 c["events"] += len(b.events)
         elif frozen:
@@ -54,12 +64,12 @@ def main(cfg: DaqConfig, detector: Detector, name: str = "tap") -> None:
         if cmd and cmd.get("cmd") in ("freeze", "unfreeze"):
             frozen = cmd["cmd"] == "freeze"
             c["frozen"] = frozen
-        if n_lat:
-            lat = latency[:min(n_lat, LATENCY_MEMORY)]
-            c["latency_p50_s"], c["latency_p99_s"] = (float(x) for x in
-                                                      np.percentile(lat, [50, 99]))
-        if time.monotonic() > next_publish:
+        if time.monotonic() > next_publish:  # once a second: heartbeats carry the latency
             next_publish += 1.0
+            if n_lat:
+                lat = latency[:min(n_lat, LATENCY_MEMORY)]
+                c["latency_p50_s"], c["latency_p99_s"] = (float(x) for x in
+                                                          np.percentile(lat, [50, 99]))
             summary = dict(c, e_bins_gev=[E_BINS[0], E_BINS[-1], len(E_BINS) - 1])
             pub.send_multipart([b"summary", json.dumps(summary).encode(), hist.tobytes()])
         comp.beat()
