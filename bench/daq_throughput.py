@@ -1,4 +1,4 @@
-"""End-to-end DAQ throughput: replayed waveforms -> ZeroMQ -> builder -> workers (quick
+"""End-to-end DAQ throughput: replayed waveforms -> ZeroMQ -> builder -> workers (the
 reconstruction) -> writer (HDF5), with the monitor tap, for a sustained run.
 
     python bench/daq_throughput.py [--seconds 60] [--workers 2] [--json]

@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from daq.reco.event_record import RECO_DTYPE  # noqa: F401 - part of this module's interface
+
 BUILT_DTYPE = np.dtype([("spill", "<u4"), ("event", "<u4"), ("trigger", "u1"),
                         ("complete", "u1"), ("missing", "<u2"), ("trigger_time_ns", "<u8")])
-RECO_DTYPE = np.dtype([("e_ecal_gev", "<f4"), ("e_preshower_gev", "<f4"),
-                       ("e_hcal_gev", "<f4", (4,)), ("e_veto_gev", "<f4"), ("e_srd_gev", "<f4")])
 MARKERS = ("SOR", "SOS", "EOS", "EOR")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 import time
@@ -132,6 +133,18 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Every configuration key with its default, unit, allowed "
                        "range and meaning: the emulator's, or with --daq the whole DAQ's.")
     p.add_argument("--daq", action="store_true", help="the DAQ configuration (na64daq run)")
+    p.add_argument("--reco", action="store_true", help="the reconstruction's configuration")
+
+    p = sub.add_parser("bench", help="benchmarks (reco: our chain against dspeed and scipy)",
+                       description="reco: our reconstruction chain, dspeed's processors and a "
+                       "scipy.signal.find_peaks loop, timed on the same emulated waveforms on "
+                       "one core; prints events/s and the ratios.")
+    p.add_argument("what", choices=("reco",))
+    p.add_argument("--events", type=int, default=20000, help="events timed (default 20000)")
+    p.add_argument("--scipy-events", type=int, default=1000,
+                   help="events for the (slow) scipy loop (default 1000)")
+    p.add_argument("--intensity", type=float, default=5e6, help="e-/spill (default 5e6)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 
 
@@ -369,15 +382,38 @@ def cmd_detector(args: argparse.Namespace) -> int:
 
 def cmd_config(args: argparse.Namespace) -> int:
     from daq.daq_config import DaqConfig
+    from daq.reco.reco_config import RecoConfig
     from emulator.config import EmulatorConfig
 
-    for key, default, unit, allowed, doc in describe(DaqConfig if args.daq else EmulatorConfig):
+    cls = DaqConfig if args.daq else RecoConfig if args.reco else EmulatorConfig
+    for key, default, unit, allowed, doc in describe(cls):
         unit = f" [{unit}]" if unit else ""
         print(f"{key} = {default}{unit}\n    {doc}; {allowed}")
     return 0
 
 
-COMMANDS = {"demo": cmd_demo, "emulate": cmd_emulate, "replay": cmd_replay,
+def cmd_bench(args: argparse.Namespace) -> int:
+    from daq.reco.benchmark import compare
+
+    if args.events < 1 or args.scipy_events < 1:
+        raise ConfigError("--events and --scipy-events must be at least 1")
+    result = compare(args.events, args.scipy_events, intensity=args.intensity)
+    if args.json:
+        print(json.dumps(result, indent=1))
+        return 0
+    print(f"{result['events']} emulated events at {result['intensity_per_spill']:.3g} e-/spill, "
+          f"one core; first-event latency (JIT cache load) {result['first_event_latency_s']:.2f} s")
+    print(f"{'implementation':<20}{'events/s':>12}{'ours faster by':>16}{'E_ECAL vs ours':>16}")
+    for r in result["results"]:
+        if r["events_per_s"] is None:
+            print(f"{r['name']:<20}{r['note']}")
+            continue
+        print(f"{r['name']:<20}{r['events_per_s']:>12,.0f}{r['ours_faster_by']:>15.1f}x"
+              f"{r['median_e_ecal_difference_to_ours']:>15.1%}")
+    return 0
+
+
+COMMANDS = {"bench": cmd_bench, "demo": cmd_demo, "emulate": cmd_emulate, "replay": cmd_replay,
             "detector": cmd_detector, "config": cmd_config, "run": cmd_run, "ctl": cmd_ctl,
             "status": cmd_status}
 

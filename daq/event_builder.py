@@ -469,6 +469,15 @@ def frame_error_reason(message: str) -> str:
     return "undecodable"
 
 
+def warm_up(detector: Detector) -> None:
+    """Runs the builder's kernel once (JIT compile, or load its cache)."""
+    sp = _Spill(1, len(detector.source_ids))
+    ev = np.array([1], np.int64)
+    take_fragments(ev, 0, 0, 0.0, np.zeros(1, np.uint8), np.zeros(1, np.uint64), sp.base,
+                   sp.have, sp.block, sp.row, sp.t_first, sp.trigger, sp.time_ns, sp.done,
+                   sp.last_event)
+
+
 def main(cfg, detector: Detector, name: str = "builder") -> None:
     import time
 
@@ -478,6 +487,7 @@ def main(cfg, detector: Detector, name: str = "builder") -> None:
     from daq.component import Component, drain
     from daq.wire_format import FrameError, decode
 
+    warm_up(detector)  # compile before the first heartbeat, not in the middle of a run
     comp = Component(name, cfg, io_threads=2)  # its I/O moves every byte twice
     ctx = comp.ctx
     sources = {}

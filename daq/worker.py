@@ -17,12 +17,21 @@ from daq import built_batch
 from daq.component import Component
 from daq.daq_config import DaqConfig
 from daq.detector import Detector
-from daq.quick_reco import QuickReco
+from daq.reco import event_record as er
+from daq.reco.calibration_constants import CalibrationConstants
+from daq.reco.reconstruction import Reconstruction
 
 
 def tap_sample(batch: built_batch.BuiltBatch, reco: np.ndarray, n_waveforms: int) -> list:
-    """What the monitor needs of a batch: every event's summary and a few full waveforms."""
+    """What the monitor needs of a batch: every event's summary and a few full waveforms;
+    blinded events (the signal box) with their energies hidden."""
     header = dict(batch.header, kind="events", t_processed=time.time())
+    blinded = (reco["flags"] & er.EV_BLINDED) > 0
+    if blinded.any():
+        reco = reco.copy()
+        for name in reco.dtype.names:
+            if name.startswith("e_"):
+                reco[name][blinded] = np.nan
     step = max(1, len(reco) // max(n_waveforms, 1))
     pick = np.arange(0, len(reco), step)[:n_waveforms]
     header["waveform_rows"] = pick.tolist()
@@ -30,6 +39,9 @@ def tap_sample(batch: built_batch.BuiltBatch, reco: np.ndarray, n_waveforms: int
 
 
 def main(cfg: DaqConfig, detector: Detector, name: str) -> None:
+    reco = Reconstruction(detector, constants=CalibrationConstants.nominal(
+        detector, cfg.emulator.gains))
+    reco.warm_up()  # compile before the first heartbeat, not in the middle of a run
     comp = Component(name, cfg)
     ctx = comp.ctx
     dealer = ctx.socket(zmq.DEALER)
@@ -42,7 +54,6 @@ def main(cfg: DaqConfig, detector: Detector, name: str) -> None:
     tap.setsockopt(zmq.SNDHWM, 4)
     tap.setsockopt(zmq.LINGER, 0)
     tap.connect(cfg.endpoints.tap)
-    reco = QuickReco(detector, cfg.emulator.gains)
     n_ch, n_s = detector.n_channels, detector.samples_per_channel
     dealer.send_multipart([b"ready", str(cfg.workers.prefetch).encode()])
     unacked: deque[tuple[int, zmq.MessageTracker]] = deque()
@@ -61,7 +72,7 @@ def main(cfg: DaqConfig, detector: Detector, name: str) -> None:
             except built_batch.BatchError:
                 c["rejected_batches"] += 1
                 continue
-            result = reco(batch.samples)
+            result, _ = reco(batch.samples, batch.events)
             header = dict(batch.header, worker=name)
             tracker = comp.send(writer, built_batch.encode(header, batch.events, batch.samples,
                                                           result), copy=False, track=True)

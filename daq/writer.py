@@ -1,7 +1,7 @@
 """The file writer: receives reconstructed batches (workers) and run/spill markers (builder),
 puts them back in the builder's order, writes them, and closes each spill's and the run's ledger.
 
-The run file here is the interim one (events, raw samples, quick reconstruction, ledgers);
+The run file here is the interim one (events, raw samples, reconstruction, ledgers);
 the full run-file format with SWMR and checksums is issue 5's.
 """
 

@@ -114,8 +114,10 @@ class Emulator:
         order = np.argsort(all_times, kind="stable")
         period_s = c.spill.duration_s + c.spill.pause_s
         start = c.run.start_time_ns + int((spill - 1) * period_s * 1e9)
+        # trigger times in whole ns, as the event record carries them (a 1 ns TDC): the pulses'
+        # phase to the sampling clock then follows from the record exactly
         return SpillPlan(spill, start, start + int(duration_ns),
-                         np.concatenate(kinds)[order], all_times[order])
+                         np.concatenate(kinds)[order], np.floor(all_times[order]))
 
     def batches(self, plan: SpillPlan, source_ids: Iterable[int] | None = None) -> Iterator[Batch]:
         """The spill's events in batches, with samples for ``source_ids`` (default: all)."""

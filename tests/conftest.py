@@ -167,3 +167,26 @@ def daq(tmp_path, detector):
     yield make
     for sup in made:
         sup.close()
+
+
+@pytest.fixture(scope="session")
+def reconstructed(detector, rich_emulator):
+    """The rich spill through the reconstruction: (reco table, channel results, truth, events),
+    with the samples in the detector map's channel order."""
+    from daq.reco.reconstruction import Reconstruction
+
+    rec = Reconstruction(detector)
+    order = np.concatenate([detector.source(s).channels for s in detector.source_ids])
+    parts = []
+    for b in rich_emulator.batches(rich_emulator.spill_plan(1)):
+        s = np.concatenate([b.samples[x] for x in detector.source_ids], axis=1)
+        full = np.empty_like(s)
+        full[:, order] = s
+        reco, ch = rec(full, b.events)
+        parts.append((reco, ch, b.truth, b.events))
+    reco = np.concatenate([p[0] for p in parts])
+    ch = {k: np.concatenate([getattr(p[1], k) for p in parts]) for k in (
+        "amplitude_adc", "time_ns", "flags", "n_pulses", "energy_gev")}
+    truth = {k: np.concatenate([p[2][k] for p in parts]) for k in (
+        "class", "trigger", "e_ecal_gev", "n_pileup_window", "t_peak_ns", "deposit_gev")}
+    return reco, ch, truth, np.concatenate([p[3] for p in parts])

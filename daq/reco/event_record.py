@@ -1,0 +1,31 @@
+"""What the reconstruction keeps per event (the ``reco`` table of batches and run files) and
+the event classes. Units are in the field names."""
+
+from __future__ import annotations
+
+import numpy as np
+
+# event classes (regions of the E_ECAL vs E_HCAL plane, [001] Fig. 2)
+OTHER, DIMUON, REGION_II, PILEUP, SIGNAL_BOX = range(5)
+CLASS_NAMES = ("other", "dimuon (I)", "E_ECAL+E_HCAL = E_beam (II)", "pileup (III)",
+               "signal box")
+
+# event flags (bits)
+EV_SATURATED = 1  # a channel saturated (amplitude from its unsaturated samples)
+EV_PEDESTAL_FALLBACK = 2  # a channel used the running pedestal
+EV_BAD_CHANNEL = 4  # a flat channel (all zero, all full scale, constant) was left out
+EV_MISSING = 8  # a source did not deliver (its channels are left out)
+EV_FIT_FAILED = 16
+EV_PILEUP_OURS = 32  # our rule: an unresolved overlap in a significant cell
+EV_PILEUP_NA64 = 64  # the published rule
+EV_BLINDED = 128  # energies hidden from the monitor (signal box, blinded)
+
+RECO_DTYPE = np.dtype([
+    ("e_ecal_gev", "<f4"), ("e_preshower_gev", "<f4"), ("e_hcal_gev", "<f4", (4,)),
+    ("e_ecal_out_of_time_gev", "<f4"), ("e_hcal_out_of_time_gev", "<f4"),
+    ("e_veto_gev", "<f4", (3,)), ("e_srd_gev", "<f4", (3,)),
+    ("ecal_x_cells", "<f4"), ("ecal_y_cells", "<f4"), ("ecal_shape_chi2", "<f4"),
+    ("gain_drift_correction", "<f4"),
+    ("srd_tag", "u1"), ("srd_sideband_tag", "u1"), ("muon_tag", "u1"),
+    ("event_class", "u1"), ("flags", "<u2"),
+])

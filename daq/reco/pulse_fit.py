@@ -1,0 +1,462 @@
+"""Per channel: even/odd pedestals, pulse finding and the template fit, as one numba kernel over
+a batch (events x channels x samples).
+
+Every pulse above threshold is found (peak detection with a prominence, so noise on a big
+pulse's tail is not a pulse); a single pulse gets a two-parameter (amplitude, time) template fit
+by Gauss-Newton, which needs only the samples around the peak; only channels with several
+pulses, or whose single-pulse fit is poor, get the multi-pulse fit. Saturated samples are left
+out of the fit, so a saturated pulse's amplitude comes from its unsaturated edges.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from daq.pulse_shape import STEP_NS
+
+# channel flags (bits)
+NO_PULSE = 1
+SATURATED = 2
+PILEUP = 4
+PEDESTAL_FALLBACK = 8
+BAD_CHANNEL = 16  # flat: all zero, all full scale, or constant
+MISSING = 32  # its readout source did not deliver this event
+FIT_FAILED = 64
+OUT_OF_TIME = 128  # pulses, but none in time
+
+FLAG_NAMES = {NO_PULSE: "no_pulse", SATURATED: "saturated", PILEUP: "pileup",
+              PEDESTAL_FALLBACK: "pedestal_fallback", BAD_CHANNEL: "bad_channel",
+              MISSING: "missing", FIT_FAILED: "fit_failed", OUT_OF_TIME: "out_of_time"}
+
+#: Samples after a pulse's peak that its fit uses (the tail beyond adds noise, not information).
+FIT_SAMPLES_AFTER_PEAK = 5
+#: A pulse's tail is subtracted from the next pulses up to this long after its peak (the
+#: template has fallen below 1e-3 of its peak by then).
+PEEL_NS = 100.0
+
+
+@njit(cache=True, nogil=True, inline="always")
+def template_at(table, t0_ns, dt_ns):
+    """Template value and slope (per ns) at ``dt_ns`` from the peak (linear interpolation)."""
+    x = (dt_ns - t0_ns) / STEP_NS
+    if x < 0.0 or x >= table.shape[0] - 1:
+        return 0.0, 0.0
+    j = int(x)
+    f = x - j
+    a = table[j]
+    b = table[j + 1]
+    return a + f * (b - a), (b - a) / STEP_NS
+
+
+def phase_table(table: np.ndarray, t0_ns: float, period_ns: float, size: int = 1024
+                ) -> tuple[np.ndarray, float, float]:
+    """Lookup table from r = (y[p+1] - y[p-1]) / y[p] around a pulse's highest sample p to the
+    peak's offset from that sample (ns): the template fit's answer for a clean pulse, without
+    iterations. Returns (offsets on a uniform grid of r, r of the first entry, r step)."""
+    psi = np.linspace(0.0, period_ns, 4001)[:-1]
+    i = np.arange(-4, 9)
+    r_list, d_list = [], []
+    for ph in psi:
+        dt = i * period_ns - ph
+        x = (dt - t0_ns) / STEP_NS
+        v = np.interp(x, np.arange(len(table)), table, left=0.0, right=0.0)
+        top = int(np.argmax(v))
+        r_list.append((v[top + 1] - v[top - 1]) / v[top])
+        d_list.append(ph - i[top] * period_ns)
+    r, d = np.array(r_list), np.array(d_list)
+    order = np.argsort(r)
+    r, d = r[order], d[order]
+    grid = np.linspace(r[0], r[-1], size)
+    return np.interp(grid, r, d), float(grid[0]), float(grid[1] - grid[0])
+
+
+@njit(cache=True, nogil=True, inline="always")
+def lut_estimate(y, p, lut, r0, r_step, period_ns, table, t0_ns):
+    """Amplitude and peak time of a clean pulse whose highest sample is ``p`` (0 < p < n-1)."""
+    r = (y[p + 1] - y[p - 1]) / y[p]
+    x = (r - r0) / r_step
+    n = lut.shape[0]
+    if x <= 0.0:
+        d = lut[0]
+    elif x >= n - 1:
+        d = lut[n - 1]
+    else:
+        j = int(x)
+        d = lut[j] + (x - j) * (lut[j + 1] - lut[j])
+    t = p * period_ns + d
+    s_ty = 0.0
+    s_tt = 0.0
+    for i in range(max(0, p - 1), min(y.shape[0], p + 3)):
+        f, _ = template_at(table, t0_ns, i * period_ns - t)
+        s_ty += f * y[i]
+        s_tt += f * f
+    return (s_ty / s_tt if s_tt > 0.0 else y[p]), t
+
+
+@njit(cache=True, nogil=True)
+def find_peaks(y, threshold, out_pos, max_peaks):
+    """Peak detection with prominence ``threshold`` (Billauer's peakdet): writes the sample
+    index of each maximum to ``out_pos``; returns how many were found (may exceed
+    ``max_peaks``, only the first ``max_peaks`` are written)."""
+    n = 0
+    mx = -1e30
+    mn = 0.0  # the pedestal-subtracted baseline: a pulse must rise from it
+    mx_pos = 0
+    look_for_max = True
+    for i in range(y.shape[0]):
+        v = y[i]
+        if v > mx:
+            mx = v
+            mx_pos = i
+        if v < mn:
+            mn = v
+        if look_for_max:
+            if v < mx - threshold and mx - mn >= threshold and mx >= threshold:
+                if n < max_peaks:
+                    out_pos[n] = mx_pos
+                n += 1
+                mn = v
+                look_for_max = False
+        elif v > mn + threshold:
+            mx = v
+            mx_pos = i
+            look_for_max = True
+    if look_for_max and mx >= threshold and mx - mn >= threshold:  # still rising at the end
+        if n < max_peaks:
+            out_pos[n] = mx_pos
+        n += 1
+    return n
+
+
+@njit(cache=True, nogil=True)
+def solve_in_place(a, b):
+    """Solves a x = b for a small symmetric positive-definite ``a`` by Cholesky, without
+    allocating (LAPACK's call costs more than the solve at these sizes); x replaces b. False
+    when ``a`` is not positive definite."""
+    m = a.shape[0]
+    for j in range(m):
+        s = a[j, j]
+        for q in range(j):
+            s -= a[j, q] * a[j, q]
+        if not s > 0.0:
+            return False
+        a[j, j] = math.sqrt(s)
+        for i in range(j + 1, m):
+            s = a[i, j]
+            for q in range(j):
+                s -= a[i, q] * a[j, q]
+            a[i, j] = s / a[j, j]
+    for i in range(m):  # L z = b
+        s = b[i]
+        for q in range(i):
+            s -= a[i, q] * b[q]
+        b[i] = s / a[i, i]
+    for i in range(m - 1, -1, -1):  # L^T x = z
+        s = b[i]
+        for q in range(i + 1, m):
+            s -= a[q, i] * b[q]
+        b[i] = s / a[i, i]
+    return True
+
+
+@njit(cache=True, nogil=True)
+def fit_pulses(y, use, k, amp, t, period_ns, table, t0_ns, peak_ns, iterations, work):
+    """Gauss-Newton fit of ``k`` template pulses (amplitudes ``amp``, peak times ``t`` in ns
+    from the window start, both refined in place) to ``y`` where ``use``. Returns chi2 (ADC^2)
+    and the number of samples used; chi2 < 0 when the fit failed."""
+    n_s = y.shape[0]
+    lo = n_s
+    hi = 0
+    for j in range(k):
+        lo = min(lo, max(0, int(math.floor((t[j] - peak_ns) / period_ns))))
+        hi = max(hi, min(n_s, int(math.ceil(t[j] / period_ns)) + FIT_SAMPLES_AFTER_PEAK + 1))
+    m = 2 * k
+    for _ in range(iterations):
+        if k == 1:  # the common case, solved by hand
+            s_ff = s_fg = s_gg = s_fr = s_gr = 0.0
+            for i in range(lo, hi):
+                if not use[i]:
+                    continue
+                f, d = template_at(table, t0_ns, i * period_ns - t[0])
+                g = -amp[0] * d
+                r = y[i] - amp[0] * f
+                s_ff += f * f
+                s_fg += f * g
+                s_gg += g * g
+                s_fr += f * r
+                s_gr += g * r
+            det = s_ff * s_gg - s_fg * s_fg
+            if not det > 1e-12 * (s_ff * s_gg + 1e-30):
+                return -1.0, 0
+            da = (s_gg * s_fr - s_fg * s_gr) / det
+            dt = (s_ff * s_gr - s_fg * s_fr) / det
+        else:
+            jtj = work[:m, :m]
+            jtr = work[:m, m]
+            jtj[:] = 0.0
+            jtr[:] = 0.0
+            for i in range(lo, hi):
+                if not use[i]:
+                    continue
+                r = y[i]
+                for j in range(k):
+                    f, d = template_at(table, t0_ns, i * period_ns - t[j])
+                    work[m + 1, j] = f
+                    work[m + 1, k + j] = -amp[j] * d
+                    r -= amp[j] * f
+                for p in range(m):
+                    jp = work[m + 1, p]
+                    jtr[p] += jp * r
+                    for q in range(m):
+                        jtj[p, q] += jp * work[m + 1, q]
+            for p in range(m):
+                jtj[p, p] += 1e-9 * (jtj[p, p] + 1.0)  # keeps a degenerate pair solvable
+            if not solve_in_place(jtj, jtr):
+                return -1.0, 0
+            step = jtr
+            da = 0.0
+            dt = 0.0
+            for j in range(k):
+                amp[j] += step[j]
+                t[j] += max(-period_ns, min(period_ns, step[k + j]))
+                dt = max(dt, abs(step[k + j]))
+            if dt < 1e-3:
+                break
+            continue
+        amp[0] += da
+        t[0] += max(-period_ns, min(period_ns, dt))
+        if abs(dt) < 1e-3:
+            break
+    chi2 = 0.0
+    used = 0
+    for i in range(lo, hi):
+        if not use[i]:
+            continue
+        r = y[i]
+        for j in range(k):
+            f, _ = template_at(table, t0_ns, i * period_ns - t[j])
+            r -= amp[j] * f
+        chi2 += r * r
+        used += 1
+    for j in range(k):
+        if not (math.isfinite(amp[j]) and math.isfinite(t[j])):
+            return -1.0, used
+    return chi2, used
+
+
+@njit(cache=True, nogil=True, inline="always")
+def forced_amplitude(w, ped_even, ped_odd, t_ns, period_ns, table, t0_ns):
+    """Amplitude of a pulse at the known time ``t_ns`` in a channel where none rose above
+    threshold: least squares with the template over the samples around it. Unbiased (noise
+    averages out), so the small cells at a shower's edge still add to the sums."""
+    s_ty = 0.0
+    s_tt = 0.0
+    p = int(t_ns / period_ns)
+    for i in range(max(0, p - 1), min(w.shape[0], p + 3)):
+        f, _ = template_at(table, t0_ns, i * period_ns - t_ns)
+        s_ty += f * (w[i] - (ped_even if i % 2 == 0 else ped_odd))
+        s_tt += f * f
+    return s_ty / s_tt if s_tt > 0.0 else 0.0
+
+
+@njit(cache=True, nogil=True)
+def _residual_chi2(y, use, k, amp, t, lo, hi, period_ns, table, t0_ns):
+    chi2 = 0.0
+    used = 0
+    for i in range(max(0, lo), min(y.shape[0], hi)):
+        if not use[i]:
+            continue
+        r = y[i]
+        for j in range(k):
+            f, _ = template_at(table, t0_ns, i * period_ns - t[j])
+            r -= amp[j] * f
+        chi2 += r * r
+        used += 1
+    return chi2, used
+
+
+@njit(cache=True, nogil=True)
+def reconstruct_channels(samples, t_expected_ns, missing, source_bit, ped_ref, time_offset_ns,
+                         table, t0_ns, period_ns, lut, lut_r0, lut_step, adc_max, ped_samples,
+                         ped_max_dev, threshold, max_pulses, iterations, chi2_max, noise_adc,
+                         peak_ns, in_time_ns, separate_ns, amp_out, time_out, out_of_time_out,
+                         nearest_out, n_pulses_out, flags_out, ped_out):
+    """For every event and channel: the in-time pulse's amplitude (ADC) and peak time (ns from
+    the window start), the summed amplitude of the other pulses, the distance (ns) from the
+    in-time pulse to the nearest other one, the number of pulses, the flags and the pedestal
+    used (even, odd). ``t_expected_ns[event]`` is where an in-time pulse of a channel with zero
+    ``time_offset_ns`` peaks; ``missing[event]`` has bit ``source_bit[channel]`` set when that
+    channel's source did not deliver the event.
+
+    Cost is spent where it is needed: a channel without a pulse is two passes over its samples;
+    a clean single pulse is read from the phase table; pulses closer than ``separate_ns``, a
+    saturated pulse or a poor match get the iterative template fit."""
+    n_ev, n_ch, n_s = samples.shape
+    y = np.empty(n_s)
+    peeled = np.empty(n_s)
+    use = np.empty(n_s, np.bool_)
+    pos = np.empty(max_pulses + 1, np.int64)
+    amp = np.empty(max_pulses + 1)
+    tt = np.empty(max_pulses + 1)
+    work = np.empty((2 * max_pulses + 4, 2 * max_pulses + 4))
+    limit = chi2_max * noise_adc * noise_adc
+    half = ped_samples // 2
+    for e in range(n_ev):
+        for c in range(n_ch):
+            amp_out[e, c] = 0.0
+            time_out[e, c] = np.nan
+            out_of_time_out[e, c] = 0.0
+            nearest_out[e, c] = np.inf
+            n_pulses_out[e, c] = 0
+            ped_out[e, c, 0] = np.nan
+            ped_out[e, c, 1] = np.nan
+            flags = 0
+            if (missing[e] >> source_bit[c]) & 1:
+                flags_out[e, c] = MISSING | NO_PULSE
+                continue
+            w = samples[e, c]
+            lo_v = w[0]
+            hi_v = w[0]
+            for i in range(n_s):
+                lo_v = min(lo_v, w[i])
+                hi_v = max(hi_v, w[i])
+            if lo_v == hi_v:
+                flags_out[e, c] = BAD_CHANNEL | NO_PULSE
+                continue
+            # pedestals, even and odd samples apart
+            pe = 0.0
+            po = 0.0
+            for i in range(half):
+                pe += w[2 * i]
+                po += w[2 * i + 1]
+            pe /= half
+            po /= half
+            dev = 0.0
+            for i in range(half):
+                dev = max(dev, abs(w[2 * i] - pe), abs(w[2 * i + 1] - po))
+            ref_e = ped_ref[c, 0]
+            ref_o = ped_ref[c, 1]
+            if math.isfinite(ref_e) and (abs(pe - ref_e) > ped_max_dev
+                                         or abs(po - ref_o) > ped_max_dev):
+                dev = ped_max_dev + 1.0
+            if dev > ped_max_dev:  # a pulse sits early in the window
+                flags |= PEDESTAL_FALLBACK
+                if math.isfinite(ref_e):
+                    pe = ref_e
+                    po = ref_o
+            ped_out[e, c, 0] = pe
+            ped_out[e, c, 1] = po
+            t_exp = t_expected_ns[e] + time_offset_ns[c]
+            if hi_v - max(pe, po) < threshold:  # nothing can rise above threshold
+                amp_out[e, c] = forced_amplitude(w, pe, po, t_exp, period_ns, table, t0_ns)
+                flags_out[e, c] = flags | NO_PULSE
+                continue
+            saturated = hi_v >= adc_max
+            for i in range(n_s):
+                y[i] = w[i] - (pe if i % 2 == 0 else po)
+                use[i] = w[i] < adc_max
+            if saturated:
+                flags |= SATURATED
+            n_found = find_peaks(y, threshold, pos, max_pulses)
+            if n_found == 0:
+                amp_out[e, c] = forced_amplitude(w, pe, po, t_exp, period_ns, table, t0_ns)
+                flags_out[e, c] = flags | NO_PULSE
+                continue
+            k = min(n_found, max_pulses)
+            if n_found > 1:
+                flags |= PILEUP
+            # first estimates: the phase table, peeling each pulse off before the next
+            need_fit = saturated
+            for i in range(n_s):
+                peeled[i] = y[i]
+            for j in range(k):
+                p = pos[j]
+                if 0 < p < n_s - 1 and peeled[p] > 0.0 and use[p]:
+                    amp[j], tt[j] = lut_estimate(peeled, p, lut, lut_r0, lut_step, period_ns,
+                                                 table, t0_ns)
+                else:
+                    need_fit = True
+                    q = p
+                    while q + 1 < n_s and not use[q + 1]:
+                        q += 1
+                    tt[j] = 0.5 * (p + q) * period_ns
+                    amp[j] = y[p] * (1.2 if not use[p] else 1.0)
+                if j > 0 and tt[j] - tt[j - 1] < separate_ns:
+                    need_fit = True
+                if j + 1 < k:  # its tail, under the next pulses
+                    lo_i = max(0, int((tt[j] + t0_ns) / period_ns))
+                    hi_i = min(n_s, int((tt[j] + PEEL_NS) / period_ns) + 1)
+                    for i in range(lo_i, hi_i):
+                        f, _ = template_at(table, t0_ns, i * period_ns - tt[j])
+                        peeled[i] -= amp[j] * f
+            if not need_fit:  # is the table's answer as good as a fit would be?
+                lo_f = int(math.floor((tt[0] - peak_ns) / period_ns))
+                hi_f = int(math.ceil(tt[k - 1] / period_ns)) + FIT_SAMPLES_AFTER_PEAK + 1
+                chi2, used = _residual_chi2(y, use, k, amp, tt, lo_f, hi_f, period_ns, table,
+                                            t0_ns)
+                need_fit = chi2 > limit * max(used, 1)
+            if need_fit:
+                chi2, used = fit_pulses(y, use, k, amp, tt, period_ns, table, t0_ns, peak_ns,
+                                        iterations if not saturated else 3 * iterations, work)
+                if k == 1 and used > 2 and chi2 > limit * used and k < max_pulses:
+                    # a poor single fit: two overlapping pulses? try one more beside it
+                    a0 = amp[0]
+                    t1 = tt[0]
+                    best = chi2
+                    for side in (-1.0, 1.0):
+                        amp[0] = 0.6 * a0
+                        tt[0] = t1
+                        amp[1] = 0.4 * a0
+                        tt[1] = t1 + side * period_ns
+                        chi2b, _ = fit_pulses(y, use, 2, amp, tt, period_ns, table, t0_ns,
+                                              peak_ns, iterations, work)
+                        if (chi2b >= 0.0 and chi2b < 0.5 * best and amp[0] > threshold
+                                and amp[1] > threshold):
+                            best = chi2b
+                            amp[2] = amp[0]
+                            amp[3] = amp[1]
+                            tt[2] = tt[0]
+                            tt[3] = tt[1]
+                            k = 2
+                    if k == 2:
+                        amp[0], amp[1], tt[0], tt[1] = amp[2], amp[3], tt[2], tt[3]
+                        flags |= PILEUP
+                    else:
+                        amp[0] = a0
+                        tt[0] = t1
+                for j in range(k):  # a fit that ran away is no better than failed
+                    if not -threshold < amp[j] < 4.0 * adc_max:
+                        chi2 = -1.0
+                if chi2 < 0.0:  # the fit failed: the highest samples and the first guesses
+                    flags |= FIT_FAILED
+                    for j in range(k):
+                        amp[j] = y[pos[j]]
+                        tt[j] = pos[j] * period_ns
+            n_pulses_out[e, c] = k
+            # the in-time pulse: the closest to the expected time, within the window
+            best_j = -1
+            best_d = in_time_ns
+            for j in range(k):
+                d = abs(tt[j] - t_exp)
+                if d <= best_d:
+                    best_d = d
+                    best_j = j
+            other = 0.0
+            for j in range(k):
+                if j != best_j and amp[j] > 0.0:
+                    other += amp[j]
+            out_of_time_out[e, c] = other
+            if best_j < 0:
+                flags |= OUT_OF_TIME
+            else:
+                amp_out[e, c] = amp[best_j]
+                time_out[e, c] = tt[best_j]
+                near = np.inf
+                for j in range(k):
+                    if j != best_j:
+                        near = min(near, abs(tt[j] - tt[best_j]))
+                nearest_out[e, c] = near
+            flags_out[e, c] = flags

@@ -1,0 +1,106 @@
+"""Every threshold, window and shape the reconstruction uses, with its unit and default; one
+place, listed by ``na64daq config --reco``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from daq.config import param, section
+
+
+@dataclass(frozen=True)
+class PedestalSection:
+    samples: int = param(6, "first samples of the window used for the even and odd pedestals "
+                         "(the in-time pulse starts after sample 5)", low=2, high=16)
+    max_deviation_adc: float = param(
+        12.0, "a pre-signal sample this far from its pedestal means a pulse sits early in the "
+        "window: the running pedestal from random triggers is used instead", unit="ADC", low=1.0)
+    running_weight: float = param(0.05, "weight of each random trigger in the running pedestal",
+                                  low=1e-4, high=1.0)
+
+
+@dataclass(frozen=True)
+class PulseSection:
+    threshold_adc: float = param(10.0, "a pulse must rise this far above the pedestal and above "
+                                 "the valley before it (peak prominence)", unit="ADC", low=1.0)
+    max_pulses: int = param(4, "pulses fitted per channel at most", low=1, high=8)
+    fit_iterations: int = param(4, "Gauss-Newton iterations of the template fit", low=1, high=20)
+    chi2_per_sample_max: float = param(
+        6.0, "a single-pulse fit worse than this (in units of noise^2 per sample) is tried as "
+        "two overlapping pulses", low=1.0)
+    noise_adc: float = param(1.5, "noise per sample assumed by the fit quality", unit="ADC",
+                             low=0.1)
+    trigger_offset_ns: float = param(100.0, "expected peak of an in-time pulse after the window "
+                                     "start, before the trigger phase", unit="ns")
+    in_time_window_ns: float = param(6.0, "an in-time pulse peaks within this of the expected "
+                                     "time", unit="ns", low=0.5)
+    separate_ns: float = param(50.0, "pulses further apart than this are measured one by one "
+                               "(the earlier one's tail peeled off); closer ones are fitted "
+                               "together", unit="ns", low=0.0)
+    peak_ns: float = param(30.0, "pulse template: rise from start to peak", unit="ns", low=1.0)
+    order: int = param(4, "pulse template: order n of s^n exp(n (1 - s))", low=1, high=12)
+
+
+@dataclass(frozen=True)
+class PileupSection:
+    method: str = param("ours", "which rule classifies an event as pileup: 'ours' (multi-pulse "
+                        "fit, in-time energy kept) or 'na64' (the published rule)",
+                        choices=("ours", "na64"))
+    unresolved_ns: float = param(4.0, "ours: an out-of-time pulse this close to the in-time one "
+                                 "in a significant cell cannot be separated", unit="ns", low=0.0)
+    cell_min_gev: float = param(1.0, "cells above this are checked by either rule", unit="GeV",
+                                low=0.0)
+    na64_window_ns: float = param(2.0, "na64: the single pulse of a checked cell within this of "
+                                  "the trigger time", unit="ns", low=0.0)
+    na64_ecal_out_of_time_max_gev: float = param(30.0, "na64: out-of-time ECAL energy limit",
+                                                 unit="GeV", low=0.0)
+    na64_hcal_out_of_time_max_gev: float = param(50.0, "na64: out-of-time HCAL energy limit",
+                                                 unit="GeV", low=0.0)
+
+
+@dataclass(frozen=True)
+class SrdSection:
+    window_ns: float = param(3.0, "an SR pulse is in time within this of the expected time",
+                             unit="ns", low=0.1)
+    module_min_gev: float = param(0.001, "in-time SR energy per module at least", unit="GeV",
+                                  low=0.0)
+    module_max_gev: float = param(0.08, "and at most (above: a hadron's shower)", unit="GeV",
+                                  low=0.0)
+    modules_required: int = param(3, "modules with SR needed for the tag", low=1, high=8)
+    sideband_lo_ns: float = param(150.0, "side band for accidental tags: from this time after "
+                                  "the expected in-time peak", unit="ns", low=10.0)
+    sideband_hi_ns: float = param(270.0, "to this time", unit="ns", low=20.0)
+
+
+@dataclass(frozen=True)
+class ClassesSection:
+    beam_energy_gev: float = param(100.0, "beam energy", unit="GeV", low=1.0)
+    region2_tolerance_gev: float = param(15.0, "region II: E_ECAL + E_HCAL within this of the "
+                                         "beam energy", unit="GeV", low=0.0)
+    signal_ecal_max_gev: float = param(50.0, "signal box: E_ECAL below", unit="GeV", low=0.0)
+    signal_hcal_max_gev: float = param(1.0, "signal box: E_HCAL (all modules) below",
+                                       unit="GeV", low=0.0)
+    mip_min_gev: float = param(1.0, "muon tag: every HCAL module at least", unit="GeV", low=0.0)
+    mip_max_gev: float = param(10.0, "muon tag: every HCAL module at most", unit="GeV", low=0.0)
+    muon_counter_min_adc: float = param(50.0, "muon tag: a muon counter at least", unit="ADC",
+                                        low=0.0)
+    blinded: bool = param(True, "signal-box energies are hidden from the monitor")
+
+
+@dataclass(frozen=True)
+class CalibrationSection:
+    drift_correction: bool = param(True, "correct the intra-spill gain drift measured from the "
+                                   "calibration-trigger electrons")
+    drift_min_events: int = param(200, "electrons needed before a drift is applied", low=2)
+    drift_memory_spills: float = param(3.0, "spills over which the drift estimate is averaged",
+                                       low=1.0)
+
+
+@dataclass(frozen=True)
+class RecoConfig:
+    pedestal: PedestalSection = section(PedestalSection, "even/odd pedestals")
+    pulses: PulseSection = section(PulseSection, "pulse finding and the template fit")
+    pileup: PileupSection = section(PileupSection, "pileup rules")
+    srd: SrdSection = section(SrdSection, "synchrotron-radiation tag")
+    classes: ClassesSection = section(ClassesSection, "event classes and blinding")
+    calibration: CalibrationSection = section(CalibrationSection, "online corrections")

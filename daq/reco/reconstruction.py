@@ -1,0 +1,329 @@
+"""The reconstruction of a batch: channel pulses (``pulse_fit``), calibration, the drift
+correction, sums, shower shape, SRD tag, both pileup rules and the event class.
+
+:class:`Reconstruction` holds the configuration, the constants and what it learns from the
+data as it goes (running pedestals from random triggers, the intra-spill gain drift from
+calibration-trigger electrons); call it on each batch, in order.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from daq.detector import Detector
+from daq.pulse_shape import PulseTemplate
+from daq.reco import event_record as er
+from daq.reco import pulse_fit as pf
+from daq.reco.calibration_constants import CalibrationConstants
+from daq.reco.reco_config import RecoConfig
+from daq.wire_format import TriggerKind
+
+#: The ECAL's lateral profile for an electron: per axis, a Laplace distribution with this scale
+#: in cell units (it puts the configured 0.684 of a centred shower in the central cell).
+LAPLACE_SCALE_CELLS = -1.0 / (2.0 * math.log(1.0 - math.sqrt(0.684)))
+#: Expected preshower fraction of an electron shower and its relative spread.
+PRESHOWER_FRACTION, PRESHOWER_SPREAD = 0.05, 0.3
+
+
+@dataclass
+class ChannelResult:
+    """Per event and channel (all ``(events, channels)``)."""
+
+    amplitude_adc: np.ndarray  # the in-time pulse, 0 without one
+    time_ns: np.ndarray  # its peak, from the window start; NaN without one
+    out_of_time_adc: np.ndarray  # the other pulses, summed
+    nearest_ns: np.ndarray  # from the in-time pulse to the nearest other one (inf: none)
+    n_pulses: np.ndarray
+    flags: np.ndarray  # pulse_fit flag bits
+    pedestal_adc: np.ndarray  # (events, channels, 2): even, odd
+    energy_gev: np.ndarray  # the in-time pulse, calibrated
+
+
+class Reconstruction:
+    def __init__(self, detector: Detector, config: RecoConfig | None = None,
+                 constants: CalibrationConstants | None = None):
+        self.detector = detector
+        self.cfg = config or RecoConfig()
+        self.constants = constants or CalibrationConstants.nominal(detector)
+        p = self.cfg.pulses
+        self.template = PulseTemplate(p.peak_ns, p.order)
+        self.period_ns = detector.sample_period_ns
+        self.lut = pf.phase_table(self.template.table, self.template.t0_ns, self.period_ns)
+        self.ped_ref = np.array(self.constants.pedestal_adc, dtype=np.float64)
+        sources = list(detector.source_ids)
+        self.source_bit = np.array([sources.index(detector.source_of(c.name))
+                                    for c in detector.channels], np.int64)
+        self.ps, self.main = detector.ecal_preshower, detector.ecal_main
+        self.ecal = np.concatenate([self.ps, self.main])
+        self.hcal = np.stack([detector.hcal_module(m) for m in range(4)])
+        self.hcal_all = self.hcal.ravel()
+        self.grid = detector.grid("ECAL", 1)  # [y, x] -> channel
+        veto = detector.veto
+        modules = sorted({detector.channels[i].module for i in veto})
+        self.veto_pairs = np.array([[i for i in veto if detector.channels[i].module == m]
+                                    for m in modules])
+        self.srd = detector.srd
+        self.muon = detector.muon_counters
+        self.drift = np.zeros(6)  # weighted sums n, t, t^2, r, t r, r^2 of electrons' E/E_beam
+        self.spill = None
+
+    def warm_up(self) -> float:
+        """Runs the kernels once on a blank event (JIT compile, or load the cache); returns the
+        time it took, the first event's latency. The learnt state is left untouched."""
+        t0 = time.perf_counter()
+        d = self.detector
+        events = np.zeros(1, [("trigger", "u1"), ("trigger_time_ns", "<u8"), ("spill", "<u4")])
+        state = (self.ped_ref.copy(), self.drift.copy(), self.spill)
+        self(np.full((1, d.n_channels, d.samples_per_channel), 100, np.uint16), events)
+        self.ped_ref, self.drift, self.spill = state
+        return time.perf_counter() - t0
+
+    def expected_time_ns(self, events: np.ndarray) -> np.ndarray:
+        """Per event, where an in-time pulse peaks (ns from the window start): the nominal
+        offset plus the trigger's phase to the sampling clock."""
+        return (self.cfg.pulses.trigger_offset_ns
+                + events["trigger_time_ns"].astype(np.float64) % self.period_ns)
+
+    # -- channels ------------------------------------------------------------------------------
+    def channels(self, samples: np.ndarray, events: np.ndarray, t_shift_ns: float = 0.0,
+                 window_ns: float | None = None, which: np.ndarray | None = None
+                 ) -> ChannelResult:
+        """Pulses of every channel (or of the channels ``which``), in-time meaning within
+        ``window_ns`` of the expected time plus ``t_shift_ns``."""
+        c, p = self.cfg, self.cfg.pulses
+        idx = np.arange(self.detector.n_channels) if which is None else which
+        if which is not None:
+            samples = np.ascontiguousarray(samples[:, which])
+        n_ev, n_ch = samples.shape[:2]
+        t_exp = self.expected_time_ns(events) + t_shift_ns
+        missing = (events["missing"].astype(np.int64) if "missing" in events.dtype.names
+                   else np.zeros(n_ev, np.int64))
+        out = [np.empty((n_ev, n_ch), np.float32) for _ in range(4)]
+        n_pulses = np.empty((n_ev, n_ch), np.uint8)
+        flags = np.empty((n_ev, n_ch), np.uint8)
+        ped = np.empty((n_ev, n_ch, 2), np.float32)
+        pf.reconstruct_channels(
+            samples, t_exp, missing, self.source_bit[idx], self.ped_ref[idx],
+            self.constants.time_offset_ns[idx].astype(np.float64), self.template.table,
+            self.template.t0_ns, self.period_ns, *self.lut, self.detector.adc_max,
+            c.pedestal.samples, c.pedestal.max_deviation_adc, p.threshold_adc, p.max_pulses,
+            p.fit_iterations, p.chi2_per_sample_max, p.noise_adc, p.peak_ns,
+            p.in_time_window_ns if window_ns is None else window_ns, p.separate_ns,
+            *out, n_pulses, flags, ped)
+        gev = (self.constants.gev_per_adc * self.constants.reference_correction)[idx]
+        return ChannelResult(out[0], out[1], out[2], out[3], n_pulses, flags, ped,
+                             out[0] * gev.astype(np.float32))
+
+    # -- events --------------------------------------------------------------------------------
+    def __call__(self, samples: np.ndarray, events: np.ndarray
+                 ) -> tuple[np.ndarray, ChannelResult]:
+        """Reconstruct a batch: ``samples`` (events, channels, samples) uint16 and its event
+        table (``trigger``, ``trigger_time_ns``, ``spill``, optionally ``missing``)."""
+        cfg = self.cfg
+        if samples.ndim != 3 or samples.shape[1:] != (self.detector.n_channels,
+                                                      self.detector.samples_per_channel):
+            raise ValueError(f"samples of shape {samples.shape} do not fit the detector map")
+        if np.isnan(self.ped_ref).any():
+            self._learn_pedestals(samples)
+        ch = self.channels(samples, events)
+        self._update_pedestals(ch, events)
+        reco = np.zeros(len(events), er.RECO_DTYPE)
+        drift = self._drift_factor(events)
+        e = ch.energy_gev * drift[:, None].astype(np.float32)
+        gev = (self.constants.gev_per_adc * self.constants.reference_correction).astype(
+            np.float32)
+        e_oot = ch.out_of_time_adc * gev * drift[:, None].astype(np.float32)
+        reco["gain_drift_correction"] = drift
+        reco["e_preshower_gev"] = e[:, self.ps].sum(1)
+        reco["e_ecal_gev"] = reco["e_preshower_gev"] + e[:, self.main].sum(1)
+        reco["e_hcal_gev"] = e[:, self.hcal].sum(2)
+        reco["e_ecal_out_of_time_gev"] = e_oot[:, self.ecal].sum(1)
+        reco["e_hcal_out_of_time_gev"] = e_oot[:, self.hcal_all].sum(1)
+        a = e[:, self.veto_pairs]
+        reco["e_veto_gev"] = np.sqrt(np.clip(a[:, :, 0], 0, None) * np.clip(a[:, :, 1], 0, None))
+        self._shower_shape(e, reco)
+        self._srd(samples, events, ch, e, reco)
+        c = cfg.classes
+        muon_counter = (ch.amplitude_adc[:, self.muon] >= c.muon_counter_min_adc).any(1)
+        hcal = reco["e_hcal_gev"]
+        reco["muon_tag"] = muon_counter & ((hcal >= c.mip_min_gev)
+                                           & (hcal <= c.mip_max_gev)).all(1)
+        flags = self._event_flags(events, ch, e, reco)
+        reco["flags"] = flags
+        self._classify(reco)
+        self._learn_drift(events, reco)
+        return reco, ch
+
+    def _event_flags(self, events: np.ndarray, ch: ChannelResult, e: np.ndarray,
+                     reco: np.ndarray) -> np.ndarray:
+        f = ch.flags
+        flags = np.zeros(len(f), np.uint16)
+        for bit, ev_bit in ((pf.SATURATED, er.EV_SATURATED),
+                            (pf.PEDESTAL_FALLBACK, er.EV_PEDESTAL_FALLBACK),
+                            (pf.BAD_CHANNEL, er.EV_BAD_CHANNEL), (pf.MISSING, er.EV_MISSING),
+                            (pf.FIT_FAILED, er.EV_FIT_FAILED)):
+            flags[(f & bit).any(1)] |= ev_bit
+        pu = self.cfg.pileup
+        cells = np.concatenate([self.ecal, self.hcal_all])
+        e_cells = e[:, cells]
+        significant = e_cells > pu.cell_min_gev
+        # ours: a significant cell whose in-time pulse cannot be told apart from another one
+        unresolved = (ch.nearest_ns[:, cells] < pu.unresolved_ns) | (
+            (ch.flags[:, cells] & pf.FIT_FAILED) > 0)
+        flags[(significant & unresolved).any(1)] |= er.EV_PILEUP_OURS
+        # NA64: every cell above threshold (in time or not) has one pulse, within the window
+        gev = (self.constants.gev_per_adc * self.constants.reference_correction)[cells]
+        total = (ch.amplitude_adc[:, cells] + ch.out_of_time_adc[:, cells]) * gev
+        t_exp = (self.expected_time_ns(events)[:, None]
+                 + self.constants.time_offset_ns[cells][None, :])
+        bad_time = ~(np.abs(ch.time_ns[:, cells] - t_exp) <= pu.na64_window_ns)
+        na64 = ((total > pu.cell_min_gev) & ((ch.n_pulses[:, cells] != 1) | bad_time)).any(1)
+        na64 |= reco["e_ecal_out_of_time_gev"] > pu.na64_ecal_out_of_time_max_gev
+        na64 |= reco["e_hcal_out_of_time_gev"] > pu.na64_hcal_out_of_time_max_gev
+        flags[na64] |= er.EV_PILEUP_NA64
+        return flags
+
+    def _classify(self, reco: np.ndarray) -> None:
+        c = self.cfg.classes
+        ours = self.cfg.pileup.method == "ours"
+        pileup = (reco["flags"] & (er.EV_PILEUP_OURS if ours else er.EV_PILEUP_NA64)) > 0
+        e_ecal, e_hcal = reco["e_ecal_gev"], reco["e_hcal_gev"].sum(1)
+        cls = np.full(len(reco), er.OTHER, np.uint8)
+        cls[np.abs(e_ecal + e_hcal - c.beam_energy_gev) <= c.region2_tolerance_gev] = \
+            er.REGION_II
+        cls[(e_ecal < c.signal_ecal_max_gev) & (e_hcal < c.signal_hcal_max_gev)] = er.SIGNAL_BOX
+        cls[reco["muon_tag"] > 0] = er.DIMUON
+        cls[pileup] = er.PILEUP
+        reco["event_class"] = cls
+        if c.blinded:
+            reco["flags"][cls == er.SIGNAL_BOX] |= er.EV_BLINDED
+
+    # -- shower shape --------------------------------------------------------------------------
+    def _shower_shape(self, e: np.ndarray, reco: np.ndarray) -> None:
+        """Energy-weighted centre of the main section (cells) and a shape chi2 against the
+        electron profile: the 3x3 cells around the hottest one (lateral) and the preshower
+        fraction (longitudinal), per degree of freedom."""
+        grid = e[:, self.grid]  # (events, y, x)
+        total = grid.sum((1, 2))
+        ok = total > 0
+        ys, xs = np.arange(grid.shape[1]), np.arange(grid.shape[2])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            x = np.where(ok, (grid.sum(1) * xs).sum(1) / total, np.nan)
+            y = np.where(ok, (grid.sum(2) * ys).sum(1) / total, np.nan)
+        reco["ecal_x_cells"], reco["ecal_y_cells"] = x, y
+        hot = grid.reshape(len(e), -1).argmax(1)
+        hy, hx = np.divmod(hot, grid.shape[2])
+        b = LAPLACE_SCALE_CELLS
+        chi2 = np.zeros(len(e))
+        n_terms = 0
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                cy, cx = np.clip(hy + dy, 0, grid.shape[1] - 1), np.clip(hx + dx, 0,
+                                                                         grid.shape[2] - 1)
+                inside = (hy + dy == cy) & (hx + dx == cx)
+                f_obs = np.where(ok, grid[np.arange(len(e)), cy, cx] / np.where(ok, total, 1),
+                                 0.0)
+                f_exp = (_laplace_share(cx - np.nan_to_num(x), b)
+                         * _laplace_share(cy - np.nan_to_num(y), b))
+                sigma = 0.01 + 0.1 * f_exp
+                chi2 += np.where(inside, ((f_obs - f_exp) / sigma) ** 2, 0.0)
+                n_terms += 1
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ps_frac = reco["e_preshower_gev"] / np.where(reco["e_ecal_gev"] > 0,
+                                                        reco["e_ecal_gev"], np.nan)
+        chi2 += np.nan_to_num(((ps_frac - PRESHOWER_FRACTION)
+                               / (PRESHOWER_SPREAD * PRESHOWER_FRACTION)) ** 2)
+        reco["ecal_shape_chi2"] = np.where(ok, chi2 / (n_terms + 1), np.nan)
+
+    # -- SRD -----------------------------------------------------------------------------------
+    def _srd(self, samples, events, ch: ChannelResult, e: np.ndarray, reco: np.ndarray) -> None:
+        s = self.cfg.srd
+        t_exp = (self.expected_time_ns(events)[:, None]
+                 + self.constants.time_offset_ns[self.srd][None, :])
+        in_window = np.abs(ch.time_ns[:, self.srd] - t_exp) <= s.window_ns
+        e_srd = np.where(in_window, e[:, self.srd], 0.0)
+        reco["e_srd_gev"] = e_srd
+        reco["srd_tag"] = _srd_tag(e_srd, s)
+        # the same test in a side band far from the in-time peak: accidental tags
+        half = 0.5 * (s.sideband_hi_ns - s.sideband_lo_ns)
+        side = self.channels(samples, events, t_shift_ns=s.sideband_lo_ns + half,
+                             window_ns=half, which=self.srd)
+        reco["srd_sideband_tag"] = _srd_tag(side.energy_gev, s)
+
+    # -- what is learnt from the data ----------------------------------------------------------
+    def _learn_pedestals(self, samples: np.ndarray) -> None:
+        """First batch without constants: per channel the median pedestal of the batch."""
+        n = self.cfg.pedestal.samples // 2 * 2
+        pre = samples[:, :, :n].astype(np.float64)
+        ped = np.stack([np.median(pre[:, :, 0::2].mean(2), 0),
+                        np.median(pre[:, :, 1::2].mean(2), 0)], 1)
+        unknown = np.isnan(self.ped_ref)
+        self.ped_ref[unknown] = ped[unknown]
+
+    def _update_pedestals(self, ch: ChannelResult, events: np.ndarray) -> None:
+        """Running pedestals from random triggers: channels without a pulse, whose own
+        pedestal was trusted."""
+        rnd = events["trigger"] == TriggerKind.RANDOM
+        if not rnd.any():
+            return
+        clean = (ch.flags[rnd] & ~np.uint8(pf.NO_PULSE)) == 0
+        ped = np.where(clean[:, :, None], ch.pedestal_adc[rnd], np.nan)
+        n = clean.sum(0)
+        mean = np.nanmean(np.where(n[None, :, None] > 0, ped, 0.0), 0) if len(ped) else None
+        if mean is None:
+            return
+        keep = (1.0 - self.cfg.pedestal.running_weight) ** n
+        new = keep[:, None] * self.ped_ref + (1 - keep[:, None]) * mean
+        self.ped_ref = np.where((n > 0)[:, None], new, self.ped_ref)
+
+    def _drift_factor(self, events: np.ndarray) -> np.ndarray:
+        """Per event, the factor that undoes the intra-spill gain drift (1 until measured)."""
+        t_s = events["trigger_time_ns"].astype(np.float64) * 1e-9
+        n, st, stt, sr, str_, srr = self.drift
+        c = self.cfg.calibration
+        none = np.ones(len(events))
+        if not c.drift_correction or n < c.drift_min_events:
+            return none
+        sxx = stt - st * st / n  # the straight-line fit of E/E_beam against t
+        if sxx <= 0:
+            return none
+        slope = (str_ - st * sr / n) / sxx
+        intercept = (sr - slope * st) / n
+        var = max(srr - sr * sr / n - slope * slope * sxx, 0.0) / max(n - 2, 1)
+        if intercept <= 0 or abs(slope) < 3.0 * math.sqrt(var / sxx):  # not significant
+            return none
+        return 1.0 / (1.0 + (slope / intercept) * t_s)
+
+    def _learn_drift(self, events: np.ndarray, reco: np.ndarray) -> None:
+        """Calibration-trigger electrons (E_ECAL near the beam energy, nothing in the HCAL)
+        measure E_ECAL / E_beam against the time in the spill; older spills fade out."""
+        spill = int(events["spill"][0]) if "spill" in events.dtype.names and len(events) else 0
+        if spill != self.spill:
+            self.spill = spill
+            self.drift *= 1.0 - 1.0 / self.cfg.calibration.drift_memory_spills
+        e_beam = self.cfg.classes.beam_energy_gev
+        raw = reco["e_ecal_gev"] / reco["gain_drift_correction"]
+        sel = ((events["trigger"] == TriggerKind.CALIBRATION) & (np.abs(raw / e_beam - 1) < 0.3)
+               & (reco["e_hcal_gev"].sum(1) < 0.05 * e_beam) & (reco["event_class"]
+                                                                 != er.PILEUP))
+        t = events["trigger_time_ns"][sel].astype(np.float64) * 1e-9
+        r = raw[sel] / e_beam
+        self.drift += [len(t), t.sum(), (t * t).sum(), r.sum(), (t * r).sum(), (r * r).sum()]
+
+
+def _laplace_share(offset_cells: np.ndarray, b: float) -> np.ndarray:
+    """Share of a Laplace profile (scale ``b`` cells) centred ``-offset`` from a cell's centre
+    that falls in that cell."""
+    def cdf(x):
+        return np.where(x < 0, 0.5 * np.exp(np.minimum(x, 0) / b),
+                        1 - 0.5 * np.exp(-np.maximum(x, 0) / b))
+    return cdf(offset_cells + 0.5) - cdf(offset_cells - 0.5)
+
+
+def _srd_tag(e_srd_gev: np.ndarray, s) -> np.ndarray:
+    ok = (e_srd_gev >= s.module_min_gev) & (e_srd_gev <= s.module_max_gev)
+    return ok.sum(1) >= s.modules_required

@@ -1,0 +1,125 @@
+"""The channel kernel on waveforms whose truth is exact: clean, saturated, overlapping and
+early pulses, broken channels; and the compiled kernel against its pure-Python self."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from daq.pulse_shape import PulseTemplate
+from daq.reco import pulse_fit as pf
+from daq.reco.reconstruction import Reconstruction
+
+PED = (150.0, 158.0)  # even, odd
+CH = 40  # an ECAL main cell
+
+
+def _events(n, phase_ns):
+    ev = np.zeros(n, [("trigger", "u1"), ("trigger_time_ns", "<u8"), ("spill", "<u4"),
+                      ("missing", "<u2")])
+    ev["trigger"] = 2
+    ev["trigger_time_ns"] = 1000 * np.arange(n) * 25 + np.asarray(phase_ns, np.uint64)
+    return ev
+
+
+def _waves(detector, pulses, n):
+    """``pulses``: list of (amplitude ADC, peak time ns from the window start) per event."""
+    tpl = PulseTemplate()
+    i = np.arange(detector.samples_per_channel) * detector.sample_period_ns
+    s = np.empty((n, detector.n_channels, len(i)))
+    s[:, :, 0::2], s[:, :, 1::2] = PED
+    for e, plist in enumerate(pulses):
+        for a, t in plist:
+            s[e, CH] += a * tpl(i - t)
+    return np.clip(np.floor(s + 0.5), 0, detector.adc_max).astype(np.uint16)
+
+
+@pytest.fixture
+def rec(detector):
+    r = Reconstruction(detector)
+    r.ped_ref[:] = PED
+    return r
+
+
+def test_clean_pulses_at_every_phase_give_amplitude_and_time(detector, rec):
+    phases = np.arange(0, 12.5, 0.5).astype(int)
+    ev = _events(len(phases), phases)
+    t_true = 100.0 + ev["trigger_time_ns"] % 12.5 + 0.37
+    _, ch = rec(_waves(detector, [[(800.0, t)] for t in t_true], len(ev)), ev)
+    assert np.allclose(ch.amplitude_adc[:, CH], 800.0, rtol=2e-3)
+    assert np.abs(ch.time_ns[:, CH] - t_true).max() < 0.1
+    assert (ch.flags[:, CH] == 0).all() and (ch.n_pulses[:, CH] == 1).all()
+
+
+def test_saturated_pulse_amplitude_comes_from_its_unsaturated_samples(detector, rec):
+    ev = _events(6, [3] * 6)
+    t = 100.0 + 3 + np.linspace(-2.5, 2.5, 6)  # peaks between samples and on one
+    _, ch = rec(_waves(detector, [[(5500.0, x)] for x in t], 6), ev)
+    assert (ch.flags[:, CH] & pf.SATURATED).all()
+    assert np.allclose(ch.amplitude_adc[:, CH], 5500.0, rtol=0.03)
+
+
+def test_overlapping_pulses_are_separated_and_the_in_time_one_kept(detector, rec):
+    ev = _events(7, [5] * 7)
+    t0 = 105.0
+    pulses = [[(600.0, t0), (900.0, t0 + d)] for d in (-40, -30, -25, 25, 40, 60, 80)]
+    _, ch = rec(_waves(detector, pulses, 7), ev)
+    assert (ch.flags[:, CH] & pf.PILEUP).all()
+    assert (ch.n_pulses[:, CH] == 2).all()
+    assert np.allclose(ch.amplitude_adc[:, CH], 600.0, rtol=0.02)
+    assert np.allclose(ch.out_of_time_adc[:, CH], 900.0, rtol=0.03)
+
+
+def test_an_early_pulse_uses_the_running_pedestal(detector, rec):
+    ev = _events(3, [2] * 3)
+    _, ch = rec(_waves(detector, [[(300.0, 20.0), (500.0, 102.0)]] * 3, 3), ev)
+    assert (ch.flags[:, CH] & pf.PEDESTAL_FALLBACK).all()
+    assert np.allclose(ch.pedestal_adc[:, CH], PED)
+    assert np.allclose(ch.amplitude_adc[:, CH], 500.0, rtol=0.02)
+
+
+def test_broken_and_missing_channels_are_flagged_and_sums_stay_finite(detector, rec):
+    ev = _events(4, [0] * 4)
+    s = _waves(detector, [[(800.0, 100.0)]] * 4, 4)
+    s[0, CH] = 0
+    s[1, CH] = detector.adc_max
+    s[2, CH] = 123
+    ev["missing"][3] = 1 << list(detector.source_ids).index(detector.source_of(
+        detector.channels[CH].name))
+    reco, ch = rec(s, ev)
+    assert (ch.flags[:3, CH] & pf.BAD_CHANNEL).all()
+    assert ch.flags[3, CH] & pf.MISSING
+    assert (ch.amplitude_adc[:, CH] == 0).all()
+    for name in reco.dtype.names:
+        if name.startswith("e_"):
+            assert np.isfinite(reco[name]).all(), name
+
+
+def test_compiled_kernel_matches_pure_python(detector, rich_emulator, tmp_path):
+    rec = Reconstruction(detector)
+    b = next(iter(rich_emulator.batches(rich_emulator.spill_plan(1))))
+    order = np.concatenate([detector.source(s).channels for s in detector.source_ids])
+    s = np.concatenate([b.samples[x] for x in detector.source_ids], axis=1)[:12]
+    full = np.empty_like(s)
+    full[:, order] = s
+    np.save(tmp_path / "samples.npy", full)
+    np.save(tmp_path / "events.npy", b.events[:12])
+    _, ch = rec(full, b.events[:12])
+    script = (
+        "import numpy as np, json, sys\n"
+        "from daq.detector import Detector\n"
+        "from daq.reco.reconstruction import Reconstruction\n"
+        f"d = {str(tmp_path)!r}\n"
+        "_, ch = Reconstruction(Detector.load())(np.load(d + '/samples.npy'),"
+        " np.load(d + '/events.npy'))\n"
+        "json.dump({k: getattr(ch, k).tolist() for k in ('amplitude_adc', 'n_pulses',"
+        " 'flags')}, open(d + '/py.json', 'w'))\n")
+    subprocess.run([sys.executable, "-c", script], check=True,
+                   env=dict(os.environ, NUMBA_DISABLE_JIT="1"), timeout=600)
+    py = json.loads((tmp_path / "py.json").read_text())
+    assert np.array_equal(np.array(py["n_pulses"]), ch.n_pulses)
+    assert np.array_equal(np.array(py["flags"]), ch.flags)
+    assert np.allclose(np.array(py["amplitude_adc"]), ch.amplitude_adc, rtol=1e-4, atol=1e-3)

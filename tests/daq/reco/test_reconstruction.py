@@ -1,0 +1,84 @@
+"""The reconstruction against the emulator's truth (the rich spill: 5e6 e-/spill rate, many
+calibration triggers and rare classes), with statistical tolerances."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+
+from daq import built_batch
+from daq.reco import event_record as er
+from daq.worker import tap_sample
+from emulator.config import ELECTRON, HADRON, SIGNAL
+
+
+def _electrons(truth, pileup_free=True):
+    el = (truth["class"] == ELECTRON) & (truth["trigger"] == 2)
+    return el & (truth["n_pileup_window"] == 0) if pileup_free else el
+
+
+def test_ecal_energy_matches_truth_without_bias(reconstructed):
+    reco, _, truth, _ = reconstructed
+    el = _electrons(truth)
+    assert el.sum() > 1000
+    ratio = reco["e_ecal_gev"][el] / truth["e_ecal_gev"][el]
+    assert abs(np.median(ratio) - 1) < 0.005
+    # the reconstruction adds little to the emulated resolution (noise, pedestals)
+    q = np.percentile(ratio, [25, 75])
+    assert (q[1] - q[0]) / 1.349 < 0.01
+
+
+def test_our_pileup_rule_keeps_events_the_na64_rule_loses(reconstructed):
+    reco, _, truth, _ = reconstructed
+    el = _electrons(truth, pileup_free=False)
+    piled = (truth["n_pileup_window"][el] > 0).mean()
+    assert piled > 0.2  # the spill has the pileup of 5e6 e-/spill
+    ours = ((reco["flags"][el] & er.EV_PILEUP_OURS) > 0).mean()
+    na64 = ((reco["flags"][el] & er.EV_PILEUP_NA64) > 0).mean()
+    assert ours < 0.02 and na64 > 5 * ours
+    kept = el & ((reco["flags"] & er.EV_PILEUP_OURS) == 0) & (truth["n_pileup_window"] > 0)
+    assert abs(np.median(reco["e_ecal_gev"][kept] / truth["e_ecal_gev"][kept]) - 1) < 0.01
+
+
+def test_srd_tags_electrons_and_not_hadrons(reconstructed):
+    reco, _, truth, _ = reconstructed
+    el = _electrons(truth, pileup_free=False)
+    had = (truth["class"] == HADRON) & (truth["trigger"] == 2)
+    assert had.sum() > 100
+    assert reco["srd_tag"][el].mean() > 0.95
+    assert reco["srd_tag"][had].mean() < 0.02
+
+
+def test_times_follow_the_truth(reconstructed):
+    _, ch, truth, _ = reconstructed
+    big = (truth["deposit_gev"] > 20) & (truth["n_pileup_window"] == 0)[:, None]
+    dt = (ch["time_ns"] - truth["t_peak_ns"][:, None])[big]
+    assert abs(np.nanmedian(dt)) < 0.1 and np.nanstd(dt) < 0.6
+
+
+def test_signal_box_is_blinded_for_the_monitor(reconstructed, detector):
+    reco, _, truth, events = reconstructed
+    box = reco["event_class"] == er.SIGNAL_BOX
+    assert box.any() and ((reco["flags"][box] & er.EV_BLINDED) > 0).all()
+    assert (truth["class"][box] == SIGNAL).mean() > 0.1 or not (truth["class"] == SIGNAL).any()
+    batch = built_batch.BuiltBatch({"seq": 1, "run": 1, "spill": 1, "n_events": len(events)},
+                                   np.zeros(len(events), built_batch.BUILT_DTYPE),
+                                   np.zeros((len(events), detector.n_channels,
+                                             detector.samples_per_channel), np.uint16), reco)
+    parts = tap_sample(batch, reco, 2)
+    seen = built_batch.decode(parts, detector.n_channels, detector.samples_per_channel).reco
+    assert np.isnan(seen["e_ecal_gev"][box]).all()
+    assert np.isfinite(seen["e_ecal_gev"][~box]).all()
+    assert np.isfinite(reco["e_ecal_gev"]).all()  # the writer's copy keeps them
+
+
+def test_bench_reco_compares_the_three_on_the_same_waveforms():
+    out = subprocess.run([sys.executable, "-m", "daq.cli", "bench", "reco", "--json",
+                          "--events", "400", "--scipy-events", "40"],
+                         capture_output=True, text=True, timeout=600, check=True)
+    results = {r["name"]: r for r in json.loads(out.stdout)["results"]}
+    assert set(results) == {"na64daq", "dspeed", "scipy.find_peaks"}
+    for r in results.values():
+        assert r["events_per_s"] > 0
+        assert r["median_e_ecal_difference_to_ours"] < 0.1  # they did the same work
