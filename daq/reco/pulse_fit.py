@@ -163,6 +163,23 @@ def solve_in_place(a, b):
 
 
 @njit(cache=True, nogil=True)
+def _residual_chi2(y, use, k, amp, t, lo, hi, period_ns, table, t0_ns):
+    """Sum of squared residuals (ADC^2) of ``k`` template pulses over samples lo..hi."""
+    chi2 = 0.0
+    used = 0
+    for i in range(max(0, lo), min(y.shape[0], hi)):
+        if not use[i]:
+            continue
+        r = y[i]
+        for j in range(k):
+            f, _ = template_at(table, t0_ns, i * period_ns - t[j])
+            r -= amp[j] * f
+        chi2 += r * r
+        used += 1
+    return chi2, used
+
+
+@njit(cache=True, nogil=True)
 def fit_pulses(y, use, k, amp, t, period_ns, table, t0_ns, peak_ns, iterations, work):
     """Gauss-Newton fit of ``k`` template pulses (amplitudes ``amp``, peak times ``t`` in ns
     from the window start, both refined in place) to ``y`` where ``use``. Returns chi2 (ADC^2)
@@ -230,17 +247,7 @@ def fit_pulses(y, use, k, amp, t, period_ns, table, t0_ns, peak_ns, iterations, 
         t[0] += max(-period_ns, min(period_ns, dt))
         if abs(dt) < 1e-3:
             break
-    chi2 = 0.0
-    used = 0
-    for i in range(lo, hi):
-        if not use[i]:
-            continue
-        r = y[i]
-        for j in range(k):
-            f, _ = template_at(table, t0_ns, i * period_ns - t[j])
-            r -= amp[j] * f
-        chi2 += r * r
-        used += 1
+    chi2, used = _residual_chi2(y, use, k, amp, t, lo, hi, period_ns, table, t0_ns)
     for j in range(k):
         if not (math.isfinite(amp[j]) and math.isfinite(t[j])):
             return -1.0, used
@@ -260,22 +267,6 @@ def forced_amplitude(w, ped_even, ped_odd, t_ns, period_ns, table, t0_ns):
         s_ty += f * (w[i] - (ped_even if i % 2 == 0 else ped_odd))
         s_tt += f * f
     return s_ty / s_tt if s_tt > 0.0 else 0.0
-
-
-@njit(cache=True, nogil=True)
-def _residual_chi2(y, use, k, amp, t, lo, hi, period_ns, table, t0_ns):
-    chi2 = 0.0
-    used = 0
-    for i in range(max(0, lo), min(y.shape[0], hi)):
-        if not use[i]:
-            continue
-        r = y[i]
-        for j in range(k):
-            f, _ = template_at(table, t0_ns, i * period_ns - t[j])
-            r -= amp[j] * f
-        chi2 += r * r
-        used += 1
-    return chi2, used
 
 
 @njit(cache=True, nogil=True)
