@@ -29,13 +29,9 @@ def run(detector, n_events: int, overrides: dict, reco_overrides: dict | None = 
         "trigger.physics_rate_hz": 0.1 * rate, "trigger.calibration_rate_hz": 0.9 * rate,
         "trigger.random_rate_hz": 0.02 * rate, "run.batch_events": 256, **overrides}), detector)
     rec = Reconstruction(detector, load(RecoConfig, None, reco_overrides or {}))
-    order = np.concatenate([detector.source(s).channels for s in detector.source_ids])
     out = {"reco": [], "time": [], "truth": [], "events": []}
     for b in em.batches(em.spill_plan(1)):
-        s = np.concatenate([b.samples[x] for x in detector.source_ids], axis=1)
-        full = np.empty_like(s)
-        full[:, order] = s
-        r, ch = rec(full, b.events)
+        r, ch = rec(b.samples_in_map_order(detector), b.events)
         out["reco"].append(r)
         out["time"].append(np.stack([ch.time_ns, ch.amplitude_adc], 2))
         out["truth"].append(b.truth)

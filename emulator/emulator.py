@@ -41,6 +41,15 @@ class Batch:
     truth: dict[str, np.ndarray]
     sent: dict[int, np.ndarray] | None = None  # source id -> rows it sends (fault injection)
 
+    def samples_in_map_order(self, detector: Detector) -> np.ndarray:
+        """Every source's samples as one (events, channels, samples) array in the map's
+        channel order: what the event builder makes of this batch (without fault injection)."""
+        out = np.empty((len(self.events), detector.n_channels, detector.samples_per_channel),
+                       np.uint16)
+        for sid, s in self.samples.items():
+            out[:, np.asarray(detector.source(sid).channels)] = s
+        return out
+
 
 @dataclass
 class SpillPlan:

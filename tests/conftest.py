@@ -176,13 +176,9 @@ def reconstructed(detector, rich_emulator):
     from daq.reco.reconstruction import Reconstruction
 
     rec = Reconstruction(detector)
-    order = np.concatenate([detector.source(s).channels for s in detector.source_ids])
     parts = []
     for b in rich_emulator.batches(rich_emulator.spill_plan(1)):
-        s = np.concatenate([b.samples[x] for x in detector.source_ids], axis=1)
-        full = np.empty_like(s)
-        full[:, order] = s
-        reco, ch = rec(full, b.events)
+        reco, ch = rec(b.samples_in_map_order(detector), b.events)
         parts.append((reco, ch, b.truth, b.events))
     reco = np.concatenate([p[0] for p in parts])
     ch = {k: np.concatenate([getattr(p[1], k) for p in parts]) for k in (

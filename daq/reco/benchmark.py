@@ -33,13 +33,9 @@ def emulated_batch(detector: Detector, n_events: int, intensity: float = 5e6,
         "beam.intensity_per_spill": intensity, "run.seed": seed, "run.batch_events": 1024,
         "trigger.physics_rate_hz": 0.9 * rate, "trigger.calibration_rate_hz": 0.07 * rate,
         "trigger.random_rate_hz": 0.03 * rate}), detector)
-    order = np.concatenate([detector.source(s).channels for s in detector.source_ids])
     samples, events = [], []
     for b in em.batches(em.spill_plan(1)):
-        s = np.concatenate([b.samples[x] for x in detector.source_ids], axis=1)
-        full = np.empty_like(s)
-        full[:, order] = s
-        samples.append(full)
+        samples.append(b.samples_in_map_order(detector))
         events.append(b.events)
     return np.concatenate(samples)[:n_events], np.concatenate(events)[:n_events]
 

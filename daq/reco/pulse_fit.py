@@ -289,9 +289,10 @@ def reconstruct_channels(samples, t_expected_ns, missing, source_bit, ped_ref, t
     y = np.empty(n_s)
     peeled = np.empty(n_s)
     use = np.empty(n_s, np.bool_)
-    pos = np.empty(max_pulses + 1, np.int64)
-    amp = np.empty(max_pulses + 1)
-    tt = np.empty(max_pulses + 1)
+    scratch = max(max_pulses, 2) + 2  # the two-pulse trial keeps its winner in slots 2 and 3
+    pos = np.empty(scratch, np.int64)
+    amp = np.empty(scratch)
+    tt = np.empty(scratch)
     work = np.empty((2 * max_pulses + 4, 2 * max_pulses + 4))
     limit = chi2_max * noise_adc * noise_adc
     half = ped_samples // 2

@@ -88,6 +88,17 @@ class Reconstruction:
         return (self.cfg.pulses.trigger_offset_ns
                 + events["trigger_time_ns"].astype(np.float64) % self.period_ns)
 
+    def _expected_in(self, events: np.ndarray, channels: np.ndarray) -> np.ndarray:
+        """(events, channels): where each channel's in-time pulse peaks."""
+        return (self.expected_time_ns(events)[:, None]
+                + self.constants.time_offset_ns[channels][None, :])
+
+    @property
+    def gev_per_adc(self) -> np.ndarray:
+        """Per channel, the calibration in force: gain x this spill's reference correction."""
+        return (self.constants.gev_per_adc * self.constants.reference_correction).astype(
+            np.float32)
+
     # -- channels ------------------------------------------------------------------------------
     def channels(self, samples: np.ndarray, events: np.ndarray, t_shift_ns: float = 0.0,
                  window_ns: float | None = None, which: np.ndarray | None = None
@@ -114,9 +125,8 @@ class Reconstruction:
             p.fit_iterations, p.chi2_per_sample_max, p.noise_adc, p.peak_ns,
             p.in_time_window_ns if window_ns is None else window_ns, p.separate_ns,
             *out, n_pulses, flags, ped)
-        gev = (self.constants.gev_per_adc * self.constants.reference_correction)[idx]
         return ChannelResult(out[0], out[1], out[2], out[3], n_pulses, flags, ped,
-                             out[0] * gev.astype(np.float32))
+                             out[0] * self.gev_per_adc[idx])
 
     # -- events --------------------------------------------------------------------------------
     def __call__(self, samples: np.ndarray, events: np.ndarray
@@ -134,9 +144,7 @@ class Reconstruction:
         reco = np.zeros(len(events), er.RECO_DTYPE)
         drift = self._drift_factor(events)
         e = ch.energy_gev * drift[:, None].astype(np.float32)
-        gev = (self.constants.gev_per_adc * self.constants.reference_correction).astype(
-            np.float32)
-        e_oot = ch.out_of_time_adc * gev * drift[:, None].astype(np.float32)
+        e_oot = ch.out_of_time_adc * self.gev_per_adc * drift[:, None].astype(np.float32)
         reco["gain_drift_correction"] = drift
         reco["e_preshower_gev"] = e[:, self.ps].sum(1)
         reco["e_ecal_gev"] = reco["e_preshower_gev"] + e[:, self.main].sum(1)
@@ -176,11 +184,10 @@ class Reconstruction:
             (ch.flags[:, cells] & pf.FIT_FAILED) > 0)
         flags[(significant & unresolved).any(1)] |= er.EV_PILEUP_OURS
         # NA64: every cell above threshold (in time or not) has one pulse, within the window
-        gev = (self.constants.gev_per_adc * self.constants.reference_correction)[cells]
-        total = (ch.amplitude_adc[:, cells] + ch.out_of_time_adc[:, cells]) * gev
-        t_exp = (self.expected_time_ns(events)[:, None]
-                 + self.constants.time_offset_ns[cells][None, :])
-        bad_time = ~(np.abs(ch.time_ns[:, cells] - t_exp) <= pu.na64_window_ns)
+        total = (ch.amplitude_adc[:, cells] + ch.out_of_time_adc[:, cells]) * self.gev_per_adc[
+            cells]
+        bad_time = ~(np.abs(ch.time_ns[:, cells] - self._expected_in(events, cells))
+                     <= pu.na64_window_ns)
         na64 = ((total > pu.cell_min_gev) & ((ch.n_pulses[:, cells] != 1) | bad_time)).any(1)
         na64 |= reco["e_ecal_out_of_time_gev"] > pu.na64_ecal_out_of_time_max_gev
         na64 |= reco["e_hcal_out_of_time_gev"] > pu.na64_hcal_out_of_time_max_gev
@@ -219,7 +226,6 @@ class Reconstruction:
         hy, hx = np.divmod(hot, grid.shape[2])
         b = LAPLACE_SCALE_CELLS
         chi2 = np.zeros(len(e))
-        n_terms = 0
         for dy in (-1, 0, 1):
             for dx in (-1, 0, 1):
                 cy, cx = np.clip(hy + dy, 0, grid.shape[1] - 1), np.clip(hx + dx, 0,
@@ -231,20 +237,18 @@ class Reconstruction:
                          * _laplace_share(cy - np.nan_to_num(y), b))
                 sigma = 0.01 + 0.1 * f_exp
                 chi2 += np.where(inside, ((f_obs - f_exp) / sigma) ** 2, 0.0)
-                n_terms += 1
         with np.errstate(invalid="ignore", divide="ignore"):
             ps_frac = reco["e_preshower_gev"] / np.where(reco["e_ecal_gev"] > 0,
                                                         reco["e_ecal_gev"], np.nan)
         chi2 += np.nan_to_num(((ps_frac - PRESHOWER_FRACTION)
                                / (PRESHOWER_SPREAD * PRESHOWER_FRACTION)) ** 2)
-        reco["ecal_shape_chi2"] = np.where(ok, chi2 / (n_terms + 1), np.nan)
+        reco["ecal_shape_chi2"] = np.where(ok, chi2 / (9 + 1), np.nan)  # 3x3 cells + preshower
 
     # -- SRD -----------------------------------------------------------------------------------
     def _srd(self, samples, events, ch: ChannelResult, e: np.ndarray, reco: np.ndarray) -> None:
         s = self.cfg.srd
-        t_exp = (self.expected_time_ns(events)[:, None]
-                 + self.constants.time_offset_ns[self.srd][None, :])
-        in_window = np.abs(ch.time_ns[:, self.srd] - t_exp) <= s.window_ns
+        in_window = (np.abs(ch.time_ns[:, self.srd] - self._expected_in(events, self.srd))
+                     <= s.window_ns)
         e_srd = np.where(in_window, e[:, self.srd], 0.0)
         reco["e_srd_gev"] = e_srd
         reco["srd_tag"] = _srd_tag(e_srd, s)
@@ -273,9 +277,7 @@ class Reconstruction:
         clean = (ch.flags[rnd] & ~np.uint8(pf.NO_PULSE)) == 0
         ped = np.where(clean[:, :, None], ch.pedestal_adc[rnd], np.nan)
         n = clean.sum(0)
-        mean = np.nanmean(np.where(n[None, :, None] > 0, ped, 0.0), 0) if len(ped) else None
-        if mean is None:
-            return
+        mean = np.nanmean(np.where(n[None, :, None] > 0, ped, 0.0), 0)
         keep = (1.0 - self.cfg.pedestal.running_weight) ** n
         new = keep[:, None] * self.ped_ref + (1 - keep[:, None]) * mean
         self.ped_ref = np.where((n > 0)[:, None], new, self.ped_ref)

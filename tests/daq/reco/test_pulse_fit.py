@@ -101,10 +101,7 @@ def test_broken_and_missing_channels_are_flagged_and_sums_stay_finite(detector, 
 def test_compiled_kernel_matches_pure_python(detector, rich_emulator, tmp_path):
     rec = Reconstruction(detector)
     b = next(iter(rich_emulator.batches(rich_emulator.spill_plan(1))))
-    order = np.concatenate([detector.source(s).channels for s in detector.source_ids])
-    s = np.concatenate([b.samples[x] for x in detector.source_ids], axis=1)[:12]
-    full = np.empty_like(s)
-    full[:, order] = s
+    full = b.samples_in_map_order(detector)[:12]
     np.save(tmp_path / "samples.npy", full)
     np.save(tmp_path / "events.npy", b.events[:12])
     _, ch = rec(full, b.events[:12])
