@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from daq.reco.event_record import RECO_DTYPE  # noqa: F401 - part of this module's interface
+from daq.reco.event_record import CHANNEL_DTYPE, RECO_DTYPE
 
 BUILT_DTYPE = np.dtype([("spill", "<u4"), ("event", "<u4"), ("trigger", "u1"),
                         ("complete", "u1"), ("missing", "<u2"), ("trigger_time_ns", "<u8")])
@@ -30,6 +30,7 @@ class BuiltBatch:
     events: np.ndarray  # BUILT_DTYPE
     samples: np.ndarray  # (n_events, n_channels, n_samples) uint16
     reco: np.ndarray | None = None  # RECO_DTYPE, once a worker has processed the batch
+    channels: np.ndarray | None = None  # (n_events, n_channels) CHANNEL_DTYPE, likewise
 
     @property
     def seq(self) -> int:
@@ -41,13 +42,13 @@ class BuiltBatch:
 
 
 def encode(header: dict[str, Any], events: np.ndarray | None = None,
-           samples: np.ndarray | None = None, reco: np.ndarray | None = None) -> list[Any]:
+           samples: np.ndarray | None = None, reco: np.ndarray | None = None,
+           channels: np.ndarray | None = None) -> list[Any]:
     """Message parts; array buffers are not copied."""
     parts: list[Any] = [json.dumps(header).encode()]
     if events is not None:
-        parts += [np.ascontiguousarray(events).data, np.ascontiguousarray(samples).data]
-        if reco is not None:
-            parts.append(np.ascontiguousarray(reco).data)
+        parts += [np.ascontiguousarray(a).data for a in (events, samples, reco, channels)
+                  if a is not None]
     return parts
 
 
@@ -78,7 +79,7 @@ def decode(parts: Sequence[Any], n_channels: int, n_samples: int) -> BuiltBatch:
             raise BatchError(f"{header['kind']} marker with {len(parts)} parts")
         return BuiltBatch(header, np.zeros(0, BUILT_DTYPE),
                           np.zeros((0, n_channels, n_samples), np.uint16))
-    if header["kind"] != "events" or len(parts) not in (3, 4):
+    if header["kind"] != "events" or len(parts) not in (3, 4, 5):
         raise BatchError(f"batch of kind {header['kind']!r} with {len(parts)} parts")
     n = int(header.get("n_events", -1))
     # a monitor sample carries the waveforms of a few events only (header "waveform_rows")
@@ -89,9 +90,13 @@ def decode(parts: Sequence[Any], n_channels: int, n_samples: int) -> BuiltBatch:
         raise BatchError(f"batch {header['seq']}: part sizes do not match {n} events")
     events = np.frombuffer(buffers[0], BUILT_DTYPE)
     samples = np.frombuffer(buffers[1], np.uint16).reshape(n_waveforms, n_channels, n_samples)
-    reco = None
-    if len(buffers) == 3:
+    reco = channels = None
+    if len(buffers) >= 3:
         if len(buffers[2]) != n * RECO_DTYPE.itemsize:
             raise BatchError(f"batch {header['seq']}: reconstruction part does not match")
         reco = np.frombuffer(buffers[2], RECO_DTYPE)
-    return BuiltBatch(header, events, samples, reco)
+    if len(buffers) == 4:
+        if len(buffers[3]) != n * n_channels * CHANNEL_DTYPE.itemsize:
+            raise BatchError(f"batch {header['seq']}: channel part does not match")
+        channels = np.frombuffer(buffers[3], CHANNEL_DTYPE).reshape(n, n_channels)
+    return BuiltBatch(header, events, samples, reco, channels)

@@ -23,6 +23,10 @@ na64daq: data acquisition and online monitoring for an NA64-style missing-energy
   na64daq emulate --out run.h5       emulate a run into a file (frames and truth)
   na64daq emulate                    publish emulated frames on the sources' ZeroMQ endpoints
   na64daq replay run.h5              re-stream a recorded run on the same endpoints
+  na64daq inspect [--verify] FILE    what a run file holds (--json for machines)
+  na64daq recover FILE               a run file whose writer died, as a closed file
+  na64daq export --root FILE         the reconstruction as a ROOT TTree
+  na64daq reco FILE                  re-run the reconstruction on a run file's waveforms
   na64daq detector                   show the channel map
   na64daq config                     list every configuration key with its default and range
 """
@@ -123,6 +127,43 @@ def build_parser() -> argparse.ArgumentParser:
     _run_control_options(p)
     p.add_argument("--repeat", type=int, default=1, metavar="N",
                    help="play the recorded spills N times, as further spills (default 1)")
+
+    p = sub.add_parser("inspect", help="what a run file holds; --verify proves it intact",
+                       description="Summarise a run file (or its rotated sequence): run, "
+                       "spills, events, classes, loss ledger, provenance. --verify re-reads "
+                       "every block and compares it with its stored checksum.")
+    p.add_argument("file", help="a run file (run_NNNNNN.h5, any file of its sequence)")
+    p.add_argument("--verify", action="store_true", help="check every block's checksums "
+                   "(exit code 1 if any differs)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser("recover", help="copy a crashed run file's intact blocks to a "
+                       "closed file",
+                       description="A run file whose writer died opens in SWMR mode only. "
+                       "Copy every block its checksums prove intact into FILE.recovered.h5 "
+                       "(or --out), which any HDF5 reader opens; the original is untouched.")
+    p.add_argument("file", help="the run file")
+    p.add_argument("--out", metavar="FILE", help="where to write (default FILE.recovered.h5)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser("export", help="the reconstruction table as a ROOT TTree",
+                       description="Write the reconstruction (event table, per-event and "
+                       "per-channel results) of a run as the TTree 'reco' of a ROOT file, and "
+                       "the spill table as 'spills'.")
+    p.add_argument("--root", action="store_true", required=True, help="ROOT (the only format)")
+    p.add_argument("file", help="a run or reconstruction file")
+    p.add_argument("--out", metavar="FILE", help="ROOT file (default: FILE with .root)")
+
+    p = sub.add_parser("reco", help="re-run the reconstruction on a run file's waveforms",
+                       description="Reconstruct the raw waveforms of a run file again (new "
+                       "configuration or calibration) into a reconstruction file that points "
+                       "to its source (default FILE.reco.h5).")
+    p.add_argument("file", help="a run file with raw waveforms")
+    p.add_argument("--out", metavar="FILE", help="reconstruction file to write")
+    p.add_argument("--config", metavar="FILE", help="reconstruction configuration (TOML); "
+                   "see 'na64daq config --reco'")
+    p.add_argument("--calibration", metavar="FILE", help="calibration constants (JSON, as in "
+                   "a run file's /provenance/calibration); default: those of the run")
 
     p = sub.add_parser("detector", help="show the channel map",
                        description="Print the detector map: sources and channels.")
@@ -413,9 +454,65 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from daq.run_file.inspection import print_summary, summary, to_json
+    from daq.run_file.reader import RunReader
+    from daq.run_file.verification import verify
+
+    with RunReader(args.file) as run:
+        s = summary(run)
+        v = verify(run) if args.verify else None
+    if args.json:
+        print(to_json(s, v))
+    else:
+        print_summary(s, v)
+    return 1 if v is not None and not v["ok"] else 0
+
+
+def cmd_recover(args: argparse.Namespace) -> int:
+    from daq.run_file.recovery import recover
+
+    r = recover(args.file, args.out)
+    if args.json:
+        print(json.dumps(r, indent=1))
+        return 0
+    print(f"run {r['run']}: {r['events']} events in {r['blocks_verified']} verified blocks "
+          f"copied to {r['file']}" + ("" if r["closed"] else " (the run had not closed)"))
+    if r["unverified_rows"] or r["bad_blocks"]:
+        print(f"  left out: {r['unverified_rows']} rows written after the last flush, "
+              f"{len(r['bad_blocks'])} damaged blocks and what follows them")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from daq.run_file.root_export import export_root
+
+    r = export_root(args.file, args.out)
+    print(f"run {r['run']}: {r['entries']} events in TTree '{r['tree']}' of {r['file']}")
+    return 0
+
+
+def cmd_reco(args: argparse.Namespace) -> int:
+    from daq.reco.reco_config import RecoConfig
+    from daq.run_file.reprocessing import reprocess
+
+    constants = None
+    if args.calibration:
+        try:
+            with open(args.calibration) as fh:
+                constants = json.load(fh)
+        except ValueError as exc:
+            raise ConfigError(f"{args.calibration}: not JSON ({exc})") from None
+    r = reprocess(args.file, args.out, load(RecoConfig, args.config), constants)
+    print(f"run {r['run']}: {r['events']} events reconstructed (calibration "
+          f"{r['calibration_tag']}) into {r['file']}")
+    return 0
+
+
 COMMANDS = {"bench": cmd_bench, "demo": cmd_demo, "emulate": cmd_emulate, "replay": cmd_replay,
             "detector": cmd_detector, "config": cmd_config, "run": cmd_run, "ctl": cmd_ctl,
-            "status": cmd_status}
+            "status": cmd_status, "inspect": cmd_inspect, "recover": cmd_recover,
+            "export": cmd_export, "reco": cmd_reco}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -443,8 +540,8 @@ def _is_user_error(exc: Exception) -> bool:
     if isinstance(exc, USER_ERRORS):
         return True
     from daq.run_database import RunDatabaseError
+    from daq.run_file.layout import RunFileError  # imported late: it pulls in h5py
     from daq.supervisor import RunControlError
-    from emulator.run_file import RunFileError  # imported late: it pulls in h5py and numba
 
     return isinstance(exc, (RunFileError, RunDatabaseError, RunControlError))
 

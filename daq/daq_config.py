@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from daq.config import ConfigError, param, section
 from emulator.config import EmulatorConfig
@@ -72,6 +73,16 @@ class WriterSection:
     directory: str = param("runs", "where run files go")
     flush_s: float = param(1.0, "flush at least this often (and at every end of spill)",
                            unit="s", low=0.01, high=60.0)
+    chunk_events: int = param(128, "events per HDF5 chunk (all channels and samples of an "
+                              "event in one chunk)", low=1, high=100_000)
+    block_events: int = param(1024, "events per write and checksum block (then a flush)",
+                              low=1, high=1_000_000)
+    compression: str = param("blosc-lz4", "raw-sample compressor: Blosc LZ4 with byte or bit "
+                             "shuffle (needs hdf5plugin to read), gzip (portable, slow), none",
+                             choices=("blosc-lz4", "blosc-lz4-bitshuffle", "gzip", "none"))
+    max_file_mb: float = param(0.0, "start a new file of the run (run_NNNNNN_001.h5, ...) "
+                               "past this size; 0: one file per run", unit="MB", low=0.0,
+                               high=1e7)
 
 
 @dataclass(frozen=True)
@@ -105,6 +116,15 @@ class DaqConfig:
         if self.run.dead_after_s <= self.run.heartbeat_s:
             raise ConfigError(f"run.dead_after_s = {self.run.dead_after_s:g}: must be longer "
                               f"than run.heartbeat_s = {self.run.heartbeat_s:g}")
+
+    @property
+    def log_directory(self) -> Path:
+        """Where the supervisor keeps each process's output, their configuration and the run
+        records that the writer copies into run files."""
+        return Path(self.writer.directory) / "logs"
+
+    def run_record_path(self, run: int) -> Path:
+        return self.log_directory / f"run-{run}.record.json"
 
     def source_endpoint(self, source_id: int) -> str:
         return f"tcp://{self.endpoints.source_host}:{self.emulator.publish.base_port + source_id}"

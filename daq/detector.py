@@ -89,6 +89,7 @@ class Detector:
         samples_per_channel: int,
         adc_max: int,
         path: str,
+        text: str = "",
     ):
         self.channels = tuple(channels)
         self.sources = tuple(sources)
@@ -96,6 +97,7 @@ class Detector:
         self.samples_per_channel = samples_per_channel
         self.adc_max = adc_max
         self.path = path
+        self.text = text  # the map as loaded: run files keep it as provenance
         self._by_name = {c.name: c for c in channels}
         self._by_name.update({c.alias: c for c in channels if c.alias})
         self._sources = {s.id: s for s in sources}
@@ -240,7 +242,7 @@ class Detector:
                 line = source_lines[list(source_info).index(sid)] if source_lines else None
                 raise fail(line, f"source {sid} ({sname}) reads no channel")
             sources.append(Source(sid, sname, desc, tuple(c.index for c in members)))
-        return cls(channels, sources, float(period), nsamp, adc_max, where)
+        return cls(channels, sources, float(period), nsamp, adc_max, where, text)
 
     # -- questions ---------------------------------------------------------------------------
     @property

@@ -22,6 +22,7 @@ from daq.config import to_dict
 from daq.daq_config import DaqConfig
 from daq.detector import Detector
 from daq.run_database import RunDatabase
+from daq.run_file.layout import truth_file_name
 
 #: (state, event) -> next state. Events are commands or what the supervisor observes.
 TRANSITIONS = {
@@ -80,7 +81,7 @@ class Supervisor:
         self.outcome: str | None = None  # of the last run: stopped or error
         self.procs: dict[str, Process] = {}
         self.restarts = 0
-        self.workdir = Path(cfg.writer.directory) / "logs"  # each process's output, and configs
+        self.workdir = cfg.log_directory  # each process's output, configs, run records
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.ctx = zmq.Context()
         self.heartbeats = self._bind(zmq.PULL, "heartbeat")
@@ -137,7 +138,7 @@ class Supervisor:
         self.worker_serial += 1
         return self._spawn_component("worker", f"worker-{self.worker_serial}")
 
-    def _spawn_source(self, sid: int, config: Path) -> Process:
+    def _spawn_source(self, sid: int, config: Path, run: int) -> Process:
         r = self.cfg.run
         if r.sources == "replay":
             pace = "0" if self.cfg.emulator.spill.time_compressed else str(
@@ -148,6 +149,8 @@ class Supervisor:
             argv = ["-m", "daq.cli", "emulate", "--source", str(sid), "--config", str(config)]
             if not self.cfg.emulator.spill.time_compressed:
                 argv.append("--real-time")
+            if sid == self.detector.source_ids[0]:  # one crate records the truth
+                argv += ["--truth", str(Path(self.cfg.writer.directory) / truth_file_name(run))]
         if self.detector_path:
             argv += ["--detector", self.detector_path]
         argv += ["--heartbeat", self.cfg.endpoints.heartbeat, "--name", f"source-{sid}"]
@@ -198,7 +201,9 @@ class Supervisor:
                 self._spawn_component(role, role)
         for _ in range(self.cfg.workers.count - len(self._role("worker"))):
             self._spawn_worker()
-        if not self._wait(lambda: all(p.last_beat for p in self.procs.values()), 60.0):
+        ok = self._wait(lambda: all(p.last_beat for p in self.procs.values())
+                        or self.state == "error", 60.0)  # a process that died: error already
+        if not ok:
             silent = [p.name for p in self.procs.values() if not p.last_beat]
             self._go("fail", f"no heartbeat from {', '.join(silent)} after start-up")
 
@@ -209,9 +214,11 @@ class Supervisor:
         self.ledger = None
         self.error = None
         config = self._config_file(self.run)
+        record = {k: v for k, v in (self.db.run(self.run) or {}).items() if k != "config"}
+        self.cfg.run_record_path(self.run).write_text(json.dumps(record))  # for the run file
         if self.cfg.run.sources != "external":
             for sid in self.detector.source_ids:
-                self._spawn_source(sid, config)
+                self._spawn_source(sid, config, self.run)
         self.run_started = time.monotonic()
         self._go("start")
         self.log(f"run {self.run} started")
@@ -256,6 +263,17 @@ class Supervisor:
             return
         self._teardown_run("stopped")
         self._go("stopped")
+
+    def _end_failed_run(self) -> None:
+        """The writer can no longer write (disk full, ...) but is alive: end the run so that
+        it closes the ledger, counting what it could not write."""
+        for p in self._role("source"):
+            if p.popen.poll() is None:
+                p.popen.send_signal(signal.SIGTERM)
+        if not self._writer_done(5.0):
+            self.send("builder", "drain")
+            self._writer_done(5.0)
+        self._teardown_run("error")
 
     def _writer_done(self, timeout_s: float) -> bool:
         writer = self.procs.get("writer")
@@ -347,9 +365,13 @@ class Supervisor:
                 self._spawn_worker()
             else:
                 self._spawn_component(proc.role, proc.name)
+        writer = self.procs.get("writer")
+        if self.state == "running" and writer is not None and writer.counters.get("failed"):
+            self._go("fail", f"writer: {writer.counters['failed']}")
+            self._end_failed_run()
+            return
         if self.state == "running":
             sources = self._role("source")
-            writer = self.procs.get("writer")
             closed = writer is not None and writer.counters.get("run_done") == self.run
             if (sources and all(p.popen.poll() == 0 for p in sources)) or closed:
                 self._go("finished")

@@ -72,10 +72,11 @@ def main(cfg: DaqConfig, detector: Detector, name: str) -> None:
             except built_batch.BatchError:
                 c["rejected_batches"] += 1
                 continue
-            result, _ = reco(batch.samples, batch.events)
+            result, channels = reco(batch.samples, batch.events)
             header = dict(batch.header, worker=name)
             tracker = comp.send(writer, built_batch.encode(header, batch.events, batch.samples,
-                                                          result), copy=False, track=True)
+                                                          result, channels.table()),
+                                copy=False, track=True)
             unacked.append((batch.seq, tracker))
             try:
                 tap.send_multipart(tap_sample(batch, result, cfg.workers.tap_waveforms_per_batch),

@@ -1,8 +1,10 @@
-"""The file writer: receives reconstructed batches (workers) and run/spill markers (builder),
-puts them back in the builder's order, writes them, and closes each spill's and the run's ledger.
+"""The file writer process: receives reconstructed batches (workers) and run/spill markers
+(builder), puts them back in the builder's order, writes the run file (``daq/run_file``,
+``docs/file-format.md``), and closes each spill's and the run's ledger.
 
-The run file here is the interim one (events, raw samples, reconstruction, ledgers);
-the full run-file format with SWMR and checksums is issue 5's.
+A write that fails (disk full, unwritable directory) is reported in the heartbeat
+(``failed``): the supervisor ends the run in the error state naming it; the events that could
+not be written are counted ``not_written`` and the ledger still balances.
 """
 
 from __future__ import annotations
@@ -12,102 +14,54 @@ import time
 from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
 import zmq
 
 from daq import built_batch
 from daq.component import Component, drain
+from daq.config import to_dict
 from daq.daq_config import DaqConfig
 from daq.detector import Detector
 from daq.ledger import spill_ledger, sum_ledgers
+from daq.reco.calibration_constants import CalibrationConstants
+from daq.reco.event_record import CLASS_NAMES
+from daq.reco.reco_config import RecoConfig
+from daq.run_database import config_hash
+from daq.run_file import layout as L
+from daq.run_file.file_writer import FileHeader, RunFileWriter, WriterSettings
+from daq.run_file.spill_figures import SpillFigures
 
 
-class RunFileWriter:
-    """One run's HDF5 file, appended in blocks."""
+def run_header(run: int, cfg: DaqConfig, detector: Detector,
+               config_dict: dict[str, Any]) -> FileHeader:
+    """Provenance of a run taken by this DAQ: its configuration, the reconstruction's, the
+    calibration constants the workers use, and the run record."""
+    constants = CalibrationConstants.nominal(detector, cfg.emulator.gains)
+    try:  # the supervisor leaves the run record beside its logs
+        record = json.loads(cfg.run_record_path(run).read_text())
+    except (OSError, ValueError):  # started by hand, or the supervisor's disk is elsewhere
+        record = {"run": run}
+    attrs = {}
+    if cfg.run.sources == "emulator":
+        attrs["truth_file"] = L.truth_file_name(run)
+    return FileHeader(run, detector, {
+        "daq_config": json.dumps(config_dict),
+        "daq_config_sha256": config_hash(config_dict),
+        "reco_config": json.dumps(to_dict(RecoConfig())),
+        "calibration": json.dumps(constants.to_dict()),
+        "run_record": json.dumps(record),
+    }, attrs)
 
-    def __init__(self, path: Path, run: int, detector: Detector, config: dict[str, Any],
-                 chunk: int):
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.f = h5py.File(path, "w", libver="latest")
-        self.f.attrs.update(format="na64daq-run-interim", format_version=0, run=run,
-                            config=json.dumps(config), detector_map=detector.path)
-        n_ch, n_s = detector.n_channels, detector.samples_per_channel
-        self.events = self._growing("events", (), built_batch.BUILT_DTYPE, chunk)
-        self.samples = self._growing("samples", (n_ch, n_s), np.uint16, chunk)
-        self.samples.attrs["units"] = "ADC counts"
-        self.reco = self._growing("reco", (), built_batch.RECO_DTYPE, chunk)
-        self.reco.attrs["units"] = "GeV"
-        self.spills = self._growing("spill_ledger", (), h5py.string_dtype(), 16)
-        self.block_events = 8 * chunk
-        self.pending: list[built_batch.BuiltBatch] = []
-        self.n_pending = 0
-        self.counts = {"complete": 0, "incomplete": 0, "not_written": 0}  # this spill
-        self.written_events = 0  # this run
-        self.written_bytes = 0
 
-    def _growing(self, name, shape, dtype, chunk):
-        return self.f.create_dataset(name, shape=(0, *shape), maxshape=(None, *shape),
-                                     dtype=dtype, chunks=(chunk, *shape))
+def writer_settings(cfg: DaqConfig) -> WriterSettings:
+    w = cfg.writer
+    return WriterSettings(w.chunk_events, w.block_events, w.compression, w.max_file_mb)
 
-    def append(self, batch: built_batch.BuiltBatch) -> None:
-        """Queue a batch; it is written with the next block (HDF5 is fastest in big blocks)."""
-        self.pending.append(batch)
-        self.n_pending += len(batch.events)
-        if self.n_pending >= self.block_events:
-            self.write_pending()
 
-    def write_pending(self) -> None:
-        """Write the queued batches as one block; count them written, or not written if the
-        block fails (disk full, ...), so the spill's ledger says exactly what is in the file."""
-        if not self.pending:
-            return
-        batches, self.pending, n = self.pending, [], self.n_pending
-        self.n_pending = 0
-        events = np.concatenate([b.events for b in batches])
-        try:
-            n0 = len(self.events)
-            for ds, values in ((self.events, events),
-                               (self.samples, np.concatenate([b.samples for b in batches])),
-                               (self.reco, np.concatenate([b.reco for b in batches]))):
-                ds.resize(n0 + n, axis=0)
-                ds[n0:] = values
-        except (OSError, ValueError):
-            self.counts["not_written"] += n
-            raise OSError(f"{self.path}: could not write {n} events") from None
-        complete = int(events["complete"].sum())
-        self.written_events += n
-        self.counts["complete"] += complete
-        self.counts["incomplete"] += n - complete
-        self.written_bytes += sum(b.samples.nbytes for b in batches)
-
-    def flush(self) -> None:
-        self.write_pending()
-        self.f.flush()
-
-    def end_spill(self, spill: int, eos_info: dict[str, Any]) -> dict[str, Any]:
-        """Write what is queued, then the spill's ledger; return it."""
-        try:
-            self.write_pending()
-        except OSError:
-            pass  # counted as not written: the ledger says so
-        ledger = spill_ledger(spill, eos_info, self.counts)
-        self.counts = {"complete": 0, "incomplete": 0, "not_written": 0}
-        try:
-            n = len(self.spills)
-            self.spills.resize(n + 1, axis=0)
-            self.spills[n] = json.dumps(ledger)
-            self.f.flush()
-        except (OSError, ValueError):
-            pass  # the ledger still reaches the run record through the heartbeat
-        return ledger
-
-    def close(self, ledger: dict[str, Any] | None) -> None:
-        self.write_pending()
-        if ledger is not None:
-            self.f.attrs["ledger"] = json.dumps(ledger)
-        self.f.close()
+def run_end(ledger: dict[str, Any], classes: np.ndarray, started: float) -> dict[str, Any]:
+    return {"ledger": ledger, "events": int(classes.sum()),
+            "classes": {n: int(k) for n, k in zip(CLASS_NAMES, classes, strict=False)},
+            "duration_s": time.time() - started}
 
 
 def main(cfg: DaqConfig, detector: Detector, name: str = "writer",
@@ -120,11 +74,15 @@ def main(cfg: DaqConfig, detector: Detector, name: str = "writer",
     buffer: dict[tuple[int, int], built_batch.BuiltBatch] = {}  # (run, seq) -> item
     next_seq = 1
     out: RunFileWriter | None = None
+    figures = SpillFigures(detector)
     run: int | None = None  # the run being written; None between runs
     spills: list[dict[str, Any]] = []
+    classes = np.zeros(len(CLASS_NAMES), np.int64)
+    started = time.time()
+    no_file = 0  # events of this spill that had no file to go to
     c: dict[str, Any] = {"run": None, "written_events": 0, "written_bytes": 0,
                          "duplicates_suppressed": 0, "malformed": 0, "write_errors": 0,
-                         "orphan_events": 0,
+                         "orphan_events": 0, "failed": None,
                          "next_seq": 1, "waiting": 0, "run_done": None,
                          "ledger": None, "spill_ledger": None}
     comp.counters = c
@@ -149,51 +107,75 @@ def main(cfg: DaqConfig, detector: Detector, name: str = "writer",
                     out.close(None)
                 buffer = {k: v for k, v in buffer.items() if k[0] >= key[0]}
                 run = batch.header["run"]
-                path = Path(cfg.writer.directory) / f"run_{run:06d}.h5"
-                out = RunFileWriter(path, run, detector, config_dict or {},
-                                    cfg.builder.batch_events)
-                spills = []
-                c.update(run=run, run_done=None, ledger=None, file=str(path), written_events=0)
-            elif batch.kind == "events":
+                spills, started = [], time.time()
+                classes[:] = 0
+                c.update(run=run, run_done=None, ledger=None, written_events=0, failed=None,
+                         file=str(Path(cfg.writer.directory) / L.file_name(run)))
                 try:
-                    if out is None:
-                        raise OSError("no run file open (events before the start of run)")
-                    out.append(batch)
-                except OSError:  # counted by the file writer, or an orphan without a run
+                    out = RunFileWriter(cfg.writer.directory,
+                                        run_header(run, cfg, detector, config_dict or {}),
+                                        writer_settings(cfg))
+                except OSError as exc:
+                    out, c["failed"] = None, str(exc)
+            elif batch.kind == "events":
+                if out is None:  # the file could not be created, or no run has started
                     c["write_errors"] += 1
-                    if out is None:
+                    if run is None:
                         c["orphan_events"] += len(batch.events)
-            elif batch.kind == "EOS":
-                if out is None:
+                    else:
+                        no_file += len(batch.events)
                     continue
-                ledger = out.end_spill(batch.header["spill"], batch.header["info"])
+                figures.add(batch.events, batch.reco, batch.channels)
+                classes += np.bincount(batch.reco["event_class"], minlength=len(classes))
+                try:
+                    out.append(batch.events, batch.samples, batch.reco, batch.channels)
+                except OSError:
+                    c["write_errors"] += 1
+            elif batch.kind == "EOS":
+                ledger = _end_spill(out, batch.header, figures, c, no_file)
+                no_file = 0
                 spills.append(ledger)
                 c["spill_ledger"] = ledger
             elif batch.kind == "EOR":
                 ledger = sum_ledgers(spills, batch.header["info"])
                 c.update(ledger=ledger, run_done=run)
                 if out is not None:
-                    try:
-                        out.close(ledger)
-                    except OSError:
-                        c["write_errors"] += 1
+                    out.close(run_end(ledger, classes, started))
                     out = None
                 run, next_seq = None, 1
             if out is not None:
                 c["written_events"] = out.written_events
                 c["written_bytes"] = out.written_bytes
+                c["failed"] = out.failed
+                c["file"] = str(out.path)
         c["next_seq"], c["waiting"] = next_seq, len(buffer)
         if out is not None and time.monotonic() - last_flush > cfg.writer.flush_s:
             try:
                 out.flush()
             except OSError:
                 c["write_errors"] += 1
+            c["failed"] = out.failed
             last_flush = time.monotonic()
         comp.command()
         comp.beat()
     if out is not None:
         out.close(None)
     comp.close()
+
+
+def _end_spill(out: RunFileWriter | None, header: dict[str, Any], figures: SpillFigures,
+               c: dict[str, Any], no_file: int) -> dict[str, Any]:
+    """Write what is queued, then the spill's row and ledger; return the ledger."""
+    if out is None:  # the run's file could not be created
+        counts = {"complete": 0, "incomplete": 0, "not_written": no_file}
+        return spill_ledger(header["spill"], header["info"], counts)
+    try:
+        out.write_block()
+    except OSError:
+        c["write_errors"] += 1  # counted as not written: the ledger says so
+    ledger = spill_ledger(header["spill"], header["info"], out.take_spill_counts())
+    out.write_spill(figures.row(ledger), ledger)
+    return ledger
 
 
 def _next_item(buffer: dict[tuple[int, int], built_batch.BuiltBatch], run: int | None,

@@ -41,6 +41,17 @@ class Batch:
     truth: dict[str, np.ndarray]
     sent: dict[int, np.ndarray] | None = None  # source id -> rows it sends (fault injection)
 
+    def built_events(self) -> np.ndarray:
+        """The batch's event table as the event builder emits it (every event complete)."""
+        from daq.built_batch import BUILT_DTYPE
+
+        out = np.zeros(len(self.events), BUILT_DTYPE)
+        out["spill"] = self.spill
+        for name in ("event", "trigger", "trigger_time_ns"):
+            out[name] = self.events[name]
+        out["complete"] = 1
+        return out
+
     def samples_in_map_order(self, detector: Detector) -> np.ndarray:
         """Every source's samples as one (events, channels, samples) array in the map's
         channel order: what the event builder makes of this batch (without fault injection)."""

@@ -14,6 +14,7 @@ import h5py
 import numpy as np
 
 from daq.config import to_dict
+from daq.run_file.layout import RunFileError  # one error for every kind of run file
 from daq.wire_format import EVENT_DTYPE
 from emulator.config import CLASS_NAMES
 from emulator.emulator import Batch, Emulator, SpillPlan
@@ -28,10 +29,6 @@ TRUTH_UNITS = {
     "e_hcal_module_gev": "GeV", "t_peak_ns": "ns", "gain_factor": "", "n_pileup": "",
     "n_pileup_window": "", "pileup_event": "", "pileup_time_ns": "ns", "pileup_class": "",
 }
-
-
-class RunFileError(ValueError):
-    """An emulated-run file is missing, unreadable or not what it claims to be."""
 
 
 class EmulatedRunWriter:

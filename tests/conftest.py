@@ -186,3 +186,52 @@ def reconstructed(detector, rich_emulator):
     truth = {k: np.concatenate([p[2][k] for p in parts]) for k in (
         "class", "trigger", "e_ecal_gev", "n_pileup_window", "t_peak_ns", "deposit_gev")}
     return reco, ch, truth, np.concatenate([p[3] for p in parts])
+
+
+@pytest.fixture(scope="session")
+def run_batches(detector, make_emulator):
+    """Three short emulated spills as the workers hand them to the writer: per spill a list of
+    (events, samples, reco, channels) batches."""
+    from daq.reco.reconstruction import Reconstruction
+
+    em = make_emulator(**{"spill.duration_s": 0.4, "trigger.random_rate_hz": 500.0})
+    rec = Reconstruction(detector)
+    spills = []
+    for spill in (1, 2, 3):
+        batches = []
+        for b in em.batches(em.spill_plan(spill)):
+            samples = b.samples_in_map_order(detector)
+            events = b.built_events()
+            reco, ch = rec(samples, events)
+            batches.append((events, samples, reco, ch.table()))
+        spills.append(batches)
+    return spills
+
+
+@pytest.fixture(scope="session")
+def write_run(detector, run_batches):
+    """Function: write ``run_batches`` as run 7 into a directory with the real file writer and
+    return the writer (``spills`` limits the spills, ``close`` False leaves the run open)."""
+    from daq.ledger import spill_ledger
+    from daq.run_file.file_writer import FileHeader, RunFileWriter, WriterSettings
+    from daq.run_file.spill_figures import SpillFigures
+
+    def write(directory, spills=3, close=True, **settings):
+        header = FileHeader(7, detector, {"daq_config": "{}", "calibration": '{"tag": "t"}',
+                                          "run_record": '{"run": 7}'})
+        out = RunFileWriter(directory, header, WriterSettings(**settings))
+        figures = SpillFigures(detector)
+        for k, batches in enumerate(run_batches[:spills], start=1):
+            for batch in batches:
+                out.append(*batch)
+                figures.add(batch[0], batch[2], batch[3])
+            out.write_block()
+            n = sum(len(b[0]) for b in batches)
+            ledger = spill_ledger(k, {"builder": {"triggered": n}}, out.take_spill_counts())
+            out.write_spill(figures.row(ledger), ledger)
+        if close:
+            out.close({"ledger": {"triggered": out.written_events, "balanced": True},
+                       "events": out.written_events})
+        return out
+
+    return write

@@ -19,6 +19,33 @@ class CalibrationConstants:
     reference_correction: np.ndarray  # per channel, this spill's LED/reference factor
     tag: str = "nominal"
 
+    def to_dict(self) -> dict:
+        """JSON-able, for a run file's provenance."""
+        return {"tag": self.tag, "gev_per_adc": self.gev_per_adc.tolist(),
+                "time_offset_ns": self.time_offset_ns.tolist(),
+                "pedestal_adc": [[None if np.isnan(v) else float(v) for v in p]
+                                 for p in self.pedestal_adc],
+                "reference_correction": self.reference_correction.tolist()}
+
+    @classmethod
+    def from_dict(cls, values: dict, n_channels: int) -> CalibrationConstants:
+        """The inverse of :meth:`to_dict` (a run file's provenance, a constants file); a value
+        of the wrong length or type is a ``ValueError`` naming it."""
+        arrays = {}
+        for name, shape in (("gev_per_adc", (n_channels,)), ("time_offset_ns", (n_channels,)),
+                            ("pedestal_adc", (n_channels, 2)),
+                            ("reference_correction", (n_channels,))):
+            try:
+                a = np.array(values[name], dtype=np.float64)
+            except (KeyError, TypeError, ValueError):
+                raise ValueError(f"calibration constants: {name} missing or not numbers") \
+                    from None
+            if a.shape != shape:
+                raise ValueError(f"calibration constants: {name} has shape {a.shape}, the "
+                                 f"detector map needs {shape}")
+            arrays[name] = a
+        return cls(**arrays, tag=str(values.get("tag", "unnamed")))
+
     @classmethod
     def nominal(cls, detector: Detector, gains: GainsSection | None = None
                 ) -> CalibrationConstants:

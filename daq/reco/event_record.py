@@ -1,5 +1,5 @@
-"""What the reconstruction keeps per event (the ``reco`` table of batches and run files) and
-the event classes. Units are in the field names."""
+"""What the reconstruction keeps per event and per channel (the ``reco`` tables of batches and
+run files) and the event classes. Units are in the field names."""
 
 from __future__ import annotations
 
@@ -29,3 +29,7 @@ RECO_DTYPE = np.dtype([
     ("srd_tag", "u1"), ("srd_sideband_tag", "u1"), ("muon_tag", "u1"),
     ("event_class", "u1"), ("flags", "<u2"),
 ])
+
+#: What the reconstruction keeps per event and channel: the in-time pulse.
+CHANNEL_DTYPE = np.dtype([("amplitude_adc", "<f4"), ("time_ns", "<f4"), ("n_pulses", "u1"),
+                          ("flags", "u1")])

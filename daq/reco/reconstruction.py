@@ -42,6 +42,15 @@ class ChannelResult:
     pedestal_adc: np.ndarray  # (events, channels, 2): even, odd
     energy_gev: np.ndarray  # the in-time pulse, calibrated
 
+    def table(self) -> np.ndarray:
+        """What travels to the run file: ``(events, channels)`` of ``CHANNEL_DTYPE``."""
+        out = np.empty(self.amplitude_adc.shape, er.CHANNEL_DTYPE)
+        out["amplitude_adc"] = self.amplitude_adc
+        out["time_ns"] = self.time_ns
+        out["n_pulses"] = self.n_pulses
+        out["flags"] = self.flags
+        return out
+
 
 class Reconstruction:
     def __init__(self, detector: Detector, config: RecoConfig | None = None,

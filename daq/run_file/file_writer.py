@@ -1,0 +1,237 @@
+"""Writes run files (``docs/file-format.md``): provenance first, then blocks of events with a
+checksum each, flushed so that SWMR readers see them, rotating to a new file at a size limit.
+
+Speed comes from writing whole blocks of whole chunks (never single events, never shapes left
+for h5py to guess) and a byte-shuffle + LZ4 compressor; see ``bench/file_ingest.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+from crc32c import crc32c
+
+from daq.detector import Detector
+from daq.run_database import software_version
+from daq.run_file import layout as L
+
+
+@dataclass
+class FileHeader:
+    """What every file of a run carries before its data."""
+
+    run: int
+    detector: Detector
+    provenance: dict[str, str]  # dataset name -> text (JSON, or the map's TOML)
+    attrs: dict[str, Any] = field(default_factory=dict)  # e.g. truth_file, source_file
+    format: str = L.FORMAT
+    raw: bool = True  # a re-reconstruction links to its source's samples instead
+    name: str | None = None  # one file of this name (recovery, re-reconstruction), no sequence
+    run_uuid: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+
+@dataclass(frozen=True)
+class WriterSettings:
+    chunk_events: int = 128
+    block_events: int = 1024
+    compression: str = "blosc-lz4"
+    max_file_mb: float = 0.0  # 0: never rotate
+
+
+class RunFileWriter:
+    """One run's file sequence. A failed write (disk full, ...) is remembered in ``failed``:
+    from then on events are counted as not written, and what was flushed before stays
+    readable."""
+
+    def __init__(self, directory: str | Path, header: FileHeader, settings: WriterSettings):
+        self.directory = Path(directory)
+        self.header = header
+        self.settings = settings
+        self.index = 0
+        self.failed: str | None = None
+        self.pending: list[tuple[np.ndarray, ...]] = []
+        self.n_pending = 0
+        self.counts = {"complete": 0, "incomplete": 0, "not_written": 0}  # this spill
+        self.written_events = 0  # this run
+        self.written_bytes = 0  # raw samples, uncompressed
+        self.paths: list[Path] = []
+        self.f: h5py.File | None = None
+        self._open()
+
+    # -- files -----------------------------------------------------------------------------
+    @property
+    def path(self) -> Path:
+        return self.paths[-1]
+
+    def _open(self) -> None:
+        h = self.header
+        path = self.directory / (h.name or L.file_name(h.run, self.index))
+        self.paths.append(path)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            f = h5py.File(path, "w", libver="latest")
+        except OSError as exc:
+            self.failed = f"{path}: cannot create ({_reason(exc)})"
+            raise OSError(self.failed) from None
+        self.f = f
+        f.attrs.update(format=h.format, format_version=L.FORMAT_VERSION, run=h.run,
+                       run_uuid=h.run_uuid, file_index=self.index,
+                       created_utc=datetime.now(UTC).isoformat(timespec="seconds"),
+                       software_version=software_version(), host=socket.gethostname(),
+                       raw_compression=self.settings.compression if h.raw else "",
+                       truth_file="")
+        f.attrs.update(h.attrs)
+        prov = f.create_group(L.PROVENANCE)
+        for name, text in h.provenance.items():
+            prov.create_dataset(name, data=text, dtype=h5py.string_dtype())
+        prov.create_dataset("detector_map", data=h.detector.text, dtype=h5py.string_dtype())
+        prov["channels"] = L.channel_table(h.detector)
+        n_ch, n_s = h.detector.n_channels, h.detector.samples_per_channel
+        chunk = self.settings.chunk_events
+        self.ds = {L.EVENTS: self._growing(L.EVENTS, (), chunk),
+                   L.RECO: self._growing(L.RECO, (), chunk),
+                   L.CHANNELS: self._growing(L.CHANNELS, (n_ch,), chunk)}
+        if h.raw:
+            self.ds[L.SAMPLES] = self._growing(L.SAMPLES, (n_ch, n_s), chunk, np.uint16,
+                                               **L.compression(self.settings.compression))
+            self.ds[L.SAMPLES].attrs.update(
+                channels=[c.name for c in h.detector.channels],
+                sample_period_ns=h.detector.sample_period_ns)
+        elif "source_file" in h.attrs:
+            f["raw"] = h5py.ExternalLink(h.attrs["source_file"], "/raw")
+        for name in (L.BLOCKS, L.SPILLS):
+            self.ds[name] = self._growing(name, (), 64)
+        for name in (L.SPILL_LEDGERS, L.RUN_END):  # JSON lines in bytes: SWMR readers cannot
+            self.ds[name] = self._growing(name, (), 4096, np.uint8)  # follow variable strings
+        if h.attrs.get("truth_file"):
+            f["truth"] = h5py.ExternalLink(h.attrs["truth_file"], "/truth")
+        f.swmr_mode = True  # from here on readers may open the file; no new objects
+        f.flush()
+
+    def _growing(self, name: str, shape: tuple, chunk: int, dtype=None, **kw) -> h5py.Dataset:
+        ds = self.f.create_dataset(name, shape=(0, *shape), maxshape=(None, *shape),
+                                   dtype=dtype or L.DTYPES[name], chunks=(chunk, *shape), **kw)
+        units = L.UNITS[name]
+        ds.attrs.update(units=units if isinstance(units, str) else json.dumps(units),
+                        description=L.DESCRIPTIONS[name])
+        return ds
+
+    def _rotate(self) -> None:
+        self.f.close()
+        self.index += 1
+        self._open()
+
+    # -- data ------------------------------------------------------------------------------
+    def append(self, events: np.ndarray, samples: np.ndarray | None, reco: np.ndarray,
+               channels: np.ndarray) -> None:
+        """Queue a batch; it is written with the next block (HDF5 is fastest in big blocks)."""
+        if self.failed:
+            self.counts["not_written"] += len(events)
+            return
+        self.pending.append((events, samples, reco, channels))
+        self.n_pending += len(events)
+        if self.n_pending >= self.settings.block_events:
+            self.write_block()
+
+    def write_block(self) -> None:
+        """Write the queued batches as one block with its checksums and flush; on failure count
+        them not written (the spill's ledger then says exactly what is in the file)."""
+        if not self.pending:
+            return
+        batches, self.pending, n = self.pending, [], self.n_pending
+        self.n_pending = 0
+        columns = {L.EVENTS: 0, L.SAMPLES: 1, L.RECO: 2, L.CHANNELS: 3}
+        values = {name: np.concatenate([b[i] for b in batches]) for name, i in columns.items()
+                  if name in self.ds}
+        block = np.zeros(1, L.BLOCK_DTYPE)
+        try:
+            n0 = self.ds[L.EVENTS].shape[0]
+            for name, v in values.items():
+                ds = self.ds[name]
+                ds.resize(n0 + n, axis=0)
+                ds[n0:] = v
+                block[L.ROW_DATASETS[name]] = crc32c(v)
+            block["first_row"], block["n_rows"], block["time_unix_s"] = n0, n, time.time()
+            _append(self.ds[L.BLOCKS], block)
+            self.f.flush()
+        except (OSError, ValueError) as exc:
+            self.counts["not_written"] += n
+            self.failed = f"{self.path}: write failed ({_reason(exc)})"
+            raise OSError(self.failed) from None
+        complete = int(values[L.EVENTS]["complete"].sum())
+        self.written_events += n
+        self.counts["complete"] += complete
+        self.counts["incomplete"] += n - complete
+        if L.SAMPLES in values:
+            self.written_bytes += values[L.SAMPLES].nbytes
+        limit = self.settings.max_file_mb
+        if limit and not self.header.name and os.path.getsize(self.path) >= limit * 1e6:
+            self._rotate()
+
+    def flush(self) -> None:
+        if not self.failed:
+            self.write_block()
+
+    def write_spill(self, row: np.ndarray, ledger: dict[str, Any]) -> None:
+        """The spill's ``/spills`` row and full ledger, flushed (after the spill's events)."""
+        if self.failed:
+            return
+        try:
+            _append(self.ds[L.SPILLS], row)
+            _append(self.ds[L.SPILL_LEDGERS], _json_line(ledger))
+            self.f.flush()
+        except (OSError, ValueError) as exc:
+            self.failed = f"{self.path}: write failed ({_reason(exc)})"
+
+    def take_spill_counts(self) -> dict[str, int]:
+        counts, self.counts = self.counts, {"complete": 0, "incomplete": 0, "not_written": 0}
+        return counts
+
+    def close(self, run_end: dict[str, Any] | None) -> None:
+        """Write what is queued and, if the run ended, its ledger and summary; close."""
+        if self.f is None:
+            return
+        try:
+            if not self.failed:
+                self.write_block()
+                if run_end is not None:
+                    _append(self.ds[L.RUN_END], _json_line(run_end))
+        except OSError:
+            pass  # counted; the run's ledger still reaches the run record
+        finally:
+            try:
+                self.f.close()
+            except OSError:
+                pass  # a full disk can refuse even the close; flushed data stay readable
+            self.f = None
+
+
+def _append(ds: h5py.Dataset, values: np.ndarray) -> None:
+    n = ds.shape[0]
+    ds.resize(n + len(values), axis=0)
+    ds[n:] = values
+
+
+def _json_line(value: Any) -> np.ndarray:
+    return np.frombuffer((json.dumps(value) + "\n").encode(), np.uint8)
+
+
+def _reason(exc: BaseException) -> str:
+    """The useful part of an HDF5 error ('No space left on device', ...)."""
+    text = str(exc)
+    for known in ("No space left on device", "File too large", "Permission denied",
+                  "Read-only file system", "Disk quota exceeded"):
+        if known in text:
+            return known.lower()
+    errno_text = os.strerror(exc.errno) if getattr(exc, "errno", None) else ""
+    return errno_text or text.split("(")[0].strip() or exc.__class__.__name__

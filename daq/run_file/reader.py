@@ -1,0 +1,208 @@
+"""Reading run files: a run (one file or a rotated sequence) as numpy columns in chunks, the
+reconstruction as a pandas DataFrame. Opens files while they are written (SWMR) and files whose
+writer died; anything that is not a sound run file is a :class:`RunFileError`.
+
+    with RunReader("runs/run_000012.h5") as run:
+        for chunk in run.chunks(["events", "reco/events"]):
+            ...
+        df = run.reco_dataframe()
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from daq.run_file import layout as L
+
+
+class RunReader:
+    def __init__(self, path: str | Path):
+        path = Path(path)
+        self.files: list[h5py.File] = []
+        try:
+            for p in L.sequence(path):
+                self.files.append(L.open_h5(p))
+            self._check()
+        except Exception:
+            self.close()
+            raise
+        self.path = path
+        first = self.files[0]
+        self.format = str(first.attrs["format"])
+        self.run = int(first.attrs["run"])
+        self.run_uuid = str(first.attrs["run_uuid"])
+
+    def _check(self) -> None:
+        uid = None
+        for k, f in enumerate(self.files):
+            where = f.filename
+            fmt = f.attrs.get("format")
+            if fmt not in (L.FORMAT, L.RECO_FORMAT):
+                raise L.RunFileError(f"{where}: not a na64daq run file (format attribute "
+                                     f"{fmt!r})")
+            version = f.attrs.get("format_version")
+            if version != L.FORMAT_VERSION:
+                raise L.RunFileError(f"{where}: run-file format version {version} is not "
+                                     f"{L.FORMAT_VERSION}, which this na64daq reads")
+            if f.attrs.get("file_index") != k:
+                raise L.RunFileError(f"{where}: file {f.attrs.get('file_index')} of its run "
+                                     f"where file {k} was expected (a file of the sequence "
+                                     "is missing)")
+            if uid is not None and f.attrs.get("run_uuid") != uid:
+                raise L.RunFileError(f"{where}: belongs to another run than "
+                                     f"{self.files[0].filename} (run_uuid differs)")
+            uid = f.attrs.get("run_uuid")
+            for name in (L.EVENTS, L.RECO, L.CHANNELS, L.BLOCKS, L.SPILLS, L.RUN_END,
+                         L.PROVENANCE):
+                if name not in f:
+                    raise L.RunFileError(f"{where}: damaged run file (no /{name})")
+            for name in (L.EVENTS, L.RECO, L.CHANNELS, L.BLOCKS, L.SPILLS):
+                if f[name].dtype != L.DTYPES[name]:
+                    raise L.RunFileError(f"{where}: damaged run file (/{name} has type "
+                                         f"{f[name].dtype})")
+
+    # -- what the run is -------------------------------------------------------------------
+    @property
+    def attrs(self) -> dict[str, Any]:
+        return {k: (v.item() if hasattr(v, "item") else v)
+                for k, v in self.files[0].attrs.items()}
+
+    @property
+    def has_raw(self) -> bool:
+        return self._get(self.files[0], L.SAMPLES) is not None
+
+    def provenance(self, name: str) -> str:
+        ds = self.files[0][L.PROVENANCE].get(name)
+        if ds is None:
+            raise L.RunFileError(f"{self.files[0].filename}: no provenance {name!r}")
+        value = ds[()]
+        return value.decode() if isinstance(value, bytes) else str(value)
+
+    def provenance_json(self, name: str) -> Any:
+        try:
+            return json.loads(self.provenance(name))
+        except ValueError:
+            raise L.RunFileError(f"{self.files[0].filename}: provenance {name!r} is not "
+                                 "JSON") from None
+
+    def rows(self, f: h5py.File) -> int:
+        """Events of one file up to its last flush (every row dataset has them)."""
+        names = [n for n in L.ROW_DATASETS if self._get(f, n) is not None]
+        return min(f[n].shape[0] for n in names)
+
+    @property
+    def n_events(self) -> int:
+        return sum(self.rows(f) for f in self.files)
+
+    def refresh(self) -> None:
+        """See what the writer has flushed since (a reader open during the run)."""
+        for f in self.files:
+            for name in (*L.ROW_DATASETS, L.BLOCKS, L.SPILLS, L.SPILL_LEDGERS, L.RUN_END):
+                ds = self._get(f, name)
+                if ds is not None:
+                    ds.refresh()
+
+    # -- data ------------------------------------------------------------------------------
+    def chunks(self, names: Sequence[str] = (L.EVENTS, L.RECO), chunk_events: int = 4096
+               ) -> Iterator[dict[str, np.ndarray]]:
+        """The run's rows ``chunk_events`` at a time: a dict name -> array per chunk."""
+        for f in self.files:
+            n = self.rows(f)
+            dsets = {name: self._need(f, name) for name in names}
+            for lo in range(0, n, chunk_events):
+                hi = min(lo + chunk_events, n)
+                yield {name: self._read(ds, lo, hi) for name, ds in dsets.items()}
+
+    def column(self, name: str, field: str | None = None) -> np.ndarray:
+        """A whole dataset (or one field of it) over every file of the run."""
+        parts = []
+        for f in self.files:
+            ds = self._need(f, name)
+            n = self.rows(f) if name in L.ROW_DATASETS else ds.shape[0]
+            values = self._read(ds, 0, n)
+            parts.append(values[field] if field else values)
+        return np.concatenate(parts)
+
+    def spills(self) -> np.ndarray:
+        return self.column(L.SPILLS)
+
+    def spill_ledgers(self) -> list[dict[str, Any]]:
+        return [x for f in self.files for x in _json_lines(f[L.SPILL_LEDGERS])]
+
+    def run_end(self) -> dict[str, Any] | None:
+        """The run's final ledger and summary; None if the run did not close."""
+        lines = _json_lines(self.files[-1][L.RUN_END])
+        return lines[0] if lines else None
+
+    def reco_dataframe(self):
+        """The event table and the per-event reconstruction as one pandas DataFrame; vector
+        fields become columns ``name_0``, ``name_1``, ..."""
+        import pandas as pd
+
+        events, reco = self.column(L.EVENTS), self.column(L.RECO)
+        return pd.DataFrame(flat_columns(events) | flat_columns(reco))
+
+    # -- internals -------------------------------------------------------------------------
+    @staticmethod
+    def _get(f: h5py.File, name: str) -> h5py.Dataset | None:
+        try:
+            return f.get(name)
+        except (KeyError, OSError):  # an external link whose file is gone
+            return None
+
+    def _need(self, f: h5py.File, name: str) -> h5py.Dataset:
+        ds = self._get(f, name)
+        if ds is None:
+            raise L.RunFileError(f"{f.filename}: no /{name}")
+        return ds
+
+    @staticmethod
+    def _read(ds: h5py.Dataset, lo: int, hi: int) -> np.ndarray:
+        try:
+            return ds[lo:hi]
+        except (OSError, ValueError) as exc:
+            raise L.RunFileError(f"{ds.file.filename}: /{ds.name.lstrip('/')} rows {lo}-{hi} "
+                                 f"cannot be read ({str(exc).split('(')[0].strip()})") from None
+
+    def close(self) -> None:
+        for f in self.files:
+            try:
+                f.close()
+            except OSError:
+                pass
+        self.files = []
+
+    def __enter__(self) -> RunReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _json_lines(ds: h5py.Dataset) -> list[Any]:
+    try:
+        text = ds[()].tobytes().decode()
+        return [json.loads(line) for line in text.splitlines() if line]
+    except (OSError, ValueError):
+        raise L.RunFileError(f"{ds.file.filename}: /{ds.name.lstrip('/')} is damaged "
+                             "(not JSON lines)") from None
+
+
+def flat_columns(table: np.ndarray) -> dict[str, np.ndarray]:
+    """The fields of a structured array as 1-d columns (``e_hcal_gev_0``, ...): what pandas
+    and ROOT trees take."""
+    out = {}
+    for name in table.dtype.names:
+        col = table[name]
+        if col.ndim == 1:
+            out[name] = col
+        else:
+            for k in range(col.shape[1]):
+                out[f"{name}_{k}"] = col[:, k]
+    return out
