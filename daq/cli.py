@@ -276,7 +276,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             if sup.state == "running":
                 sup.stop()
         print_summary(sup.status())
-        return 0 if sup.ledger and sup.ledger.get("balanced") else 1
+        ok = sup.outcome == "stopped" and sup.ledger and sup.ledger.get("balanced")
+        return 0 if ok else 1
     finally:
         sup.close()
 

@@ -51,6 +51,8 @@ class _Spill:
         self.done = np.zeros(1024, bool)  # event number -> emitted
         self.last_event = np.zeros(n_sources, np.int64)
         self.eos: dict[int, dict[str, Any]] = {}
+        self.start_ns = 0  # the spill's start and end, as the crates' clocks say (SOS, EOS)
+        self.end_ns = 0
         self.complete = 0
         self.incomplete = 0
 
@@ -219,9 +221,11 @@ class EventAssembler:
             return
         sp = self._spill(frame.spill)
         if frame.kind is FrameKind.SOS:
+            sp.start_ns = sp.start_ns or frame.time_ns
             return
         if frame.kind is FrameKind.EOS:
             sp.eos[source_id] = frame.info
+            sp.end_ns = max(sp.end_ns, frame.time_ns)
             if set(sp.eos) >= set(self.sources):
                 self.collect(now, close=[frame.spill])
             return
@@ -369,7 +373,7 @@ class EventAssembler:
         for key in self.run_ledger:
             self.run_ledger[key] += ledger[key]
         self._emit_marker("EOS", sp.spill, {"builder": ledger, "sources": {
-            str(s): i for s, i in info.items()}})
+            str(s): i for s, i in info.items()}, "start_ns": sp.start_ns, "end_ns": sp.end_ns})
         del self.spills[sp.spill]
         self.closed.add(sp.spill)
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import sys
 
@@ -12,6 +13,7 @@ from daq.detector import Detector
 
 
 def main(argv: list[str]) -> None:
+    faulthandler.enable()  # a crash in a C library leaves its Python stack in the log
     role, name, config_path = argv[:3]
     detector = Detector.load(argv[3] if len(argv) > 3 and argv[3] else None)
     cfg = load(DaqConfig, config_path)

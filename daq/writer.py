@@ -10,6 +10,7 @@ not be written are counted ``not_written`` and the ledger still balances.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -143,6 +144,8 @@ def main(cfg: DaqConfig, detector: Detector, name: str = "writer",
                     out.close(run_end(ledger, classes, started))
                     out = None
                 run, next_seq = None, 1
+                if c["failed"]:  # HDF5 is not to be trusted after a failed write (below)
+                    comp.exiting = True
             if out is not None:
                 c["written_events"] = out.written_events
                 c["written_bytes"] = out.written_bytes
@@ -161,6 +164,11 @@ def main(cfg: DaqConfig, detector: Detector, name: str = "writer",
     if out is not None:
         out.close(None)
     comp.close()
+    if c["failed"]:
+        # After a failed write (disk full) the HDF5 library crashes in its own clean-up at
+        # exit (h5py issue 914); everything that could be written is flushed and closed, so
+        # leave without it. The supervisor starts a fresh writer for the next run.
+        os._exit(0)
 
 
 def _end_spill(out: RunFileWriter | None, header: dict[str, Any], figures: SpillFigures,
@@ -174,7 +182,8 @@ def _end_spill(out: RunFileWriter | None, header: dict[str, Any], figures: Spill
     except OSError:
         c["write_errors"] += 1  # counted as not written: the ledger says so
     ledger = spill_ledger(header["spill"], header["info"], out.take_spill_counts())
-    out.write_spill(figures.row(ledger), ledger)
+    info = header["info"]
+    out.write_spill(figures.row(ledger, info.get("start_ns", 0), info.get("end_ns", 0)), ledger)
     return ledger
 
 

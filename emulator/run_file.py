@@ -14,9 +14,10 @@ import h5py
 import numpy as np
 
 from daq.config import to_dict
+from daq.run_file.layout import FORMAT as DAQ_FORMAT
 from daq.run_file.layout import RunFileError  # one error for every kind of run file
 from daq.wire_format import EVENT_DTYPE
-from emulator.config import CLASS_NAMES
+from emulator.config import CLASS_NAMES, RunSection
 from emulator.emulator import Batch, Emulator, SpillPlan
 
 FORMAT = "na64daq-emulated-run"
@@ -134,6 +135,9 @@ def read_run(path: str | Path, truth: bool = True) -> EmulatedRun:
     except OSError as exc:
         raise RunFileError(f"{path}: not a readable HDF5 file ({exc})") from None
     with f:
+        if f.attrs.get("format") == DAQ_FORMAT:
+            f.close()
+            return read_daq_run(path)
         if f.attrs.get("format") != FORMAT:
             raise RunFileError(f"{path}: not an emulated run file (format attribute "
                                f"{f.attrs.get('format')!r})")
@@ -160,6 +164,45 @@ def read_run(path: str | Path, truth: bool = True) -> EmulatedRun:
         raise RunFileError(f"{path}: damaged emulated run (spill table counts "
                            f"{int(spills['n_events'].sum())} events, event table {n})")
     return run
+
+
+def read_daq_run(path: str | Path) -> EmulatedRun:
+    """A run file written by the DAQ, as the replay needs it: the events with their spills'
+    start and end times and each source's share of the samples, in the batching of the
+    configuration it was taken with. Replayed, an emulated run gives its original frames
+    byte for byte (its incomplete events, if any, with zeros for the missing crates)."""
+    from daq.detector import Detector, DetectorMapError
+    from daq.run_file import layout as L
+    from daq.run_file.reader import RunReader
+
+    with RunReader(path) as run:
+        try:
+            detector = Detector.from_text(run.provenance("detector_map"), f"{path} map")
+        except DetectorMapError as exc:
+            raise RunFileError(f"{path}: damaged provenance ({exc})") from None
+        config = run.provenance_json("daq_config").get("emulator", {})
+        built = run.column(L.EVENTS)
+        samples = run.column(L.SAMPLES)
+        spill_rows = run.spills()
+    events = np.zeros(len(built), EVENT_DTYPE)
+    for name in ("event", "trigger", "trigger_time_ns"):
+        events[name] = built[name]
+    numbers, counts = np.unique(built["spill"], return_counts=True)
+    n_per_spill = dict(zip(numbers.tolist(), counts.tolist(), strict=True))
+    spills = np.zeros(len(spill_rows), SPILL_DTYPE)
+    for name in ("spill", "start_ns", "end_ns"):
+        spills[name] = spill_rows[name]
+    spills["n_events"] = [n_per_spill.get(int(s), 0) for s in spill_rows["spill"]]
+    if int(spills["n_events"].sum()) != len(events):
+        raise RunFileError(f"{path}: events of spills without an end-of-spill row (a run that "
+                           "did not close: 'na64daq recover' it first)")
+    by_source = {sid: np.ascontiguousarray(samples[:, np.asarray(detector.source(sid).channels)])
+                 for sid in detector.source_ids}
+    run_cfg = config.get("run", {})
+    start = int(run_cfg.get("start_time_ns", spills["start_ns"][0] if len(spills) else 0))
+    batch = int(run_cfg.get("batch_events", RunSection().batch_events))
+    return EmulatedRun(Path(path), int(run.run), batch, start, spills, events,
+                       built["spill"].astype(np.uint32), by_source, {}, config)
 
 
 def _growing(f: h5py.File, name: str, shape: tuple, dtype, chunk: int, **kw) -> h5py.Dataset:

@@ -194,7 +194,8 @@ def run_batches(detector, make_emulator):
     (events, samples, reco, channels) batches."""
     from daq.reco.reconstruction import Reconstruction
 
-    em = make_emulator(**{"spill.duration_s": 0.4, "trigger.random_rate_hz": 500.0})
+    em = make_emulator(**{"spill.duration_s": 0.4, "trigger.random_rate_hz": 500.0,
+                          "beam.intensity_per_spill": 5e6 * 0.4 / 4.8})  # 5e6 e-/4.8 s spill
     rec = Reconstruction(detector)
     spills = []
     for spill in (1, 2, 3):
@@ -212,7 +213,7 @@ def run_batches(detector, make_emulator):
 def write_run(detector, run_batches):
     """Function: write ``run_batches`` as run 7 into a directory with the real file writer and
     return the writer (``spills`` limits the spills, ``close`` False leaves the run open)."""
-    from daq.ledger import spill_ledger
+    from daq.ledger import spill_ledger, sum_ledgers
     from daq.run_file.file_writer import FileHeader, RunFileWriter, WriterSettings
     from daq.run_file.spill_figures import SpillFigures
 
@@ -221,6 +222,7 @@ def write_run(detector, run_batches):
                                           "run_record": '{"run": 7}'})
         out = RunFileWriter(directory, header, WriterSettings(**settings))
         figures = SpillFigures(detector)
+        ledgers = []
         for k, batches in enumerate(run_batches[:spills], start=1):
             for batch in batches:
                 out.append(*batch)
@@ -229,9 +231,9 @@ def write_run(detector, run_batches):
             n = sum(len(b[0]) for b in batches)
             ledger = spill_ledger(k, {"builder": {"triggered": n}}, out.take_spill_counts())
             out.write_spill(figures.row(ledger), ledger)
+            ledgers.append(ledger)
         if close:
-            out.close({"ledger": {"triggered": out.written_events, "balanced": True},
-                       "events": out.written_events})
+            out.close({"ledger": sum_ledgers(ledgers, {}), "events": out.written_events})
         return out
 
     return write

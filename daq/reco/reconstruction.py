@@ -171,7 +171,7 @@ class Reconstruction:
                                            & (hcal <= c.mip_max_gev)).all(1)
         flags = self._event_flags(events, ch, e, reco)
         reco["flags"] = flags
-        self._classify(reco)
+        self._classify(reco, events)
         self._learn_drift(events, reco)
         return reco, ch
 
@@ -203,7 +203,7 @@ class Reconstruction:
         flags[na64] |= er.EV_PILEUP_NA64
         return flags
 
-    def _classify(self, reco: np.ndarray) -> None:
+    def _classify(self, reco: np.ndarray, events: np.ndarray) -> None:
         c = self.cfg.classes
         ours = self.cfg.pileup.method == "ours"
         pileup = (reco["flags"] & (er.EV_PILEUP_OURS if ours else er.EV_PILEUP_NA64)) > 0
@@ -211,7 +211,10 @@ class Reconstruction:
         cls = np.full(len(reco), er.OTHER, np.uint8)
         cls[np.abs(e_ecal + e_hcal - c.beam_energy_gev) <= c.region2_tolerance_gev] = \
             er.REGION_II
-        cls[(e_ecal < c.signal_ecal_max_gev) & (e_hcal < c.signal_hcal_max_gev)] = er.SIGNAL_BOX
+        # a candidate is a physics trigger: a random trigger on an empty beam is not one
+        physics = events["trigger"] == TriggerKind.PHYSICS
+        cls[(e_ecal < c.signal_ecal_max_gev) & (e_hcal < c.signal_hcal_max_gev) & physics] = \
+            er.SIGNAL_BOX
         cls[reco["muon_tag"] > 0] = er.DIMUON
         cls[pileup] = er.PILEUP
         reco["event_class"] = cls

@@ -25,6 +25,8 @@ from daq.detector import Detector
 from daq.run_database import software_version
 from daq.run_file import layout as L
 
+_FAILED_FILES: list = []  # see RunFileWriter.close
+
 
 @dataclass
 class FileHeader:
@@ -164,7 +166,7 @@ class RunFileWriter:
             block["first_row"], block["n_rows"], block["time_unix_s"] = n0, n, time.time()
             _append(self.ds[L.BLOCKS], block)
             self.f.flush()
-        except (OSError, ValueError) as exc:
+        except (OSError, RuntimeError, ValueError) as exc:  # HDF5 raises all three
             self.counts["not_written"] += n
             self.failed = f"{self.path}: write failed ({_reason(exc)})"
             raise OSError(self.failed) from None
@@ -190,7 +192,7 @@ class RunFileWriter:
             _append(self.ds[L.SPILLS], row)
             _append(self.ds[L.SPILL_LEDGERS], _json_line(ledger))
             self.f.flush()
-        except (OSError, ValueError) as exc:
+        except (OSError, RuntimeError, ValueError) as exc:  # HDF5 raises all three
             self.failed = f"{self.path}: write failed ({_reason(exc)})"
 
     def take_spill_counts(self) -> dict[str, int]:
@@ -201,19 +203,21 @@ class RunFileWriter:
         """Write what is queued and, if the run ended, its ledger and summary; close."""
         if self.f is None:
             return
-        try:
-            if not self.failed:
+        if not self.failed:
+            try:
                 self.write_block()
                 if run_end is not None:
                     _append(self.ds[L.RUN_END], _json_line(run_end))
-        except OSError:
-            pass  # counted; the run's ledger still reaches the run record
-        finally:
-            try:
                 self.f.close()
-            except OSError:
-                pass  # a full disk can refuse even the close; flushed data stay readable
-            self.f = None
+            except (OSError, RuntimeError):
+                pass  # counted; the run's ledger still reaches the run record
+        if self.failed:
+            # HDF5 crashes when the objects of a file whose write failed are released (h5py
+            # issue 914): keep them for the life of the process, which then exits without
+            # the library's clean-up. What was flushed before the failure stays readable.
+            _FAILED_FILES.append((self.f, self.ds))
+        self.f = None
+        self.ds = {}
 
 
 def _append(ds: h5py.Dataset, values: np.ndarray) -> None:

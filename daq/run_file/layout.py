@@ -33,7 +33,8 @@ ROW_DATASETS = {EVENTS: "crc_events", SAMPLES: "crc_samples", RECO: "crc_reco",
 BLOCK_DTYPE = np.dtype([("first_row", "<u8"), ("n_rows", "<u4"), ("crc_events", "<u4"),
                         ("crc_samples", "<u4"), ("crc_reco", "<u4"), ("crc_channels", "<u4"),
                         ("time_unix_s", "<f8")])
-SPILL_DTYPE = np.dtype([("spill", "<u4"), ("triggered", "<i8"), ("written_complete", "<i8"),
+SPILL_DTYPE = np.dtype([("spill", "<u4"), ("start_ns", "<u8"), ("end_ns", "<u8"),
+                        ("triggered", "<i8"), ("written_complete", "<i8"),
                         ("written_incomplete", "<i8"), ("rejected", "<i8"),
                         ("dropped_by_policy", "<i8"), ("unaccounted", "<i8"), ("balanced", "u1"),
                         ("eot_estimate", "<f8"), ("eot_error", "<f8"),
@@ -54,8 +55,9 @@ UNITS: dict[str, Any] = {
     BLOCKS: {"first_row": "", "n_rows": "", "crc_events": "CRC-32C",
              "crc_samples": "CRC-32C", "crc_reco": "CRC-32C", "crc_channels": "CRC-32C",
              "time_unix_s": "s"},
-    SPILLS: {name: "" for name in SPILL_DTYPE.names} | {"eot_estimate": "electrons",
-                                                         "eot_error": "electrons"},
+    SPILLS: {name: "" for name in SPILL_DTYPE.names} | {
+        "start_ns": "ns, the crates' clock (SOS)", "end_ns": "ns, the crates' clock (EOS)",
+        "eot_estimate": "electrons", "eot_error": "electrons"},
     SPILL_LEDGERS: "JSON lines, UTF-8 bytes",
     RUN_END: "JSON lines, UTF-8 bytes",
 }
@@ -131,14 +133,48 @@ def open_h5(path: Path, mode: str = "r") -> h5py.File:
         if mode == "r":
             import hdf5plugin  # noqa: F401 - the raw samples' filters
 
-            return h5py.File(path, "r", swmr=True)
+            f = h5py.File(path, "r", swmr=True)
+            try:
+                _check_not_truncated(path, f)
+            except RunFileError:
+                f.close()
+                raise
+            return f
         return h5py.File(path, mode, libver="latest")
     except FileNotFoundError:
         raise RunFileError(f"{path}: no such file") from None
-    except OSError as exc:
+    except (OSError, RuntimeError) as exc:  # HDF5 raises either for a damaged file
         reason = str(exc).split("(", 1)[0].strip() or exc.__class__.__name__
         if not path.exists():
             reason = "no such file"
         elif path.stat().st_size < 512:
             reason = f"truncated ({path.stat().st_size} bytes)"
         raise RunFileError(f"{path}: not a readable HDF5 file ({reason})") from None
+
+
+def _check_not_truncated(path: Path, f: h5py.File) -> None:
+    """HDF5 reads what lies past the end of a file as zeros: a truncated file would give
+    zeros for data, silently. When the file is shorter than its superblock's end-of-file
+    address (versions 2 and 3, which ``libver="latest"`` writes) every chunk must still lie
+    within it; a writer that failed for lack of space leaves such a file, intact up to its
+    last flush."""
+    with open(path, "rb") as fh:
+        head = fh.read(48)
+    if head[:8] != b"\x89HDF\r\n\x1a\n" or head[8] not in (2, 3) or head[9] != 8:
+        return
+    eof = int.from_bytes(head[28:36], "little")
+    size = path.stat().st_size
+    if size >= eof:
+        return
+    end = [0]
+
+    def chunk_end(info) -> None:
+        end[0] = max(end[0], info.byte_offset + info.size)
+
+    def visit(_name: str, obj) -> None:
+        if isinstance(obj, h5py.Dataset) and obj.chunks and obj.size:
+            obj.id.chunk_iter(chunk_end)
+
+    f.visititems(visit)
+    if end[0] > size:
+        raise RunFileError(f"{path}: truncated ({size} bytes; its data reach byte {end[0]})")

@@ -11,6 +11,8 @@ import zmq
 
 from daq.run_file.reader import RunReader
 from daq.wire_format import to_bytes
+from emulator.replay import Replay
+from emulator.run_file import read_run
 
 
 def _run_to_end(sup, timeout_s=180.0, during=None):
@@ -53,10 +55,19 @@ def test_clean_run_writes_every_event_and_balances(daq, make_emulator, detector)
     assert len(events) == n and events["complete"].all()
     order = np.lexsort((events["event"], events["spill"]))
     assert np.array_equal(order, np.arange(n))
-    em = make_emulator(**{"spill.duration_s": 0.5, "run.number": sup.run})
+    em = make_emulator(**{"spill.duration_s": 0.5, "run.number": sup.run, "run.spills": 2})
     first = next(b for b in em.batches(em.spill_plan(1)))
     chans = list(detector.source(3).channels)
     assert np.array_equal(samples[: len(first.events)][:, chans], first.samples[3])
+    # and the run file, replayed, gives the crates' frames byte for byte
+    replayed = Replay(read_run(sup.procs["writer"].counters["file"]), detector).frames()
+    assert [(sid, to_bytes(p)) for _, sid, p in replayed] == \
+        [(sid, to_bytes(p)) for _, sid, p in em.frames()]
+    # the emulator's truth is reachable from the run file (external link to the truth file)
+    with RunReader(sup.procs["writer"].counters["file"]) as f:
+        assert np.array_equal(f.files[0]["truth/class"][()],
+                              np.concatenate([b.truth["class"] for s in (1, 2)
+                                              for b in em.batches(em.spill_plan(s))]))
 
 
 def test_a_source_that_skips_events_gives_named_incomplete_events(daq, make_emulator, detector):
@@ -253,3 +264,73 @@ def _alive(pid: int) -> bool:
         return False
     stat = open(f"/proc/{pid}/stat").read()
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_a_writer_killed_mid_run_errors_and_its_file_recovers(daq, make_emulator, detector):
+    """SIGKILL of the writer: error state naming it; the file keeps every flushed event,
+    proven by its checksums, and recovers into a closed file."""
+    from daq.run_file.recovery import recover
+    from daq.run_file.verification import verify
+
+    sup = daq(**{"emulator.spill.duration_s": 2.0, "emulator.spill.time_compressed": False,
+                 "writer.block_events": 256})
+    sup.configure()
+    sup.start()
+    deadline = time.monotonic() + 60
+    while sup.state == "running" and time.monotonic() < deadline:
+        sup.poll(0.05)
+        if sup.procs["writer"].counters.get("written_events", 0) >= 512:
+            break
+    seen = sup.procs["writer"].counters["written_events"]
+    path = sup.procs["writer"].counters["file"]
+    os.kill(sup.procs["writer"].popen.pid, signal.SIGKILL)
+    while sup.state == "running" and time.monotonic() < deadline:
+        sup.poll(0.05)
+    assert sup.state == "error" and "writer" in sup.error
+    with RunReader(path) as run:
+        report = verify(run)
+        n = run.n_events
+    assert report["ok"] and report["verified_events"] >= seen and n >= seen
+    r = recover(path)
+    assert r["events"] == report["verified_events"] and not r["closed"]
+    em = make_emulator(**{"spill.duration_s": 2.0, "run.number": sup.run})
+    batches = list(em.batches(em.spill_plan(1)))
+    expected = np.concatenate([b.samples_in_map_order(detector) for b in batches])[:r["events"]]
+    with RunReader(r["file"]) as run:
+        assert np.array_equal(run.column("raw/samples"), expected)
+    sup.stop()
+    assert sup.state == "configured"
+
+
+def test_a_full_disk_stops_the_run_and_the_ledger_counts_what_was_not_written(
+        daq_toml, tmp_path):
+    """The file-size limit of the process (RLIMIT_FSIZE) stands in for a full disk: writes
+    past it fail as they would with ENOSPC."""
+    import resource
+    import subprocess
+    import sys
+
+    from daq.run_database import RunDatabase
+
+    limit = 3_500_000  # the first spill's ~520 events fit, the second's do not
+
+    def small_disk():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    env = dict(os.environ, NA64DAQ_DB=str(tmp_path / "runs.db"))
+    r = subprocess.run([sys.executable, "-m", "daq.cli", "demo", "--no-gui", "--config",
+                        str(daq_toml), "--spills", "2", "--out", str(tmp_path / "runs")],
+                       env=env, preexec_fn=small_disk, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "writer:" in r.stdout and "file too large" in r.stdout, r.stdout
+    rec = RunDatabase(tmp_path / "runs.db").run()
+    assert rec["state"] == "error" and "writer" in rec["error"]
+    ledger = rec["ledger"]
+    assert ledger["balanced"] and ledger["rejected"] > 0  # not written, and counted
+    assert ledger["written_complete"] > 0
+    with RunReader(tmp_path / "runs" / "run_000001.h5") as run:  # what was written is there
+        assert run.n_events >= ledger["written_complete"]
+        from daq.run_file.verification import verify
+
+        assert verify(run)["verified_events"] >= ledger["written_complete"]
