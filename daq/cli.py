@@ -479,6 +479,9 @@ def cmd_recover(args: argparse.Namespace) -> int:
         return 0
     print(f"run {r['run']}: {r['events']} events in {r['blocks_verified']} verified blocks "
           f"copied to {r['file']}" + ("" if r["closed"] else " (the run had not closed)"))
+    if r["bytes_missing"]:
+        print(f"  the file was {r['bytes_missing']} bytes short (truncated, or its disk was "
+              "full): only verified blocks copied, not its spill table")
     if r["unverified_rows"] or r["bad_blocks"]:
         print(f"  left out: {r['unverified_rows']} rows written after the last flush, "
               f"{len(r['bad_blocks'])} damaged blocks and what follows them")

@@ -24,6 +24,7 @@ from crc32c import crc32c
 from daq.detector import Detector
 from daq.run_database import software_version
 from daq.run_file import layout as L
+from daq.run_file.sample_chunks import DIRECT, SampleChunkWriter
 
 _FAILED_FILES: list = []  # see RunFileWriter.close
 
@@ -86,6 +87,7 @@ class RunFileWriter:
             self.failed = f"{path}: cannot create ({_reason(exc)})"
             raise OSError(self.failed) from None
         self.f = f
+        self.sample_chunks: SampleChunkWriter | None = None
         f.attrs.update(format=h.format, format_version=L.FORMAT_VERSION, run=h.run,
                        run_uuid=h.run_uuid, file_index=self.index,
                        created_utc=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -100,15 +102,19 @@ class RunFileWriter:
         prov["channels"] = L.channel_table(h.detector)
         n_ch, n_s = h.detector.n_channels, h.detector.samples_per_channel
         chunk = self.settings.chunk_events
+        packed = L.compression(self.settings.compression)  # the tables compress well too
         self.ds = {L.EVENTS: self._growing(L.EVENTS, (), chunk),
-                   L.RECO: self._growing(L.RECO, (), chunk),
-                   L.CHANNELS: self._growing(L.CHANNELS, (n_ch,), chunk)}
+                   L.RECO: self._growing(L.RECO, (), chunk, **packed),
+                   L.CHANNELS: self._growing(L.CHANNELS, (n_ch,), chunk, **packed)}
         if h.raw:
             self.ds[L.SAMPLES] = self._growing(L.SAMPLES, (n_ch, n_s), chunk, np.uint16,
-                                               **L.compression(self.settings.compression))
+                                               **packed)
             self.ds[L.SAMPLES].attrs.update(
                 channels=[c.name for c in h.detector.channels],
                 sample_period_ns=h.detector.sample_period_ns)
+            if self.settings.compression in DIRECT:
+                self.sample_chunks = SampleChunkWriter(self.ds[L.SAMPLES],
+                                                       self.settings.compression)
         elif "source_file" in h.attrs:
             f["raw"] = h5py.ExternalLink(h.attrs["source_file"], "/raw")
         for name in (L.BLOCKS, L.SPILLS):
@@ -153,8 +159,11 @@ class RunFileWriter:
         batches, self.pending, n = self.pending, [], self.n_pending
         self.n_pending = 0
         columns = {L.EVENTS: 0, L.SAMPLES: 1, L.RECO: 2, L.CHANNELS: 3}
-        values = {name: np.concatenate([b[i] for b in batches]) for name, i in columns.items()
-                  if name in self.ds}
+        direct = self.sample_chunks is not None
+        # one array per dataset (h5py writes one big selection far faster than many small
+        # ones), but the samples go straight from the batches to compressed chunks
+        values = {name: _concat_rows([b[i] for b in batches]) for name, i in columns.items()
+                  if name in self.ds and not (direct and name == L.SAMPLES)}
         block = np.zeros(1, L.BLOCK_DTYPE)
         try:
             n0 = self.ds[L.EVENTS].shape[0]
@@ -163,6 +172,14 @@ class RunFileWriter:
                 ds.resize(n0 + n, axis=0)
                 ds[n0:] = v
                 block[L.ROW_DATASETS[name]] = crc32c(v)
+            if direct:
+                samples = [np.ascontiguousarray(b[1]) for b in batches]
+                self.ds[L.SAMPLES].resize(n0 + n, axis=0)
+                self.sample_chunks.append(samples)
+                crc = 0
+                for a in samples:
+                    crc = crc32c(a, crc)
+                block["crc_samples"] = crc
             block["first_row"], block["n_rows"], block["time_unix_s"] = n0, n, time.time()
             _append(self.ds[L.BLOCKS], block)
             self.f.flush()
@@ -174,8 +191,8 @@ class RunFileWriter:
         self.written_events += n
         self.counts["complete"] += complete
         self.counts["incomplete"] += n - complete
-        if L.SAMPLES in values:
-            self.written_bytes += values[L.SAMPLES].nbytes
+        if L.SAMPLES in self.ds:
+            self.written_bytes += sum(b[1].nbytes for b in batches)
         limit = self.settings.max_file_mb
         if limit and not self.header.name and os.path.getsize(self.path) >= limit * 1e6:
             self._rotate()
@@ -224,6 +241,13 @@ def _append(ds: h5py.Dataset, values: np.ndarray) -> None:
     n = ds.shape[0]
     ds.resize(n + len(values), axis=0)
     ds[n:] = values
+
+
+def _concat_rows(arrays: list[np.ndarray]) -> np.ndarray:
+    """``np.concatenate`` along the rows, as bytes: 16x faster for structured arrays."""
+    first = arrays[0]
+    raw = [np.ascontiguousarray(a).reshape(len(a), -1).view(np.uint8) for a in arrays]
+    return np.concatenate(raw).view(first.dtype).reshape(-1, *first.shape[1:])
 
 
 def _json_line(value: Any) -> np.ndarray:

@@ -126,21 +126,17 @@ def channel_table(detector) -> np.ndarray:
                      for c in detector.channels], CHANNEL_INFO_DTYPE)
 
 
-def open_h5(path: Path, mode: str = "r") -> h5py.File:
+def open_h5(path: Path, allow_short: bool = False) -> h5py.File:
     """Open a run file for reading (always SWMR: a file being written, or whose writer died,
     opens too) with a :class:`RunFileError` naming what is wrong."""
-    try:
-        if mode == "r":
-            import hdf5plugin  # noqa: F401 - the raw samples' filters
+    import hdf5plugin  # noqa: F401 - the raw samples' filters
 
-            f = h5py.File(path, "r", swmr=True)
-            try:
-                _check_not_truncated(path, f)
-            except RunFileError:
-                f.close()
-                raise
-            return f
-        return h5py.File(path, mode, libver="latest")
+    try:
+        missing = shortfall(path)
+        if missing and not allow_short:
+            raise RunFileError(f"{path}: truncated ({missing} bytes missing); 'na64daq "
+                               "recover' saves the blocks that are intact")
+        return h5py.File(path, "r", swmr=True)
     except FileNotFoundError:
         raise RunFileError(f"{path}: no such file") from None
     except (OSError, RuntimeError) as exc:  # HDF5 raises either for a damaged file
@@ -152,29 +148,14 @@ def open_h5(path: Path, mode: str = "r") -> h5py.File:
         raise RunFileError(f"{path}: not a readable HDF5 file ({reason})") from None
 
 
-def _check_not_truncated(path: Path, f: h5py.File) -> None:
-    """HDF5 reads what lies past the end of a file as zeros: a truncated file would give
-    zeros for data, silently. When the file is shorter than its superblock's end-of-file
-    address (versions 2 and 3, which ``libver="latest"`` writes) every chunk must still lie
-    within it; a writer that failed for lack of space leaves such a file, intact up to its
-    last flush."""
+def shortfall(path: Path) -> int:
+    """How many bytes ``path`` lacks. HDF5 reads what lies past the end of a file as zeros
+    (and may loop on zeroed metadata): a truncated file would give zeros for data. The
+    end-of-file address in the superblock (versions 2 and 3, which ``libver="latest"``
+    writes) says how long the file must be. A writer that ran out of space leaves such a
+    short file too, intact up to its last flush."""
     with open(path, "rb") as fh:
         head = fh.read(48)
     if head[:8] != b"\x89HDF\r\n\x1a\n" or head[8] not in (2, 3) or head[9] != 8:
-        return
-    eof = int.from_bytes(head[28:36], "little")
-    size = path.stat().st_size
-    if size >= eof:
-        return
-    end = [0]
-
-    def chunk_end(info) -> None:
-        end[0] = max(end[0], info.byte_offset + info.size)
-
-    def visit(_name: str, obj) -> None:
-        if isinstance(obj, h5py.Dataset) and obj.chunks and obj.size:
-            obj.id.chunk_iter(chunk_end)
-
-    f.visititems(visit)
-    if end[0] > size:
-        raise RunFileError(f"{path}: truncated ({size} bytes; its data reach byte {end[0]})")
+        return 0  # not ours: HDF5 itself will say what it is
+    return max(0, int.from_bytes(head[28:36], "little") - path.stat().st_size)

@@ -22,12 +22,14 @@ from daq.run_file import layout as L
 
 
 class RunReader:
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, allow_short: bool = False):
+        """``allow_short``: open a file shorter than it should be (truncated, or its writer
+        ran out of space): for recovery, which trusts only verified blocks."""
         path = Path(path)
         self.files: list[h5py.File] = []
         try:
             for p in L.sequence(path):
-                self.files.append(L.open_h5(p))
+                self.files.append(L.open_h5(p, allow_short=allow_short))
             self._check()
         except Exception:
             self.close()

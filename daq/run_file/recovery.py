@@ -1,5 +1,7 @@
-"""``na64daq recover``: a run file whose writer died (it still opens in SWMR mode) copied, as
-far as its checksums prove it intact, into a closed file that any HDF5 reader opens."""
+"""``na64daq recover``: a run file whose writer died (it still opens in SWMR mode), ran out of
+space or was truncated, copied as far as its checksums prove it intact into a closed file that
+any HDF5 reader opens. Of a short file only the verified blocks are copied: its spill table
+and run end may lie past its end (the run record keeps the ledger)."""
 
 from __future__ import annotations
 
@@ -25,10 +27,15 @@ def recover(path: str | Path, out: str | Path | None = None) -> dict[str, Any]:
     out = Path(out) if out else recovered_name(path)
     if out.exists():
         raise L.RunFileError(f"{out}: exists already; remove it or choose --out")
-    with RunReader(path) as run:
+    with RunReader(path, allow_short=True) as run:
         if run.format != L.FORMAT or not run.has_raw:
             raise L.RunFileError(f"{path}: not a raw run file (format {run.format})")
+        short = sum(L.shortfall(Path(f.filename)) for f in run.files)
         report = verify(run)
+        if short and not report["verified_events"]:
+            raise L.RunFileError(f"{path}: truncated ({short} bytes missing) and no block "
+                                 "verifies (the chunk indexes lie past the cut): nothing to "
+                                 "recover")
         try:
             detector = Detector.from_text(run.provenance("detector_map"), f"{path} map")
         except DetectorMapError as exc:
@@ -59,12 +66,13 @@ def recover(path: str | Path, out: str | Path | None = None) -> dict[str, Any]:
                 else:
                     continue
                 break  # a damaged block: what follows it is not trusted
-            for row, ledger in zip(run.spills(), run.spill_ledgers(), strict=False):
-                writer.write_spill(row[None], ledger)
-            end = run.run_end()
+            if not short:  # past a file's end HDF5 reads zeros, even for its indexes
+                for row, ledger in zip(run.spills(), run.spill_ledgers(), strict=False):
+                    writer.write_spill(row[None], ledger)
+                end = run.run_end()
         finally:
             writer.close(end if copied == report["verified_events"] else None)
     return {"file": str(out), "run": run.run, "events": copied,
             "blocks_verified": report["blocks"] - len(report["bad_blocks"]),
             "bad_blocks": report["bad_blocks"], "unverified_rows": report["unverified_rows"],
-            "closed": end is not None}
+            "closed": end is not None, "bytes_missing": short}
