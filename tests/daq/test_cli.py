@@ -22,6 +22,10 @@ def _na64daq(*args, cwd=None):
     (["replay"], ["--pace", "as fast as"]),
     (["detector"], ["--channels"]),
     (["config"], ["default"]),
+    (["inspect"], ["--verify", "--json", "checksum"]),
+    (["recover"], ["--out", "SWMR"]),
+    (["export"], ["--root", "TTree"]),
+    (["reco"], ["--calibration", "--config", "--out"]),
 ])
 def test_every_command_explains_itself(command, words):
     proc = _na64daq(*command, "--help")
@@ -85,7 +89,22 @@ def test_demo_runs_the_daq_and_status_shows_the_ledger(tmp_path, source_base_por
     assert ledger["triggered"] == triggered == ledger["written_complete"] > 500
     for stage in ("sources", "builder", "workers", "tap"):
         assert stage in ledger["stages"]
-    assert (tmp_path / "runs" / f"run_{rec['run']:06d}.h5").exists()
+    path = tmp_path / "runs" / f"run_{rec['run']:06d}.h5"
+    inspect = subprocess.run([*cmd, "inspect", "--verify", "--json", str(path)],
+                             capture_output=True, text=True, timeout=60, env=env)
+    summary = json.loads(inspect.stdout)  # the run file says what the run record says
+    assert summary["events"] == ledger["written_complete"] and summary["closed"]
+    assert summary["ledger"]["balanced"] and summary["verification"]["ok"]
+    assert summary["ledger"]["triggered"] == ledger["triggered"]
+    assert summary["provenance"]["truth_file"] == f"run_{rec['run']:06d}.truth.h5"
+
+
+def test_demo_into_a_directory_it_cannot_make_says_so(tmp_path):
+    (tmp_path / "file").write_text("not a directory")
+    proc = _na64daq("demo", "--no-gui", "--out", str(tmp_path / "file" / "runs"))
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("na64daq: error: ") and "Not a directory" in proc.stderr
+    assert proc.stderr.count("\n") == 1
 
 
 def test_run_and_ctl_drive_a_daq(tmp_path, daq_toml):
