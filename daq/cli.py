@@ -27,6 +27,7 @@ na64daq: data acquisition and online monitoring for an NA64-style missing-energy
   na64daq recover FILE               a run file whose writer died, as a closed file
   na64daq export --root FILE         the reconstruction as a ROOT TTree
   na64daq reco FILE                  re-run the reconstruction on a run file's waveforms
+  na64daq calib hv|ecal|show|...     calibration scripts and the conditions database
   na64daq detector                   show the channel map
   na64daq config                     list every configuration key with its default and range
 """
@@ -165,6 +166,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calibration", metavar="FILE", help="calibration constants (JSON, as in "
                    "a run file's /provenance/calibration); default: those of the run")
 
+    from calib.cli import add_parser as add_calib_parser
+
+    add_calib_parser(sub)
+
     p = sub.add_parser("detector", help="show the channel map",
                        description="Print the detector map: sources and channels.")
     p.add_argument("--detector", metavar="FILE", help="detector map (TOML) to check and show")
@@ -175,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "range and meaning: the emulator's, or with --daq the whole DAQ's.")
     p.add_argument("--daq", action="store_true", help="the DAQ configuration (na64daq run)")
     p.add_argument("--reco", action="store_true", help="the reconstruction's configuration")
+    p.add_argument("--calib", action="store_true", help="the calibration scripts' defaults")
 
     p = sub.add_parser("bench", help="benchmarks (reco: our chain against dspeed and scipy)",
                        description="reco: our reconstruction chain, dspeed's processors and a "
@@ -423,11 +429,13 @@ def cmd_detector(args: argparse.Namespace) -> int:
 
 
 def cmd_config(args: argparse.Namespace) -> int:
+    from calib.calib_config import CalibConfig
     from daq.daq_config import DaqConfig
     from daq.reco.reco_config import RecoConfig
     from emulator.config import EmulatorConfig
 
-    cls = DaqConfig if args.daq else RecoConfig if args.reco else EmulatorConfig
+    cls = (DaqConfig if args.daq else RecoConfig if args.reco else CalibConfig if args.calib
+           else EmulatorConfig)
     for key, default, unit, allowed, doc in describe(cls):
         unit = f" [{unit}]" if unit else ""
         print(f"{key} = {default}{unit}\n    {doc}; {allowed}")
@@ -513,7 +521,14 @@ def cmd_reco(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"bench": cmd_bench, "demo": cmd_demo, "emulate": cmd_emulate, "replay": cmd_replay,
+def cmd_calib(args: argparse.Namespace) -> int:
+    from calib.cli import run
+
+    return run(args)
+
+
+COMMANDS = {"bench": cmd_bench, "calib": cmd_calib, "demo": cmd_demo, "emulate": cmd_emulate,
+            "replay": cmd_replay,
             "detector": cmd_detector, "config": cmd_config, "run": cmd_run, "ctl": cmd_ctl,
             "status": cmd_status, "inspect": cmd_inspect, "recover": cmd_recover,
             "export": cmd_export, "reco": cmd_reco}
@@ -543,11 +558,14 @@ def main(argv: list[str] | None = None) -> int:
 def _is_user_error(exc: Exception) -> bool:
     if isinstance(exc, USER_ERRORS):
         return True
+    from calib.conditions import ConditionsError
+    from calib.logbook import LogbookFormatError
     from daq.run_database import RunDatabaseError
     from daq.run_file.layout import RunFileError  # imported late: it pulls in h5py
     from daq.supervisor import RunControlError
 
-    return isinstance(exc, (RunFileError, RunDatabaseError, RunControlError))
+    return isinstance(exc, (RunFileError, RunDatabaseError, RunControlError, ConditionsError,
+                            LogbookFormatError))
 
 
 if __name__ == "__main__":

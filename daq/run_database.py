@@ -1,7 +1,7 @@
 """The run database: run numbers that only increase, and one record per run (SQLite).
 
-The same file will hold the conditions (calibration issue); its schema and migrations live here
-and in ``docs/run-control.md``.
+The same file holds the conditions and the logbook (``calib/conditions.py``); the schema of the
+whole file and its migrations live here (``docs/run-control.md``, ``docs/conditions.md``).
 """
 
 from __future__ import annotations
@@ -14,9 +14,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Statements of each migration, run in one transaction (``docs/run-control.md`` for the
+#: runs, ``docs/conditions.md`` for the conditions and the logbook).
 MIGRATIONS = {
-    1: """
+    1: ["""
     CREATE TABLE runs (
         run INTEGER PRIMARY KEY AUTOINCREMENT,
         start_time REAL NOT NULL,
@@ -27,8 +29,39 @@ MIGRATIONS = {
         software_version TEXT NOT NULL,
         ledger TEXT,
         error TEXT
-    );
-    """,
+    )"""],
+    2: ["""
+    CREATE TABLE condition_versions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL,
+        tag TEXT NOT NULL,
+        first_run INTEGER NOT NULL,
+        last_run INTEGER,
+        created REAL NOT NULL,
+        author TEXT NOT NULL,
+        comment TEXT NOT NULL
+    )""", """
+    CREATE TABLE condition_values (
+        version INTEGER NOT NULL REFERENCES condition_versions(id),
+        channel TEXT NOT NULL,
+        value REAL,
+        PRIMARY KEY (version, channel)
+    )""", """
+    CREATE INDEX condition_kind ON condition_versions (kind, first_run)""", """
+    CREATE TABLE logbook (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        time REAL NOT NULL,
+        run INTEGER,
+        author TEXT NOT NULL,
+        text TEXT NOT NULL,
+        version INTEGER REFERENCES condition_versions(id)
+    )""", """
+    CREATE TABLE logbook_values (
+        entry INTEGER NOT NULL REFERENCES logbook(id),
+        channel TEXT NOT NULL,
+        quantity TEXT NOT NULL,
+        value REAL
+    )"""],
 }
 
 
@@ -79,7 +112,8 @@ class RunDatabase:
         for v in range(current + 1, SCHEMA_VERSION + 1):
             self.db.execute("BEGIN IMMEDIATE")  # a failed migration leaves nothing half-done
             try:
-                self.db.execute(MIGRATIONS[v])
+                for statement in MIGRATIONS[v]:
+                    self.db.execute(statement)
                 self.db.execute("INSERT INTO schema_version (version) VALUES (?)", (v,))
                 self.db.execute("COMMIT")
             except sqlite3.Error:

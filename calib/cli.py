@@ -1,0 +1,241 @@
+"""``na64daq calib ...``: the calibration scripts over the conditions database
+(``docs/conditions.md``). Every script that writes has ``--dry-run``; every one has ``--json``
+and ``--db``."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import getpass
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from calib.calib_config import CalibConfig
+from calib.conditions import KINDS, Conditions, LogEntry, diff
+from calib.hv_table import HvProposal, propose_hv
+from calib.logbook import read_logbook
+from daq.config import load
+from daq.detector import Detector
+from daq.run_database import RunDatabase
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("calib", help="calibration scripts: HV tables, constants, the logbook",
+                       description="Calibration scripts over the conditions database "
+                       "(docs/conditions.md).")
+    cs = p.add_subparsers(dest="calib_command", metavar="SCRIPT", required=True)
+
+    def common(q: argparse.ArgumentParser, writes: bool = True) -> None:
+        q.add_argument("--db", metavar="PATH", help="conditions database (default: "
+                       "$NA64DAQ_DB or the per-user one)")
+        q.add_argument("--detector", metavar="FILE", help="detector map (TOML)")
+        q.add_argument("--json", action="store_true", help="machine-readable output")
+        if writes:
+            q.add_argument("--dry-run", action="store_true",
+                           help="print the proposed change, write nothing")
+            q.add_argument("--author", default=getpass.getuser(), help="logbook author")
+
+    q = cs.add_parser("import-logbook", help="import a shift logbook (NA64 2017 format)",
+                      description="Import the cell readings (X-Y-M A=... HV=...) of a shift "
+                      "logbook as logbook entries; missing values stay missing.")
+    q.add_argument("file")
+    q.add_argument("--run", type=int, help="run the entries belong to")
+    common(q)
+
+    q = cs.add_parser("hv", help="new HVs from reference amplitudes",
+                      description="HV_new = HV (target/A)^(1/k) per cell, within the cell's "
+                      "limits and a maximum step; writes the new HV version and a logbook "
+                      "entry together.")
+    q.add_argument("--from", dest="source", required=True, metavar="FILE",
+                   help="measured amplitudes: a logbook in the 2017 format")
+    q.add_argument("--target", type=float, required=True, metavar="ADC",
+                   help="target reference amplitude (2500 in the 2017 logbook)")
+    q.add_argument("--k", type=float, required=True, help="HV-gain exponent (gain ~ HV^k)")
+    q.add_argument("--max-step", type=float, metavar="VOLTS",
+                   help="largest change per iteration (default: config hv.max_step_v)")
+    q.add_argument("--large-step", choices=("split", "refuse"),
+                   help="a larger step is cut to the maximum or refused (default: config)")
+    q.add_argument("--first-run", type=int, help="first run of validity (default: the next)")
+    q.add_argument("--config", metavar="FILE", help="calibration defaults (TOML); see "
+                   "'na64daq config --calib'")
+    common(q)
+
+    q = cs.add_parser("show", help="the constants in force for a run")
+    q.add_argument("kind", choices=KINDS)
+    q.add_argument("--run", type=int, help="run (default: the next one)")
+    q.add_argument("--tag", help="only versions of this tag")
+    common(q, writes=False)
+
+    q = cs.add_parser("history", help="every version of a kind")
+    q.add_argument("kind", choices=KINDS, nargs="?")
+    common(q, writes=False)
+
+    q = cs.add_parser("diff", help="what changed between two versions")
+    q.add_argument("old", type=int)
+    q.add_argument("new", type=int)
+    common(q, writes=False)
+
+    q = cs.add_parser("logbook", help="the logbook as text or CSV")
+    q.add_argument("--csv", action="store_true", help="one row per value")
+    q.add_argument("--run", type=int)
+    common(q, writes=False)
+
+
+def run(args: argparse.Namespace) -> int:
+    db = RunDatabase(args.db)
+    try:
+        cond = Conditions(db, Detector.load(args.detector))
+        return COMMANDS[args.calib_command](args, cond)
+    finally:
+        db.close()
+
+
+def _next_run(cond: Conditions) -> int:
+    last = cond.db.run()
+    return (last["run"] + 1) if last else 1
+
+
+def cmd_import_logbook(args: argparse.Namespace, cond: Conditions) -> int:
+    sections = read_logbook(args.file, cond.detector)
+    entries = [LogEntry(f"{Path(args.file).name}:{s.line}: {s.text}", args.author, args.run,
+                        values=[v for c in s.cells for v in ((c.cell, "amplitude_adc",
+                                                              c.amplitude_adc),
+                                                             (c.cell, "hv_v", c.hv_v))])
+               for s in sections]
+    summary = {"file": args.file, "entries": len(entries),
+               "cells": sum(len(s.cells) for s in sections),
+               "cells_without_hv": sum(c.hv_v is None for s in sections for c in s.cells),
+               "written": not args.dry_run}
+    if not args.dry_run:
+        with cond._transaction():  # the whole logbook or nothing
+            for e in entries:
+                cond._add_entry(e, None)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        for s in sections:
+            print(f"line {s.line}: {s.text}: {len(s.cells)} cells")
+        print(f"{summary['cells']} cells in {summary['entries']} entries "
+              f"({summary['cells_without_hv']} without HV)"
+              + ("; dry run, nothing written" if args.dry_run else " imported"))
+    return 0
+
+
+def cmd_hv(args: argparse.Namespace, cond: Conditions) -> int:
+    cfg = load(CalibConfig, args.config).hv
+    first_run = args.first_run or _next_run(cond)
+    readings: dict[str, Any] = {}
+    for section in read_logbook(args.source, cond.detector):
+        for c in section.cells:  # the latest reading of each cell
+            readings[c.cell] = c
+    in_force = cond.lookup("hv_v", first_run)
+    current = dict(in_force.values) if in_force else {}
+    lows, highs = (cond.lookup(k, first_run) for k in ("hv_min_v", "hv_max_v"))
+    proposals: list[HvProposal] = []
+    for cell, c in readings.items():
+        hv_old = c.hv_v if c.hv_v is not None else current.get(cell)
+        lo = lows.values.get(cell) if lows and lows.values.get(cell) is not None else cfg.min_v
+        hi = highs.values.get(cell) if highs and highs.values.get(cell) is not None else \
+            cfg.max_v
+        proposals.append(propose_hv(
+            cell, c.amplitude_adc, hv_old, args.target, args.k, lo, hi,
+            args.max_step if args.max_step is not None else cfg.max_step_v,
+            args.large_step or cfg.large_step))
+    accepted = {p.cell: p.hv_new for p in proposals if not p.refused}
+    version = None
+    if accepted and not args.dry_run:
+        values = current | accepted  # cells not adjusted keep their set point
+        entry = LogEntry(f"calib hv from {Path(args.source).name}: target {args.target:g} ADC, "
+                         f"k {args.k:g}; {len(accepted)} cells set, "
+                         f"{len(proposals) - len(accepted)} refused", args.author, first_run,
+                         values=[v for p in proposals for v in (
+                             (p.cell, "amplitude_adc", p.amplitude), (p.cell, "hv_v", p.hv_old),
+                             (p.cell, "hv_new_v", p.hv_new))])
+        version = cond.write("hv_v", values, first_run, author=args.author,
+                             comment=entry.text, entry=entry)
+    if args.json:
+        print(json.dumps({"cells": [p.as_dict() for p in proposals], "version": version,
+                          "first_run": first_run, "dry_run": args.dry_run}, indent=1))
+        return 0
+    name = {c.cell: c.alias for c in readings.values()}
+    print(f"{'cell':<8}{'name':<12}{'A [ADC]':>9}{'HV old':>9}{'HV new':>9}  note")
+    for p in proposals:
+        a = "-" if p.amplitude is None else f"{p.amplitude:g}"
+        old = "-" if p.hv_old is None else f"{p.hv_old:g}"
+        new = "-" if p.hv_new is None else f"{p.hv_new:g}"
+        note = p.refused and f"refused: {p.refused}" or ("step cut to the maximum"
+                                                        if p.limited else "")
+        print(f"{name[p.cell]:<8}{p.cell:<12}{a:>9}{old:>9}{new:>9}  {note}")
+    print(f"{len(accepted)} cells set, {len(proposals) - len(accepted)} refused; " + (
+        "dry run, nothing written" if args.dry_run else
+        f"HV version {version} for runs from {first_run}" if version else "nothing written"))
+    return 0
+
+
+def cmd_show(args: argparse.Namespace, cond: Conditions) -> int:
+    run = args.run or _next_run(cond)
+    v = cond.lookup(args.kind, run, args.tag)
+    if args.json:
+        print(json.dumps(v.as_dict() if v else None, indent=1))
+        return 0
+    if v is None:
+        print(f"no {args.kind} in force for run {run}")
+        return 1
+    print(_describe(v))
+    for ch, value in v.values.items():
+        print(f"  {ch:<12} {'-' if value is None else f'{value:g}'}")
+    return 0
+
+
+def cmd_history(args: argparse.Namespace, cond: Conditions) -> int:
+    versions = cond.history(args.kind)
+    if args.json:
+        print(json.dumps([dict(v.as_dict(), values=len(v.values)) for v in versions], indent=1))
+    else:
+        for v in versions:
+            print(_describe(v))
+    return 0
+
+
+def cmd_diff(args: argparse.Namespace, cond: Conditions) -> int:
+    old, new = cond.version(args.old), cond.version(args.new)
+    changes = diff(old, new)
+    if args.json:
+        print(json.dumps([{"channel": c, "old": a, "new": b} for c, a, b in changes]))
+        return 0
+    print(f"{_describe(old)}\n{_describe(new)}")
+    for ch, a, b in changes:
+        print(f"  {ch:<12} {'-' if a is None else f'{a:g}':>9} -> {'-' if b is None else f'{b:g}'}")
+    return 0
+
+
+def cmd_logbook(args: argparse.Namespace, cond: Conditions) -> int:
+    entries = cond.entries(args.run)
+    if args.json:
+        print(json.dumps(entries, indent=1))
+    elif args.csv:
+        w = csv.writer(sys.stdout)
+        w.writerow(["entry", "time", "run", "author", "text", "channel", "quantity", "value"])
+        for e in entries:
+            for ch, q, v in e["values"] or [[None, None, None]]:
+                w.writerow([e["id"], e["time"], e["run"], e["author"], e["text"], ch, q,
+                            "" if v is None else v])
+    else:
+        for e in entries:
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(e["time"]))
+            print(f"#{e['id']} {when} run {e['run']} {e['author']}: {e['text']} "
+                  f"({len(e['values'])} values)")
+    return 0
+
+
+def _describe(v) -> str:
+    until = "open" if v.last_run is None else v.last_run
+    return (f"version {v.id}: {v.kind} [{v.tag}] runs {v.first_run}-{until}, "
+            f"{len(v.values)} channels, by {v.author or '?'}: {v.comment}")
+
+
+COMMANDS = {"import-logbook": cmd_import_logbook, "hv": cmd_hv, "show": cmd_show,
+            "history": cmd_history, "diff": cmd_diff, "logbook": cmd_logbook}

@@ -1,0 +1,176 @@
+"""The conditions database: versioned per-channel constants with intervals of validity in runs,
+and the append-only logbook beside them, in the run database's SQLite file
+(``docs/conditions.md``)."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from daq.detector import Detector
+from daq.run_database import RunDatabase, RunDatabaseError
+
+#: What the database keeps per channel, with the unit in the name.
+KINDS = ("pedestal_even_adc", "pedestal_odd_adc", "adc_per_gev", "time_offset_ns",
+         "reference_adc", "hv_v", "hv_k", "hv_min_v", "hv_max_v")
+
+
+class ConditionsError(ValueError):
+    """A conditions request is invalid (unknown kind or channel, empty interval, ...)."""
+
+
+@dataclass
+class Version:
+    id: int
+    kind: str
+    tag: str
+    first_run: int
+    last_run: int | None  # None: open-ended
+    created: float
+    author: str
+    comment: str
+    values: dict[str, float | None] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class LogEntry:
+    """A logbook entry to be written; ``values`` are (channel, quantity, value or None)."""
+
+    text: str
+    author: str
+    run: int | None = None
+    time: float | None = None
+    values: list[tuple[str, str, float | None]] = field(default_factory=list)
+
+
+class Conditions:
+    def __init__(self, db: RunDatabase, detector: Detector):
+        self.db = db
+        self.sql = db.db
+        self.detector = detector
+
+    # -- writing ---------------------------------------------------------------------------
+    def write(self, kind: str, values: Mapping[str, float | None], first_run: int,
+              last_run: int | None = None, tag: str = "default", author: str = "",
+              comment: str = "", entry: LogEntry | None = None) -> int:
+        """A new version of ``kind`` (and the logbook entry that explains it) in one
+        transaction; returns its id. Channels are the map's names or aliases."""
+        if kind not in KINDS:
+            raise ConditionsError(f"unknown condition kind {kind!r} (known: "
+                                  f"{', '.join(KINDS)})")
+        if first_run < 0 or (last_run is not None and last_run < first_run):
+            raise ConditionsError(f"empty interval of validity: runs {first_run} to {last_run}")
+        rows = [(self._channel(ch), None if v is None else float(v)) for ch, v in values.items()]
+        with self._transaction():
+            cur = self.sql.execute(
+                "INSERT INTO condition_versions (kind, tag, first_run, last_run, created, "
+                "author, comment) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (kind, tag, first_run, last_run, time.time(), author, comment))
+            version = int(cur.lastrowid)
+            self.sql.executemany("INSERT INTO condition_values (version, channel, value) "
+                                 "VALUES (?, ?, ?)", [(version, ch, v) for ch, v in rows])
+            if entry is not None:
+                self._add_entry(entry, version)
+        return version
+
+    def add_entry(self, entry: LogEntry) -> int:
+        with self._transaction():
+            return self._add_entry(entry, None)
+
+    def _add_entry(self, entry: LogEntry, version: int | None) -> int:
+        cur = self.sql.execute(
+            "INSERT INTO logbook (time, run, author, text, version) VALUES (?, ?, ?, ?, ?)",
+            (entry.time or time.time(), entry.run, entry.author, entry.text, version))
+        entry_id = int(cur.lastrowid)
+        self.sql.executemany(
+            "INSERT INTO logbook_values (entry, channel, quantity, value) VALUES (?, ?, ?, ?)",
+            [(entry_id, self._channel(ch), q, v) for ch, q, v in entry.values])
+        return entry_id
+
+    def _transaction(self):
+        return _Transaction(self.sql, self.db.path)
+
+    def _channel(self, name: str) -> str:
+        try:
+            return self.detector.channel(name).name
+        except KeyError:
+            raise ConditionsError(f"unknown cell {name!r}: not in the detector map") from None
+
+    # -- reading ---------------------------------------------------------------------------
+    def lookup(self, kind: str, run: int, tag: str | None = None) -> Version | None:
+        """The version of ``kind`` in force for ``run``: the newest whose interval holds it."""
+        q = ("SELECT * FROM condition_versions WHERE kind = ? AND first_run <= ? AND "
+             "(last_run IS NULL OR last_run >= ?)" + (" AND tag = ?" if tag else "") +
+             " ORDER BY id DESC LIMIT 1")
+        args: tuple = (kind, run, run, tag) if tag else (kind, run, run)
+        rows = self._versions(q, args)
+        return rows[0] if rows else None
+
+    def version(self, version_id: int) -> Version:
+        rows = self._versions("SELECT * FROM condition_versions WHERE id = ?", (version_id,))
+        if not rows:
+            raise ConditionsError(f"no condition version {version_id}")
+        return rows[0]
+
+    def history(self, kind: str | None = None) -> list[Version]:
+        if kind is not None and kind not in KINDS:
+            raise ConditionsError(f"unknown condition kind {kind!r}")
+        q = "SELECT * FROM condition_versions" + (" WHERE kind = ?" if kind else "") + \
+            " ORDER BY id"
+        return self._versions(q, (kind,) if kind else ())
+
+    def _versions(self, query: str, args: tuple) -> list[Version]:
+        out = []
+        for row in self.sql.execute(query, args).fetchall():
+            v = Version(*row)
+            v.values = dict(self.sql.execute(
+                "SELECT channel, value FROM condition_values WHERE version = ? ORDER BY rowid",
+                (v.id,)).fetchall())
+            out.append(v)
+        return out
+
+    def entries(self, run: int | None = None) -> list[dict[str, Any]]:
+        q = "SELECT id, time, run, author, text, version FROM logbook" + (
+            " WHERE run = ?" if run is not None else "") + " ORDER BY id"
+        out = []
+        for row in self.sql.execute(q, () if run is None else (run,)).fetchall():
+            e = dict(zip(("id", "time", "run", "author", "text", "version"), row, strict=True))
+            e["values"] = [list(r) for r in self.sql.execute(
+                "SELECT channel, quantity, value FROM logbook_values WHERE entry = ? "
+                "ORDER BY rowid", (e["id"],)).fetchall()]
+            out.append(e)
+        return out
+
+
+def diff(old: Version, new: Version) -> list[tuple[str, float | None, float | None]]:
+    """(channel, old value, new value) for every channel that differs."""
+    channels = list(dict.fromkeys([*old.values, *new.values]))
+    return [(ch, old.values.get(ch), new.values.get(ch)) for ch in channels
+            if old.values.get(ch) != new.values.get(ch)]
+
+
+class _Transaction:
+    """``BEGIN IMMEDIATE`` .. ``COMMIT``, or ``ROLLBACK`` on any failure: nothing half-done."""
+
+    def __init__(self, sql: sqlite3.Connection, path: object):
+        self.sql = sql
+        self.path = path
+
+    def __enter__(self) -> None:
+        try:
+            self.sql.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise RunDatabaseError(f"database {self.path}: {exc} (another process is "
+                                   "writing; nothing was written)") from None
+
+    def __exit__(self, kind, exc, tb) -> None:
+        if kind is None:
+            self.sql.execute("COMMIT")
+        else:
+            self.sql.execute("ROLLBACK")

@@ -1,0 +1,88 @@
+"""The conditions database: look-up by run, history kept, writes all or nothing."""
+
+import sqlite3
+
+import pytest
+
+from calib.conditions import Conditions, ConditionsError, LogEntry, diff
+from daq.run_database import SCHEMA_VERSION, RunDatabase, RunDatabaseError
+
+
+@pytest.fixture
+def cond(tmp_path, detector):
+    db = RunDatabase(tmp_path / "c.db")
+    yield Conditions(db, detector)
+    db.close()
+
+
+def test_lookup_honours_interval_boundaries_open_ends_and_the_newest_version(cond):
+    a = cond.write("hv_v", {"HCAL0:0:0": 800.0}, first_run=10, last_run=19)
+    b = cond.write("hv_v", {"HCAL0:0:0": 810.0}, first_run=20)  # open-ended
+    c = cond.write("hv_v", {"HCAL0:0:0": 805.0}, first_run=15, last_run=25)  # overlaps both
+    assert cond.lookup("hv_v", 9) is None
+    assert cond.lookup("hv_v", 10).id == a and cond.lookup("hv_v", 14).id == a
+    assert cond.lookup("hv_v", 15).id == c and cond.lookup("hv_v", 25).id == c  # newest wins
+    assert cond.lookup("hv_v", 26).id == b and cond.lookup("hv_v", 10**6).id == b
+    assert cond.lookup("hv_v", 14).values == {"HCAL0:0:0": 800.0}  # history kept
+    assert cond.lookup("adc_per_gev", 15) is None
+    t = cond.write("hv_v", {"HCAL0:0:0": 700.0}, first_run=0, tag="test")
+    assert cond.lookup("hv_v", 15).id == t and cond.lookup("hv_v", 15, tag="default").id == c
+
+
+def test_missing_values_stay_missing_and_aliases_resolve(cond):
+    v = cond.write("hv_v", {"0-0-1": None, "HCAL1:1:0": 900.0}, first_run=1)
+    assert cond.version(v).values == {"HCAL1:0:0": None, "HCAL1:1:0": 900.0}
+    w = cond.write("hv_v", {"HCAL1:0:0": 880.0, "HCAL1:1:0": 900.0}, first_run=1)
+    assert diff(cond.version(v), cond.version(w)) == [("HCAL1:0:0", None, 880.0)]
+
+
+@pytest.mark.parametrize("bad, match", [
+    ({"kind": "gain"}, "unknown condition kind"),
+    ({"values": {"HCAL9:0:0": 1.0}}, "unknown cell"),
+    ({"first_run": 5, "last_run": 4}, "empty interval"),
+])
+def test_bad_writes_are_refused_and_write_nothing(cond, bad, match):
+    args = {"kind": "hv_v", "values": {"HCAL0:0:0": 800.0}, "first_run": 1} | bad
+    with pytest.raises(ConditionsError, match=match):
+        cond.write(**args)
+    assert cond.history() == [] and cond.entries() == []
+
+
+def test_a_failure_inside_a_write_leaves_the_previous_version_in_force(cond):
+    first = cond.write("hv_v", {"HCAL0:0:0": 800.0}, first_run=1)
+    entry = LogEntry("new HVs", "test", values=[("HCAL0:0:0", "hv_v", 810.0),
+                                                 ("NOT_A_CELL", "hv_v", 1.0)])
+    with pytest.raises(ConditionsError):  # the logbook entry fails after the version rows
+        cond.write("hv_v", {"HCAL0:0:0": 810.0}, first_run=1, entry=entry)
+    assert cond.lookup("hv_v", 5).id == first and len(cond.history("hv_v")) == 1
+    assert cond.entries() == []
+
+
+def test_a_locked_database_is_an_error_and_nothing_is_written(tmp_path, detector):
+    path = tmp_path / "c.db"
+    cond = Conditions(RunDatabase(path), detector)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    cond.sql.execute("PRAGMA busy_timeout = 100")
+    with pytest.raises(RunDatabaseError, match="another process is writing"):
+        cond.write("hv_v", {"HCAL0:0:0": 800.0}, first_run=1)
+    other.execute("ROLLBACK")
+    assert cond.history() == []
+
+
+def test_a_database_from_a_newer_na64daq_is_refused(tmp_path):
+    path = tmp_path / "c.db"
+    RunDatabase(path).close()
+    con = sqlite3.connect(path)
+    con.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION + 1,))
+    con.commit()
+    con.close()
+    with pytest.raises(RunDatabaseError, match="newer than this na64daq"):
+        RunDatabase(path)
+
+
+def test_runs_and_conditions_share_the_file(tmp_path, detector):
+    db = RunDatabase(tmp_path / "c.db")
+    run = db.new_run({"a": 1})
+    Conditions(db, detector).write("hv_v", {"HCAL0:0:0": 800.0}, first_run=run)
+    assert db.run(run)["run"] == run
