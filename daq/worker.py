@@ -19,6 +19,7 @@ from daq.daq_config import DaqConfig
 from daq.detector import Detector
 from daq.reco import event_record as er
 from daq.reco.calibration_constants import CalibrationConstants
+from daq.reco.reco_config import RecoConfig
 from daq.reco.reconstruction import Reconstruction
 
 
@@ -38,9 +39,13 @@ def tap_sample(batch: built_batch.BuiltBatch, reco: np.ndarray, n_waveforms: int
     return built_batch.encode(header, batch.events, batch.samples[pick], reco)
 
 
+def online_setup(cfg: DaqConfig, detector: Detector) -> tuple[RecoConfig, CalibrationConstants]:
+    """What the workers reconstruct with; the writer records the same in each run file."""
+    return RecoConfig(), CalibrationConstants.nominal(detector, cfg.emulator.gains)
+
+
 def main(cfg: DaqConfig, detector: Detector, name: str) -> None:
-    reco = Reconstruction(detector, constants=CalibrationConstants.nominal(
-        detector, cfg.emulator.gains))
+    reco = Reconstruction(detector, *online_setup(cfg, detector))
     reco.warm_up()  # compile before the first heartbeat, not in the middle of a run
     comp = Component(name, cfg)
     ctx = comp.ctx

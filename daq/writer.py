@@ -24,20 +24,19 @@ from daq.config import to_dict
 from daq.daq_config import DaqConfig
 from daq.detector import Detector
 from daq.ledger import spill_ledger, sum_ledgers
-from daq.reco.calibration_constants import CalibrationConstants
 from daq.reco.event_record import CLASS_NAMES
-from daq.reco.reco_config import RecoConfig
 from daq.run_database import config_hash
 from daq.run_file import layout as L
 from daq.run_file.file_writer import FileHeader, RunFileWriter, WriterSettings
 from daq.run_file.spill_figures import SpillFigures
+from daq.worker import online_setup
 
 
 def run_header(run: int, cfg: DaqConfig, detector: Detector,
                config_dict: dict[str, Any]) -> FileHeader:
     """Provenance of a run taken by this DAQ: its configuration, the reconstruction's, the
     calibration constants the workers use, and the run record."""
-    constants = CalibrationConstants.nominal(detector, cfg.emulator.gains)
+    reco_config, constants = online_setup(cfg, detector)
     try:  # the supervisor leaves the run record beside its logs
         record = json.loads(cfg.run_record_path(run).read_text())
     except (OSError, ValueError):  # started by hand, or the supervisor's disk is elsewhere
@@ -48,7 +47,7 @@ def run_header(run: int, cfg: DaqConfig, detector: Detector,
     return FileHeader(run, detector, {
         "daq_config": json.dumps(config_dict),
         "daq_config_sha256": config_hash(config_dict),
-        "reco_config": json.dumps(to_dict(RecoConfig())),
+        "reco_config": json.dumps(to_dict(reco_config)),
         "calibration": json.dumps(constants.to_dict()),
         "run_record": json.dumps(record),
     }, attrs)

@@ -82,7 +82,7 @@ class RunFileWriter:
         self.paths.append(path)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            f = h5py.File(path, "w", libver="latest")
+            f = h5py.File(path, "w-", libver="latest")  # never over a file already taken
         except OSError as exc:
             self.failed = f"{path}: cannot create ({_reason(exc)})"
             raise OSError(self.failed) from None

@@ -142,3 +142,11 @@ def test_a_reader_sees_the_file_grow_while_it_is_written(tmp_path, detector, run
     finally:
         reader.kill()
     assert seen == [0, *written, written[-1]]
+
+
+def test_a_run_file_is_never_overwritten(tmp_path, write_run):
+    out = write_run(tmp_path, spills=1)
+    before = out.path.read_bytes()
+    with pytest.raises(OSError, match="cannot create .*exists"):
+        write_run(tmp_path, spills=1)  # the same run number into the same directory
+    assert out.path.read_bytes() == before
