@@ -53,7 +53,7 @@ def summary(run: RunReader) -> dict[str, Any]:
         "ledger": ledger,
         "provenance": {"config_sha256": _text(run, "daq_config_sha256"),
                        "calibration_tag": calibration.get("tag"),
-                       "run_started": record.get("started"),
+                       "run_started_unix_s": record.get("start_time"),
                        "software_version": record.get("software_version"),
                        "truth_file": attrs.get("truth_file") or None,
                        "source_file": attrs.get("source_file")},
