@@ -97,6 +97,8 @@ def test_demo_runs_the_daq_and_status_shows_the_ledger(tmp_path, source_base_por
     assert summary["ledger"]["balanced"] and summary["verification"]["ok"]
     assert summary["ledger"]["triggered"] == ledger["triggered"]
     assert summary["provenance"]["truth_file"] == f"run_{rec['run']:06d}.truth.h5"
+    assert summary["provenance"]["run_started_unix_s"] == rec["start_time"]
+    assert summary["provenance"]["config_sha256"] == rec["config_hash"]
 
 
 def test_demo_into_a_directory_it_cannot_make_says_so(tmp_path):
