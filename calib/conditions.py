@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from daq.detector import Detector
+from daq.reco.calibration_constants import CalibrationConstants
 from daq.run_database import RunDatabase, RunDatabaseError
 
 #: What the database keeps per channel, with the unit in the name.
@@ -134,6 +135,32 @@ class Conditions:
                 (v.id,)).fetchall())
             out.append(v)
         return out
+
+    def constants(self, run: int, base: CalibrationConstants) -> CalibrationConstants:
+        """The reconstruction's constants for ``run``: ``base`` with every value the database
+        has in force for that run; the tag names the versions used (the run file keeps it)."""
+        gev_per_adc = base.gev_per_adc.copy()
+        time_offset = base.time_offset_ns.copy()
+        pedestal = base.pedestal_adc.copy()
+        used = []
+        for kind in ("adc_per_gev", "time_offset_ns", "pedestal_even_adc", "pedestal_odd_adc"):
+            v = self.lookup(kind, run)
+            if v is None:
+                continue
+            used.append(f"{kind}@{v.id}")
+            for name, value in v.values.items():
+                if value is None:
+                    continue  # missing: the base value stands
+                i = self.detector.index(name)
+                if kind == "adc_per_gev":
+                    gev_per_adc[i] = 1.0 / value
+                elif kind == "time_offset_ns":
+                    time_offset[i] = value
+                else:
+                    pedestal[i, 0 if kind == "pedestal_even_adc" else 1] = value
+        tag = f"run {run}: " + ", ".join(used) if used else base.tag
+        return CalibrationConstants(gev_per_adc, time_offset, pedestal,
+                                    base.reference_correction.copy(), tag)
 
     def entries(self, run: int | None = None) -> list[dict[str, Any]]:
         q = "SELECT id, time, run, author, text, version FROM logbook" + (

@@ -165,6 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "see 'na64daq config --reco'")
     p.add_argument("--calibration", metavar="FILE", help="calibration constants (JSON, as in "
                    "a run file's /provenance/calibration); default: those of the run")
+    p.add_argument("--conditions", action="store_true", help="then the constants in force "
+                   "for the run in the conditions database (--db)")
+    p.add_argument("--db", metavar="PATH", help="conditions database (default: $NA64DAQ_DB "
+                   "or the per-user one)")
 
     from calib.cli import add_parser as add_calib_parser
 
@@ -515,7 +519,22 @@ def cmd_reco(args: argparse.Namespace) -> int:
                 constants = json.load(fh)
         except ValueError as exc:
             raise ConfigError(f"{args.calibration}: not JSON ({exc})") from None
-    r = reprocess(args.file, args.out, load(RecoConfig, args.config), constants)
+    db = conditions = None
+    if args.conditions:
+        from calib.conditions import Conditions
+        from daq.run_database import RunDatabase
+        from daq.run_file.reader import RunReader
+
+        with RunReader(args.file) as run:
+            detector = Detector.from_text(run.provenance("detector_map"), args.file)
+        db = RunDatabase(args.db)
+        conditions = Conditions(db, detector).constants
+    try:
+        r = reprocess(args.file, args.out, load(RecoConfig, args.config), constants,
+                      conditions=conditions)
+    finally:
+        if db is not None:
+            db.close()
     print(f"run {r['run']}: {r['events']} events reconstructed (calibration "
           f"{r['calibration_tag']}) into {r['file']}")
     return 0

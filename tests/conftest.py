@@ -213,12 +213,18 @@ def run_batches(detector, make_emulator):
 def write_run(detector, run_batches):
     """Function: write ``run_batches`` as run 7 into a directory with the real file writer and
     return the writer (``spills`` limits the spills, ``close`` False leaves the run open)."""
+    import json
+
     from daq.ledger import spill_ledger, sum_ledgers
+    from daq.reco.calibration_constants import CalibrationConstants
     from daq.run_file.file_writer import FileHeader, RunFileWriter, WriterSettings
     from daq.run_file.spill_figures import SpillFigures
 
     def write(directory, spills=3, close=True, **settings):
-        header = FileHeader(7, detector, {"daq_config": "{}", "calibration": '{"tag": "t"}',
+        constants = CalibrationConstants.nominal(detector)
+        constants.tag = "t"
+        header = FileHeader(7, detector, {"daq_config": "{}",
+                                          "calibration": json.dumps(constants.to_dict()),
                                           "run_record": '{"run": 7}'})
         out = RunFileWriter(directory, header, WriterSettings(**settings))
         figures = SpillFigures(detector)

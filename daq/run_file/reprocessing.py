@@ -5,6 +5,7 @@ calibration, a new configuration), written as a reconstruction file that points 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,12 @@ from daq.run_file.reader import RunReader
 
 def reprocess(path: str | Path, out: str | Path | None = None,
               config: RecoConfig | None = None, constants: dict[str, Any] | None = None,
-              batch_events: int = 1024) -> dict[str, Any]:
+              batch_events: int = 1024,
+              conditions: Callable[[int, CalibrationConstants], CalibrationConstants]
+              | None = None) -> dict[str, Any]:
     """Re-reconstruct the run of ``path`` into ``out`` (default ``FILE.reco.h5``), with
-    ``config`` and ``constants`` (default: those the run was taken with)."""
+    ``config`` and ``constants`` (default: those the run was taken with), updated by
+    ``conditions(run, constants)`` (the conditions database) when given."""
     from daq.reco.reconstruction import Reconstruction  # numba: only when re-processing
 
     path = Path(path)
@@ -36,6 +40,8 @@ def reprocess(path: str | Path, out: str | Path | None = None,
                 constants or run.provenance_json("calibration"), detector.n_channels)
         except (DetectorMapError, ValueError) as exc:
             raise L.RunFileError(f"{path}: {exc}") from None
+        if conditions is not None:
+            cal = conditions(run.run, cal)
         config = config or RecoConfig()
         reco = Reconstruction(detector, config, cal)
         prov = {name: run.provenance(name) for name in ("daq_config", "run_record")

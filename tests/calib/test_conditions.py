@@ -76,3 +76,17 @@ def test_runs_and_conditions_share_the_file(tmp_path, detector):
     run = db.new_run({"a": 1})
     Conditions(db, detector).write("hv_v", {"HCAL0:0:0": 800.0}, first_run=run)
     assert db.run(run)["run"] == run
+
+
+def test_constants_for_a_run_take_what_is_in_force_and_keep_the_rest(cond, detector):
+    from daq.reco.calibration_constants import CalibrationConstants
+
+    base = CalibrationConstants.nominal(detector)
+    v = cond.write("adc_per_gev", {"ECAL1:2:3": 50.0, "ECAL1:2:4": None}, first_run=10)
+    cond.write("time_offset_ns", {"HCAL0:1:1": 2.5}, first_run=20)
+    c = cond.constants(15, base)
+    i, j, k = (detector.index(n) for n in ("ECAL1:2:3", "ECAL1:2:4", "HCAL0:1:1"))
+    assert c.gev_per_adc[i] == 1 / 50.0 and c.gev_per_adc[j] == base.gev_per_adc[j]
+    assert c.time_offset_ns[k] == 0.0 and cond.constants(20, base).time_offset_ns[k] == 2.5
+    assert c.tag == f"run 15: adc_per_gev@{v}"
+    assert cond.constants(5, base).tag == base.tag  # nothing in force: the base unchanged

@@ -120,6 +120,30 @@ def test_reco_again_with_a_new_calibration_points_to_its_source(tmp_path, write_
     assert ratio == pytest.approx(1.1, abs=0.01)
 
 
+def test_reco_again_with_the_constants_in_force_in_the_conditions_database(
+        tmp_path, write_run, detector, run_batches):
+    from calib.conditions import Conditions
+    from daq.reco.calibration_constants import CalibrationConstants
+    from daq.run_database import RunDatabase
+
+    out = write_run(tmp_path)
+    nominal = CalibrationConstants.nominal(detector)
+    ecal = [c.name for c in detector.channels if c.detector == "ECAL"]
+    db = RunDatabase(tmp_path / "c.db")  # gains 10 % lower than assumed, from run 7 on
+    version = Conditions(db, detector).write("adc_per_gev", {
+        n: 1 / (nominal.gev_per_adc[detector.index(n)] * 1.1) for n in ecal}, first_run=7)
+    db.close()
+    again = tmp_path / "again.h5"
+    assert main(["reco", str(out.path), "--out", str(again), "--conditions", "--db",
+                 str(tmp_path / "c.db")]) == 0
+    original = np.concatenate([b[2] for batches in run_batches for b in batches])
+    with RunReader(again) as run:
+        assert run.provenance_json("calibration")["tag"] == f"run 7: adc_per_gev@{version}"
+        e = run.column(L.RECO)["e_ecal_gev"]
+    big = original["e_ecal_gev"] > 20
+    assert np.median(e[big] / original["e_ecal_gev"][big]) == pytest.approx(1.1, abs=0.01)
+
+
 WRITER_THEN_KILL = textwrap.dedent("""
     import os, signal, sys, numpy as np
     from daq.detector import Detector
