@@ -124,8 +124,9 @@ class Supervisor:
 
     def _spawn(self, role: str, name: str, argv: list[str]) -> Process:
         log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - lives with the process
+        env = dict(os.environ, NA64DAQ_DB=str(self.db.path))  # the conditions of this DAQ
         popen = subprocess.Popen([sys.executable, *argv], stdout=log, stderr=subprocess.STDOUT,
-                                 start_new_session=True)
+                                 start_new_session=True, env=env)
         proc = Process(role, name, popen, time.monotonic(), log=log)
         self.procs[name] = proc
         return proc

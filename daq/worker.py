@@ -39,13 +39,30 @@ def tap_sample(batch: built_batch.BuiltBatch, reco: np.ndarray, n_waveforms: int
     return built_batch.encode(header, batch.events, batch.samples[pick], reco)
 
 
-def online_setup(cfg: DaqConfig, detector: Detector) -> tuple[RecoConfig, CalibrationConstants]:
-    """What the workers reconstruct with; the writer records the same in each run file."""
-    return RecoConfig(), CalibrationConstants.nominal(detector, cfg.emulator.gains)
+def online_setup(cfg: DaqConfig, detector: Detector, run: int | None = None
+                 ) -> tuple[RecoConfig, CalibrationConstants]:
+    """What the workers reconstruct run ``run`` with: the nominal constants, updated by what
+    the conditions database (``NA64DAQ_DB``) has in force for the run. The writer records the
+    same in the run file."""
+    constants = CalibrationConstants.nominal(detector, cfg.emulator.gains)
+    if run is not None:
+        from calib.conditions import Conditions
+        from daq.run_database import RunDatabase, RunDatabaseError
+
+        try:
+            db = RunDatabase()
+        except RunDatabaseError:  # no database reachable from this machine: nominal
+            return RecoConfig(), constants
+        try:
+            constants = Conditions(db, detector).constants(run, constants)
+        finally:
+            db.close()
+    return RecoConfig(), constants
 
 
 def main(cfg: DaqConfig, detector: Detector, name: str) -> None:
     reco = Reconstruction(detector, *online_setup(cfg, detector))
+    run = None  # the constants are those of this run
     reco.warm_up()  # compile before the first heartbeat, not in the middle of a run
     comp = Component(name, cfg)
     ctx = comp.ctx
@@ -77,6 +94,9 @@ def main(cfg: DaqConfig, detector: Detector, name: str) -> None:
             except built_batch.BatchError:
                 c["rejected_batches"] += 1
                 continue
+            if batch.header.get("run") != run:  # a new run: its constants
+                run = batch.header.get("run")
+                reco = Reconstruction(detector, *online_setup(cfg, detector, run))
             result, channels = reco(batch.samples, batch.events)
             header = dict(batch.header, worker=name)
             tracker = comp.send(writer, built_batch.encode(header, batch.events, batch.samples,

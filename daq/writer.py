@@ -36,7 +36,7 @@ def run_header(run: int, cfg: DaqConfig, detector: Detector,
                config_dict: dict[str, Any]) -> FileHeader:
     """Provenance of a run taken by this DAQ: its configuration, the reconstruction's, the
     calibration constants the workers use, and the run record."""
-    reco_config, constants = online_setup(cfg, detector)
+    reco_config, constants = online_setup(cfg, detector, run)
     try:  # the supervisor leaves the run record beside its logs
         record = json.loads(cfg.run_record_path(run).read_text())
     except (OSError, ValueError):  # started by hand, or the supervisor's disk is elsewhere

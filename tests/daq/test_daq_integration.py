@@ -7,10 +7,12 @@ import threading
 import time
 
 import numpy as np
+import pytest
 import zmq
 
 from daq.run_file.reader import RunReader
-from daq.wire_format import to_bytes
+from daq.wire_format import TriggerKind, to_bytes
+from emulator.config import ELECTRON
 from emulator.replay import Replay
 from emulator.run_file import read_run
 
@@ -332,3 +334,34 @@ def test_a_full_disk_stops_the_run_and_the_ledger_counts_what_was_not_written(
     from daq.run_file.recovery import recover  # what was written is there, intact
 
     assert recover(tmp_path / "runs" / "run_000001.h5")["events"] == ledger["written_complete"]
+
+
+def test_the_workers_reconstruct_with_the_constants_in_force_for_the_run(daq, make_emulator,
+                                                                       detector):
+    """ECAL gains 10 % lower in the conditions database than nominal: the energies come out
+    10 % higher than the emulator's truth, and the run file names the version used."""
+    from calib.conditions import Conditions
+    from daq.reco.calibration_constants import CalibrationConstants
+
+    sup = daq(**{"emulator.run.spills": 1,  # 0.5 s spills at the beam's nominal rate
+                 "emulator.beam.intensity_per_spill": 5e6 * 0.5 / 4.8})
+    nominal = CalibrationConstants.nominal(detector, sup.cfg.emulator.gains)
+    ecal = [c.name for c in detector.channels if c.detector == "ECAL"]
+    version = Conditions(sup.db, detector).write("adc_per_gev", {
+        n: 1 / (nominal.gev_per_adc[detector.index(n)] * 1.1) for n in ecal}, first_run=0)
+    ledger = _run_to_end(sup)
+    assert sup.outcome == "stopped" and ledger["balanced"]
+    with RunReader(sup.procs["writer"].counters["file"]) as f:
+        tag = f.provenance_json("calibration")["tag"]
+        e = f.column("reco/events")["e_ecal_gev"]
+    assert tag == f"run {sup.run}: adc_per_gev@{version}"
+    em = make_emulator(**{"spill.duration_s": 0.5, "run.number": sup.run,
+                          "beam.intensity_per_spill": 5e6 * 0.5 / 4.8})
+    batches = list(em.batches(em.spill_plan(1)))
+    truth = {k: np.concatenate([b.truth[k] for b in batches]) for k in (
+        "class", "trigger", "e_ecal_gev", "n_pileup_window")}
+    electrons = (truth["class"] == ELECTRON) & (truth["trigger"] == TriggerKind.CALIBRATION) & (
+        truth["n_pileup_window"] == 0)
+    assert electrons.sum() > 10
+    ratio = np.median(e[electrons] / truth["e_ecal_gev"][electrons])
+    assert ratio == pytest.approx(1.1, abs=0.02)
