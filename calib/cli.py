@@ -110,9 +110,7 @@ def cmd_import_logbook(args: argparse.Namespace, cond: Conditions) -> int:
                "cells_without_hv": sum(c.hv_v is None for s in sections for c in s.cells),
                "written": not args.dry_run}
     if not args.dry_run:
-        with cond._transaction():  # the whole logbook or nothing
-            for e in entries:
-                cond._add_entry(e, None)
+        cond.add_entries(entries)
     if args.json:
         print(json.dumps(summary))
     else:

@@ -80,9 +80,10 @@ class Conditions:
                 self._add_entry(entry, version)
         return version
 
-    def add_entry(self, entry: LogEntry) -> int:
+    def add_entries(self, entries: list[LogEntry]) -> list[int]:
+        """Append entries, all or none (a whole imported logbook)."""
         with self._transaction():
-            return self._add_entry(entry, None)
+            return [self._add_entry(e, None) for e in entries]
 
     def _add_entry(self, entry: LogEntry, version: int | None) -> int:
         cur = self.sql.execute(

@@ -519,19 +519,14 @@ def cmd_reco(args: argparse.Namespace) -> int:
                 constants = json.load(fh)
         except ValueError as exc:
             raise ConfigError(f"{args.calibration}: not JSON ({exc})") from None
-    db = conditions = None
+    db = None
     if args.conditions:
-        from calib.conditions import Conditions
         from daq.run_database import RunDatabase
-        from daq.run_file.reader import RunReader
 
-        with RunReader(args.file) as run:
-            detector = Detector.from_text(run.provenance("detector_map"), args.file)
         db = RunDatabase(args.db)
-        conditions = Conditions(db, detector).constants
     try:
         r = reprocess(args.file, args.out, load(RecoConfig, args.config), constants,
-                      conditions=conditions)
+                      conditions=db)
     finally:
         if db is not None:
             db.close()

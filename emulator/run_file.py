@@ -14,6 +14,7 @@ import h5py
 import numpy as np
 
 from daq.config import to_dict
+from daq.run_file.file_writer import append_rows
 from daq.run_file.layout import FORMAT as DAQ_FORMAT
 from daq.run_file.layout import RunFileError  # one error for every kind of run file
 from daq.wire_format import EVENT_DTYPE
@@ -69,10 +70,10 @@ class EmulatedRunWriter:
 
     def append(self, batch: Batch) -> None:
         n = len(batch.events)
-        _append(self.events, batch.events)
-        _append(self.event_spill, np.full(n, batch.spill, np.uint32))
+        append_rows(self.events, batch.events)
+        append_rows(self.event_spill, np.full(n, batch.spill, np.uint32))
         for sid, ds in self.samples.items():
-            _append(ds, batch.samples[sid])
+            append_rows(ds, batch.samples[sid])
         for name, values in batch.truth.items():
             if name in ("event", "trigger"):
                 continue
@@ -82,13 +83,13 @@ class EmulatedRunWriter:
                 self.truth[name] = _growing(self.file, f"truth/{name}", values.shape[1:],
                                             values.dtype, 1024)
                 self.truth[name].attrs["units"] = TRUTH_UNITS.get(name, "")
-            _append(self.truth[name], values)
+            append_rows(self.truth[name], values)
         self.n_events += n
 
     def end_spill(self, plan: SpillPlan) -> None:
         rec = np.array([(plan.spill, plan.start_ns, plan.end_ns, len(plan.triggers))],
                        SPILL_DTYPE)
-        _append(self.spills, rec)
+        append_rows(self.spills, rec)
         self.file.flush()
 
     def close(self) -> None:
@@ -208,9 +209,3 @@ def read_daq_run(path: str | Path) -> EmulatedRun:
 def _growing(f: h5py.File, name: str, shape: tuple, dtype, chunk: int, **kw) -> h5py.Dataset:
     return f.create_dataset(name, shape=(0, *shape), maxshape=(None, *shape), dtype=dtype,
                             chunks=(chunk, *shape), **kw)
-
-
-def _append(ds: h5py.Dataset, values: np.ndarray) -> None:
-    n = ds.shape[0]
-    ds.resize(n + len(values), axis=0)
-    ds[n:] = values

@@ -158,7 +158,7 @@ class RunFileWriter:
             return
         batches, self.pending, n = self.pending, [], self.n_pending
         self.n_pending = 0
-        columns = {L.EVENTS: 0, L.SAMPLES: 1, L.RECO: 2, L.CHANNELS: 3}
+        columns = {name: i for i, name in enumerate(L.ROW_DATASETS)}  # append()'s order
         direct = self.sample_chunks is not None
         # one array per dataset (h5py writes one big selection far faster than many small
         # ones), but the samples go straight from the batches to compressed chunks
@@ -181,7 +181,7 @@ class RunFileWriter:
                     crc = crc32c(a, crc)
                 block["crc_samples"] = crc
             block["first_row"], block["n_rows"], block["time_unix_s"] = n0, n, time.time()
-            _append(self.ds[L.BLOCKS], block)
+            append_rows(self.ds[L.BLOCKS], block)
             self.f.flush()
         except (OSError, RuntimeError, ValueError) as exc:  # HDF5 raises all three
             self.counts["not_written"] += n
@@ -206,8 +206,8 @@ class RunFileWriter:
         if self.failed:
             return
         try:
-            _append(self.ds[L.SPILLS], row)
-            _append(self.ds[L.SPILL_LEDGERS], _json_line(ledger))
+            append_rows(self.ds[L.SPILLS], row)
+            append_rows(self.ds[L.SPILL_LEDGERS], _json_line(ledger))
             self.f.flush()
         except (OSError, RuntimeError, ValueError) as exc:  # HDF5 raises all three
             self.failed = f"{self.path}: write failed ({_reason(exc)})"
@@ -224,7 +224,7 @@ class RunFileWriter:
             try:
                 self.write_block()
                 if run_end is not None:
-                    _append(self.ds[L.RUN_END], _json_line(run_end))
+                    append_rows(self.ds[L.RUN_END], _json_line(run_end))
                 self.f.close()
             except (OSError, RuntimeError):
                 pass  # counted; the run's ledger still reaches the run record
@@ -237,7 +237,8 @@ class RunFileWriter:
         self.ds = {}
 
 
-def _append(ds: h5py.Dataset, values: np.ndarray) -> None:
+def append_rows(ds: h5py.Dataset, values: np.ndarray) -> None:
+    """Grow a dataset of unlimited first axis by ``values``."""
     n = ds.shape[0]
     ds.resize(n + len(values), axis=0)
     ds[n:] = values

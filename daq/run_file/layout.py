@@ -26,7 +26,8 @@ SPILLS = "spills"
 SPILL_LEDGERS = "spill_ledgers"
 RUN_END = "run_end"
 PROVENANCE = "provenance"
-#: The per-event datasets, each with its block checksum column.
+#: The per-event datasets, each with its block checksum column, in the order the writer's
+#: ``append`` takes them.
 ROW_DATASETS = {EVENTS: "crc_events", SAMPLES: "crc_samples", RECO: "crc_reco",
                 CHANNELS: "crc_channels"}
 

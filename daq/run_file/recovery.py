@@ -59,8 +59,7 @@ def recover(path: str | Path, out: str | Path | None = None) -> dict[str, Any]:
                     if (f.filename, k) in bad:
                         break
                     lo, hi = int(b["first_row"]), int(b["first_row"] + b["n_rows"])
-                    writer.append(*(f[name][lo:hi] for name in (L.EVENTS, L.SAMPLES, L.RECO,
-                                                                L.CHANNELS)))
+                    writer.append(*(f[name][lo:hi] for name in L.ROW_DATASETS))
                     writer.write_block()
                     copied += hi - lo
                 else:

@@ -5,7 +5,6 @@ calibration, a new configuration), written as a reconstruction file that points 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ from daq.config import to_dict
 from daq.detector import Detector, DetectorMapError
 from daq.reco.calibration_constants import CalibrationConstants
 from daq.reco.reco_config import RecoConfig
+from daq.run_database import RunDatabase
 from daq.run_file import layout as L
 from daq.run_file.file_writer import FileHeader, RunFileWriter, WriterSettings
 from daq.run_file.reader import RunReader
@@ -20,12 +20,11 @@ from daq.run_file.reader import RunReader
 
 def reprocess(path: str | Path, out: str | Path | None = None,
               config: RecoConfig | None = None, constants: dict[str, Any] | None = None,
-              batch_events: int = 1024,
-              conditions: Callable[[int, CalibrationConstants], CalibrationConstants]
-              | None = None) -> dict[str, Any]:
+              batch_events: int = 1024, conditions: RunDatabase | None = None
+              ) -> dict[str, Any]:
     """Re-reconstruct the run of ``path`` into ``out`` (default ``FILE.reco.h5``), with
-    ``config`` and ``constants`` (default: those the run was taken with), updated by
-    ``conditions(run, constants)`` (the conditions database) when given."""
+    ``config`` and ``constants`` (default: those the run was taken with), updated by what
+    the ``conditions`` database has in force for the run when given."""
     from daq.reco.reconstruction import Reconstruction  # numba: only when re-processing
 
     path = Path(path)
@@ -41,7 +40,9 @@ def reprocess(path: str | Path, out: str | Path | None = None,
         except (DetectorMapError, ValueError) as exc:
             raise L.RunFileError(f"{path}: {exc}") from None
         if conditions is not None:
-            cal = conditions(run.run, cal)
+            from calib.conditions import Conditions
+
+            cal = Conditions(conditions, detector).constants(run.run, cal)
         config = config or RecoConfig()
         reco = Reconstruction(detector, config, cal)
         prov = {name: run.provenance(name) for name in ("daq_config", "run_record")
