@@ -341,6 +341,13 @@ class Supervisor:
                     proc.counters = msg.get("counters", {})
         if self.state not in ("running", "configured", "stopping"):
             return
+        writer = self.procs.get("writer")
+        if self.state == "running" and writer is not None and writer.counters.get("failed"):
+            # before the liveness check: a writer that failed may already have closed the run
+            # and exited, and its own reason is the one to give
+            self._go("fail", f"writer: {writer.counters['failed']}")
+            self._end_failed_run()
+            return
         now = time.monotonic()
         for proc in list(self.procs.values()):
             if proc.alive(now, self.cfg.run.dead_after_s):
@@ -366,11 +373,6 @@ class Supervisor:
                 self._spawn_worker()
             else:
                 self._spawn_component(proc.role, proc.name)
-        writer = self.procs.get("writer")
-        if self.state == "running" and writer is not None and writer.counters.get("failed"):
-            self._go("fail", f"writer: {writer.counters['failed']}")
-            self._end_failed_run()
-            return
         if self.state == "running":
             sources = self._role("source")
             closed = writer is not None and writer.counters.get("run_done") == self.run
