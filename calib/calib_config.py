@@ -21,5 +21,31 @@ class HvSection:
 
 
 @dataclass(frozen=True)
+class LedSection:
+    detectors: str = param("ECAL,HCAL", "detectors whose PMTs the LED system lights "
+                           "(comma-separated)")
+    min_events: int = param(10, "fewest clean LED pulses for a channel's reference amplitude",
+                            low=1, high=1_000_000)
+
+
+@dataclass(frozen=True)
+class EcalSection:
+    beam_energy_gev: float = param(100.0, "energy of the calibration run's electrons",
+                                   unit="GeV", low=1.0, high=400.0)
+    central_share: float = param(0.684, "fraction of a centred shower in the cell hit",
+                                 low=0.1, high=1.0)
+    preshower_fraction: float = param(
+        0.05, "mean fraction of an electron's energy in the preshower: the split's starting "
+        "point, refined by the fit of the sum", low=0.0, low_inclusive=False, high=0.5)
+    min_events: int = param(200, "fewest electrons centred on a cell for its peak fit", low=10,
+                            high=10_000_000)
+    scale_x: int = param(3, "column of the cell the physics beam is aimed at: the energy "
+                         "scale is set with the showers centred on it", low=0, high=63)
+    scale_y: int = param(3, "row of that cell", low=0, high=63)
+
+
+@dataclass(frozen=True)
 class CalibConfig:
     hv: HvSection = section(HvSection, "PMT high voltages")
+    led: LedSection = section(LedSection, "LED (reference) amplitudes")
+    ecal: EcalSection = section(EcalSection, "ECAL calibration with electrons")

@@ -11,15 +11,23 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+
+import h5py
+import numpy as np
+from tqdm import tqdm
 
 from calib.calib_config import CalibConfig
-from calib.conditions import KINDS, Conditions, LogEntry, diff
+from calib.conditions import KINDS, Conditions, ConditionsError, LogEntry, diff
+from calib.ecal_calibration import calibrate_ecal, finite_or_none
+from calib.fit_figure import save_fit_figure
 from calib.hv_table import HvProposal, propose_hv
 from calib.logbook import read_logbook
+from calib.run_measurements import read_amplitudes, read_reference_amplitudes, recorded_gains
+from calib.value_table import read_value_table
 from daq.config import load
 from daq.detector import Detector
 from daq.run_database import RunDatabase
+from daq.wire_format import TriggerKind
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -50,10 +58,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                       "limits and a maximum step; writes the new HV version and a logbook "
                       "entry together.")
     q.add_argument("--from", dest="source", required=True, metavar="FILE",
-                   help="measured amplitudes: a logbook in the 2017 format")
+                   help="measured amplitudes: a run file (its LED events) or a logbook in "
+                   "the 2017 format")
     q.add_argument("--target", type=float, required=True, metavar="ADC",
                    help="target reference amplitude (2500 in the 2017 logbook)")
-    q.add_argument("--k", type=float, required=True, help="HV-gain exponent (gain ~ HV^k)")
+    q.add_argument("--k", type=float, help="HV-gain exponent (gain ~ HV^k) for every cell, "
+                   "recorded as their hv_k (default: each cell's hv_k in the database)")
     q.add_argument("--max-step", type=float, metavar="VOLTS",
                    help="largest change per iteration (default: config hv.max_step_v)")
     q.add_argument("--large-step", choices=("split", "refuse"),
@@ -61,6 +71,28 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--first-run", type=int, help="first run of validity (default: the next)")
     q.add_argument("--config", metavar="FILE", help="calibration defaults (TOML); see "
                    "'na64daq config --calib'")
+    common(q)
+
+    q = cs.add_parser("ecal", help="ECAL gains from a calibration run",
+                      description="Fit each cell's peak in the electron showers centred on it, "
+                      "convert with the central share and the measured preshower/main split, "
+                      "set the scale on the physics beam's cell, and propose new gains "
+                      "(valid from the calibration run on, following later HV changes).")
+    q.add_argument("--from", dest="source", required=True, metavar="FILE",
+                   help="run file of the calibration run (electrons aimed at each cell)")
+    q.add_argument("--png", metavar="FILE", help="save the fits, one panel per cell")
+    q.add_argument("--config", metavar="FILE", help="calibration defaults (TOML)")
+    common(q)
+
+    q = cs.add_parser("set", help="load a table of values as a new version",
+                      description="A new version of KIND from a TOML table {channel = value} "
+                      "(HV set points, limits, exponents, ...); HV set points outside a "
+                      "channel's limits refuse the whole table.")
+    q.add_argument("kind", choices=KINDS)
+    q.add_argument("file")
+    q.add_argument("--first-run", type=int, help="first run of validity (default: the next)")
+    q.add_argument("--last-run", type=int, help="last run of validity (default: open)")
+    q.add_argument("--config", metavar="FILE", help="calibration defaults (TOML)")
     common(q)
 
     q = cs.add_parser("show", help="the constants in force for a run")
@@ -123,45 +155,54 @@ def cmd_import_logbook(args: argparse.Namespace, cond: Conditions) -> int:
 
 
 def cmd_hv(args: argparse.Namespace, cond: Conditions) -> int:
-    cfg = load(CalibConfig, args.config).hv
+    cfg = load(CalibConfig, args.config)
     first_run = args.first_run or _next_run(cond)
-    readings: dict[str, Any] = {}
-    for section in read_logbook(args.source, cond.detector):
-        for c in section.cells:  # the latest reading of each cell
-            readings[c.cell] = c
-    in_force = cond.lookup("hv_v", first_run)
+    readings, run = _reference_readings(args, cond, cfg)
+    in_force = cond.lookup("hv_v", run or first_run)  # where the file has no HV
     current = dict(in_force.values) if in_force else {}
-    lows, highs = (cond.lookup(k, first_run) for k in ("hv_min_v", "hv_max_v"))
+    limits = {k: cond.lookup(k, first_run) for k in ("hv_min_v", "hv_max_v", "hv_k")}
+
+    def of(kind: str, cell: str, default: float | None) -> float | None:
+        v = limits[kind]
+        value = v.values.get(cell) if v else None
+        return default if value is None else value
+
     proposals: list[HvProposal] = []
-    for cell, c in readings.items():
-        hv_old = c.hv_v if c.hv_v is not None else current.get(cell)
-        lo = lows.values.get(cell) if lows and lows.values.get(cell) is not None else cfg.min_v
-        hi = highs.values.get(cell) if highs and highs.values.get(cell) is not None else \
-            cfg.max_v
+    for cell, (amplitude, hv_file) in readings.items():
         proposals.append(propose_hv(
-            cell, c.amplitude_adc, hv_old, args.target, args.k, lo, hi,
-            args.max_step if args.max_step is not None else cfg.max_step_v,
-            args.large_step or cfg.large_step))
+            cell, amplitude, hv_file if hv_file is not None else current.get(cell), args.target,
+            args.k if args.k is not None else of("hv_k", cell, None),
+            of("hv_min_v", cell, cfg.hv.min_v), of("hv_max_v", cell, cfg.hv.max_v),
+            args.max_step if args.max_step is not None else cfg.hv.max_step_v,
+            args.large_step or cfg.hv.large_step))
     accepted = {p.cell: p.hv_new for p in proposals if not p.refused}
     version = None
     if accepted and not args.dry_run:
-        values = current | accepted  # cells not adjusted keep their set point
+        new_set = dict(in_force.values if in_force else {})
+        new_set.update((p.cell, p.hv_old) for p in proposals if p.hv_old is not None)
+        new_set.update(accepted)  # cells not adjusted keep their set point
+        k_text = f"k {args.k:g}" if args.k is not None else "k from the database"
         entry = LogEntry(f"calib hv from {Path(args.source).name}: target {args.target:g} ADC, "
-                         f"k {args.k:g}; {len(accepted)} cells set, "
+                         f"{k_text}; {len(accepted)} cells set, "
                          f"{len(proposals) - len(accepted)} refused", args.author, first_run,
                          values=[v for p in proposals for v in (
                              (p.cell, "amplitude_adc", p.amplitude), (p.cell, "hv_v", p.hv_old),
                              (p.cell, "hv_new_v", p.hv_new))])
-        version = cond.write("hv_v", values, first_run, author=args.author,
-                             comment=entry.text, entry=entry)
+        versions: dict[str, dict[str, float | None]] = {"hv_v": new_set}
+        if args.k is not None:  # the gains follow these set points with the same k
+            k_now = limits["hv_k"].values if limits["hv_k"] else {}
+            if any(k_now.get(c) != args.k for c in accepted):
+                versions["hv_k"] = dict(k_now) | dict.fromkeys(accepted, args.k)
+        version = cond.write_versions(versions, first_run, author=args.author,
+                                      comment=entry.text, entry=entry)[0]
     if args.json:
         print(json.dumps({"cells": [p.as_dict() for p in proposals], "version": version,
                           "first_run": first_run, "dry_run": args.dry_run}, indent=1))
         return 0
-    name = {c.cell: c.alias for c in readings.values()}
+    name = {c: cond.detector.channel(c).alias or c for c in readings}
     print(f"{'cell':<8}{'name':<12}{'A [ADC]':>9}{'HV old':>9}{'HV new':>9}  note")
     for p in proposals:
-        a = "-" if p.amplitude is None else f"{p.amplitude:g}"
+        a = "-" if p.amplitude is None else f"{p.amplitude:.6g}"
         old = "-" if p.hv_old is None else f"{p.hv_old:g}"
         new = "-" if p.hv_new is None else f"{p.hv_new:g}"
         note = p.refused and f"refused: {p.refused}" or ("step cut to the maximum"
@@ -170,6 +211,99 @@ def cmd_hv(args: argparse.Namespace, cond: Conditions) -> int:
     print(f"{len(accepted)} cells set, {len(proposals) - len(accepted)} refused; " + (
         "dry run, nothing written" if args.dry_run else
         f"HV version {version} for runs from {first_run}" if version else "nothing written"))
+    return 0
+
+
+def _reference_readings(args: argparse.Namespace, cond: Conditions, cfg: CalibConfig
+                        ) -> tuple[dict[str, tuple[float | None, float | None]], int | None]:
+    """cell -> (reference amplitude, HV the source recorded), and the source's run: a run
+    file's LED events, or the latest reading of each cell in a logbook."""
+    if h5py.is_hdf5(args.source):
+        ref = read_reference_amplitudes(
+            args.source, cond.detector, [d.strip() for d in cfg.led.detectors.split(",")],
+            cfg.led.min_events, quiet=args.json)
+        return ({c: (a, ref.hv_v.get(c)) for c, a in ref.amplitude_adc.items()}, ref.run)
+    readings = {}
+    for section in read_logbook(args.source, cond.detector):
+        for c in section.cells:  # the latest reading of each cell
+            readings[c.cell] = (c.amplitude_adc, c.hv_v)
+    return readings, None
+
+
+def cmd_ecal(args: argparse.Namespace, cond: Conditions) -> int:
+    cfg = load(CalibConfig, args.config).ecal
+    det = cond.detector
+    gain_old = recorded_gains(args.source, det)
+    run, amplitude = read_amplitudes(args.source, np.arange(det.n_channels),
+                                     TriggerKind.CALIBRATION, quiet=args.json)
+    n_cells = len(det.select("ECAL"))
+    with tqdm(total=n_cells, desc="fitting ECAL cells", leave=False,
+              disable=args.json or None) as bar:
+        result = calibrate_ecal(amplitude, det, gain_old, cfg, bar.update)
+    if args.png:
+        save_fit_figure(args.png, [(c.channel, c.fit) for c in result.cells],
+                        title=f"calib ecal, run {run}: amplitude (ADC) of the cell hit")
+    gains = result.gains
+    version = None
+    text = (f"calib ecal from {Path(args.source).name}: {len(gains)} of {len(result.cells)} "
+            f"cells, preshower share {result.preshower_share:.4f}, scale {result.scale:.5f}")
+    if gains and not args.dry_run:
+        entry = LogEntry(text, args.author, run, values=[v for c in result.cells for v in (
+            (c.channel, "peak_adc", None if np.isnan(c.fit.peak) else c.fit.peak),
+            (c.channel, "adc_per_gev", c.gain_old), (c.channel, "adc_per_gev_new", c.gain_new))])
+        version = cond.write("adc_per_gev", gains, run, author=args.author, comment=text,
+                             entry=entry)
+    summary = {"run": run, "events": len(amplitude), "electrons": result.events,
+               "preshower_share": finite_or_none(result.preshower_share),
+               "preshower_weight": result.preshower_weight, "main_weight": result.main_weight,
+               "scale": result.scale, "sum_peak_gev": finite_or_none(result.sum_fit.peak),
+               "notes": result.notes, "version": version, "first_run": run,
+               "dry_run": args.dry_run, "cells": [c.as_dict() for c in result.cells]}
+    if args.json:
+        print(json.dumps(summary, indent=1))
+        return 0
+    print(f"{'cell':<12}{'section':<10}{'peak [ADC]':>11}{'events':>8}{'old':>9}{'new':>9}"
+          "  [ADC/GeV]")
+    for c in result.cells:
+        new = f"{c.gain_new:9.4g}" if c.gain_new is not None else f"  refused: {c.fit.failed}"
+        peak = "-" if np.isnan(c.fit.peak) else f"{c.fit.peak:.5g}"
+        print(f"{c.channel:<12}{('preshower', 'main')[c.section]:<10}{peak:>11}{c.fit.n:>8}"
+              f"{c.gain_old:9.4g}{new}")
+    for note in result.notes:
+        print(f"note: {note}")
+    print(text + ("; dry run, nothing written" if args.dry_run else
+                  f"; gains version {version} for runs from {run}" if version else
+                  "; nothing written"))
+    return 0
+
+
+def cmd_set(args: argparse.Namespace, cond: Conditions) -> int:
+    cfg = load(CalibConfig, args.config).hv
+    first_run = args.first_run or _next_run(cond)
+    values = read_value_table(args.file, cond.detector)
+    if args.kind == "hv_v":  # never load a set point outside the channel's limits
+        lows, highs = (cond.lookup(k, first_run) for k in ("hv_min_v", "hv_max_v"))
+        for cell, v in values.items():
+            lo = (lows.values.get(cell) if lows else None) or cfg.min_v
+            hi = (highs.values.get(cell) if highs else None) or cfg.max_v
+            if not lo <= v <= hi:
+                raise ConditionsError(f"{args.file}: {cell} = {v:g} V is outside the "
+                                      f"channel's limits {lo:g}-{hi:g} V; nothing written")
+    version = None
+    if not args.dry_run:
+        text = f"calib set {args.kind} from {Path(args.file).name}: {len(values)} channels"
+        version = cond.write(args.kind, values, first_run, args.last_run, author=args.author,
+                             comment=text, entry=LogEntry(text, args.author, first_run, values=[
+                                 (c, args.kind, v) for c, v in values.items()]))
+    if args.json:
+        print(json.dumps({"kind": args.kind, "values": values, "version": version,
+                          "first_run": first_run, "dry_run": args.dry_run}))
+        return 0
+    for cell, v in values.items():
+        print(f"  {cell:<12} {v:g}")
+    print(f"{len(values)} values of {args.kind}; " + (
+        "dry run, nothing written" if args.dry_run else
+        f"version {version} for runs from {first_run}"))
     return 0
 
 
@@ -235,5 +369,6 @@ def _describe(v) -> str:
             f"{len(v.values)} channels, by {v.author or '?'}: {v.comment}")
 
 
-COMMANDS = {"import-logbook": cmd_import_logbook, "hv": cmd_hv, "show": cmd_show,
+COMMANDS = {"import-logbook": cmd_import_logbook, "hv": cmd_hv, "ecal": cmd_ecal,
+            "set": cmd_set, "show": cmd_show,
             "history": cmd_history, "diff": cmd_diff, "logbook": cmd_logbook}

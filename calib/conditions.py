@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from daq.detector import Detector
 from daq.reco.calibration_constants import CalibrationConstants
 from daq.run_database import RunDatabase, RunDatabaseError
+
+T = TypeVar("T")
 
 #: What the database keeps per channel, with the unit in the name.
 KINDS = ("pedestal_even_adc", "pedestal_odd_adc", "adc_per_gev", "time_offset_ns",
@@ -62,23 +64,35 @@ class Conditions:
               comment: str = "", entry: LogEntry | None = None) -> int:
         """A new version of ``kind`` (and the logbook entry that explains it) in one
         transaction; returns its id. Channels are the map's names or aliases."""
-        if kind not in KINDS:
-            raise ConditionsError(f"unknown condition kind {kind!r} (known: "
-                                  f"{', '.join(KINDS)})")
+        return self.write_versions({kind: values}, first_run, last_run, tag, author, comment,
+                                   entry)[0]
+
+    def write_versions(self, versions: Mapping[str, Mapping[str, float | None]], first_run: int,
+                       last_run: int | None = None, tag: str = "default", author: str = "",
+                       comment: str = "", entry: LogEntry | None = None) -> list[int]:
+        """New versions of several kinds that belong together (HV set points and the exponent
+        they were computed with), with one logbook entry, all or nothing; returns their ids."""
+        for kind in versions:
+            if kind not in KINDS:
+                raise ConditionsError(f"unknown condition kind {kind!r} (known: "
+                                      f"{', '.join(KINDS)})")
         if first_run < 0 or (last_run is not None and last_run < first_run):
             raise ConditionsError(f"empty interval of validity: runs {first_run} to {last_run}")
-        rows = [(self._channel(ch), None if v is None else float(v)) for ch, v in values.items()]
+        rows = {kind: [(self._channel(ch), None if v is None else float(v))
+                       for ch, v in values.items()] for kind, values in versions.items()}
+        ids = []
         with self._transaction():
-            cur = self.sql.execute(
-                "INSERT INTO condition_versions (kind, tag, first_run, last_run, created, "
-                "author, comment) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (kind, tag, first_run, last_run, time.time(), author, comment))
-            version = int(cur.lastrowid)
-            self.sql.executemany("INSERT INTO condition_values (version, channel, value) "
-                                 "VALUES (?, ?, ?)", [(version, ch, v) for ch, v in rows])
+            for kind, kind_rows in rows.items():
+                cur = self.sql.execute(
+                    "INSERT INTO condition_versions (kind, tag, first_run, last_run, created, "
+                    "author, comment) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (kind, tag, first_run, last_run, time.time(), author, comment))
+                ids.append(int(cur.lastrowid))
+                self.sql.executemany("INSERT INTO condition_values (version, channel, value) "
+                                     "VALUES (?, ?, ?)", [(ids[-1], ch, v) for ch, v in kind_rows])
             if entry is not None:
-                self._add_entry(entry, version)
-        return version
+                self._add_entry(entry, ids[0])
+        return ids
 
     def add_entries(self, entries: list[LogEntry]) -> list[int]:
         """Append entries, all or none (a whole imported logbook)."""
@@ -139,7 +153,11 @@ class Conditions:
 
     def constants(self, run: int, base: CalibrationConstants) -> CalibrationConstants:
         """The reconstruction's constants for ``run``: ``base`` with every value the database
-        has in force for that run; the tag names the versions used (the run file keeps it)."""
+        has in force for that run; the tag names the versions used (the run file keeps it).
+
+        Gains hold at the HV set points in force for their version's first run (the run they
+        were measured with); where the set point for ``run`` differs, the gain follows it as
+        HV^k (``hv_k`` in force for ``run``)."""
         gev_per_adc = base.gev_per_adc.copy()
         time_offset = base.time_offset_ns.copy()
         pedestal = base.pedestal_adc.copy()
@@ -149,7 +167,11 @@ class Conditions:
             if v is None:
                 continue
             used.append(f"{kind}@{v.id}")
-            for name, value in v.values.items():
+            values = v.values
+            if kind == "adc_per_gev":
+                values, note = self._follow_hv(v, run)
+                used[-1] += note
+            for name, value in values.items():
                 if value is None:
                     continue  # missing: the base value stands
                 i = self.detector.index(name)
@@ -163,6 +185,30 @@ class Conditions:
         return CalibrationConstants(gev_per_adc, time_offset, pedestal,
                                     base.reference_correction.copy(), tag)
 
+    def _follow_hv(self, gains: Version, run: int) -> tuple[dict[str, float | None], str]:
+        """``gains`` moved from the set points of their first run to those of ``run``, and a
+        note for the tag naming the versions used (or the channels that could not follow)."""
+        then, now = self.lookup("hv_v", gains.first_run), self.lookup("hv_v", run)
+        if then is None or now is None or then.id == now.id:
+            return gains.values, ""
+        k = self.lookup("hv_k", run)
+        out = dict(gains.values)
+        moved, stuck = 0, []
+        for name, g in gains.values.items():
+            a, b = then.values.get(name), now.values.get(name)
+            if g is None or a is None or b is None or a == b:
+                continue
+            exponent = k.values.get(name) if k else None
+            if exponent is None:
+                stuck.append(name)
+                continue
+            out[name] = g * (b / a) ** exponent
+            moved += 1
+        note = f" x (hv_v@{now.id} / hv_v@{then.id})^hv_k@{k.id}" if moved and k else ""
+        if stuck:
+            note += f" (HV changed, no hv_k: {len(stuck)} gains not scaled)"
+        return out, note
+
     def entries(self, run: int | None = None) -> list[dict[str, Any]]:
         q = "SELECT id, time, run, author, text, version FROM logbook" + (
             " WHERE run = ?" if run is not None else "") + " ORDER BY id"
@@ -174,6 +220,19 @@ class Conditions:
                 "ORDER BY rowid", (e["id"],)).fetchall()]
             out.append(e)
         return out
+
+
+def ask_database(detector: Detector, question: Callable[[Conditions], T]) -> T | None:
+    """``question`` asked of the conditions database (``NA64DAQ_DB`` or the per-user one);
+    None when this machine reaches none (a DAQ process then runs with nominal constants)."""
+    try:
+        db = RunDatabase()
+    except RunDatabaseError:
+        return None
+    try:
+        return question(Conditions(db, detector))
+    finally:
+        db.close()
 
 
 def diff(old: Version, new: Version) -> list[tuple[str, float | None, float | None]]:

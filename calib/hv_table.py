@@ -27,7 +27,7 @@ class HvProposal:
 
 
 def propose_hv(cell: str, amplitude: float | None, hv_old: float | None, target_adc: float,
-               k: float, hv_min_v: float, hv_max_v: float, max_step_v: float | None,
+               k: float | None, hv_min_v: float, hv_max_v: float, max_step_v: float | None,
                large_step: str = "split") -> HvProposal:
     """One cell's new set point, or the reason there is none.
 
@@ -40,6 +40,8 @@ def propose_hv(cell: str, amplitude: float | None, hv_old: float | None, target_
         p.refused = "no measured amplitude"
     elif amplitude <= 0:
         p.refused = f"amplitude {amplitude:g} ADC is not positive"
+    elif k is None:
+        p.refused = "no HV-gain exponent k (give --k, or set hv_k in the database)"
     elif k <= 0:
         p.refused = f"HV-gain exponent k = {k:g} is not positive"
     if p.refused:

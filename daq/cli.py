@@ -573,13 +573,15 @@ def _is_user_error(exc: Exception) -> bool:
     if isinstance(exc, USER_ERRORS):
         return True
     from calib.conditions import ConditionsError
+    from calib.fit_figure import FigureError
     from calib.logbook import LogbookFormatError
+    from calib.value_table import ValueTableError
     from daq.run_database import RunDatabaseError
     from daq.run_file.layout import RunFileError  # imported late: it pulls in h5py
     from daq.supervisor import RunControlError
 
     return isinstance(exc, (RunFileError, RunDatabaseError, RunControlError, ConditionsError,
-                            LogbookFormatError))
+                            LogbookFormatError, ValueTableError, FigureError))
 
 
 if __name__ == "__main__":

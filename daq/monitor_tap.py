@@ -14,6 +14,7 @@ from daq import built_batch
 from daq.component import Component, drain
 from daq.daq_config import DaqConfig
 from daq.detector import Detector
+from daq.wire_format import beam_triggered
 
 #: E_ECAL vs E_HCAL histogram binning, GeV (the (E_ECAL, E_HCAL) plane of [001] Fig. 2).
 E_BINS = np.linspace(0.0, 150.0, 151)
@@ -55,7 +56,9 @@ def main(cfg: DaqConfig, detector: Detector, name: str = "tap") -> None:
                 now = time.time()
                 latency[n_lat % LATENCY_MEMORY] = now - float(b.header["t_first_fragment"])
                 n_lat += 1
-                fill_energy_plane(hist, b.reco["e_ecal_gev"], b.reco["e_hcal_gev"][:, :2].sum(1))
+                beam = beam_triggered(b.events["trigger"])
+                fill_energy_plane(hist, b.reco["e_ecal_gev"][beam],
+                                  b.reco["e_hcal_gev"][beam, :2].sum(1))
                 c["batches"] += 1
                 c["events"] += len(b.events)
         elif frozen:

@@ -45,6 +45,13 @@ class TriggerKind(enum.IntEnum):
     PHYSICS = 1  # invisible-mode trigger
     CALIBRATION = 2  # open trigger, no ECAL cut
     RANDOM = 3  # random trigger: pedestals, unbiased efficiencies
+    LED = 4  # reference light pulse into the calorimeters' PMTs: gains, HV adjustment
+
+
+def beam_triggered(trigger: np.ndarray) -> np.ndarray:
+    """Events triggered by a beam particle (physics or calibration): the ones with physics to
+    classify and histogram; random and LED triggers have none."""
+    return (trigger == TriggerKind.PHYSICS) | (trigger == TriggerKind.CALIBRATION)
 
 
 CONTROL_KINDS = frozenset({FrameKind.SOR, FrameKind.EOR, FrameKind.SOS, FrameKind.EOS})

@@ -46,17 +46,9 @@ def online_setup(cfg: DaqConfig, detector: Detector, run: int | None = None
     same in the run file."""
     constants = CalibrationConstants.nominal(detector, cfg.emulator.gains)
     if run is not None:
-        from calib.conditions import Conditions
-        from daq.run_database import RunDatabase, RunDatabaseError
+        from calib.conditions import ask_database
 
-        try:
-            db = RunDatabase()
-        except RunDatabaseError:  # no database reachable from this machine: nominal
-            return RecoConfig(), constants
-        try:
-            constants = Conditions(db, detector).constants(run, constants)
-        finally:
-            db.close()
+        constants = ask_database(detector, lambda c: c.constants(run, constants)) or constants
     return RecoConfig(), constants
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import zmq
 
+from calib.conditions import ask_database
 from daq import built_batch
 from daq.component import Component, drain
 from daq.config import to_dict
@@ -41,6 +42,7 @@ def run_header(run: int, cfg: DaqConfig, detector: Detector,
         record = json.loads(cfg.run_record_path(run).read_text())
     except (OSError, ValueError):  # started by hand, or the supervisor's disk is elsewhere
         record = {"run": run}
+    hv = ask_database(detector, lambda c: c.lookup("hv_v", run))
     attrs = {}
     if cfg.run.sources == "emulator":
         attrs["truth_file"] = L.truth_file_name(run)
@@ -50,6 +52,7 @@ def run_header(run: int, cfg: DaqConfig, detector: Detector,
         "reco_config": json.dumps(to_dict(reco_config)),
         "calibration": json.dumps(constants.to_dict()),
         "run_record": json.dumps(record),
+        "hv_set_points": json.dumps({"version": hv.id, "values": hv.values} if hv else None),
     }, attrs)
 
 

@@ -56,6 +56,9 @@ class BeamSection:
                                  low=0.0, high=50.0)
     aim_x: int = param(3, "ECAL column the beam is aimed at", low=0, high=5)
     aim_y: int = param(3, "ECAL row the beam is aimed at", low=0, high=5)
+    scan_ecal: bool = param(
+        False, "calibration scan: spill N is aimed at ECAL cell N-1, row by row (column "
+        "(N-1) mod 6, row (N-1) // 6 mod 6), so that 36 spills visit every cell")
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,8 @@ class TriggerSection:
                                        unit="Hz", low=0.0, high=1e6)
     random_rate_hz: float = param(20.0, "random trigger rate during the spill", unit="Hz",
                                   low=0.0, high=1e6)
+    led_rate_hz: float = param(10.0, "LED (reference light pulse) trigger rate during the spill",
+                               unit="Hz", low=0.0, high=1e6)
     ecal_max_gev: float = param(80.0, "physics trigger: in-time E_ECAL below this", unit="GeV",
                                 low=0.0, high=1000.0)
     preshower_min_gev: float = param(0.5, "physics trigger: preshower energy above this",
@@ -131,6 +136,13 @@ class ResponseSection:
         low=0.0, high=10.0)
     pmt_saturation_decay_s: float = param(0.5, "decay time of that saturation within the spill",
                                           unit="s", low=1e-3, high=60.0)
+    led_adc: float = param(2500.0, "LED pulse amplitude of a calorimeter PMT at the nominal HV "
+                           "and the mean LED light", unit="ADC", low=0.0, high=4095.0)
+    led_light_spread: float = param(
+        0.05, "per-PMT spread of the LED light reaching it (uniform +-this, fixed per channel)",
+        low=0.0, high=0.5)
+    led_fluctuation: float = param(0.01, "flash-to-flash relative fluctuation of an LED pulse",
+                                   low=0.0, high=0.5)
 
 
 @dataclass(frozen=True)
@@ -152,6 +164,9 @@ class GainsSection:
         0.0, "deliberate gain mis-setting: HVs set so that gains spread uniformly by +-this",
         low=0.0, high=0.5)
     hv_table: str = param("", "TOML file {channel = volts}: HVs that override the nominal ones")
+    hv_from_conditions: bool = param(
+        False, "load the HV set points in force for the run from the conditions database "
+        "($NA64DAQ_DB), as the HV system does; they override hv_gain_spread and hv_table")
 
 
 @dataclass(frozen=True)
@@ -223,7 +238,7 @@ class EmulatorConfig:
                 f"beam and class fractions (times boosts) add up to {total:.3g}: must be < 1 "
                 "so that some beam particles are plain electrons")
         t = self.trigger
-        if t.physics_rate_hz + t.calibration_rate_hz + t.random_rate_hz <= 0:
+        if t.physics_rate_hz + t.calibration_rate_hz + t.random_rate_hz + t.led_rate_hz <= 0:
             raise ConfigError("trigger: all trigger rates are 0; at least one must be > 0")
 
     def check_detector(self, window_ns: float) -> None:

@@ -6,7 +6,6 @@ some sources produces, for them, exactly the frames of a process that emulates a
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,12 +88,14 @@ class Emulator:
         even = rng.uniform(d.pedestal_min_adc, d.pedestal_max_adc, n)
         odd = np.clip(even + rng.normal(0.0, d.odd_even_sigma_adc, n), 0.0, detector.adc_max)
         self.pedestal = np.stack([even, odd], axis=1)
-        self.hv_v, self.adc_per_gev = self._gains(rng)
+        self.hv_v, self.adc_per_gev, nominal = self._gains(rng)
+        self.led_gev = self._led_light(rng, nominal)
         self.bank = noise_bank(_seed(cfg.run.seed, 2))
 
     # -- configuration-derived tables --------------------------------------------------------
-    def _gains(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """HV per channel and the gain it gives (gain proportional to HV^k)."""
+    def _gains(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """HV per channel, the gain it gives (gain proportional to HV^k) and the nominal gain,
+        in ADC/GeV."""
         g = self.cfg.gains
         nominal = {"ECAL0": g.adc_per_gev_ecal0, "ECAL1": g.adc_per_gev_ecal1,
                    "HCAL": g.adc_per_gev_hcal, "SRD": g.adc_per_gev_srd}
@@ -107,7 +108,20 @@ class Emulator:
         if g.hv_table:
             for name, volts in _read_hv_table(Path(g.hv_table), self.detector).items():
                 hv[self.detector.index(name)] = volts
-        return hv, base * (hv / g.hv_nominal_v) ** g.hv_k
+        if g.hv_from_conditions:
+            for name, volts in _hv_in_force(self.cfg.run.number, self.detector).items():
+                hv[self.detector.index(name)] = volts
+        return hv, base * (hv / g.hv_nominal_v) ** g.hv_k, base
+
+    def _led_light(self, rng: np.random.Generator, nominal: np.ndarray) -> np.ndarray:
+        """LED light per channel as the deposit (GeV) that gives its pulse at the nominal HV:
+        the calorimeters' PMTs are lit, each by its own share of the light."""
+        r = self.cfg.response
+        light = rng.uniform(1.0 - r.led_light_spread, 1.0 + r.led_light_spread, len(nominal))
+        lit = np.zeros(len(nominal), bool)
+        for name in ("ECAL", "HCAL"):
+            lit[self.detector.select(name)] = True
+        return np.where(lit, r.led_adc * light / nominal, 0.0)
 
     def warm_up(self) -> None:
         """Compile (or load from cache) the kernels on a tiny spill, so timings exclude it."""
@@ -126,7 +140,8 @@ class Emulator:
         kinds, times = [], []
         for kind, rate in ((TriggerKind.PHYSICS, t.physics_rate_hz),
                            (TriggerKind.CALIBRATION, t.calibration_rate_hz),
-                           (TriggerKind.RANDOM, t.random_rate_hz)):
+                           (TriggerKind.RANDOM, t.random_rate_hz),
+                           (TriggerKind.LED, t.led_rate_hz)):
             n = rng.poisson(rate * c.spill.duration_s)
             kinds.append(np.full(n, kind, np.uint8))
             times.append(rng.uniform(0.0, duration_ns, n))
@@ -148,6 +163,7 @@ class Emulator:
         wave_key = np.uint64(_seed(c.run.seed, c.run.number, plan.spill, 4))
         period = self.detector.sample_period_ns
         d, r = c.digitizer, c.response
+        params = self.params_for_spill(plan.spill)
         for index, lo in enumerate(range(0, n_events, size)):
             hi = min(lo + size, n_events)
             trig = plan.triggers[lo:hi]
@@ -158,8 +174,14 @@ class Emulator:
             ev["trigger_time_ns"] = t_ns.astype(np.uint64)
             seed = _seed(c.run.seed, c.run.number, plan.spill, index, 5)
             cls, offsets, part_cls, part_time, dep = physics.simulate_batch(
-                seed, trig, self.params, self.cum_boosted, self.cum_natural,
+                seed, trig, params, self.cum_boosted, self.cum_natural,
                 self.detector.n_channels, *self.geometry.args())
+            led = np.flatnonzero(trig == TriggerKind.LED)
+            if len(led):  # the flash is the in-time "particle" of an LED event
+                flash = np.random.default_rng(_seed(c.run.seed, c.run.number, plan.spill,
+                                                    index, 6))
+                dep[offsets[led]] = self.led_gev * (
+                    1.0 + r.led_fluctuation * flash.standard_normal((len(led), len(self.led_gev))))
             if (cls < 0).any():
                 raise ConfigError(
                     "trigger: no beam particle passes the physics trigger (ecal_max_gev / "
@@ -187,9 +209,24 @@ class Emulator:
                 sent = {f.skip_source: rows}
             yield Batch(plan.spill, index, ev, samples, truth, sent)
 
+    def params_for_spill(self, spill: int) -> np.ndarray:
+        """The physics parameters of a spill: in a calibration scan, aimed at its cell."""
+        b = self.cfg.beam
+        if not b.scan_ecal:
+            return self.params
+        p = self.params.copy()
+        x, y = self.scan_cell(spill)
+        p["aim_x"], p["aim_y"] = x, y
+        return p
+
+    @staticmethod
+    def scan_cell(spill: int) -> tuple[int, int]:
+        """(column, row) of the ECAL cell a calibration scan aims at in ``spill``."""
+        return (spill - 1) % 6, (spill - 1) // 6 % 6
+
     def _truth(self, ev, trig, cls, offsets, part_cls, part_time, dep, phase, gain):
         n = len(ev)
-        in_time = trig != TriggerKind.RANDOM
+        in_time = trig != TriggerKind.RANDOM  # LED events: the flash, in GeV-equivalent
         first = offsets[:-1]
         deposit = np.zeros((n, self.detector.n_channels), np.float32)
         deposit[in_time] = dep[first[in_time]]
@@ -292,22 +329,26 @@ def run_sequence(run: int, detector: Detector, source_ids: list[int], start_ns: 
                control(FrameKind.EOR, 0, sid, last_ns, totals[sid]))
 
 
+def _hv_in_force(run: int, detector: Detector) -> dict[str, float]:
+    """The HV set points the conditions database has in force for ``run``."""
+    from calib.conditions import ask_database
+
+    version = ask_database(detector, lambda c: c.lookup("hv_v", run))
+    if version is None:
+        raise ConfigError(f"gains.hv_from_conditions: no HV set points (hv_v) in force for run "
+                          f"{run} in the conditions database ($NA64DAQ_DB)")
+    return {name: v for name, v in version.values.items() if v is not None}
+
+
 def _read_hv_table(path: Path, detector: Detector) -> dict[str, float]:
+    from calib.value_table import ValueTableError, read_value_table
+
     try:
-        with path.open("rb") as fh:
-            table = tomllib.load(fh)
-    except OSError as exc:
-        raise ConfigError(f"gains.hv_table: cannot read {path} ({exc.strerror})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"gains.hv_table: {path} is not valid TOML ({exc})") from None
-    out = {}
+        table = read_value_table(path, detector)
+    except ValueTableError as exc:
+        raise ConfigError(f"gains.hv_table: {exc}") from None
     for name, volts in table.items():
-        try:
-            detector.channel(name)
-        except KeyError:
-            raise ConfigError(f"gains.hv_table: {path}: unknown channel {name!r}") from None
-        if isinstance(volts, bool) or not isinstance(volts, (int, float)) or not 0 < volts <= 5000:
-            raise ConfigError(f"gains.hv_table: {path}: {name} = {volts!r}: must be a number of "
+        if not 0 < volts <= 5000:
+            raise ConfigError(f"gains.hv_table: {path}: {name} = {volts:g}: must be a number of "
                               "volts in (0, 5000]")
-        out[name] = float(volts)
-    return out
+    return table

@@ -285,7 +285,8 @@ def _physics_triggered(p, cum: np.ndarray, kin: np.ndarray) -> int:
 @njit(cache=True, nogil=True)
 def simulate_batch(seed: int, triggers: np.ndarray, params: np.ndarray, cum_boosted: np.ndarray,
                    cum_natural: np.ndarray, n_channels: int, ecal, hcal, srd, veto, beam, muon):
-    """Deposits of a batch of events, given their trigger kinds (1 physics, 2 calib, 3 random).
+    """Deposits of a batch of events, given their trigger kinds (1 physics, 2 calib, 3 random,
+    4 LED: an in-time "particle" of class nothing whose deposit the caller fills with the flash).
 
     Returns (event class, particle offsets per event, particle class, particle time in ns
     relative to the trigger, deposits [particle, channel] in GeV). The in-time particle, if any,

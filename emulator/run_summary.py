@@ -23,7 +23,7 @@ def summarize(run: EmulatedRun, detector: Detector, elapsed_s: float | None = No
     for kind in TriggerKind:
         sel = trig == kind
         line = f"  {kind.name.lower():<12}{int(sel.sum()):8d} events"
-        if cls is not None and kind is not TriggerKind.RANDOM and sel.any():
+        if cls is not None and kind in (TriggerKind.PHYSICS, TriggerKind.CALIBRATION) and sel.any():
             counts = np.bincount(cls[sel].astype(np.int64), minlength=len(CLASS_NAMES))
             line += ": " + ", ".join(f"{CLASS_NAMES[c]} {counts[c]}" for c in range(len(counts))
                                      if counts[c])

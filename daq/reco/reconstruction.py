@@ -20,7 +20,7 @@ from daq.reco import event_record as er
 from daq.reco import pulse_fit as pf
 from daq.reco.calibration_constants import CalibrationConstants
 from daq.reco.reco_config import RecoConfig
-from daq.wire_format import TriggerKind
+from daq.wire_format import TriggerKind, beam_triggered
 
 #: The ECAL's lateral profile for an electron: per axis, a Laplace distribution with this scale
 #: in cell units (it puts the configured 0.684 of a centred shower in the central cell).
@@ -217,6 +217,7 @@ class Reconstruction:
             er.SIGNAL_BOX
         cls[reco["muon_tag"] > 0] = er.DIMUON
         cls[pileup] = er.PILEUP
+        cls[~beam_triggered(events["trigger"])] = er.OTHER
         reco["event_class"] = cls
         if c.blinded:
             reco["flags"][cls == er.SIGNAL_BOX] |= er.EV_BLINDED

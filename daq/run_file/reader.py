@@ -86,7 +86,10 @@ class RunReader:
         value = ds[()]
         return value.decode() if isinstance(value, bytes) else str(value)
 
-    def provenance_json(self, name: str) -> Any:
+    def provenance_json(self, name: str, missing_ok: bool = False) -> Any:
+        """``missing_ok``: None for a provenance that files of an older writer lack."""
+        if missing_ok and name not in self.files[0][L.PROVENANCE]:
+            return None
         try:
             return json.loads(self.provenance(name))
         except ValueError:

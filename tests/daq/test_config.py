@@ -86,7 +86,8 @@ def test_emulator_cross_checks():
     with pytest.raises(ConfigError, match="all trigger rates are 0"):
         load(EmulatorConfig, None, {"trigger.physics_rate_hz": 0.0,
                                     "trigger.calibration_rate_hz": 0.0,
-                                    "trigger.random_rate_hz": 0.0})
+                                    "trigger.random_rate_hz": 0.0,
+                                    "trigger.led_rate_hz": 0.0})
 
 
 def test_trigger_offset_must_fit_the_window(detector):

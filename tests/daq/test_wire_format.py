@@ -137,7 +137,7 @@ def test_frames_that_do_not_fit_the_map(detector):
 
 @pytest.mark.parametrize("field, value, message", [
     ("trigger", 0, "unknown trigger kind 0"),
-    ("trigger", 4, "unknown trigger kind 4"),
+    ("trigger", 5, "unknown trigger kind 5"),
     ("flags", 1, "reserved event-table fields"),
     ("reserved", 3, "reserved event-table fields"),
 ])

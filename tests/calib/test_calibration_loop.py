@@ -1,0 +1,87 @@
+"""The closed loop: HVs deliberately wrong (+-10 % in gain), a calibration run through the
+whole DAQ, `calib hv` and `calib ecal` on its file, a second run with what they wrote: the
+LED amplitudes reach their target and the 100 GeV electrons their energy."""
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+from calib.peak_fit import fit_peak
+from calib.run_measurements import read_reference_amplitudes
+from daq.cli import main
+from daq.run_file.reader import RunReader
+from daq.wire_format import TriggerKind
+
+TARGET_ADC, K = 2500.0, 7.0
+
+
+def _calib(capsys, db, *argv):
+    code = main(["calib", *argv, "--db", str(db), "--json"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    return json.loads(out.out)
+
+
+def _take_run(sup, timeout_s=300.0):
+    sup.configure()
+    assert sup.state == "configured", sup.error
+    sup.start()
+    deadline = time.monotonic() + timeout_s
+    while sup.state == "running" and time.monotonic() < deadline:
+        sup.poll(0.1)
+    assert sup.outcome == "stopped", sup.error
+    assert sup.ledger["balanced"]
+    return sup.procs["writer"].counters["file"]
+
+
+def test_wrong_hvs_are_corrected_by_a_calibration_run(daq, detector, tmp_path, capsys):
+    db = tmp_path / "runs.db"  # the daq fixture's database: the DAQ reads what calib writes
+    lit = np.concatenate([detector.select("ECAL"), detector.select("HCAL")])
+    rng = np.random.default_rng(7)
+    gain_spread = rng.uniform(0.9, 1.1, len(lit))
+    wrong = tmp_path / "wrong-hv.toml"
+    wrong.write_text("".join(f'"{detector.channels[i].name}" = {1000 * g ** (1 / K):.1f}\n'
+                             for i, g in zip(lit, gain_spread, strict=True)))
+    _calib(capsys, db, "set", "hv_v", str(wrong), "--first-run", "1")
+    common = {"emulator.gains.hv_from_conditions": True,
+              "emulator.beam.intensity_per_spill": 1e5,  # calibration runs: low intensity
+              "emulator.trigger.physics_rate_hz": 0.0, "emulator.trigger.led_rate_hz": 100.0}
+
+    # run 1: electrons aimed at each of the 36 cells in turn, LED flashes throughout
+    first = _take_run(daq(**common, **{"emulator.beam.scan_ecal": True,
+                                       "emulator.run.spills": 36,
+                                       "emulator.trigger.calibration_rate_hz": 4000.0}))
+    before = read_reference_amplitudes(first, detector, ["ECAL", "HCAL"], 10, quiet=True)
+    a1 = np.array(list(before.amplitude_adc.values()))
+    assert a1.std() / a1.mean() > 0.04  # the HVs really were wrong
+
+    hv = _calib(capsys, db, "hv", "--from", first, "--target", str(TARGET_ADC), "--k", str(K))
+    assert hv["first_run"] == 2 and not any("refused" in c for c in hv["cells"])
+    assert len(hv["cells"]) == len(lit)
+    png = tmp_path / "ecal-fits.png"
+    ecal = _calib(capsys, db, "ecal", "--from", first, "--png", str(png))
+    assert ecal["first_run"] == 1 and not ecal["notes"]
+    assert not any("refused" in c for c in ecal["cells"])
+    assert png.stat().st_size > 10_000
+
+    # run 2: the new HVs loaded, the beam on the central cell, the gains in force
+    second = _take_run(daq(**common, **{"emulator.run.spills": 2,
+                                        "emulator.trigger.calibration_rate_hz": 6000.0}))
+    after = read_reference_amplitudes(second, detector, ["ECAL", "HCAL"], 10, quiet=True)
+    a2 = np.array(list(after.amplitude_adc.values()))
+    worst = np.abs(a2 / TARGET_ADC - 1).max()
+    with RunReader(second) as f:
+        tag = f.provenance_json("calibration")["tag"]
+        ev, reco = f.column("events"), f.column("reco/events")
+    electrons = (ev["trigger"] == TriggerKind.CALIBRATION) & (reco["e_hcal_gev"].sum(1) < 1.0)
+    peak = fit_peak(reco["e_ecal_gev"][electrons])
+    print(f"\nreference amplitudes: spread {100 * a1.std() / a1.mean():.2f} % before, "
+          f"{100 * a2.std() / a2.mean():.3f} % after, worst {100 * worst:.3f} % from "
+          f"{TARGET_ADC:g} ADC ({len(a2)} PMTs)\nECAL peak {peak.peak:.3f} +- "
+          f"{peak.peak_error:.3f} GeV ({peak.n} electrons); preshower share "
+          f"{ecal['preshower_share']:.4f}; constants: {tag}")
+    assert worst < 0.01
+    assert peak.peak == pytest.approx(100.0, rel=0.005)
+    assert f"adc_per_gev@{ecal['version']}" in tag and "hv_k@" in tag  # gains followed the HVs
