@@ -55,3 +55,52 @@ def test_a_malformed_logbook_is_one_line_and_imports_nothing(tmp_path, capsys):
     assert err.count("\n") == 1
     code, out, _ = _run(capsys, "logbook", "--json", *db)
     assert json.loads(out) == []
+
+
+def test_set_loads_a_table_and_refuses_a_set_point_beyond_the_limits(tmp_path, capsys):
+    db = ["--db", str(tmp_path / "c.db")]
+    table = tmp_path / "hv.toml"
+    table.write_text('"0-0-2" = 900.0\n"ECAL1:3:3" = 1010.5\n')
+    code, out, _ = _run(capsys, "set", "hv_v", str(table), "--first-run", "3", "--json", *db)
+    assert code == 0 and json.loads(out)["values"] == {"HCAL2:0:0": 900.0, "ECAL1:3:3": 1010.5}
+    limits = tmp_path / "max.toml"
+    limits.write_text('"ECAL1:3:3" = 1000.0\n')
+    _run(capsys, "set", "hv_max_v", str(limits), "--first-run", "0", *db)
+    code, _, err = _run(capsys, "set", "hv_v", str(table), "--first-run", "3", *db)
+    assert code == 2 and "ECAL1:3:3 = 1010.5 V is outside the channel's limits 500-1000 V" in err
+    for text, message in (('"ECAL9:0:0" = 1.0\n', "unknown channel 'ECAL9:0:0'"),
+                          ('"ECAL1:0:0" = "high"\n', "ECAL1:0:0 = 'high' is not a number"),
+                          ("[oops", "is not valid TOML")):
+        table.write_text(text)
+        code, _, err = _run(capsys, "set", "hv_v", str(table), *db)
+        assert code == 2 and message in err and err.count("\n") == 1
+    code, out, _ = _run(capsys, "history", "--json", *db)
+    assert [v["kind"] for v in json.loads(out)] == ["hv_v", "hv_max_v"]  # nothing else written
+
+
+def test_hv_without_an_exponent_refuses_the_cell_and_with_one_records_it(tmp_path, capsys):
+    db = ["--db", str(tmp_path / "c.db")]
+    args = ("hv", "--from", EXCERPT, "--target", "2500", "--json", *db)
+    code, out, _ = _run(capsys, *args)
+    cells = json.loads(out)["cells"]
+    assert all("no HV-gain exponent k" in c["refused"] for c in cells if c["hv_old"])
+    code, out, _ = _run(capsys, *args, "--k", "7")
+    version = json.loads(out)["version"]
+    code, out, _ = _run(capsys, "history", "--json", *db)
+    kinds = {v["kind"]: v for v in json.loads(out)}
+    assert kinds["hv_v"]["id"] == version and kinds["hv_k"]["values"] == 18
+    code, out, _ = _run(capsys, *args)  # now each cell's k comes from the database
+    assert not any("refused" in c for c in json.loads(out)["cells"] if c["hv_old"])
+
+
+def test_ecal_on_a_run_without_a_scan_refuses_every_cell_and_writes_nothing(
+        tmp_path, capsys, write_run):
+    path = write_run(tmp_path / "runs").path
+    db = ["--db", str(tmp_path / "c.db")]
+    code, out, _ = _run(capsys, "ecal", "--from", str(path), "--json", *db)
+    result = json.loads(out)
+    assert code == 0 and result["version"] is None and result["run"] == 7
+    assert all("fewer than 200" in c["refused"] for c in result["cells"])
+    assert len(result["cells"]) == 72 and result["notes"]
+    code, out, _ = _run(capsys, "ecal", "--from", str(tmp_path / "nope.h5"), *db)
+    assert code == 2

@@ -90,3 +90,34 @@ def test_constants_for_a_run_take_what_is_in_force_and_keep_the_rest(cond, detec
     assert c.time_offset_ns[k] == 0.0 and cond.constants(20, base).time_offset_ns[k] == 2.5
     assert c.tag == f"run 15: adc_per_gev@{v}"
     assert cond.constants(5, base).tag == base.tag  # nothing in force: the base unchanged
+
+
+def test_gains_follow_the_hv_set_points_as_hv_to_the_k(cond, detector):
+    """Gains measured in run 5 at 1000 V; run 8 at 1050 V with k = 7 has gains x 1.05^7; a
+    channel whose HV changed without a k keeps its gain and the tag says so."""
+    from daq.reco.calibration_constants import CalibrationConstants
+
+    base = CalibrationConstants.nominal(detector)
+    a, b = "ECAL1:3:3", "ECAL1:2:2"
+    cond.write("hv_v", {a: 1000.0, b: 1000.0}, first_run=1)
+    gains = cond.write("adc_per_gev", {a: 40.0, b: 44.0}, first_run=5)
+    assert cond.constants(5, base).gev_per_adc[detector.index(a)] == pytest.approx(1 / 40.0)
+    hv = cond.write("hv_v", {a: 1050.0, b: 990.0}, first_run=8)
+    k = cond.write("hv_k", {a: 7.0}, first_run=8)
+    c = cond.constants(8, base)
+    assert 1 / c.gev_per_adc[detector.index(a)] == pytest.approx(40.0 * 1.05 ** 7)
+    assert 1 / c.gev_per_adc[detector.index(b)] == pytest.approx(44.0)  # no k: unchanged
+    assert c.tag == (f"run 8: adc_per_gev@{gains} x (hv_v@{hv} / hv_v@1)^hv_k@{k} "
+                     "(HV changed, no hv_k: 1 gains not scaled)")
+    assert 1 / cond.constants(7, base).gev_per_adc[detector.index(a)] == pytest.approx(40.0)
+
+
+def test_versions_written_together_are_all_or_nothing(cond):
+    with pytest.raises(ConditionsError, match="unknown cell"):
+        cond.write_versions({"hv_v": {"HCAL0:0:0": 900.0}, "hv_k": {"HCAL9:9:9": 7.0}},
+                            first_run=1, entry=LogEntry("both", "me"))
+    assert cond.history() == [] and cond.entries() == []
+    ids = cond.write_versions({"hv_v": {"HCAL0:0:0": 900.0}, "hv_k": {"HCAL0:0:0": 7.0}},
+                              first_run=1, entry=LogEntry("both", "me"))
+    assert [v.kind for v in cond.history()] == ["hv_v", "hv_k"] and len(ids) == 2
+    assert cond.entries()[0]["version"] == ids[0]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from daq.wire_format import TriggerKind
-from emulator.config import ELECTRON
+from emulator.config import ELECTRON, NOTHING
 
 
 def _all_channels(em, truth):
@@ -145,3 +145,38 @@ def test_intra_spill_gain_drift_and_early_pmt_saturation(detector, make_emulator
     assert abs(np.median(peak["drift"][early] / peak["base"][early]) - 1.0) < 0.005
     assert np.median(peak["sat"][early] / peak["base"][early]) < 0.8  # saturated early
     assert abs(np.median(peak["sat"][late] / peak["base"][late]) - 1.0) < 0.01
+
+
+def test_led_flashes_light_the_calorimeters_by_gain_and_nothing_else(detector, make_emulator,
+                                                                    emulate_spill):
+    """An LED pulse is led_adc x the PMT's share of the light x its gain factor (HV^k): the
+    area of the pulse, pedestal subtracted, scales with it; other channels see no flash."""
+    em = make_emulator(**{"trigger.led_rate_hz": 400.0, "trigger.physics_rate_hz": 0.0,
+                          "beam.intensity_per_spill": 1e3, "spill.duration_s": 0.5,
+                          "gains.hv_gain_spread": 0.1})
+    spill = emulate_spill(em)
+    led = spill["trigger"] == TriggerKind.LED
+    assert led.sum() > 150 and (spill["class"][led] == NOTHING).all()
+    samples = _all_channels(em, spill)[led].astype(float)
+    area = (samples - em.pedestal.mean(1)[None, :, None]).sum(2).mean(0)  # per channel
+    lit = np.zeros(detector.n_channels, bool)
+    lit[np.concatenate([detector.select("ECAL"), detector.select("HCAL")])] = True
+    expected = em.led_gev * em.adc_per_gev  # peak amplitude, ADC
+    assert (em.led_gev[~lit] == 0).all() and np.abs(area[~lit]).max() < 20
+    ratio = area[lit] / expected[lit]  # the pulse's area per ADC of amplitude: one shape
+    assert ratio.std() / ratio.mean() < 0.01
+    light = expected[lit] / (em.cfg.response.led_adc * (em.hv_v[lit] / 1000.0) ** 7.0)
+    assert light.min() > 0.95 - 1e-9 and light.max() < 1.05 + 1e-9 and light.std() > 0.02
+
+
+def test_a_calibration_scan_aims_each_spill_at_the_next_cell(detector, make_emulator,
+                                                            emulate_spill):
+    em = make_emulator(**{"beam.scan_ecal": True, "spill.duration_s": 0.2,
+                          "trigger.physics_rate_hz": 0.0})
+    grid = detector.grid("ECAL", 1)
+    for spill, cell in ((1, (0, 0)), (2, (1, 0)), (8, (1, 1)), (36, (5, 5)), (37, (0, 0))):
+        truth = emulate_spill(em, spill)
+        sel = (truth["trigger"] == TriggerKind.CALIBRATION) & (truth["class"] == ELECTRON)
+        hottest = truth["deposit_gev"][sel][:, grid.ravel()].argmax(1)
+        y, x = np.divmod(np.bincount(hottest).argmax(), grid.shape[1])
+        assert (x, y) == cell

@@ -9,6 +9,8 @@ import numpy as np
 
 from daq import built_batch
 from daq.reco import event_record as er
+from daq.reco.reconstruction import Reconstruction
+from daq.wire_format import TriggerKind
 from daq.worker import tap_sample
 from emulator.config import ELECTRON, HADRON, SIGNAL
 
@@ -82,3 +84,22 @@ def test_bench_reco_compares_the_three_on_the_same_waveforms():
     for r in results.values():
         assert r["events_per_s"] > 0
         assert r["median_e_ecal_difference_to_ours"] < 0.1  # they did the same work
+
+
+def test_led_and_random_triggers_are_not_classified(detector, make_emulator):
+    """An LED flash lights every calorimeter cell (hundreds of GeV-equivalent): it must not
+    land in region II or anywhere else but 'other'."""
+    em = make_emulator(**{"trigger.led_rate_hz": 200.0, "trigger.random_rate_hz": 200.0,
+                          "trigger.physics_rate_hz": 0.0, "spill.duration_s": 0.5})
+    rec = Reconstruction(detector)
+    classes, triggers, e_ecal = [], [], []
+    for b in em.batches(em.spill_plan(1)):
+        events = b.built_events()
+        reco, _ = rec(b.samples_in_map_order(detector), events)
+        classes.append(reco["event_class"]), triggers.append(events["trigger"])
+        e_ecal.append(reco["e_ecal_gev"])
+    cls, trig, e = (np.concatenate(x) for x in (classes, triggers, e_ecal))
+    led = trig == TriggerKind.LED
+    assert led.sum() > 50 and np.median(e[led]) > 150  # the flash is big
+    assert (cls[led | (trig == TriggerKind.RANDOM)] == er.OTHER).all()
+    assert (cls[trig == TriggerKind.CALIBRATION] == er.REGION_II).any()
