@@ -416,6 +416,8 @@ def reconstruct_channels(samples, t_expected_ns, missing, source_bit, ped_ref, t
                     if k == 2:
                         amp[0], amp[1], tt[0], tt[1] = amp[2], amp[3], tt[2], tt[3]
                         flags |= PILEUP
+                        for j in range(2):  # the second pulse was not found by the search
+                            pos[j] = min(max(int(round(tt[j] / period_ns)), 0), n_s - 1)
                     else:
                         amp[0] = a0
                         tt[0] = t1

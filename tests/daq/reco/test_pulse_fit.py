@@ -120,3 +120,23 @@ def test_compiled_kernel_matches_pure_python(detector, rich_emulator, tmp_path):
     assert np.array_equal(np.array(py["n_pulses"]), ch.n_pulses)
     assert np.array_equal(np.array(py["flags"]), ch.flags)
     assert np.allclose(np.array(py["amplitude_adc"]), ch.amplitude_adc, rtol=1e-4, atol=1e-3)
+
+
+def test_a_failed_two_pulse_retry_reports_its_pulses_where_it_found_them(detector):
+    """A real emulated waveform (two particles a few ns apart, ECAL1:1:4, seed 20170904): the
+    single fit was poor, the two-pulse retry was adopted and then ran away. The kernel read the
+    second pulse's sample position before it existed (a segfault in the workers); now it
+    reports both pulses at the samples where the retry put them, flagged. (The old read was of
+    uninitialised memory: whether it crashed depended on what was there; bench/
+    calibration_accuracy.py --seeds 3 crashed every time.)"""
+    y = [127, 134, 128, 129, 287, 1894, 2551, 3273, 3681, 2650, 1436, 690, 336, 201, 150, 139,
+         129, 132, 128, 131, 127, 134, 126, 133, 126, 130, 130, 134, 126, 129, 130, 134]
+    samples = np.full((1, detector.n_channels, 32), 130, np.uint16)
+    samples[0, CH] = y
+    ev = _events(1, 0)
+    ev["trigger_time_ns"] = 357199526
+    ch = Reconstruction(detector).channels(samples, ev)
+    flags = int(ch.flags[0, CH])
+    assert ch.n_pulses[0, CH] == 2 and flags & pf.PILEUP and flags & pf.FIT_FAILED
+    assert 0 < ch.amplitude_adc[0, CH] <= max(y) - 126  # a sample's height, no more
+    assert ch.time_ns[0, CH] == 8 * detector.sample_period_ns  # the highest sample
