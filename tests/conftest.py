@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # Qt tests never need a display
 
@@ -243,3 +244,18 @@ def write_run(detector, run_batches):
         return out
 
     return write
+
+
+def run_to_end(sup, timeout_s: float = 180.0, during=None) -> dict:
+    """Configure and start a supervised DAQ, poll it until its run ends (calling ``during``
+    meanwhile); its ledger."""
+    sup.configure()
+    assert sup.state == "configured", sup.error
+    sup.start()
+    deadline = time.monotonic() + timeout_s
+    while sup.state == "running" and time.monotonic() < deadline:
+        sup.poll(0.1)
+        if during is not None and sup.state == "running":
+            during(sup)
+    assert sup.state != "running", "the run did not end"
+    return sup.ledger

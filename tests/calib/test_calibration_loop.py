@@ -3,10 +3,10 @@ whole DAQ, `calib hv` and `calib ecal` on its file, a second run with what they 
 LED amplitudes reach their target and the 100 GeV electrons their energy."""
 
 import json
-import time
 
 import numpy as np
 import pytest
+from conftest import run_to_end
 
 from calib.peak_fit import fit_peak
 from calib.run_measurements import read_reference_amplitudes
@@ -24,15 +24,11 @@ def _calib(capsys, db, *argv):
     return json.loads(out.out)
 
 
-def _take_run(sup, timeout_s=300.0):
-    sup.configure()
-    assert sup.state == "configured", sup.error
-    sup.start()
-    deadline = time.monotonic() + timeout_s
-    while sup.state == "running" and time.monotonic() < deadline:
-        sup.poll(0.1)
+def _take_run(sup) -> str:
+    """A whole run; its file."""
+    ledger = run_to_end(sup, timeout_s=300.0)
     assert sup.outcome == "stopped", sup.error
-    assert sup.ledger["balanced"]
+    assert ledger["balanced"]
     return sup.procs["writer"].counters["file"]
 
 

@@ -9,25 +9,13 @@ import time
 import numpy as np
 import pytest
 import zmq
+from conftest import run_to_end
 
 from daq.run_file.reader import RunReader
 from daq.wire_format import TriggerKind, to_bytes
 from emulator.config import ELECTRON
 from emulator.replay import Replay
 from emulator.run_file import read_run
-
-
-def _run_to_end(sup, timeout_s=180.0, during=None):
-    sup.configure()
-    assert sup.state == "configured", sup.error
-    sup.start()
-    deadline = time.monotonic() + timeout_s
-    while sup.state == "running" and time.monotonic() < deadline:
-        sup.poll(0.1)
-        if during is not None and sup.state == "running":
-            during(sup)
-    assert sup.state != "running", "the run did not end"
-    return sup.ledger
 
 
 def _triggered(make_emulator, sup):
@@ -38,7 +26,7 @@ def _triggered(make_emulator, sup):
 
 def test_clean_run_writes_every_event_and_balances(daq, make_emulator, detector):
     sup = daq()
-    ledger = _run_to_end(sup)
+    ledger = run_to_end(sup)
     assert sup.outcome == "stopped", sup.error
     n = _triggered(make_emulator, sup)
     assert ledger["balanced"] and ledger["unaccounted"] == 0
@@ -74,7 +62,7 @@ def test_clean_run_writes_every_event_and_balances(daq, make_emulator, detector)
 
 def test_a_source_that_skips_events_gives_named_incomplete_events(daq, make_emulator, detector):
     sup = daq(**{"emulator.faults.skip_source": 3, "emulator.faults.skip_every": 7})
-    ledger = _run_to_end(sup)
+    ledger = run_to_end(sup)
     assert ledger["balanced"], ledger
     with RunReader(sup.procs["writer"].counters["file"]) as f:
         events = f.column("events")
@@ -99,7 +87,7 @@ def test_a_worker_killed_mid_run_is_replaced_and_nothing_is_lost(daq, make_emula
             os.kill(victim.popen.pid, signal.SIGKILL)
             killed.append(victim.name)
 
-    ledger = _run_to_end(sup, during=kill_once)
+    ledger = run_to_end(sup, during=kill_once)
     assert killed, "the run ended before a worker could be killed"
     assert sup.outcome == "stopped" and ledger["balanced"], (sup.error, ledger)
     assert ledger["written_complete"] == _triggered(make_emulator, sup)  # nothing lost
@@ -349,7 +337,7 @@ def test_the_workers_reconstruct_with_the_constants_in_force_for_the_run(daq, ma
     ecal = [c.name for c in detector.channels if c.detector == "ECAL"]
     version = Conditions(sup.db, detector).write("adc_per_gev", {
         n: 1 / (nominal.gev_per_adc[detector.index(n)] * 1.1) for n in ecal}, first_run=0)
-    ledger = _run_to_end(sup)
+    ledger = run_to_end(sup)
     assert sup.outcome == "stopped" and ledger["balanced"]
     with RunReader(sup.procs["writer"].counters["file"]) as f:
         tag = f.provenance_json("calibration")["tag"]
