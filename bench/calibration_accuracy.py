@@ -23,7 +23,7 @@ import numpy as np
 from calib.calib_config import CalibConfig
 from calib.ecal_calibration import calibrate_ecal
 from calib.hv_table import propose_hv
-from calib.run_measurements import UNUSABLE
+from calib.run_measurements import usable_amplitudes
 from daq.config import load
 from daq.detector import Detector
 from daq.reco.calibration_constants import CalibrationConstants
@@ -50,9 +50,8 @@ def one_seed(detector: Detector, seed: int, per_cell: int) -> dict:
     for spill in range(1, 37):
         for b in em.batches(em.spill_plan(spill)):
             events = b.built_events()
-            table = rec.channels(b.samples_in_map_order(detector), events).table()
-            amp = table["amplitude_adc"].astype(np.float32)
-            amp[(table["flags"] & UNUSABLE) != 0] = np.nan
+            amp = usable_amplitudes(rec.channels(b.samples_in_map_order(detector),
+                                                 events).table())
             calib.append(amp[events["trigger"] == TriggerKind.CALIBRATION])
             led.append(amp[events["trigger"] == TriggerKind.LED])
     elapsed = time.perf_counter() - t0

@@ -17,7 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from calib.calib_config import CalibConfig
-from calib.conditions import KINDS, Conditions, ConditionsError, LogEntry, diff
+from calib.conditions import KINDS, Conditions, ConditionsError, LogEntry, Version, diff
 from calib.ecal_calibration import calibrate_ecal, finite_or_none
 from calib.fit_figure import save_fit_figure
 from calib.hv_table import HvProposal, propose_hv
@@ -27,6 +27,7 @@ from calib.value_table import read_value_table
 from daq.config import load
 from daq.detector import Detector
 from daq.run_database import RunDatabase
+from daq.run_file.reader import RunReader
 from daq.wire_format import TriggerKind
 
 
@@ -163,9 +164,7 @@ def cmd_hv(args: argparse.Namespace, cond: Conditions) -> int:
     limits = {k: cond.lookup(k, first_run) for k in ("hv_min_v", "hv_max_v", "hv_k")}
 
     def of(kind: str, cell: str, default: float | None) -> float | None:
-        v = limits[kind]
-        value = v.values.get(cell) if v else None
-        return default if value is None else value
+        return _value(limits[kind], cell, default)
 
     proposals: list[HvProposal] = []
     for cell, (amplitude, hv_file) in readings.items():
@@ -178,7 +177,7 @@ def cmd_hv(args: argparse.Namespace, cond: Conditions) -> int:
     accepted = {p.cell: p.hv_new for p in proposals if not p.refused}
     version = None
     if accepted and not args.dry_run:
-        new_set = dict(in_force.values if in_force else {})
+        new_set = dict(current)
         new_set.update((p.cell, p.hv_old) for p in proposals if p.hv_old is not None)
         new_set.update(accepted)  # cells not adjusted keep their set point
         k_text = f"k {args.k:g}" if args.k is not None else "k from the database"
@@ -219,9 +218,10 @@ def _reference_readings(args: argparse.Namespace, cond: Conditions, cfg: CalibCo
     """cell -> (reference amplitude, HV the source recorded), and the source's run: a run
     file's LED events, or the latest reading of each cell in a logbook."""
     if h5py.is_hdf5(args.source):
-        ref = read_reference_amplitudes(
-            args.source, cond.detector, [d.strip() for d in cfg.led.detectors.split(",")],
-            cfg.led.min_events, quiet=args.json)
+        with RunReader(args.source) as run:
+            ref = read_reference_amplitudes(
+                run, cond.detector, [d.strip() for d in cfg.led.detectors.split(",")],
+                cfg.led.min_events, quiet=args.json)
         return ({c: (a, ref.hv_v.get(c)) for c, a in ref.amplitude_adc.items()}, ref.run)
     readings = {}
     for section in read_logbook(args.source, cond.detector):
@@ -233,9 +233,11 @@ def _reference_readings(args: argparse.Namespace, cond: Conditions, cfg: CalibCo
 def cmd_ecal(args: argparse.Namespace, cond: Conditions) -> int:
     cfg = load(CalibConfig, args.config).ecal
     det = cond.detector
-    gain_old = recorded_gains(args.source, det)
-    run, amplitude = read_amplitudes(args.source, np.arange(det.n_channels),
-                                     TriggerKind.CALIBRATION, quiet=args.json)
+    with RunReader(args.source) as source:
+        gain_old = recorded_gains(source, det)
+        amplitude = read_amplitudes(source, np.arange(det.n_channels), TriggerKind.CALIBRATION,
+                                    quiet=args.json)
+        run = source.run
     n_cells = len(det.select("ECAL"))
     with tqdm(total=n_cells, desc="fitting ECAL cells", leave=False,
               disable=args.json or None) as bar:
@@ -284,8 +286,7 @@ def cmd_set(args: argparse.Namespace, cond: Conditions) -> int:
     if args.kind == "hv_v":  # never load a set point outside the channel's limits
         lows, highs = (cond.lookup(k, first_run) for k in ("hv_min_v", "hv_max_v"))
         for cell, v in values.items():
-            lo = (lows.values.get(cell) if lows else None) or cfg.min_v
-            hi = (highs.values.get(cell) if highs else None) or cfg.max_v
+            lo, hi = _value(lows, cell, cfg.min_v), _value(highs, cell, cfg.max_v)
             if not lo <= v <= hi:
                 raise ConditionsError(f"{args.file}: {cell} = {v:g} V is outside the "
                                       f"channel's limits {lo:g}-{hi:g} V; nothing written")
@@ -305,6 +306,12 @@ def cmd_set(args: argparse.Namespace, cond: Conditions) -> int:
         "dry run, nothing written" if args.dry_run else
         f"version {version} for runs from {first_run}"))
     return 0
+
+
+def _value(version: Version | None, cell: str, default: float | None) -> float | None:
+    """A cell's value in a version, else ``default`` (no version, no value, a missing one)."""
+    value = version.values.get(cell) if version else None
+    return default if value is None else value
 
 
 def cmd_show(args: argparse.Namespace, cond: Conditions) -> int:

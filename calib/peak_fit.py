@@ -94,7 +94,6 @@ def mean_shift(v: np.ndarray, start: float, half_width: float) -> tuple[float, f
     """The mode near ``start``: the fixed point of the mean of the values within
     ``half_width``; and its statistical error."""
     x = start
-    inside = np.abs(v - x) < half_width
     for _ in range(SHIFT_STEPS):
         inside = np.abs(v - x) < half_width
         new = float(v[inside].mean())

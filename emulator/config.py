@@ -8,8 +8,14 @@ the model.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from daq.config import ConfigError, param, section
+
+if TYPE_CHECKING:
+    from daq.detector import Detector
 
 #: Truth class codes, in the order of ``CLASS_NAMES``.
 ELECTRON, ELECTRON_LOW, HADRON, ELECTRONUCLEAR, DIMUON, SIGNAL, NOTHING = range(7)
@@ -167,6 +173,16 @@ class GainsSection:
     hv_from_conditions: bool = param(
         False, "load the HV set points in force for the run from the conditions database "
         "($NA64DAQ_DB), as the HV system does; they override hv_gain_spread and hv_table")
+
+    def nominal_adc_per_gev(self, detector: Detector) -> np.ndarray:
+        """Per channel of the map, its detector's nominal gain (ADC/GeV at hv_nominal_v):
+        what the emulator's gains start from and what a run is reconstructed with before
+        any calibration."""
+        by_type = {"ECAL0": self.adc_per_gev_ecal0, "ECAL1": self.adc_per_gev_ecal1,
+                   "HCAL": self.adc_per_gev_hcal, "SRD": self.adc_per_gev_srd}
+        return np.array([
+            by_type.get(f"ECAL{c.module}" if c.detector == "ECAL" else c.detector,
+                        self.adc_per_gev_counter) for c in detector.channels])
 
 
 @dataclass(frozen=True)

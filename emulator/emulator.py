@@ -97,12 +97,7 @@ class Emulator:
         """HV per channel, the gain it gives (gain proportional to HV^k) and the nominal gain,
         in ADC/GeV."""
         g = self.cfg.gains
-        nominal = {"ECAL0": g.adc_per_gev_ecal0, "ECAL1": g.adc_per_gev_ecal1,
-                   "HCAL": g.adc_per_gev_hcal, "SRD": g.adc_per_gev_srd}
-        base = np.array([
-            nominal.get(f"ECAL{c.module}" if c.detector == "ECAL" else c.detector,
-                        g.adc_per_gev_counter)
-            for c in self.detector.channels])
+        base = g.nominal_adc_per_gev(self.detector)
         spread = rng.uniform(1.0 - g.hv_gain_spread, 1.0 + g.hv_gain_spread, len(base))
         hv = g.hv_nominal_v * spread ** (1.0 / g.hv_k)
         if g.hv_table:
@@ -215,14 +210,9 @@ class Emulator:
         if not b.scan_ecal:
             return self.params
         p = self.params.copy()
-        x, y = self.scan_cell(spill)
-        p["aim_x"], p["aim_y"] = x, y
+        _, ny, nx = self.geometry.ecal.shape  # [section, y, x]
+        p["aim_x"], p["aim_y"] = (spill - 1) % nx, (spill - 1) // nx % ny
         return p
-
-    @staticmethod
-    def scan_cell(spill: int) -> tuple[int, int]:
-        """(column, row) of the ECAL cell a calibration scan aims at in ``spill``."""
-        return (spill - 1) % 6, (spill - 1) // 6 % 6
 
     def _truth(self, ev, trig, cls, offsets, part_cls, part_time, dep, phase, gain):
         n = len(ev)

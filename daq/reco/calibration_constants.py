@@ -51,11 +51,6 @@ class CalibrationConstants:
                 ) -> CalibrationConstants:
         """The design gains of each detector type: what a run starts from before any
         calibration."""
-        g = gains or GainsSection()
-        by_type = {"ECAL0": g.adc_per_gev_ecal0, "ECAL1": g.adc_per_gev_ecal1,
-                   "HCAL": g.adc_per_gev_hcal, "SRD": g.adc_per_gev_srd}
-        adc_per_gev = np.array([
-            by_type.get(f"ECAL{c.module}" if c.detector == "ECAL" else c.detector,
-                        g.adc_per_gev_counter) for c in detector.channels])
+        adc_per_gev = (gains or GainsSection()).nominal_adc_per_gev(detector)
         n = detector.n_channels
         return cls(1.0 / adc_per_gev, np.zeros(n), np.full((n, 2), np.nan), np.ones(n))

@@ -53,7 +53,8 @@ def test_wrong_hvs_are_corrected_by_a_calibration_run(daq, detector, tmp_path, c
     first = _take_run(daq(**common, **{"emulator.beam.scan_ecal": True,
                                        "emulator.run.spills": 36,
                                        "emulator.trigger.calibration_rate_hz": 4000.0}))
-    before = read_reference_amplitudes(first, detector, ["ECAL", "HCAL"], 10, quiet=True)
+    with RunReader(first) as f:
+        before = read_reference_amplitudes(f, detector, ["ECAL", "HCAL"], 10, quiet=True)
     a1 = np.array(list(before.amplitude_adc.values()))
     assert a1.std() / a1.mean() > 0.04  # the HVs really were wrong
 
@@ -69,14 +70,14 @@ def test_wrong_hvs_are_corrected_by_a_calibration_run(daq, detector, tmp_path, c
     # run 2: the new HVs loaded, the beam on the central cell, the gains in force
     second = _take_run(daq(**common, **{"emulator.run.spills": 2,
                                         "emulator.trigger.calibration_rate_hz": 6000.0}))
-    after = read_reference_amplitudes(second, detector, ["ECAL", "HCAL"], 10, quiet=True)
-    a2 = np.array(list(after.amplitude_adc.values()))
-    worst = np.abs(a2 / TARGET_ADC - 1).max()
     with RunReader(second) as f:
+        after = read_reference_amplitudes(f, detector, ["ECAL", "HCAL"], 10, quiet=True)
         tag = f.provenance_json("calibration")["tag"]
         ev, reco = f.column("events"), f.column("reco/events")
     electrons = (ev["trigger"] == TriggerKind.CALIBRATION) & (reco["e_hcal_gev"].sum(1) < 1.0)
     peak = fit_peak(reco["e_ecal_gev"][electrons])
+    a2 = np.array(list(after.amplitude_adc.values()))
+    worst = np.abs(a2 / TARGET_ADC - 1).max()
     print(f"\nreference amplitudes: spread {100 * a1.std() / a1.mean():.2f} % before, "
           f"{100 * a2.std() / a2.mean():.3f} % after, worst {100 * worst:.3f} % from "
           f"{TARGET_ADC:g} ADC ({len(a2)} PMTs)\nECAL peak {peak.peak:.3f} +- "
