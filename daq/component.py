@@ -7,7 +7,7 @@ import json
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import zmq
@@ -41,6 +41,8 @@ class Component:
         self.exiting = False
         self.parent = os.getppid()  # the supervisor: if it dies, we must not live on
         self._next_beat = 0.0
+        #: called before each heartbeat, for counters too costly to keep current per batch
+        self.before_beat: Callable[[], None] | None = None
         signal.signal(signal.SIGTERM, self._on_term)
 
     def _on_term(self, *_: Any) -> None:
@@ -54,6 +56,8 @@ class Component:
         self._next_beat = now + self.cfg.run.heartbeat_s
         if os.getppid() != self.parent:  # orphaned: nobody will ever stop us, so stop
             self.exiting = True
+        if self.before_beat is not None:
+            self.before_beat()
         msg = {"name": self.name, "pid": os.getpid(), "time": time.time(),
                "counters": self.counters}
         try:

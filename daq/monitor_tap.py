@@ -33,6 +33,26 @@ def fill_energy_plane(hist: np.ndarray, e_ecal_gev: np.ndarray, e_hcal_gev: np.n
     hist += np.bincount(flat, minlength=n * n).reshape(n, n)
 
 
+class LatencyRecord:
+    """The last LATENCY_MEMORY batch latencies (s) and their percentiles, put in the counters
+    before every heartbeat: the final counters include the batches after the last summary."""
+
+    def __init__(self, counters: dict):
+        self.values_s = np.zeros(LATENCY_MEMORY)
+        self.n = 0
+        self.counters = counters
+        counters["latency_p50_s"] = counters["latency_p99_s"] = None
+
+    def add(self, latency_s: float) -> None:
+        self.values_s[self.n % LATENCY_MEMORY] = latency_s
+        self.n += 1
+
+    def update_counters(self) -> None:
+        if self.n:
+            p50, p99 = np.percentile(self.values_s[:min(self.n, LATENCY_MEMORY)], [50, 99])
+            self.counters["latency_p50_s"], self.counters["latency_p99_s"] = float(p50), float(p99)
+
+
 def main(cfg: DaqConfig, detector: Detector, name: str = "tap") -> None:
     comp = Component(name, cfg)
     pull = comp.ctx.socket(zmq.PULL)
@@ -43,19 +63,17 @@ def main(cfg: DaqConfig, detector: Detector, name: str = "tap") -> None:
     pub.bind(cfg.endpoints.tap_publish)
     n_ch, n_s = detector.n_channels, detector.samples_per_channel
     hist = np.zeros((len(E_BINS) - 1, len(E_BINS) - 1), np.int64)
-    latency = np.zeros(LATENCY_MEMORY)
-    n_lat = 0
     frozen = False
-    c = {"batches": 0, "events": 0, "malformed": 0, "latency_p50_s": None,
-         "latency_p99_s": None, "frozen": False}
+    c = {"batches": 0, "events": 0, "malformed": 0, "frozen": False}
     comp.counters = c
+    latency = LatencyRecord(c)
+    comp.before_beat = latency.update_counters
     next_publish = time.monotonic() + 1.0
     while not comp.exiting:
         if not frozen and pull.poll(50):
             for b in built_batch.decode_all(drain(pull, 64), n_ch, n_s, c):
                 now = time.time()
-                latency[n_lat % LATENCY_MEMORY] = now - float(b.header["t_first_fragment"])
-                n_lat += 1
+                latency.add(now - float(b.header["t_first_fragment"]))
                 beam = beam_triggered(b.events["trigger"])
                 fill_energy_plane(hist, b.reco["e_ecal_gev"][beam],
                                   b.reco["e_hcal_gev"][beam, :2].sum(1))
@@ -67,12 +85,9 @@ def main(cfg: DaqConfig, detector: Detector, name: str = "tap") -> None:
         if cmd and cmd.get("cmd") in ("freeze", "unfreeze"):
             frozen = cmd["cmd"] == "freeze"
             c["frozen"] = frozen
-        if time.monotonic() > next_publish:  # once a second: heartbeats carry the latency
+        if time.monotonic() > next_publish:
             next_publish += 1.0
-            if n_lat:
-                lat = latency[:min(n_lat, LATENCY_MEMORY)]
-                c["latency_p50_s"], c["latency_p99_s"] = (float(x) for x in
-                                                          np.percentile(lat, [50, 99]))
+            latency.update_counters()
             summary = dict(c, e_bins_gev=[E_BINS[0], E_BINS[-1], len(E_BINS) - 1])
             pub.send_multipart([b"summary", json.dumps(summary).encode(), hist.tobytes()])
         comp.beat()
