@@ -55,7 +55,8 @@ class Publisher:
             self.heartbeat.connect(heartbeat)
         self.time_compressed = time_compressed
         self.pace = pace
-        self.stop_requested = False  # set from a signal handler: finish the run cleanly
+        #: why to end the run early (set from a signal handler): finish the run cleanly
+        self.stop_reason: str | None = None
         self.sockets: dict[int, zmq.Socket] = {}
         self.counters = {sid: SourceCounters() for sid in endpoints}
         for sid, endpoint in endpoints.items():
@@ -73,7 +74,8 @@ class Publisher:
         start = time.monotonic()
         opened: dict[int, tuple[FrameKind, Any]] = {}  # source -> last SOR/SOS frame
         for emit_s, sid, parts in items:
-            if self.stop_requested:
+            if self.stop_reason:
+                print(f"{self.name}: ending the run early: {self.stop_reason}", flush=True)
                 self._end_early(opened)
                 break
             self.beat()
@@ -129,7 +131,7 @@ class Publisher:
             return
         self._next_beat = now + self.heartbeat_s
         if os.getppid() != self.parent:  # the supervisor died: end the run and exit
-            self.stop_requested = True
+            self.stop_reason = "the supervisor is gone"
         counters = {str(sid): c.info(spill=False) for sid, c in self.counters.items()}
         msg = {"name": self.name, "pid": os.getpid(), "time": time.time(),
                "counters": counters}
