@@ -351,7 +351,7 @@ def cmd_emulate(args: argparse.Namespace) -> int:
     ids = args.source or list(em.detector.source_ids)
     for sid in ids:
         em.detector.source(sid)
-    em.warm_up()  # ready before the start of run, as a crate is configured before it starts
+    em.warm_up(ids)  # ready before the start of run, as a crate is configured before it starts
     if not args.truth:
         return _publish(em.cfg.publish, not args.real_time, em.cfg.spill.pace, ids,
                         em.frames(ids), args)
@@ -403,7 +403,7 @@ def _publish(publish, time_compressed: bool, pace: float, ids, frames,
                     heartbeat=args.heartbeat, name=args.name)
 
     def stop(*_: object) -> None:
-        pub.stop_requested = True
+        pub.stop_reason = "asked to stop (SIGTERM)"
 
     signal.signal(signal.SIGTERM, stop)
     print("publishing " + ", ".join(f"source {s} on {e}" for s, e in endpoints.items()),

@@ -250,8 +250,11 @@ class EventAssembler:
             self.reject(frame.source_id, "event_number_jump")
             return
         bid = self.next_block
+        # contiguous copies of the fields (16 bytes an event): the kernel's one signature,
+        # whether the frame holds one event or many (see warm_up)
         ooo, gaps, late, dup, taken, fresh = take_fragments(
-            ev, k, bid, now, frame.events["trigger"], frame.events["trigger_time_ns"], sp.base,
+            ev, k, bid, now, frame.events["trigger"].astype(np.uint8),
+            frame.events["trigger_time_ns"].astype(np.uint64), sp.base,
             sp.have, sp.block, sp.row, sp.t_first, sp.trigger, sp.time_ns, sp.done,
             sp.last_event)
         st.out_of_order += ooo

@@ -118,12 +118,13 @@ class Emulator:
             lit[self.detector.select(name)] = True
         return np.where(lit, r.led_adc * light / nominal, 0.0)
 
-    def warm_up(self) -> None:
-        """Compile (or load from cache) the kernels on a tiny spill, so timings exclude it."""
+    def warm_up(self, source_ids: Iterable[int] | None = None) -> None:
+        """Compile (or load from cache) the kernels on a tiny spill of the sources to emulate,
+        so timings exclude it and no compilation happens mid-run."""
         plan = self.spill_plan(0)
         n = min(3, len(plan.triggers))
         tiny = SpillPlan(0, plan.start_ns, plan.end_ns, plan.triggers[:n], plan.times_ns[:n])
-        for _ in self.batches(tiny):
+        for _ in self.batches(tiny, source_ids):
             pass
 
     # -- spills --------------------------------------------------------------------------------
@@ -164,7 +165,8 @@ class Emulator:
             trig = plan.triggers[lo:hi]
             t_ns = plan.times_ns[lo:hi]
             ev = np.zeros(hi - lo, EVENT_DTYPE)
-            ev["event"] = np.arange(lo + 1, hi + 1)
+            numbers = np.arange(lo + 1, hi + 1, dtype=ev.dtype["event"])  # contiguous, as
+            ev["event"] = numbers  # a kernel wants it (a field view is so only for 1 event)
             ev["trigger"] = trig
             ev["trigger_time_ns"] = t_ns.astype(np.uint64)
             seed = _seed(c.run.seed, c.run.number, plan.spill, index, 5)
@@ -189,7 +191,7 @@ class Emulator:
             for sid in ids:
                 chans = np.asarray(self.detector.source(sid).channels, dtype=np.int64)
                 out = np.empty((hi - lo, len(chans), self.detector.samples_per_channel), np.uint16)
-                synthesize(out, chans, wave_key, ev["event"], offsets, part_time, dep,
+                synthesize(out, chans, wave_key, numbers, offsets, part_time, dep,
                            self.adc_per_gev, gain, saturation, phase, self.pedestal, d.noise_adc,
                            self.bank, self.template.table, self.template.t0_ns, period,
                            d.trigger_offset_ns, r.time_jitter_ns, r.time_jitter_adc_ns,

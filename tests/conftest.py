@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import ModuleType
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # Qt tests never need a display
 
@@ -259,3 +262,19 @@ def run_to_end(sup, timeout_s: float = 180.0, during=None) -> dict:
             during(sup)
     assert sup.state != "running", "the run did not end"
     return sup.ledger
+
+
+@contextmanager
+def new_jit_signatures(*modules: ModuleType) -> Iterator[list[str]]:
+    """The numba kernels of ``modules`` that had to compile (or load) a new type signature
+    inside the block, filled in at its end. After a process's warm-up there must be none:
+    a compilation mid-run takes seconds without a heartbeat (with a cold cache)."""
+    from numba.core.dispatcher import Dispatcher
+
+    kernels = {f"{m.__name__}.{name}": k for m in modules for name, k in vars(m).items()
+               if isinstance(k, Dispatcher)}
+    before = {name: set(k.overloads) for name, k in kernels.items()}
+    new: list[str] = []
+    yield new
+    new += [f"{name}{sig}" for name, k in kernels.items() for sig in k.overloads
+            if sig not in before[name]]

@@ -19,6 +19,12 @@ class CalibrationConstants:
     reference_correction: np.ndarray  # per channel, this spill's LED/reference factor
     tag: str = "nominal"
 
+    def __post_init__(self) -> None:
+        # float64 and contiguous whatever the origin (configuration, database, file): the
+        # kernels are compiled once, at warm-up, for these types
+        for name in ("gev_per_adc", "time_offset_ns", "pedestal_adc", "reference_correction"):
+            setattr(self, name, np.ascontiguousarray(getattr(self, name), np.float64))
+
     def to_dict(self) -> dict:
         """JSON-able, for a run file's provenance."""
         return {"tag": self.tag, "gev_per_adc": self.gev_per_adc.tolist(),

@@ -118,6 +118,10 @@ class Reconstruction:
         idx = np.arange(self.detector.n_channels) if which is None else which
         if which is not None:
             samples = np.ascontiguousarray(samples[:, which])
+        # one kernel signature for every caller: the worker's samples are read-only ZeroMQ
+        # buffers, a file's or a subset's are not; another signature is a compilation (no copy)
+        samples = samples.view()
+        samples.flags.writeable = False
         n_ev, n_ch = samples.shape[:2]
         t_exp = self.expected_time_ns(events) + t_shift_ns
         missing = (events["missing"].astype(np.int64) if "missing" in events.dtype.names

@@ -32,10 +32,6 @@ def _take_run(sup) -> str:
     return sup.procs["writer"].counters["file"]
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "open bug: in a clean clone (and with an empty NUMBA_CACHE_DIR) one source of the 36-spill "
-    "scan goes > 2 s without a heartbeat near spill 7 and the run ends in error; passes in a "
-    "developer's environment; under investigation (see the issue 6 note)"))
 def test_wrong_hvs_are_corrected_by_a_calibration_run(daq, detector, tmp_path, capsys):
     db = tmp_path / "runs.db"  # the daq fixture's database: the DAQ reads what calib writes
     lit = np.concatenate([detector.select("ECAL"), detector.select("HCAL")])

@@ -193,3 +193,27 @@ def test_spill_tables_keep_every_event_when_their_window_moves():
     assert sp.reserve(3, 5000, max_span=1 << 20)  # a late fragment below the window
     assert sp.base == 3 and sp.t_first[50 - sp.base] == 5.0
     assert not sp.reserve(3, 3 + (1 << 20), max_span=1 << 20)
+
+
+def test_after_warm_up_no_frame_needs_a_new_compilation(detector, make_emulator):
+    """Frames as they come from ZeroMQ (read-only buffers; one event or many) must use the
+    kernel the warm-up compiled: a compilation mid-run is seconds without a heartbeat."""
+    from conftest import new_jit_signatures
+
+    from daq import event_builder
+    from emulator.emulator import run_sequence
+
+    event_builder.warm_up(detector)
+    em = make_emulator(**dict(SMALL, **{"run.batch_events": 7}))
+    plan = em.spill_plan(1)
+    one = replace(plan, triggers=plan.triggers[:8], times_ns=plan.times_ns[:8])  # 7 + 1
+    asm = _assembler(detector)
+    with new_jit_signatures(event_builder) as new:
+        for item in run_sequence(1, detector, list(detector.source_ids), 0,
+                                 [(one, em.batches(one))]):
+            if isinstance(item, tuple):  # a frame, not the truth
+                _, sid, parts = item
+                asm.add(sid, decode([bytes(memoryview(x)) for x in parts]), now=0.0)
+    events, _ = _built(_drain_out(asm))
+    assert len(events) == 8 and events["complete"].all()
+    assert new == []
