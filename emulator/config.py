@@ -17,10 +17,11 @@ from daq.config import ConfigError, param, section
 if TYPE_CHECKING:
     from daq.detector import Detector
 
-#: Truth class codes, in the order of ``CLASS_NAMES``.
-ELECTRON, ELECTRON_LOW, HADRON, ELECTRONUCLEAR, DIMUON, SIGNAL, NOTHING = range(7)
+#: Truth class codes, in the order of ``CLASS_NAMES`` (new classes are appended: run files
+#: keep their codes).
+ELECTRON, ELECTRON_LOW, HADRON, ELECTRONUCLEAR, DIMUON, SIGNAL, NOTHING, MUON = range(8)
 CLASS_NAMES = ("electron", "electron_low", "hadron", "electronuclear", "dimuon", "signal",
-               "nothing")
+               "nothing", "muon")
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,12 @@ class BeamSection:
     scan_ecal: bool = param(
         False, "calibration scan: spill N is aimed at ECAL cell N-1, row by row (column "
         "(N-1) mod 6, row (N-1) // 6 mod 6), so that 36 spills visit every cell")
+    particle: str = param(
+        "electron", "beam particles: electrons (with the hadron, upstream-loss and rare "
+        "classes below) or muons (an HCAL calibration run: straight muons over the HCAL face)",
+        choices=("electron", "muon"))
+    muon_width_mm: float = param(600.0, "muon beam: impact points uniform over a square this "
+                                 "wide, centred on the beam axis", unit="mm", low=0.0, high=5000.0)
 
 
 @dataclass(frozen=True)
@@ -111,6 +118,8 @@ class ResponseSection:
         0.684, "fraction of a centred 100 GeV shower in the central ECAL cell", low=0.2,
         high=0.99)
     ecal_cell_mm: float = param(38.2, "ECAL cell pitch", unit="mm", low=1.0, high=500.0)
+    hcal_cell_mm: float = param(194.0, "HCAL cell pitch (3 x 3 cells per module)", unit="mm",
+                                low=1.0, high=2000.0)
     preshower_fraction: float = param(0.05, "mean fraction of an e-m shower in the preshower",
                                       low=0.0, high=0.5)
     preshower_fraction_spread: float = param(0.3, "relative spread of that fraction", low=0.0,
@@ -254,6 +263,9 @@ class EmulatorConfig:
                 f"beam and class fractions (times boosts) add up to {total:.3g}: must be < 1 "
                 "so that some beam particles are plain electrons")
         t = self.trigger
+        if self.beam.particle == "muon" and t.physics_rate_hz > 0:
+            raise ConfigError("beam.particle = muon: the physics trigger (a shower in the ECAL) "
+                              "selects no muon; set trigger.physics_rate_hz = 0")
         if t.physics_rate_hz + t.calibration_rate_hz + t.random_rate_hz + t.led_rate_hz <= 0:
             raise ConfigError("trigger: all trigger rates are 0; at least one must be > 0")
 

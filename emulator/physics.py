@@ -21,6 +21,7 @@ from emulator.config import (
     ELECTRON_LOW,
     ELECTRONUCLEAR,
     HADRON,
+    MUON,
     NOTHING,
     SIGNAL,
     EmulatorConfig,
@@ -46,6 +47,7 @@ PARAM_DTYPE = np.dtype([
     ("had_ecal", "f8"), ("mip_hcal", "f8"), ("mip_ecal", "f8"), ("mip_counter", "f8"),
     ("srd_mean", "f8"), ("sig_min", "f8"), ("ecal_max", "f8"), ("ps_min", "f8"),
     ("pileup_rate_per_ns", "f8"), ("pileup_t_lo_ns", "f8"), ("pileup_t_hi_ns", "f8"),
+    ("muon_width_mm", "f8"), ("hcal_pitch_mm", "f8"),
 ])
 
 # kinematics slots of one particle
@@ -72,6 +74,7 @@ def physics_params(cfg: EmulatorConfig, detector: Detector) -> np.ndarray:
         ps_min=cfg.trigger.preshower_min_gev,
         pileup_rate_per_ns=b.intensity_per_spill / (cfg.spill.duration_s * 1e9),
         pileup_t_lo_ns=-offset - cfg.digitizer.pileup_tail_ns, pileup_t_hi_ns=window - offset,
+        muon_width_mm=b.muon_width_mm, hcal_pitch_mm=r.hcal_cell_mm,
     )
     for k, v in values.items():
         p[k] = v
@@ -79,9 +82,12 @@ def physics_params(cfg: EmulatorConfig, detector: Detector) -> np.ndarray:
 
 
 def class_weights(cfg: EmulatorConfig, boosted: bool) -> np.ndarray:
-    """Probability of each class (ELECTRON..SIGNAL) for one beam particle."""
+    """Probability of each class (indexed by class code) for one beam particle."""
     c, b = cfg.classes, cfg.beam
-    w = np.zeros(SIGNAL + 1)
+    w = np.zeros(MUON + 1)
+    if b.particle == "muon":
+        w[MUON] = 1.0
+        return w
     w[ELECTRON_LOW] = b.upstream_loss_fraction
     w[HADRON] = b.hadron_fraction
     w[ELECTRONUCLEAR] = c.electronuclear_probability * (c.electronuclear_boost if boosted else 1)
@@ -189,8 +195,13 @@ def sample_kinematics(cls: int, p, kin: np.ndarray, ecal_veto: float = np.inf) -
     elif cls == SIGNAL:
         x = p.sig_min + (1.0 - p.sig_min) * np.random.random()
         kin[K_ECAL] = _em_measured(p, (1.0 - x) * e0)
-    kin[K_X] = p.spot_mm * np.random.standard_normal()
-    kin[K_Y] = p.spot_mm * np.random.standard_normal()
+    if cls == MUON:  # a beam muon: anywhere on the HCAL face, MIPs only (see _deposit)
+        kin[K_SRD] = 0.0
+        kin[K_X] = p.muon_width_mm * (np.random.random() - 0.5)
+        kin[K_Y] = p.muon_width_mm * (np.random.random() - 0.5)
+    else:
+        kin[K_X] = p.spot_mm * np.random.standard_normal()
+        kin[K_Y] = p.spot_mm * np.random.standard_normal()
     if cls != HADRON:
         kin[K_FPS] = min(0.5, _gamma(p.ps_mean, 1.0 / max(p.ps_spread, 1e-3) ** 2))
 
@@ -213,6 +224,9 @@ def _deposit(cls: int, kin: np.ndarray, p, ecal, hcal, srd, veto, beam, muon,
     if kin[K_SRD] > 0.0:
         for k in range(srd.shape[0]):
             out[srd[k]] += _gamma(p.srd_mean * kin[K_SRD], SR_SHAPE)
+    if cls == MUON:
+        _muon_deposit(kin, p, ecal, hcal, veto, muon, out)
+        return
     # ECAL: separable Laplace lateral profile around the impact point
     e_ecal = kin[K_ECAL]
     if e_ecal > 0.0:
@@ -269,6 +283,37 @@ def _deposit(cls: int, kin: np.ndarray, p, ecal, hcal, srd, veto, beam, muon,
         asym = 0.3 * (2.0 * np.random.random() - 1.0)  # light attenuation: sqrt(a1 a2) = e_v
         out[veto[c, 0]] += e_v * math.exp(asym)
         out[veto[c, 1]] += e_v * math.exp(-asym)
+
+
+@njit(cache=True, nogil=True)
+def _cell_crossed(x_mm: float, pitch_mm: float, axis_cell: int, n: int) -> int:
+    """The cell of a row of ``n`` crossed at ``x_mm`` from the beam axis, which passes through
+    the centre of cell ``axis_cell``; -1 outside."""
+    i = int(math.floor(x_mm / pitch_mm + axis_cell + 0.5))
+    return i if 0 <= i < n else -1
+
+
+@njit(cache=True, nogil=True)
+def _muon_deposit(kin: np.ndarray, p, ecal, hcal, veto, muon, out: np.ndarray) -> None:
+    """A straight muon parallel to the axis: a MIP in each cell and counter it crosses."""
+    x, y = kin[K_X], kin[K_Y]
+    i = _cell_crossed(x, p.pitch_mm, int(p.aim_x), ecal.shape[2])
+    j = _cell_crossed(y, p.pitch_mm, int(p.aim_y), ecal.shape[1])
+    if i >= 0 and j >= 0:
+        e = _gamma(p.mip_ecal, MUON_HCAL_SHAPE)
+        out[ecal[0, j, i]] += e * kin[K_FPS]
+        out[ecal[1, j, i]] += e * (1.0 - kin[K_FPS])
+        c = veto.shape[0] // 2
+        e_v = _gamma(p.mip_counter, MIP_SHAPE)
+        out[veto[c, 0]] += e_v
+        out[veto[c, 1]] += e_v
+    i = _cell_crossed(x, p.hcal_pitch_mm, hcal.shape[2] // 2, hcal.shape[2])
+    j = _cell_crossed(y, p.hcal_pitch_mm, hcal.shape[1] // 2, hcal.shape[1])
+    if i >= 0 and j >= 0:
+        for m in range(hcal.shape[0]):
+            out[hcal[m, j, i]] += _gamma(p.mip_hcal, MUON_HCAL_SHAPE)
+        for m in range(muon.shape[0]):
+            out[muon[m]] += _gamma(p.mip_counter, MIP_SHAPE)
 
 
 @njit(cache=True, nogil=True)

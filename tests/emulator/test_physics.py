@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+from daq.config import ConfigError
 from daq.wire_format import TriggerKind
 from emulator.config import (
     CLASS_NAMES,
@@ -12,6 +13,7 @@ from emulator.config import (
     ELECTRON,
     ELECTRONUCLEAR,
     HADRON,
+    MUON,
     NOTHING,
     SIGNAL,
 )
@@ -161,3 +163,37 @@ def test_srd_sees_electrons_not_hadrons(rich_emulator, rich_spill):
     assert abs(srd[el].mean() - rich_emulator.cfg.response.srd_mean_gev) < 0.05 * 0.015
     assert (srd[cal & (rich_spill["class"] == HADRON)] == 0).all()
     assert (rich_spill["deposit_gev"][el][:, rich_emulator.detector.veto] == 0).all()
+
+
+def test_a_muon_beam_crosses_one_hcal_column_with_a_mip_per_module(detector, make_emulator,
+                                                                   emulate_spill):
+    em = make_emulator(**{"beam.particle": "muon", "trigger.physics_rate_hz": 0.0,
+                          "trigger.calibration_rate_hz": 9000.0, "trigger.led_rate_hz": 0.0,
+                          "trigger.random_rate_hz": 0.0, "spill.duration_s": 0.5,
+                          "beam.intensity_per_spill": 1e4})
+    truth = emulate_spill(em)
+    assert (truth["class"] == MUON).all()
+    hcal = np.stack([detector.grid("HCAL", m).ravel() for m in range(4)])  # [module, cell]
+    dep = truth["deposit_gev"][:, hcal]  # (events, module, cell)
+    hit = dep > 0
+    crossed = hit.any((1, 2))  # the muon square (600 mm) is a little wider than the HCAL
+    n = int(crossed.sum())
+    width = em.cfg.beam.muon_width_mm
+    face = 3 * em.cfg.response.hcal_cell_mm
+    assert _within(n / len(dep), (face / width) ** 2, math.sqrt(n) / len(dep))
+    # one cell per module, the same in every module: a straight track
+    assert (hit[crossed].sum(2) == 1).all()
+    cell = hit[crossed].argmax(2)
+    assert (cell == cell[:, :1]).all()
+    per_cell = np.bincount(cell[:, 0], minlength=9)  # the face uniformly lit
+    assert all(_within(k, n / 9, math.sqrt(n / 9)) for k in per_cell)
+    mip = dep[crossed].sum(2)  # (events, module): Gamma, mean mip_hcal_gev
+    assert abs(mip.mean() / em.cfg.response.mip_hcal_gev - 1) < 0.01
+    assert (truth["deposit_gev"][:, detector.srd] == 0).all()  # muons do not radiate
+    mu = truth["deposit_gev"][crossed][:, detector.muon_counters]
+    assert (mu > 0).all()
+
+
+def test_a_muon_beam_refuses_physics_triggers(make_emulator):
+    with pytest.raises(ConfigError, match="trigger.physics_rate_hz"):
+        make_emulator(**{"beam.particle": "muon"})
