@@ -7,7 +7,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from daq.detector import Detector
@@ -36,9 +36,17 @@ class Version:
     author: str
     comment: str
     values: dict[str, float | None] = field(default_factory=dict)
+    #: per channel, the version its value comes from (a look-up merges versions in force)
+    sources: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+    @property
+    def ids(self) -> str:
+        """The versions the values come from, newest first: ``5`` or ``5+4``."""
+        return "+".join(str(i) for i in sorted(set(self.sources.values()) or {self.id},
+                                               reverse=True))
 
 
 @dataclass
@@ -120,13 +128,24 @@ class Conditions:
 
     # -- reading ---------------------------------------------------------------------------
     def lookup(self, kind: str, run: int, tag: str | None = None) -> Version | None:
-        """The version of ``kind`` in force for ``run``: the newest whose interval holds it."""
+        """What is in force for ``run``: per channel, the value of the newest version whose
+        interval holds the run and that names the channel (a calibration script writes the
+        channels it measured: ECAL and HCAL gains come from different runs). The result has
+        the newest version's id and interval, and per channel its source version."""
         q = ("SELECT * FROM condition_versions WHERE kind = ? AND first_run <= ? AND "
              "(last_run IS NULL OR last_run >= ?)" + (" AND tag = ?" if tag else "") +
-             " ORDER BY id DESC LIMIT 1")
+             " ORDER BY id DESC")
         args: tuple = (kind, run, run, tag) if tag else (kind, run, run)
         rows = self._versions(q, args)
-        return rows[0] if rows else None
+        if not rows:
+            return None
+        values: dict[str, float | None] = {}
+        sources: dict[str, int] = {}
+        for v in rows:
+            for name, value in v.values.items():
+                if name not in values:
+                    values[name], sources[name] = value, v.id
+        return replace(rows[0], values=values, sources=sources)
 
     def version(self, version_id: int) -> Version:
         rows = self._versions("SELECT * FROM condition_versions WHERE id = ?", (version_id,))
@@ -166,7 +185,7 @@ class Conditions:
             v = self.lookup(kind, run)
             if v is None:
                 continue
-            used.append(f"{kind}@{v.id}")
+            used.append(f"{kind}@{v.ids}")
             values = v.values
             if kind == "adc_per_gev":
                 values, note = self._follow_hv(v, run)
@@ -186,16 +205,23 @@ class Conditions:
                                     base.reference_correction.copy(), tag)
 
     def _follow_hv(self, gains: Version, run: int) -> tuple[dict[str, float | None], str]:
-        """``gains`` moved from the set points of their first run to those of ``run``, and a
-        note for the tag naming the versions used (or the channels that could not follow)."""
-        then, now = self.lookup("hv_v", gains.first_run), self.lookup("hv_v", run)
-        if then is None or now is None or then.id == now.id:
+        """``gains`` moved from the set points of the run each was measured with (its source
+        version's first run) to those of ``run``, and a note for the tag naming the versions
+        used (or the channels that could not follow)."""
+        now = self.lookup("hv_v", run)
+        if now is None:
             return gains.values, ""
         k = self.lookup("hv_k", run)
+        then: dict[int, Version | None] = {}  # per source version: the set points it holds at
         out = dict(gains.values)
-        moved, stuck = 0, []
+        moved, stuck, then_ids = 0, [], set()
         for name, g in gains.values.items():
-            a, b = then.values.get(name), now.values.get(name)
+            source = gains.sources.get(name, gains.id)
+            if source not in then:
+                then[source] = self.lookup("hv_v", self.version(source).first_run)
+            measured_at = then[source]
+            a = measured_at.values.get(name) if measured_at else None
+            b = now.values.get(name)
             if g is None or a is None or b is None or a == b:
                 continue
             exponent = k.values.get(name) if k else None
@@ -204,7 +230,9 @@ class Conditions:
                 continue
             out[name] = g * (b / a) ** exponent
             moved += 1
-        note = f" x (hv_v@{now.id} / hv_v@{then.id})^hv_k@{k.id}" if moved and k else ""
+            then_ids.add(measured_at.ids)
+        note = (f" x (hv_v@{now.ids} / hv_v@{'+'.join(sorted(then_ids))})^hv_k@{k.ids}"
+                if moved and k else "")
         if stuck:
             note += f" (HV changed, no hv_k: {len(stuck)} gains not scaled)"
         return out, note

@@ -121,3 +121,29 @@ def test_versions_written_together_are_all_or_nothing(cond):
                               first_run=1, entry=LogEntry("both", "me"))
     assert [v.kind for v in cond.history()] == ["hv_v", "hv_k"] and len(ids) == 2
     assert cond.entries()[0]["version"] == ids[0]
+
+
+def test_versions_of_different_channels_combine_each_following_its_own_hvs(cond, detector):
+    """calib hcal on muon run 2 written before calib ecal on run 1: both stay in force for
+    run 3, per channel the newest version naming it, each gain moved from the set points of
+    the run it was measured in."""
+    from daq.reco.calibration_constants import CalibrationConstants
+
+    e, h = "ECAL1:3:3", "HCAL0:1:1"
+    cond.write("hv_v", {e: 1000.0, h: 1000.0}, first_run=1, last_run=1)
+    cond.write("hv_v", {e: 1000.0, h: 1100.0}, first_run=2, last_run=2)
+    hv3 = cond.write("hv_v", {e: 1050.0, h: 1050.0}, first_run=3)
+    k = cond.write("hv_k", {e: 7.0, h: 6.0}, first_run=1)
+    hcal = cond.write("adc_per_gev", {h: 30.0}, first_run=2)  # at 1100 V
+    ecal = cond.write("adc_per_gev", {e: 40.0}, first_run=1)  # at 1000 V, written later
+    v = cond.lookup("adc_per_gev", 3)
+    assert v.values == {e: 40.0, h: 30.0} and v.sources == {e: ecal, h: hcal}
+    assert cond.lookup("adc_per_gev", 1).values == {e: 40.0}  # run 1: the ECAL's only
+    c = cond.constants(3, CalibrationConstants.nominal(detector))
+    assert 1 / c.gev_per_adc[detector.index(e)] == pytest.approx(40.0 * 1.05 ** 7)
+    assert 1 / c.gev_per_adc[detector.index(h)] == pytest.approx(30.0 * (1050 / 1100) ** 6)
+    assert c.tag.startswith(f"run 3: adc_per_gev@{ecal}+{hcal} x (hv_v@{hv3} / ")
+    assert c.tag.endswith(f")^hv_k@{k}")
+    rewritten = cond.write("adc_per_gev", {e: 41.0, h: None}, first_run=3)  # NULL stands
+    assert cond.lookup("adc_per_gev", 3).values == {e: 41.0, h: None}
+    assert cond.lookup("adc_per_gev", 3).ids == str(rewritten)
