@@ -45,7 +45,24 @@ class EcalSection:
 
 
 @dataclass(frozen=True)
+class HcalSection:
+    mip_peak_gev: float = param(
+        2.317, "peak of the energy a muon leaves in one HCAL module, as calib/peak_fit.py finds "
+        "it in the simulated spectrum (the emulator's Gamma of mean 2.5 GeV and shape 8, whose "
+        "mode is 2.19 GeV: the estimator, not the mode, is what the data are compared with)",
+        unit="GeV", low=0.01, high=100.0)
+    mip_min_fraction: float = param(0.4, "a tagging module's hottest cell has at least this "
+                                    "fraction of mip_peak_gev", low=0.0, high=10.0)
+    mip_max_fraction: float = param(2.5, "and at most this fraction", low=0.0, high=100.0)
+    quiet_fraction: float = param(0.3, "every other cell of the muon's modules stays below "
+                                  "this fraction of mip_peak_gev", low=0.0, high=10.0)
+    min_events: int = param(200, "fewest tagged muons through a cell for its peak fit", low=10,
+                            high=10_000_000)
+
+
+@dataclass(frozen=True)
 class CalibConfig:
     hv: HvSection = section(HvSection, "PMT high voltages")
     led: LedSection = section(LedSection, "LED (reference) amplitudes")
     ecal: EcalSection = section(EcalSection, "ECAL calibration with electrons")
+    hcal: HcalSection = section(HcalSection, "HCAL calibration with muons")

@@ -17,9 +17,11 @@ import numpy as np
 from tqdm import tqdm
 
 from calib.calib_config import CalibConfig
+from calib.cell_gain import CellGain, finite_or_none, gains
 from calib.conditions import KINDS, Conditions, ConditionsError, LogEntry, Version, diff
-from calib.ecal_calibration import calibrate_ecal, finite_or_none
+from calib.ecal_calibration import calibrate_ecal
 from calib.fit_figure import save_fit_figure
+from calib.hcal_calibration import calibrate_hcal
 from calib.hv_table import HvProposal, propose_hv
 from calib.logbook import read_logbook
 from calib.run_measurements import read_amplitudes, read_reference_amplitudes, recorded_gains
@@ -81,6 +83,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                       "(valid from the calibration run on, following later HV changes).")
     q.add_argument("--from", dest="source", required=True, metavar="FILE",
                    help="run file of the calibration run (electrons aimed at each cell)")
+    q.add_argument("--png", metavar="FILE", help="save the fits, one panel per cell")
+    q.add_argument("--config", metavar="FILE", help="calibration defaults (TOML)")
+    common(q)
+
+    q = cs.add_parser("hcal", help="HCAL gains from a muon run",
+                      description="Per cell, the MIP peak of the muons that the other modules "
+                      "tag as crossing it (tag and probe: the cell's own amplitude selects "
+                      "nothing), over the reference MIP peak: new gains (valid from the muon "
+                      "run on, following later HV changes).")
+    q.add_argument("--from", dest="source", required=True, metavar="FILE",
+                   help="run file of the muon run (muons over the whole HCAL face)")
     q.add_argument("--png", metavar="FILE", help="save the fits, one panel per cell")
     q.add_argument("--config", metavar="FILE", help="calibration defaults (TOML)")
     common(q)
@@ -232,46 +245,76 @@ def _reference_readings(args: argparse.Namespace, cond: Conditions, cfg: CalibCo
 
 def cmd_ecal(args: argparse.Namespace, cond: Conditions) -> int:
     cfg = load(CalibConfig, args.config).ecal
-    det = cond.detector
+    run, amplitude, gain_old = _calibration_triggers(args, cond.detector)
+    with _progress(args, len(cond.detector.select("ECAL")), "ECAL") as bar:
+        result = calibrate_ecal(amplitude, cond.detector, gain_old, cfg, bar.update)
+    text = (f"calib ecal from {Path(args.source).name}: {len(result.gains)} of "
+            f"{len(result.cells)} cells, preshower share {result.preshower_share:.4f}, "
+            f"scale {result.scale:.5f}")
+    summary = {"electrons": result.events,
+               "preshower_share": finite_or_none(result.preshower_share),
+               "preshower_weight": result.preshower_weight, "main_weight": result.main_weight,
+               "scale": result.scale, "sum_peak_gev": finite_or_none(result.sum_fit.peak)}
+    return _propose_gains(args, cond, run, len(amplitude), result.cells, result.notes, text,
+                          summary, "amplitude (ADC) of the cell hit")
+
+
+def cmd_hcal(args: argparse.Namespace, cond: Conditions) -> int:
+    cfg = load(CalibConfig, args.config).hcal
+    run, amplitude, gain_old = _calibration_triggers(args, cond.detector)
+    with _progress(args, len(cond.detector.select("HCAL")), "HCAL") as bar:
+        result = calibrate_hcal(amplitude, cond.detector, gain_old, cfg, bar.update)
+    text = (f"calib hcal from {Path(args.source).name}: {len(result.gains)} of "
+            f"{len(result.cells)} cells, {result.muons} muons")
+    return _propose_gains(args, cond, run, len(amplitude), result.cells, result.notes, text,
+                          {"muons": result.muons}, "MIP amplitude (ADC) of muons tagged "
+                          "by the other modules")
+
+
+def _calibration_triggers(args: argparse.Namespace, det: Detector
+                          ) -> tuple[int, np.ndarray, np.ndarray]:
+    """The run number, the calibration triggers' amplitudes (events, channels; NaN where
+    unusable) and the gains the run was taken with."""
     with RunReader(args.source) as source:
         gain_old = recorded_gains(source, det)
         amplitude = read_amplitudes(source, np.arange(det.n_channels), TriggerKind.CALIBRATION,
                                     quiet=args.json)
-        run = source.run
-    n_cells = len(det.select("ECAL"))
-    with tqdm(total=n_cells, desc="fitting ECAL cells", leave=False,
-              disable=args.json or None) as bar:
-        result = calibrate_ecal(amplitude, det, gain_old, cfg, bar.update)
+        return source.run, amplitude, gain_old
+
+
+def _progress(args: argparse.Namespace, cells: int, detector: str) -> tqdm:
+    return tqdm(total=cells, desc=f"fitting {detector} cells", leave=False,
+                disable=args.json or None)
+
+
+def _propose_gains(args: argparse.Namespace, cond: Conditions, run: int, events: int,
+                   cells: list[CellGain], notes: list[str], text: str, summary: dict,
+                   what_is_fitted: str) -> int:
+    """What calib ecal and calib hcal share: the figure, the new adc_per_gev version with its
+    logbook entry (unless a dry run, or nothing to propose), the table or the JSON."""
     if args.png:
-        save_fit_figure(args.png, [(c.channel, c.fit) for c in result.cells],
-                        title=f"calib ecal, run {run}: amplitude (ADC) of the cell hit")
-    gains = result.gains
+        save_fit_figure(args.png, [(c.channel, c.fit) for c in cells],
+                        title=f"calib {args.calib_command}, run {run}: {what_is_fitted}")
+    proposed = gains(cells)
     version = None
-    text = (f"calib ecal from {Path(args.source).name}: {len(gains)} of {len(result.cells)} "
-            f"cells, preshower share {result.preshower_share:.4f}, scale {result.scale:.5f}")
-    if gains and not args.dry_run:
-        entry = LogEntry(text, args.author, run, values=[v for c in result.cells for v in (
-            (c.channel, "peak_adc", None if np.isnan(c.fit.peak) else c.fit.peak),
+    if proposed and not args.dry_run:
+        entry = LogEntry(text, args.author, run, values=[v for c in cells for v in (
+            (c.channel, "peak_adc", finite_or_none(c.fit.peak)),
             (c.channel, "adc_per_gev", c.gain_old), (c.channel, "adc_per_gev_new", c.gain_new))])
-        version = cond.write("adc_per_gev", gains, run, author=args.author, comment=text,
+        version = cond.write("adc_per_gev", proposed, run, author=args.author, comment=text,
                              entry=entry)
-    summary = {"run": run, "events": len(amplitude), "electrons": result.events,
-               "preshower_share": finite_or_none(result.preshower_share),
-               "preshower_weight": result.preshower_weight, "main_weight": result.main_weight,
-               "scale": result.scale, "sum_peak_gev": finite_or_none(result.sum_fit.peak),
-               "notes": result.notes, "version": version, "first_run": run,
-               "dry_run": args.dry_run, "cells": [c.as_dict() for c in result.cells]}
     if args.json:
-        print(json.dumps(summary, indent=1))
+        print(json.dumps({"run": run, "events": events, **summary, "notes": notes,
+                          "version": version, "first_run": run, "dry_run": args.dry_run,
+                          "cells": [c.as_dict() for c in cells]}, indent=1))
         return 0
     print(f"{'cell':<12}{'section':<10}{'peak [ADC]':>11}{'events':>8}{'old':>9}{'new':>9}"
           "  [ADC/GeV]")
-    for c in result.cells:
+    for c in cells:
         new = f"{c.gain_new:9.4g}" if c.gain_new is not None else f"  refused: {c.fit.failed}"
         peak = "-" if np.isnan(c.fit.peak) else f"{c.fit.peak:.5g}"
-        print(f"{c.channel:<12}{('preshower', 'main')[c.section]:<10}{peak:>11}{c.fit.n:>8}"
-              f"{c.gain_old:9.4g}{new}")
-    for note in result.notes:
+        print(f"{c.channel:<12}{c.section:<10}{peak:>11}{c.fit.n:>8}{c.gain_old:9.4g}{new}")
+    for note in notes:
         print(f"note: {note}")
     print(text + ("; dry run, nothing written" if args.dry_run else
                   f"; gains version {version} for runs from {run}" if version else
@@ -325,7 +368,9 @@ def cmd_show(args: argparse.Namespace, cond: Conditions) -> int:
         return 1
     print(_describe(v))
     for ch, value in v.values.items():
-        print(f"  {ch:<12} {'-' if value is None else f'{value:g}'}")
+        source = v.sources.get(ch, v.id)
+        print(f"  {ch:<12} {'-' if value is None else f'{value:g}'}"
+              + (f"  (version {source})" if source != v.id else ""))
     return 0
 
 
@@ -372,10 +417,11 @@ def cmd_logbook(args: argparse.Namespace, cond: Conditions) -> int:
 
 def _describe(v) -> str:
     until = "open" if v.last_run is None else v.last_run
-    return (f"version {v.id}: {v.kind} [{v.tag}] runs {v.first_run}-{until}, "
+    return (f"version {v.ids}: {v.kind} [{v.tag}] runs {v.first_run}-{until}, "
             f"{len(v.values)} channels, by {v.author or '?'}: {v.comment}")
 
 
 COMMANDS = {"import-logbook": cmd_import_logbook, "hv": cmd_hv, "ecal": cmd_ecal,
+            "hcal": cmd_hcal,
             "set": cmd_set, "show": cmd_show,
             "history": cmd_history, "diff": cmd_diff, "logbook": cmd_logbook}

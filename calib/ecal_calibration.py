@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from calib.calib_config import EcalSection
+from calib.cell_gain import CellGain, gains
 from calib.peak_fit import PeakFit, fit_peak
 from daq.detector import Detector
 
@@ -26,28 +27,6 @@ from daq.detector import Detector
 ELECTRON_WINDOW, SUM_WINDOW = 0.3, 0.15
 #: Showers centred this close to the calorimeter's edge leak: they stay out of the split's fit.
 OUTER_RING_CELLS = 1
-
-
-@dataclass
-class CellGain:
-    channel: str
-    section: int  # 0 preshower, 1 main
-    x: int
-    y: int
-    gain_old: float  # ADC/GeV
-    fit: PeakFit
-    gain_new: float | None = None  # None: refused (see fit.failed)
-
-    def as_dict(self) -> dict:
-        d = {"cell": self.channel, "section": "preshower" if self.section == 0 else "main",
-             "x": self.x, "y": self.y, "peak_adc": finite_or_none(self.fit.peak),
-             "peak_error_adc": finite_or_none(self.fit.peak_error), "events": self.fit.n,
-             "gain_old": self.gain_old}
-        if self.gain_new is None:
-            d["refused"] = self.fit.failed
-        else:
-            d["gain_new"] = self.gain_new
-        return d
 
 
 @dataclass
@@ -63,7 +42,7 @@ class EcalCalibration:
 
     @property
     def gains(self) -> dict[str, float]:
-        return {c.channel: c.gain_new for c in self.cells if c.gain_new is not None}
+        return gains(self.cells)
 
 
 def calibrate_ecal(amplitude_adc: np.ndarray, detector: Detector, gain_old: np.ndarray,
@@ -83,10 +62,11 @@ def calibrate_ecal(amplitude_adc: np.ndarray, detector: Detector, gain_old: np.n
     cells: list[CellGain] = []
     for section, amp in enumerate((ps, main)):
         expected_gev = cfg.central_share * cfg.beam_energy_gev * fractions[section]
+        name = ("preshower", "main")[section]
         for k in range(nx * ny):
             fit = fit_peak(amp[electron & (hottest == k), k], cfg.min_events)
             ch = int(grids[section].ravel()[k])
-            cell = CellGain(detector.channels[ch].name, section, k % nx, k // nx,
+            cell = CellGain(detector.channels[ch].name, name, k % nx, k // nx,
                             float(gain_old[ch]), fit)
             if fit.failed is None:
                 cell.gain_new = fit.peak / expected_gev
@@ -121,12 +101,10 @@ def calibrate_ecal(amplitude_adc: np.ndarray, detector: Detector, gain_old: np.n
     sum_fit = fit_peak(scale * weighted, cfg.min_events)
     for c in cells:
         if c.gain_new is not None:
-            c.gain_new = float(c.gain_new / (scale * (w_ps if c.section == 0 else w_main)))
+            weight = w_ps if c.section == "preshower" else w_main
+            c.gain_new = float(c.gain_new / (scale * weight))
     share = (float(np.mean(w_ps * e_ps[near] / (w_ps * e_ps[near] + w_main * e_main[near])))
              if near.any() else np.nan)
     return EcalCalibration(cells, float(w_ps), float(w_main), float(scale), share, sum_fit,
                            int(electron.sum()), notes)
 
-
-def finite_or_none(x: float) -> float | None:
-    return None if not np.isfinite(x) else float(x)

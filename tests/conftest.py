@@ -192,31 +192,29 @@ def reconstructed(detector, rich_emulator):
     return reco, ch, truth, np.concatenate([p[3] for p in parts])
 
 
-@pytest.fixture(scope="session")
-def run_batches(detector, make_emulator):
-    """Three short emulated spills as the workers hand them to the writer: per spill a list of
-    (events, samples, reco, channels) batches."""
+def reconstructed_batches(em: Emulator, detector: Detector, spills) -> list[list[tuple]]:
+    """Emulated spills as the workers hand them to the writer: per spill a list of (events,
+    samples, reco, channels) batches, reconstructed with the nominal constants."""
     from daq.reco.reconstruction import Reconstruction
 
-    em = make_emulator(**{"spill.duration_s": 0.4, "trigger.random_rate_hz": 500.0,
-                          "beam.intensity_per_spill": 5e6 * 0.4 / 4.8})  # 5e6 e-/4.8 s spill
     rec = Reconstruction(detector)
-    spills = []
-    for spill in (1, 2, 3):
+    out = []
+    for spill in spills:
         batches = []
         for b in em.batches(em.spill_plan(spill)):
             samples = b.samples_in_map_order(detector)
             events = b.built_events()
             reco, ch = rec(samples, events)
             batches.append((events, samples, reco, ch.table()))
-        spills.append(batches)
-    return spills
+        out.append(batches)
+    return out
 
 
-@pytest.fixture(scope="session")
-def write_run(detector, run_batches):
-    """Function: write ``run_batches`` as run 7 into a directory with the real file writer and
-    return the writer (``spills`` limits the spills, ``close`` False leaves the run open)."""
+def write_run_file(directory, detector: Detector, spills: list[list[tuple]], close=True,
+                   **settings):
+    """Write reconstructed spills as run 7 with the real file writer, as the DAQ's writer does
+    (nominal constants recorded, ledgers per spill); the writer (``close`` False leaves the run
+    open)."""
     import json
 
     from daq.ledger import spill_ledger, sum_ledgers
@@ -224,27 +222,42 @@ def write_run(detector, run_batches):
     from daq.run_file.file_writer import FileHeader, RunFileWriter, WriterSettings
     from daq.run_file.spill_figures import SpillFigures
 
+    constants = CalibrationConstants.nominal(detector)
+    constants.tag = "t"
+    header = FileHeader(7, detector, {"daq_config": "{}",
+                                      "calibration": json.dumps(constants.to_dict()),
+                                      "run_record": '{"run": 7}'})
+    out = RunFileWriter(directory, header, WriterSettings(**settings))
+    figures = SpillFigures(detector)
+    ledgers = []
+    for k, batches in enumerate(spills, start=1):
+        for batch in batches:
+            out.append(*batch)
+            figures.add(batch[0], batch[2], batch[3])
+        out.write_block()
+        n = sum(len(b[0]) for b in batches)
+        ledger = spill_ledger(k, {"builder": {"triggered": n}}, out.take_spill_counts())
+        out.write_spill(figures.row(ledger), ledger)
+        ledgers.append(ledger)
+    if close:
+        out.close({"ledger": sum_ledgers(ledgers, {}), "events": out.written_events})
+    return out
+
+
+@pytest.fixture(scope="session")
+def run_batches(detector, make_emulator):
+    """Three short emulated spills at 5e6 e-/spill, reconstructed."""
+    em = make_emulator(**{"spill.duration_s": 0.4, "trigger.random_rate_hz": 500.0,
+                          "beam.intensity_per_spill": 5e6 * 0.4 / 4.8})  # 5e6 e-/4.8 s spill
+    return reconstructed_batches(em, detector, (1, 2, 3))
+
+
+@pytest.fixture(scope="session")
+def write_run(detector, run_batches):
+    """Function: write ``run_batches`` as run 7 into a directory (``spills`` limits the
+    spills, ``close`` False leaves the run open); the writer."""
     def write(directory, spills=3, close=True, **settings):
-        constants = CalibrationConstants.nominal(detector)
-        constants.tag = "t"
-        header = FileHeader(7, detector, {"daq_config": "{}",
-                                          "calibration": json.dumps(constants.to_dict()),
-                                          "run_record": '{"run": 7}'})
-        out = RunFileWriter(directory, header, WriterSettings(**settings))
-        figures = SpillFigures(detector)
-        ledgers = []
-        for k, batches in enumerate(run_batches[:spills], start=1):
-            for batch in batches:
-                out.append(*batch)
-                figures.add(batch[0], batch[2], batch[3])
-            out.write_block()
-            n = sum(len(b[0]) for b in batches)
-            ledger = spill_ledger(k, {"builder": {"triggered": n}}, out.take_spill_counts())
-            out.write_spill(figures.row(ledger), ledger)
-            ledgers.append(ledger)
-        if close:
-            out.close({"ledger": sum_ledgers(ledgers, {}), "events": out.written_events})
-        return out
+        return write_run_file(directory, detector, run_batches[:spills], close, **settings)
 
     return write
 

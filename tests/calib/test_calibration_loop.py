@@ -1,6 +1,8 @@
-"""The closed loop: HVs deliberately wrong (+-10 % in gain), a calibration run through the
-whole DAQ, `calib hv` and `calib ecal` on its file, a second run with what they wrote: the
-LED amplitudes reach their target and the 100 GeV electrons their energy."""
+"""The closed loop: HVs deliberately wrong (+-10 % in gain), a calibration run and a muon run
+through the whole DAQ, `calib hv`, `calib ecal` and `calib hcal` on their files, a last run
+with what they wrote: the LED amplitudes reach their target, the 100 GeV electrons their
+energy, and the HCAL gains in force (measured at the old HVs, following the new ones) the
+true gains."""
 
 import json
 
@@ -11,8 +13,11 @@ from conftest import run_to_end
 from calib.peak_fit import fit_peak
 from calib.run_measurements import read_reference_amplitudes
 from daq.cli import main
+from daq.config import load
 from daq.run_file.reader import RunReader
 from daq.wire_format import TriggerKind
+from emulator.config import EmulatorConfig
+from emulator.emulator import Emulator
 
 TARGET_ADC, K = 2500.0, 7.0
 
@@ -32,7 +37,8 @@ def _take_run(sup) -> str:
     return sup.procs["writer"].counters["file"]
 
 
-def test_wrong_hvs_are_corrected_by_a_calibration_run(daq, detector, tmp_path, capsys):
+def test_wrong_hvs_are_corrected_by_a_calibration_run(daq, detector, tmp_path, capsys,
+                                                      monkeypatch):
     db = tmp_path / "runs.db"  # the daq fixture's database: the DAQ reads what calib writes
     lit = np.concatenate([detector.select("ECAL"), detector.select("HCAL")])
     rng = np.random.default_rng(7)
@@ -54,21 +60,30 @@ def test_wrong_hvs_are_corrected_by_a_calibration_run(daq, detector, tmp_path, c
     a1 = np.array(list(before.amplitude_adc.values()))
     assert a1.std() / a1.mean() > 0.04  # the HVs really were wrong
 
+    # run 2: muons over the whole HCAL face
+    muons = _take_run(daq(**common, **{"emulator.beam.particle": "muon",
+                                       "emulator.run.spills": 2,
+                                       "emulator.trigger.calibration_rate_hz": 12000.0}))
+
     hv = _calib(capsys, db, "hv", "--from", first, "--target", str(TARGET_ADC), "--k", str(K))
-    assert hv["first_run"] == 2 and not any("refused" in c for c in hv["cells"])
+    assert hv["first_run"] == 3 and not any("refused" in c for c in hv["cells"])
     assert len(hv["cells"]) == len(lit)
     png = tmp_path / "ecal-fits.png"
     ecal = _calib(capsys, db, "ecal", "--from", first, "--png", str(png))
     assert ecal["first_run"] == 1 and not ecal["notes"]
     assert not any("refused" in c for c in ecal["cells"])
     assert png.stat().st_size > 10_000
+    hcal = _calib(capsys, db, "hcal", "--from", muons)
+    assert hcal["first_run"] == 2 and not hcal["notes"]
+    assert not any("refused" in c for c in hcal["cells"])
 
-    # run 2: the new HVs loaded, the beam on the central cell, the gains in force
+    # run 3: the new HVs loaded, the beam on the central cell, the gains in force
     second = _take_run(daq(**common, **{"emulator.run.spills": 2,
                                         "emulator.trigger.calibration_rate_hz": 6000.0}))
     with RunReader(second) as f:
         after = read_reference_amplitudes(f, detector, ["ECAL", "HCAL"], 10, quiet=True)
-        tag = f.provenance_json("calibration")["tag"]
+        constants = f.provenance_json("calibration")
+        tag = constants["tag"]
         ev, reco = f.column("events"), f.column("reco/events")
     electrons = (ev["trigger"] == TriggerKind.CALIBRATION) & (reco["e_hcal_gev"].sum(1) < 1.0)
     peak = fit_peak(reco["e_ecal_gev"][electrons])
@@ -81,4 +96,14 @@ def test_wrong_hvs_are_corrected_by_a_calibration_run(daq, detector, tmp_path, c
           f"{ecal['preshower_share']:.4f}; constants: {tag}")
     assert worst < 0.01
     assert peak.peak == pytest.approx(100.0, rel=0.005)
-    assert f"adc_per_gev@{ecal['version']}" in tag and "hv_k@" in tag  # gains followed the HVs
+    # the HCAL's gains and the ECAL's, each following the HVs
+    assert f"adc_per_gev@{hcal['version']}+{ecal['version']}" in tag and "hv_k@" in tag
+    # the HCAL gains run 3 was reconstructed with, against the emulator's at run 3's HVs
+    monkeypatch.setenv("NA64DAQ_DB", str(db))
+    truth = Emulator(load(EmulatorConfig, None, {"gains.hv_from_conditions": True,
+                                                 "run.number": 3}), detector)
+    h = detector.select("HCAL")
+    ratio = 1.0 / (np.array(constants["gev_per_adc"])[h] * truth.adc_per_gev[h])
+    print(f"HCAL gains in force for run 3 / true: {ratio.mean():.4f} +- "
+          f"{100 * ratio.std():.2f} % per cell ({hcal['muons']} muons)")
+    assert abs(ratio.mean() - 1.0) < 0.01 and ratio.std() < 0.03
