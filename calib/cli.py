@@ -76,27 +76,25 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "'na64daq config --calib'")
     common(q)
 
-    q = cs.add_parser("ecal", help="ECAL gains from a calibration run",
-                      description="Fit each cell's peak in the electron showers centred on it, "
-                      "convert with the central share and the measured preshower/main split, "
-                      "set the scale on the physics beam's cell, and propose new gains "
-                      "(valid from the calibration run on, following later HV changes).")
-    q.add_argument("--from", dest="source", required=True, metavar="FILE",
-                   help="run file of the calibration run (electrons aimed at each cell)")
-    q.add_argument("--png", metavar="FILE", help="save the fits, one panel per cell")
-    q.add_argument("--config", metavar="FILE", help="calibration defaults (TOML)")
-    common(q)
+    def gain_script(name: str, what: str, description: str, run: str) -> None:
+        q = cs.add_parser(name, help=what, description=description)
+        q.add_argument("--from", dest="source", required=True, metavar="FILE",
+                       help=f"run file of the {run}")
+        q.add_argument("--png", metavar="FILE", help="save the fits, one panel per cell")
+        q.add_argument("--config", metavar="FILE", help="calibration defaults (TOML)")
+        common(q)
 
-    q = cs.add_parser("hcal", help="HCAL gains from a muon run",
-                      description="Per cell, the MIP peak of the muons that the other modules "
-                      "tag as crossing it (tag and probe: the cell's own amplitude selects "
-                      "nothing), over the reference MIP peak: new gains (valid from the muon "
-                      "run on, following later HV changes).")
-    q.add_argument("--from", dest="source", required=True, metavar="FILE",
-                   help="run file of the muon run (muons over the whole HCAL face)")
-    q.add_argument("--png", metavar="FILE", help="save the fits, one panel per cell")
-    q.add_argument("--config", metavar="FILE", help="calibration defaults (TOML)")
-    common(q)
+    gain_script("ecal", "ECAL gains from a calibration run",
+                "Fit each cell's peak in the electron showers centred on it, convert with the "
+                "central share and the measured preshower/main split, set the scale on the "
+                "physics beam's cell, and propose new gains (valid from the calibration run "
+                "on, following later HV changes).",
+                "calibration run (electrons aimed at each cell)")
+    gain_script("hcal", "HCAL gains from a muon run",
+                "Per cell, the MIP peak of the muons that the other modules tag as crossing it "
+                "(tag and probe: the cell's own amplitude selects nothing), over the reference "
+                "MIP peak: new gains (valid from the muon run on, following later HV changes).",
+                "muon run (muons over the whole HCAL face)")
 
     q = cs.add_parser("set", help="load a table of values as a new version",
                       description="A new version of KIND from a TOML table {channel = value} "
