@@ -20,6 +20,7 @@ from daq.reco import event_record as er
 from daq.reco import pulse_fit as pf
 from daq.reco.calibration_constants import CalibrationConstants
 from daq.reco.reco_config import RecoConfig
+from daq.reco.shower_shape import shower_shape
 from daq.wire_format import TriggerKind, beam_triggered
 
 #: The ECAL's lateral profile for an electron: per axis, a Laplace distribution with this scale
@@ -229,37 +230,13 @@ class Reconstruction:
     # -- shower shape --------------------------------------------------------------------------
     def _shower_shape(self, e: np.ndarray, reco: np.ndarray) -> None:
         """Energy-weighted centre of the main section (cells) and a shape chi2 against the
-        electron profile: the 3x3 cells around the hottest one (lateral) and the preshower
-        fraction (longitudinal), per degree of freedom."""
-        grid = e[:, self.grid]  # (events, y, x)
-        total = grid.sum((1, 2))
-        ok = total > 0
-        ys, xs = np.arange(grid.shape[1]), np.arange(grid.shape[2])
-        with np.errstate(invalid="ignore", divide="ignore"):
-            x = np.where(ok, (grid.sum(1) * xs).sum(1) / total, np.nan)
-            y = np.where(ok, (grid.sum(2) * ys).sum(1) / total, np.nan)
-        reco["ecal_x_cells"], reco["ecal_y_cells"] = x, y
-        hot = grid.reshape(len(e), -1).argmax(1)
-        hy, hx = np.divmod(hot, grid.shape[2])
-        b = LAPLACE_SCALE_CELLS
-        chi2 = np.zeros(len(e))
-        for dy in (-1, 0, 1):
-            for dx in (-1, 0, 1):
-                cy, cx = np.clip(hy + dy, 0, grid.shape[1] - 1), np.clip(hx + dx, 0,
-                                                                         grid.shape[2] - 1)
-                inside = (hy + dy == cy) & (hx + dx == cx)
-                f_obs = np.where(ok, grid[np.arange(len(e)), cy, cx] / np.where(ok, total, 1),
-                                 0.0)
-                f_exp = (_laplace_share(cx - np.nan_to_num(x), b)
-                         * _laplace_share(cy - np.nan_to_num(y), b))
-                sigma = 0.01 + 0.1 * f_exp
-                chi2 += np.where(inside, ((f_obs - f_exp) / sigma) ** 2, 0.0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ps_frac = reco["e_preshower_gev"] / np.where(reco["e_ecal_gev"] > 0,
-                                                        reco["e_ecal_gev"], np.nan)
-        chi2 += np.nan_to_num(((ps_frac - PRESHOWER_FRACTION)
-                               / (PRESHOWER_SPREAD * PRESHOWER_FRACTION)) ** 2)
-        reco["ecal_shape_chi2"] = np.where(ok, chi2 / (9 + 1), np.nan)  # 3x3 cells + preshower
+        electron profile (``daq/reco/shower_shape.py``)."""
+        n = len(e)
+        x, y, chi2 = np.empty(n), np.empty(n), np.empty(n)
+        shower_shape(e, self.grid, reco["e_preshower_gev"].astype(np.float64),
+                     reco["e_ecal_gev"].astype(np.float64), LAPLACE_SCALE_CELLS,
+                     PRESHOWER_FRACTION, PRESHOWER_SPREAD, x, y, chi2)
+        reco["ecal_x_cells"], reco["ecal_y_cells"], reco["ecal_shape_chi2"] = x, y, chi2
 
     # -- SRD -----------------------------------------------------------------------------------
     def _srd(self, samples, events, ch: ChannelResult, e: np.ndarray, reco: np.ndarray) -> None:
@@ -332,15 +309,6 @@ class Reconstruction:
         t = events["trigger_time_ns"][sel].astype(np.float64) * 1e-9
         r = raw[sel] / e_beam
         self.drift += [len(t), t.sum(), (t * t).sum(), r.sum(), (t * r).sum(), (r * r).sum()]
-
-
-def _laplace_share(offset_cells: np.ndarray, b: float) -> np.ndarray:
-    """Share of a Laplace profile (scale ``b`` cells) centred ``-offset`` from a cell's centre
-    that falls in that cell."""
-    def cdf(x):
-        return np.where(x < 0, 0.5 * np.exp(np.minimum(x, 0) / b),
-                        1 - 0.5 * np.exp(-np.maximum(x, 0) / b))
-    return cdf(offset_cells + 0.5) - cdf(offset_cells - 0.5)
 
 
 def _srd_tag(e_srd_gev: np.ndarray, s) -> np.ndarray:

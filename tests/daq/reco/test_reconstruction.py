@@ -111,15 +111,21 @@ def test_after_warm_up_no_batch_as_a_worker_gets_it_needs_a_new_compilation(dete
     """What the worker's warm-up compiles must be what its batches need: read-only buffers
     from ZeroMQ, the builder's event table, one event or many. A compilation mid-run is
     seconds without a heartbeat (cold cache): the worker is taken for dead."""
-    from daq.reco import calibration_constants, event_record, pulse_fit, reconstruction
+    from daq.reco import (
+        calibration_constants,
+        event_record,
+        pulse_fit,
+        reconstruction,
+        shower_shape,
+    )
 
     em = make_emulator(**{"spill.duration_s": 0.2, "trigger.led_rate_hz": 100.0})
     rec = Reconstruction(detector)
     rec.warm_up()
     b = next(em.batches(em.spill_plan(1)))
     events, samples = b.built_events(), b.samples_in_map_order(detector)
-    with new_jit_signatures(calibration_constants, event_record, pulse_fit,
-                            reconstruction) as new:
+    with new_jit_signatures(calibration_constants, event_record, pulse_fit, reconstruction,
+                            shower_shape) as new:
         for n in (1, 2, len(events)):
             header = {"seq": n, "kind": "events", "run": 1, "spill": 1, "n_events": n}
             parts = [bytes(p) for p in built_batch.encode(header, events[:n], samples[:n])]
