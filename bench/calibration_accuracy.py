@@ -35,36 +35,57 @@ from emulator.config import EmulatorConfig
 from emulator.emulator import Emulator
 
 TARGET_ADC, K = 2500.0, 7.0
+DURATION_S = 0.5  # per spill
+#: every run here: low intensity, no physics trigger, HVs mis-set by +-10 % in gain
+MIS_SET_RUN = {"run.batch_events": 256, "beam.intensity_per_spill": 1e5,
+               "spill.duration_s": DURATION_S, "gains.hv_gain_spread": 0.1,
+               "trigger.physics_rate_hz": 0.0}
 
 
-def one_seed(detector: Detector, seed: int, per_cell: int) -> dict:
-    duration = 0.5
-    em = Emulator(load(EmulatorConfig, None, {
-        "run.seed": seed, "run.spills": 36, "run.batch_events": 256, "beam.scan_ecal": True,
-        "beam.intensity_per_spill": 1e5, "spill.duration_s": duration,
-        "gains.hv_gain_spread": 0.1, "trigger.physics_rate_hz": 0.0,
-        "trigger.calibration_rate_hz": per_cell / duration, "trigger.led_rate_hz": 100.0,
-        "trigger.random_rate_hz": 20.0}), detector)
-    nominal = CalibrationConstants.nominal(detector)
-    rec = Reconstruction(detector, None, nominal)
-    calib, led = [], []
+def emulated_amplitudes(detector: Detector, overrides: dict, spills: range,
+                        kinds: tuple[TriggerKind, ...]) -> tuple[Emulator, dict, float]:
+    """A mis-set run emulated and reconstructed in this process with the nominal gains (the
+    kernels the workers run): the emulator, the usable amplitudes (events, channels) of each
+    trigger kind, and the time it took (s)."""
+    em = Emulator(load(EmulatorConfig, None, {**MIS_SET_RUN, **overrides}), detector)
+    rec = Reconstruction(detector, None, CalibrationConstants.nominal(detector))
+    amplitudes: dict = {k: [] for k in kinds}
     t0 = time.perf_counter()
-    for spill in range(1, 37):
+    for spill in spills:
         for b in em.batches(em.spill_plan(spill)):
             events = b.built_events()
             amp = usable_amplitudes(rec.channels(b.samples_in_map_order(detector),
                                                  events).table())
-            calib.append(amp[events["trigger"] == TriggerKind.CALIBRATION])
-            led.append(amp[events["trigger"] == TriggerKind.LED])
+            for k in kinds:
+                amplitudes[k].append(amp[events["trigger"] == k])
     elapsed = time.perf_counter() - t0
+    return em, {k: np.concatenate(v) for k, v in amplitudes.items()}, elapsed
+
+
+def nominal_gains(detector: Detector) -> np.ndarray:
+    return 1 / CalibrationConstants.nominal(detector).gev_per_adc
+
+
+def gain_ratios(cells: list, em: Emulator, detector: Detector) -> tuple[np.ndarray, np.ndarray]:
+    """Per cell, new / true gain (NaN: refused) and old / true gain."""
+    true = np.array([em.adc_per_gev[detector.index(c.channel)] for c in cells])
+    new = np.array([c.gain_new if c.gain_new else np.nan for c in cells])
+    return new / true, np.array([c.gain_old for c in cells]) / true
+
+
+def one_seed(detector: Detector, seed: int, per_cell: int) -> dict:
+    em, amp, elapsed = emulated_amplitudes(detector, {
+        "run.seed": seed, "run.spills": 36, "beam.scan_ecal": True,
+        "trigger.calibration_rate_hz": per_cell / DURATION_S, "trigger.led_rate_hz": 100.0,
+        "trigger.random_rate_hz": 20.0}, range(1, 37), (TriggerKind.CALIBRATION, TriggerKind.LED))
+    calib, led = amp[TriggerKind.CALIBRATION], amp[TriggerKind.LED]
     cfg = load(CalibConfig)
-    result = calibrate_ecal(np.concatenate(calib), detector, 1 / nominal.gev_per_adc, cfg.ecal)
-    ratio = np.array([c.gain_new / em.adc_per_gev[detector.index(c.channel)]
-                      if c.gain_new else np.nan for c in result.cells])
+    result = calibrate_ecal(calib, detector, nominal_gains(detector), cfg.ecal)
+    ratio, _ = gain_ratios(result.cells, em, detector)
     n = len(ratio) // 2
     # the HVs calib hv would set, and the LED pulses they would give (true gains, HV^k)
     lit = np.concatenate([detector.select("ECAL"), detector.select("HCAL")])
-    median = np.nanmedian(np.concatenate(led)[:, lit], 0)
+    median = np.nanmedian(led[:, lit], 0)
     after = []
     for i, a in zip(lit, median, strict=True):
         p = propose_hv(detector.channels[i].name, float(a), float(em.hv_v[i]), TARGET_ADC, K,
@@ -74,9 +95,8 @@ def one_seed(detector: Detector, seed: int, per_cell: int) -> dict:
     after = np.array(after)
     x, y = cfg.ecal.scale_x, cfg.ecal.scale_y
     axis = ratio[n + y * 6 + x]
-    return {"seed": seed, "events": int(sum(len(c) for c in calib)),
-            "emulated_and_reconstructed_per_s": sum(len(c) + len(x) for c, x in zip(
-                calib, led, strict=True)) / elapsed,
+    return {"seed": seed, "events": len(calib),
+            "emulated_and_reconstructed_per_s": (len(calib) + len(led)) / elapsed,
             "main_gain_spread_pct": 100 * float(np.nanstd(ratio[n:])),
             "main_gain_mean": float(np.nanmean(ratio[n:])),
             "preshower_gain_spread_pct": 100 * float(np.nanstd(ratio[:n])),
@@ -91,25 +111,13 @@ def one_seed(detector: Detector, seed: int, per_cell: int) -> dict:
 
 def hcal_seed(detector: Detector, seed: int, per_cell: int) -> dict:
     """A muon run (~per_cell muons through each HCAL cell), HVs mis-set by +-10 % in gain."""
-    duration = 0.5
-    rate = per_cell * 9 / 0.85 / duration  # 9 cells a module; ~85 % tagged, on the face
-    em = Emulator(load(EmulatorConfig, None, {
-        "run.seed": seed, "run.batch_events": 256, "beam.particle": "muon",
-        "beam.intensity_per_spill": 1e5, "spill.duration_s": duration,
-        "gains.hv_gain_spread": 0.1, "trigger.physics_rate_hz": 0.0,
-        "trigger.calibration_rate_hz": rate}), detector)
-    nominal = CalibrationConstants.nominal(detector)
-    rec = Reconstruction(detector, None, nominal)
-    amp = []
-    for b in em.batches(em.spill_plan(1)):
-        events = b.built_events()
-        a = usable_amplitudes(rec.channels(b.samples_in_map_order(detector), events).table())
-        amp.append(a[events["trigger"] == TriggerKind.CALIBRATION])
-    result = calibrate_hcal(np.concatenate(amp), detector, 1 / nominal.gev_per_adc,
+    rate = per_cell * 9 / 0.85 / DURATION_S  # 9 cells a module; ~85 % tagged, on the face
+    em, amp, _ = emulated_amplitudes(detector, {
+        "run.seed": seed, "beam.particle": "muon", "trigger.calibration_rate_hz": rate},
+        range(1, 2), (TriggerKind.CALIBRATION,))
+    result = calibrate_hcal(amp[TriggerKind.CALIBRATION], detector, nominal_gains(detector),
                             load(CalibConfig).hcal)
-    true = np.array([em.adc_per_gev[detector.index(c.channel)] for c in result.cells])
-    ratio = np.array([c.gain_new if c.gain_new else np.nan for c in result.cells]) / true
-    old = np.array([c.gain_old for c in result.cells]) / true
+    ratio, old = gain_ratios(result.cells, em, detector)
     return {"seed": seed, "muons": result.muons,
             "muons_per_cell": float(np.mean([c.fit.n for c in result.cells])),
             "hcal_gain_spread_before_pct": 100 * float(np.std(old)),
