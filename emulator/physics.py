@@ -274,15 +274,27 @@ def _deposit(cls: int, kin: np.ndarray, p, ecal, hcal, srd, veto, beam, muon,
             cx = hcal.shape[2] // 2
             for m in range(n_mod):
                 out[hcal[m, cy, cx]] += _gamma(p.mip_hcal, MUON_HCAL_SHAPE)
-            for m in range(muon.shape[0]):
-                out[muon[m]] += _gamma(p.mip_counter, MIP_SHAPE)
-    # veto: charged particles leaving the ECAL, seen by both PMTs of the central counter
+            _muon_counter_deposit(p, muon, out)
     if kin[K_VETO] > 0.0:
-        c = veto.shape[0] // 2
-        e_v = kin[K_VETO] * _gamma(p.mip_counter, MIP_SHAPE)
-        asym = 0.3 * (2.0 * np.random.random() - 1.0)  # light attenuation: sqrt(a1 a2) = e_v
-        out[veto[c, 0]] += e_v * math.exp(asym)
-        out[veto[c, 1]] += e_v * math.exp(-asym)
+        _veto_deposit(kin[K_VETO], p, veto, out)
+
+
+@njit(cache=True, nogil=True)
+def _veto_deposit(n_mips: float, p, veto, out: np.ndarray) -> None:
+    """Charged particles leaving the ECAL (``n_mips`` MIPs), seen by both PMTs of the central
+    veto counter."""
+    c = veto.shape[0] // 2
+    e_v = n_mips * _gamma(p.mip_counter, MIP_SHAPE)
+    asym = 0.3 * (2.0 * np.random.random() - 1.0)  # light attenuation: sqrt(a1 a2) = e_v
+    out[veto[c, 0]] += e_v * math.exp(asym)
+    out[veto[c, 1]] += e_v * math.exp(-asym)
+
+
+@njit(cache=True, nogil=True)
+def _muon_counter_deposit(p, muon, out: np.ndarray) -> None:
+    """A muon through every muon counter."""
+    for m in range(muon.shape[0]):
+        out[muon[m]] += _gamma(p.mip_counter, MIP_SHAPE)
 
 
 @njit(cache=True, nogil=True)
@@ -303,17 +315,13 @@ def _muon_deposit(kin: np.ndarray, p, ecal, hcal, veto, muon, out: np.ndarray) -
         e = _gamma(p.mip_ecal, MUON_HCAL_SHAPE)
         out[ecal[0, j, i]] += e * kin[K_FPS]
         out[ecal[1, j, i]] += e * (1.0 - kin[K_FPS])
-        c = veto.shape[0] // 2
-        e_v = _gamma(p.mip_counter, MIP_SHAPE)
-        out[veto[c, 0]] += e_v
-        out[veto[c, 1]] += e_v
+        _veto_deposit(1.0, p, veto, out)
     i = _cell_crossed(x, p.hcal_pitch_mm, hcal.shape[2] // 2, hcal.shape[2])
     j = _cell_crossed(y, p.hcal_pitch_mm, hcal.shape[1] // 2, hcal.shape[1])
     if i >= 0 and j >= 0:
         for m in range(hcal.shape[0]):
             out[hcal[m, j, i]] += _gamma(p.mip_hcal, MUON_HCAL_SHAPE)
-        for m in range(muon.shape[0]):
-            out[muon[m]] += _gamma(p.mip_counter, MIP_SHAPE)
+        _muon_counter_deposit(p, muon, out)
 
 
 @njit(cache=True, nogil=True)
