@@ -255,32 +255,67 @@ def fit_pulses(y, use, k, amp, t, period_ns, table, t0_ns, peak_ns, iterations, 
 
 
 @njit(cache=True, nogil=True, inline="always")
-def forced_amplitude(w, ped_even, ped_odd, t_ns, period_ns, table, t0_ns):
-    """Amplitude of a pulse at the known time ``t_ns`` in a channel where none rose above
-    threshold: least squares with the template over the samples around it. Unbiased (noise
-    averages out), so the small cells at a shower's edge still add to the sums."""
-    s_ty = 0.0
-    s_tt = 0.0
+def forced_weights(t_ns, n_s, period_ns, table, t0_ns, weights):
+    """Least-squares weights of a pulse at the known time ``t_ns`` for a channel where none
+    rose above threshold: its amplitude is ``sum(weights[i] * y[first + i])`` over the
+    pedestal-subtracted samples around it. Unbiased (noise averages out), so the small cells
+    at a shower's edge still add to the sums. Returns ``first`` and the number of weights;
+    they depend on the time only, so a batch computes them once per event and time offset."""
     p = int(t_ns / period_ns)
-    for i in range(max(0, p - 1), min(w.shape[0], p + 3)):
-        f, _ = template_at(table, t0_ns, i * period_ns - t_ns)
-        s_ty += f * (w[i] - (ped_even if i % 2 == 0 else ped_odd))
+    first = max(0, p - 1)
+    n = max(0, min(n_s, p + 3) - first)
+    s_tt = 0.0
+    for i in range(n):
+        f, _ = template_at(table, t0_ns, (first + i) * period_ns - t_ns)
+        weights[i] = f
         s_tt += f * f
-    return s_ty / s_tt if s_tt > 0.0 else 0.0
+    for i in range(n):
+        weights[i] = weights[i] / s_tt if s_tt > 0.0 else 0.0
+    return first, n
+
+
+@njit(cache=True, nogil=True, inline="always")
+def nearest_pulse(tt, k, t_ns, window_ns):
+    """Index of the pulse nearest ``t_ns`` among the first ``k`` (peak times ``tt``), if within
+    ``window_ns``; -1 otherwise."""
+    best_j = -1
+    best_d = window_ns
+    for j in range(k):
+        d = abs(tt[j] - t_ns)
+        if d <= best_d:
+            best_d = d
+            best_j = j
+    return best_j
+
+
+@njit(cache=True, nogil=True, inline="always")
+def forced_at(w, pe, po, t_ns, period_ns, table, t0_ns, weights):
+    """The forced amplitude (``forced_weights``) at ``t_ns``, computed afresh."""
+    first, n = forced_weights(t_ns, w.shape[0], period_ns, table, t0_ns, weights)
+    a = 0.0
+    for i in range(n):
+        q = first + i
+        a += weights[i] * (w[q] - (pe if q % 2 == 0 else po))
+    return a
 
 
 @njit(cache=True, nogil=True)
 def reconstruct_channels(samples, t_expected_ns, missing, source_bit, ped_ref, time_offset_ns,
                          table, t0_ns, period_ns, lut, lut_r0, lut_step, adc_max, ped_samples,
                          ped_max_dev, threshold, max_pulses, iterations, chi2_max, noise_adc,
-                         peak_ns, in_time_ns, separate_ns, amp_out, time_out, out_of_time_out,
-                         nearest_out, n_pulses_out, flags_out, ped_out):
+                         peak_ns, in_time_ns, separate_ns, side_band, side_shift_ns,
+                         side_window_ns, amp_out, time_out, out_of_time_out, nearest_out,
+                         n_pulses_out, flags_out, ped_out, side_amp_out):
     """For every event and channel: the in-time pulse's amplitude (ADC) and peak time (ns from
     the window start), the summed amplitude of the other pulses, the distance (ns) from the
     in-time pulse to the nearest other one, the number of pulses, the flags and the pedestal
     used (even, odd). ``t_expected_ns[event]`` is where an in-time pulse of a channel with zero
     ``time_offset_ns`` peaks; ``missing[event]`` has bit ``source_bit[channel]`` set when that
-    channel's source did not deliver the event.
+    channel's source did not deliver the event. For the channels with ``side_band[channel]``,
+    ``side_amp_out`` is the amplitude that an in-time pulse would have ``side_shift_ns`` later
+    (within ``side_window_ns``): a side band far from the in-time peak, for accidental rates;
+    the fits do not depend on the expected time, so this is the same as reconstructing again
+    with a shifted one. Elsewhere it is 0.
 
     Cost is spent where it is needed: a channel without a pulse is two passes over its samples;
     a clean single pulse is read from the phase table; pulses closer than ``separate_ns``, a
@@ -296,29 +331,26 @@ def reconstruct_channels(samples, t_expected_ns, missing, source_bit, ped_ref, t
     work = np.empty((2 * max_pulses + 4, 2 * max_pulses + 4))
     limit = chi2_max * noise_adc * noise_adc
     half = ped_samples // 2
+    weights = np.empty(4)
     for e in range(n_ev):
+        w_time = np.nan  # the forced-amplitude weights in ``weights`` are for this time
+        w_first = 0
+        w_n = 0
         for c in range(n_ch):
-            amp_out[e, c] = 0.0
-            time_out[e, c] = np.nan
-            out_of_time_out[e, c] = 0.0
+            flags = 0
             nearest_out[e, c] = np.inf
             n_pulses_out[e, c] = 0
-            ped_out[e, c, 0] = np.nan
-            ped_out[e, c, 1] = np.nan
-            flags = 0
+            out_of_time_out[e, c] = 0.0
+            side_amp_out[e, c] = 0.0
             if (missing[e] >> source_bit[c]) & 1:
+                amp_out[e, c] = 0.0
+                time_out[e, c] = np.nan
+                ped_out[e, c, 0] = np.nan
+                ped_out[e, c, 1] = np.nan
                 flags_out[e, c] = MISSING | NO_PULSE
                 continue
             w = samples[e, c]
-            lo_v = w[0]
-            hi_v = w[0]
-            for i in range(n_s):
-                lo_v = min(lo_v, w[i])
-                hi_v = max(hi_v, w[i])
-            if lo_v == hi_v:
-                flags_out[e, c] = BAD_CHANNEL | NO_PULSE
-                continue
-            # pedestals, even and odd samples apart
+            # pedestals, even and odd samples apart, and the window's extremes
             pe = 0.0
             po = 0.0
             for i in range(half):
@@ -326,6 +358,18 @@ def reconstruct_channels(samples, t_expected_ns, missing, source_bit, ped_ref, t
                 po += w[2 * i + 1]
             pe /= half
             po /= half
+            lo_v = w[0]
+            hi_v = w[0]
+            for i in range(n_s):
+                lo_v = min(lo_v, w[i])
+                hi_v = max(hi_v, w[i])
+            if lo_v == hi_v:
+                amp_out[e, c] = 0.0
+                time_out[e, c] = np.nan
+                ped_out[e, c, 0] = np.nan
+                ped_out[e, c, 1] = np.nan
+                flags_out[e, c] = BAD_CHANNEL | NO_PULSE
+                continue
             dev = 0.0
             for i in range(half):
                 dev = max(dev, abs(w[2 * i] - pe), abs(w[2 * i + 1] - po))
@@ -342,10 +386,23 @@ def reconstruct_channels(samples, t_expected_ns, missing, source_bit, ped_ref, t
             ped_out[e, c, 0] = pe
             ped_out[e, c, 1] = po
             t_exp = t_expected_ns[e] + time_offset_ns[c]
+            time_out[e, c] = np.nan
             if hi_v - max(pe, po) < threshold:  # nothing can rise above threshold
-                amp_out[e, c] = forced_amplitude(w, pe, po, t_exp, period_ns, table, t0_ns)
+                if t_exp != w_time:
+                    w_time = t_exp
+                    w_first, w_n = forced_weights(t_exp, n_s, period_ns, table, t0_ns, weights)
+                a = 0.0
+                for i in range(w_n):
+                    q = w_first + i
+                    a += weights[i] * (w[q] - (pe if q % 2 == 0 else po))
+                amp_out[e, c] = a
+                if side_band[c]:
+                    side_amp_out[e, c] = forced_at(w, pe, po, t_exp + side_shift_ns, period_ns,
+                                                   table, t0_ns, weights)
+                    w_time = np.nan
                 flags_out[e, c] = flags | NO_PULSE
                 continue
+            amp_out[e, c] = 0.0
             saturated = hi_v >= adc_max
             for i in range(n_s):
                 y[i] = w[i] - (pe if i % 2 == 0 else po)
@@ -354,7 +411,11 @@ def reconstruct_channels(samples, t_expected_ns, missing, source_bit, ped_ref, t
                 flags |= SATURATED
             n_found = find_peaks(y, threshold, pos, max_pulses)
             if n_found == 0:
-                amp_out[e, c] = forced_amplitude(w, pe, po, t_exp, period_ns, table, t0_ns)
+                w_time = np.nan
+                amp_out[e, c] = forced_at(w, pe, po, t_exp, period_ns, table, t0_ns, weights)
+                if side_band[c]:
+                    side_amp_out[e, c] = forced_at(w, pe, po, t_exp + side_shift_ns, period_ns,
+                                                   table, t0_ns, weights)
                 flags_out[e, c] = flags | NO_PULSE
                 continue
             k = min(n_found, max_pulses)
@@ -431,13 +492,11 @@ def reconstruct_channels(samples, t_expected_ns, missing, source_bit, ped_ref, t
                         tt[j] = pos[j] * period_ns
             n_pulses_out[e, c] = k
             # the in-time pulse: the closest to the expected time, within the window
-            best_j = -1
-            best_d = in_time_ns
-            for j in range(k):
-                d = abs(tt[j] - t_exp)
-                if d <= best_d:
-                    best_d = d
-                    best_j = j
+            best_j = nearest_pulse(tt, k, t_exp, in_time_ns)
+            if side_band[c]:
+                j = nearest_pulse(tt, k, t_exp + side_shift_ns, side_window_ns)
+                if j >= 0:
+                    side_amp_out[e, c] = amp[j]
             other = 0.0
             for j in range(k):
                 if j != best_j and amp[j] > 0.0:

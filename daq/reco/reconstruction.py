@@ -19,6 +19,7 @@ from daq.pulse_shape import PulseTemplate
 from daq.reco import event_record as er
 from daq.reco import pulse_fit as pf
 from daq.reco.calibration_constants import CalibrationConstants
+from daq.reco.event_sums import CHANNEL_TO_EVENT_FLAGS, event_sums
 from daq.reco.reco_config import RecoConfig
 from daq.reco.shower_shape import shower_shape
 from daq.wire_format import TriggerKind, beam_triggered
@@ -41,7 +42,8 @@ class ChannelResult:
     n_pulses: np.ndarray
     flags: np.ndarray  # pulse_fit flag bits
     pedestal_adc: np.ndarray  # (events, channels, 2): even, odd
-    energy_gev: np.ndarray  # the in-time pulse, calibrated
+    side_band_adc: np.ndarray  # SRD channels: the pulse in the accidentals' side band, else 0
+    energy_gev: np.ndarray | None = None  # the in-time pulse, calibrated (the whole chain)
 
     def table(self) -> np.ndarray:
         """What travels to the run file: ``(events, channels)`` of ``CHANNEL_DTYPE``."""
@@ -77,6 +79,9 @@ class Reconstruction:
         self.veto_pairs = np.array([[i for i in veto if detector.channels[i].module == m]
                                     for m in modules])
         self.srd = detector.srd
+        self.side_band = np.zeros(detector.n_channels, np.bool_)
+        self.side_band[self.srd] = True
+        self.calorimeter = np.concatenate([self.ecal, self.hcal_all])
         self.muon = detector.muon_counters
         self.drift = np.zeros(6)  # weighted sums n, t, t^2, r, t r, r^2 of electrons' E/E_beam
         self.spill = None
@@ -110,44 +115,36 @@ class Reconstruction:
             np.float32)
 
     # -- channels ------------------------------------------------------------------------------
-    def channels(self, samples: np.ndarray, events: np.ndarray, t_shift_ns: float = 0.0,
-                 window_ns: float | None = None, which: np.ndarray | None = None
-                 ) -> ChannelResult:
-        """Pulses of every channel (or of the channels ``which``), in-time meaning within
-        ``window_ns`` of the expected time plus ``t_shift_ns``."""
-        c, p = self.cfg, self.cfg.pulses
-        idx = np.arange(self.detector.n_channels) if which is None else which
-        if which is not None:
-            samples = np.ascontiguousarray(samples[:, which])
+    def channels(self, samples: np.ndarray, events: np.ndarray) -> ChannelResult:
+        """Pulses of every channel, and for the SRD the pulse in the side band."""
+        c, p, s = self.cfg, self.cfg.pulses, self.cfg.srd
         # one kernel signature for every caller: the worker's samples are read-only ZeroMQ
-        # buffers, a file's or a subset's are not; another signature is a compilation (no copy)
+        # buffers, a file's are not; another signature is a compilation (no copy)
         samples = samples.view()
         samples.flags.writeable = False
         n_ev, n_ch = samples.shape[:2]
-        t_exp = self.expected_time_ns(events) + t_shift_ns
         missing = (events["missing"].astype(np.int64) if "missing" in events.dtype.names
                    else np.zeros(n_ev, np.int64))
         out = [np.empty((n_ev, n_ch), np.float32) for _ in range(4)]
         n_pulses = np.empty((n_ev, n_ch), np.uint8)
         flags = np.empty((n_ev, n_ch), np.uint8)
         ped = np.empty((n_ev, n_ch, 2), np.float32)
+        side = np.empty((n_ev, n_ch), np.float32)
+        half = 0.5 * (s.sideband_hi_ns - s.sideband_lo_ns)
         pf.reconstruct_channels(
-            samples, t_exp, missing, self.source_bit[idx], self.ped_ref[idx],
-            self.constants.time_offset_ns[idx].astype(np.float64), self.template.table,
-            self.template.t0_ns, self.period_ns, *self.lut, self.detector.adc_max,
-            c.pedestal.samples, c.pedestal.max_deviation_adc, p.threshold_adc, p.max_pulses,
-            p.fit_iterations, p.chi2_per_sample_max, p.noise_adc, p.peak_ns,
-            p.in_time_window_ns if window_ns is None else window_ns, p.separate_ns,
-            *out, n_pulses, flags, ped)
-        return ChannelResult(out[0], out[1], out[2], out[3], n_pulses, flags, ped,
-                             out[0] * self.gev_per_adc[idx])
+            samples, self.expected_time_ns(events), missing, self.source_bit, self.ped_ref,
+            self.constants.time_offset_ns, self.template.table, self.template.t0_ns,
+            self.period_ns, *self.lut, self.detector.adc_max, c.pedestal.samples,
+            c.pedestal.max_deviation_adc, p.threshold_adc, p.max_pulses, p.fit_iterations,
+            p.chi2_per_sample_max, p.noise_adc, p.peak_ns, p.in_time_window_ns, p.separate_ns,
+            self.side_band, s.sideband_lo_ns + half, half, *out, n_pulses, flags, ped, side)
+        return ChannelResult(out[0], out[1], out[2], out[3], n_pulses, flags, ped, side)
 
     # -- events --------------------------------------------------------------------------------
     def __call__(self, samples: np.ndarray, events: np.ndarray
                  ) -> tuple[np.ndarray, ChannelResult]:
         """Reconstruct a batch: ``samples`` (events, channels, samples) uint16 and its event
         table (``trigger``, ``trigger_time_ns``, ``spill``, optionally ``missing``)."""
-        cfg = self.cfg
         if samples.ndim != 3 or samples.shape[1:] != (self.detector.n_channels,
                                                       self.detector.samples_per_channel):
             raise ValueError(f"samples of shape {samples.shape} do not fit the detector map")
@@ -157,56 +154,42 @@ class Reconstruction:
         self._update_pedestals(ch, events)
         reco = np.zeros(len(events), er.RECO_DTYPE)
         drift = self._drift_factor(events)
-        e = ch.energy_gev * drift[:, None].astype(np.float32)
-        e_oot = ch.out_of_time_adc * self.gev_per_adc * drift[:, None].astype(np.float32)
         reco["gain_drift_correction"] = drift
-        reco["e_preshower_gev"] = e[:, self.ps].sum(1)
-        reco["e_ecal_gev"] = reco["e_preshower_gev"] + e[:, self.main].sum(1)
-        reco["e_hcal_gev"] = e[:, self.hcal].sum(2)
-        reco["e_ecal_out_of_time_gev"] = e_oot[:, self.ecal].sum(1)
-        reco["e_hcal_out_of_time_gev"] = e_oot[:, self.hcal_all].sum(1)
-        a = e[:, self.veto_pairs]
-        reco["e_veto_gev"] = np.sqrt(np.clip(a[:, :, 0], 0, None) * np.clip(a[:, :, 1], 0, None))
-        self._shower_shape(e, reco)
-        self._srd(samples, events, ch, e, reco)
-        c = cfg.classes
-        muon_counter = (ch.amplitude_adc[:, self.muon] >= c.muon_counter_min_adc).any(1)
-        hcal = reco["e_hcal_gev"]
-        reco["muon_tag"] = muon_counter & ((hcal >= c.mip_min_gev)
-                                           & (hcal <= c.mip_max_gev)).all(1)
-        flags = self._event_flags(events, ch, e, reco)
-        reco["flags"] = flags
+        self._sums(ch, events, drift, reco)
+        self._shower_shape(ch.energy_gev, reco)
         self._classify(reco, events)
         self._learn_drift(events, reco)
         return reco, ch
 
-    def _event_flags(self, events: np.ndarray, ch: ChannelResult, e: np.ndarray,
-                     reco: np.ndarray) -> np.ndarray:
-        f = ch.flags
-        flags = np.zeros(len(f), np.uint16)
-        for bit, ev_bit in ((pf.SATURATED, er.EV_SATURATED),
-                            (pf.PEDESTAL_FALLBACK, er.EV_PEDESTAL_FALLBACK),
-                            (pf.BAD_CHANNEL, er.EV_BAD_CHANNEL), (pf.MISSING, er.EV_MISSING),
-                            (pf.FIT_FAILED, er.EV_FIT_FAILED)):
-            flags[(f & bit).any(1)] |= ev_bit
-        pu = self.cfg.pileup
-        cells = np.concatenate([self.ecal, self.hcal_all])
-        e_cells = e[:, cells]
-        significant = e_cells > pu.cell_min_gev
-        # ours: a significant cell whose in-time pulse cannot be told apart from another one
-        unresolved = (ch.nearest_ns[:, cells] < pu.unresolved_ns) | (
-            (ch.flags[:, cells] & pf.FIT_FAILED) > 0)
-        flags[(significant & unresolved).any(1)] |= er.EV_PILEUP_OURS
-        # NA64: every cell above threshold (in time or not) has one pulse, within the window
-        total = (ch.amplitude_adc[:, cells] + ch.out_of_time_adc[:, cells]) * self.gev_per_adc[
-            cells]
-        bad_time = ~(np.abs(ch.time_ns[:, cells] - self._expected_in(events, cells))
-                     <= pu.na64_window_ns)
-        na64 = ((total > pu.cell_min_gev) & ((ch.n_pulses[:, cells] != 1) | bad_time)).any(1)
-        na64 |= reco["e_ecal_out_of_time_gev"] > pu.na64_ecal_out_of_time_max_gev
-        na64 |= reco["e_hcal_out_of_time_gev"] > pu.na64_hcal_out_of_time_max_gev
-        flags[na64] |= er.EV_PILEUP_NA64
-        return flags
+    def _sums(self, ch: ChannelResult, events: np.ndarray, drift: np.ndarray,
+              reco: np.ndarray) -> None:
+        """Cell energies into ``ch.energy_gev``; sums, veto, SRD, muon tag and the event flags
+        of both pileup rules into ``reco`` (``daq/reco/event_sums.py``)."""
+        n = len(events)
+        c, pu, s = self.cfg.classes, self.cfg.pileup, self.cfg.srd
+        ch.energy_gev = np.empty(ch.amplitude_adc.shape, np.float32)
+        out = {name: np.empty(n, np.float32) for name in (
+            "e_preshower_gev", "e_ecal_gev", "e_ecal_out_of_time_gev", "e_hcal_out_of_time_gev")}
+        out["e_hcal_gev"] = np.empty((n, len(self.hcal)), np.float32)
+        out["e_veto_gev"] = np.empty((n, len(self.veto_pairs)), np.float32)
+        out["e_srd_gev"] = np.empty((n, len(self.srd)), np.float32)
+        for name in ("srd_tag", "srd_sideband_tag", "muon_tag"):
+            out[name] = np.empty(n, np.bool_)
+        out["flags"] = np.empty(n, np.uint16)
+        event_sums(ch.amplitude_adc, ch.out_of_time_adc, ch.time_ns, ch.nearest_ns, ch.n_pulses,
+                   ch.flags, ch.side_band_adc, self.gev_per_adc, drift,
+                   self.expected_time_ns(events), self.constants.time_offset_ns,
+                   CHANNEL_TO_EVENT_FLAGS, self.ps, self.main, self.hcal, self.calorimeter,
+                   self.veto_pairs, self.srd, self.muon, s.window_ns, s.module_min_gev,
+                   s.module_max_gev, s.modules_required, c.mip_min_gev, c.mip_max_gev,
+                   c.muon_counter_min_adc, pu.cell_min_gev, pu.unresolved_ns, pu.na64_window_ns,
+                   pu.na64_ecal_out_of_time_max_gev, pu.na64_hcal_out_of_time_max_gev,
+                   ch.energy_gev, out["e_preshower_gev"], out["e_ecal_gev"], out["e_hcal_gev"],
+                   out["e_ecal_out_of_time_gev"], out["e_hcal_out_of_time_gev"],
+                   out["e_veto_gev"], out["e_srd_gev"], out["srd_tag"], out["srd_sideband_tag"],
+                   out["muon_tag"], out["flags"])
+        for name, values in out.items():
+            reco[name] = values
 
     def _classify(self, reco: np.ndarray, events: np.ndarray) -> None:
         c = self.cfg.classes
@@ -238,20 +221,6 @@ class Reconstruction:
                      PRESHOWER_FRACTION, PRESHOWER_SPREAD, x, y, chi2)
         reco["ecal_x_cells"], reco["ecal_y_cells"], reco["ecal_shape_chi2"] = x, y, chi2
 
-    # -- SRD -----------------------------------------------------------------------------------
-    def _srd(self, samples, events, ch: ChannelResult, e: np.ndarray, reco: np.ndarray) -> None:
-        s = self.cfg.srd
-        in_window = (np.abs(ch.time_ns[:, self.srd] - self._expected_in(events, self.srd))
-                     <= s.window_ns)
-        e_srd = np.where(in_window, e[:, self.srd], 0.0)
-        reco["e_srd_gev"] = e_srd
-        reco["srd_tag"] = _srd_tag(e_srd, s)
-        # the same test in a side band far from the in-time peak: accidental tags
-        half = 0.5 * (s.sideband_hi_ns - s.sideband_lo_ns)
-        side = self.channels(samples, events, t_shift_ns=s.sideband_lo_ns + half,
-                             window_ns=half, which=self.srd)
-        reco["srd_sideband_tag"] = _srd_tag(side.energy_gev, s)
-
     # -- what is learnt from the data ----------------------------------------------------------
     def _learn_pedestals(self, samples: np.ndarray) -> None:
         """First batch without constants: per channel the median pedestal of the batch."""
@@ -269,9 +238,9 @@ class Reconstruction:
         if not rnd.any():
             return
         clean = (ch.flags[rnd] & ~np.uint8(pf.NO_PULSE)) == 0
-        ped = np.where(clean[:, :, None], ch.pedestal_adc[rnd], np.nan)
         n = clean.sum(0)
-        mean = np.nanmean(np.where(n[None, :, None] > 0, ped, 0.0), 0)
+        mean = (ch.pedestal_adc[rnd] * clean[:, :, None]).sum(0, dtype=np.float64) / np.maximum(
+            n, 1)[:, None]
         keep = (1.0 - self.cfg.pedestal.running_weight) ** n
         new = keep[:, None] * self.ped_ref + (1 - keep[:, None]) * mean
         self.ped_ref = np.where((n > 0)[:, None], new, self.ped_ref)
@@ -310,7 +279,3 @@ class Reconstruction:
         r = raw[sel] / e_beam
         self.drift += [len(t), t.sum(), (t * t).sum(), r.sum(), (t * r).sum(), (r * r).sum()]
 
-
-def _srd_tag(e_srd_gev: np.ndarray, s) -> np.ndarray:
-    ok = (e_srd_gev >= s.module_min_gev) & (e_srd_gev <= s.module_max_gev)
-    return ok.sum(1) >= s.modules_required

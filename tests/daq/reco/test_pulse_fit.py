@@ -98,28 +98,39 @@ def test_broken_and_missing_channels_are_flagged_and_sums_stay_finite(detector, 
             assert np.isfinite(reco[name]).all(), name
 
 
-def test_compiled_kernel_matches_pure_python(detector, rich_emulator, tmp_path):
+def test_compiled_kernels_match_pure_python(detector, rich_emulator, tmp_path):
+    """The channel kernel and the per-event sums (daq/reco/event_sums.py), compiled and not."""
     rec = Reconstruction(detector)
     b = next(iter(rich_emulator.batches(rich_emulator.spill_plan(1))))
     full = b.samples_in_map_order(detector)[:12]
     np.save(tmp_path / "samples.npy", full)
     np.save(tmp_path / "events.npy", b.events[:12])
-    _, ch = rec(full, b.events[:12])
+    reco, ch = rec(full, b.events[:12])
     script = (
         "import numpy as np, json, sys\n"
         "from daq.detector import Detector\n"
         "from daq.reco.reconstruction import Reconstruction\n"
         f"d = {str(tmp_path)!r}\n"
-        "_, ch = Reconstruction(Detector.load())(np.load(d + '/samples.npy'),"
+        "reco, ch = Reconstruction(Detector.load())(np.load(d + '/samples.npy'),"
         " np.load(d + '/events.npy'))\n"
-        "json.dump({k: getattr(ch, k).tolist() for k in ('amplitude_adc', 'n_pulses',"
-        " 'flags')}, open(d + '/py.json', 'w'))\n")
+        "out = {k: getattr(ch, k).tolist() for k in ('amplitude_adc', 'n_pulses', 'flags',"
+        " 'side_band_adc')}\n"
+        "out.update({'reco_' + k: reco[k].tolist() for k in reco.dtype.names})\n"
+        "json.dump(out, open(d + '/py.json', 'w'))\n")
     subprocess.run([sys.executable, "-c", script], check=True,
                    env=dict(os.environ, NUMBA_DISABLE_JIT="1"), timeout=600)
     py = json.loads((tmp_path / "py.json").read_text())
     assert np.array_equal(np.array(py["n_pulses"]), ch.n_pulses)
     assert np.array_equal(np.array(py["flags"]), ch.flags)
-    assert np.allclose(np.array(py["amplitude_adc"]), ch.amplitude_adc, rtol=1e-4, atol=1e-3)
+    for name in ("amplitude_adc", "side_band_adc"):
+        assert np.allclose(np.array(py[name]), getattr(ch, name), rtol=1e-4, atol=1e-3), name
+    assert (ch.side_band_adc[:, detector.srd] != 0).any()  # the side band was looked at
+    for name in reco.dtype.names:
+        if reco[name].dtype.kind == "f":
+            assert np.allclose(np.array(py["reco_" + name], np.float32), reco[name], rtol=1e-5,
+                               atol=1e-6, equal_nan=True), name
+        else:
+            assert np.array_equal(np.array(py["reco_" + name]), reco[name]), name
 
 
 def test_a_failed_two_pulse_retry_reports_its_pulses_where_it_found_them(detector):
