@@ -33,6 +33,9 @@ FLAG_NAMES = {NO_PULSE: "no_pulse", SATURATED: "saturated", PILEUP: "pileup",
 
 #: Samples after a pulse's peak that its fit uses (the tail beyond adds noise, not information).
 FIT_SAMPLES_AFTER_PEAK = 5
+#: The template fit stops when no peak time moves by more than this in an iteration (a thirtieth
+#: of the best time resolution; the amplitudes have settled by then too).
+CONVERGED_NS = 0.01
 #: A pulse's tail is subtracted from the next pulses up to this long after its peak (the
 #: template has fallen below 1e-3 of its peak by then).
 PEEL_NS = 100.0
@@ -179,11 +182,78 @@ def _residual_chi2(y, use, k, amp, t, lo, hi, period_ns, table, t0_ns):
     return chi2, used
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _step_2(y, use, lo, hi, amp, t, period_ns, table, t0_ns):
+    """One Gauss-Newton step of two pulses, the 4x4 normal equations and their Cholesky
+    solution in registers (the usual overlap; the general path costs twice as much). Returns
+    (ok, d amp0, d amp1, d t0, d t1); the same arithmetic as the general path."""
+    a00 = a01 = a02 = a03 = a11 = a12 = a13 = a22 = a23 = a33 = 0.0
+    b0 = b1 = b2 = b3 = 0.0
+    for i in range(lo, hi):
+        if not use[i]:
+            continue
+        f0, d0 = template_at(table, t0_ns, i * period_ns - t[0])
+        f1, d1 = template_at(table, t0_ns, i * period_ns - t[1])
+        g0 = -amp[0] * d0
+        g1 = -amp[1] * d1
+        r = y[i] - amp[0] * f0 - amp[1] * f1
+        b0 += f0 * r
+        b1 += f1 * r
+        b2 += g0 * r
+        b3 += g1 * r
+        a00 += f0 * f0
+        a01 += f0 * f1
+        a02 += f0 * g0
+        a03 += f0 * g1
+        a11 += f1 * f1
+        a12 += f1 * g0
+        a13 += f1 * g1
+        a22 += g0 * g0
+        a23 += g0 * g1
+        a33 += g1 * g1
+    a00 += 1e-9 * (a00 + 1.0)  # keeps a degenerate pair solvable
+    a11 += 1e-9 * (a11 + 1.0)
+    a22 += 1e-9 * (a22 + 1.0)
+    a33 += 1e-9 * (a33 + 1.0)
+    # Cholesky, L (l_ij) by rows
+    if not a00 > 0.0:
+        return False, 0.0, 0.0, 0.0, 0.0
+    l00 = math.sqrt(a00)
+    l10 = a01 / l00
+    l20 = a02 / l00
+    l30 = a03 / l00
+    s = a11 - l10 * l10
+    if not s > 0.0:
+        return False, 0.0, 0.0, 0.0, 0.0
+    l11 = math.sqrt(s)
+    l21 = (a12 - l20 * l10) / l11
+    l31 = (a13 - l30 * l10) / l11
+    s = a22 - l20 * l20 - l21 * l21
+    if not s > 0.0:
+        return False, 0.0, 0.0, 0.0, 0.0
+    l22 = math.sqrt(s)
+    l32 = (a23 - l30 * l20 - l31 * l21) / l22
+    s = a33 - l30 * l30 - l31 * l31 - l32 * l32
+    if not s > 0.0:
+        return False, 0.0, 0.0, 0.0, 0.0
+    l33 = math.sqrt(s)
+    z0 = b0 / l00  # L z = b
+    z1 = (b1 - l10 * z0) / l11
+    z2 = (b2 - l20 * z0 - l21 * z1) / l22
+    z3 = (b3 - l30 * z0 - l31 * z1 - l32 * z2) / l33
+    x3 = z3 / l33  # L^T x = z
+    x2 = (z2 - l32 * x3) / l22
+    x1 = (z1 - l21 * x2 - l31 * x3) / l11
+    x0 = (z0 - l10 * x1 - l20 * x2 - l30 * x3) / l00
+    return True, x0, x1, x2, x3
+
+
 @njit(cache=True, nogil=True)
 def fit_pulses(y, use, k, amp, t, period_ns, table, t0_ns, peak_ns, iterations, work):
     """Gauss-Newton fit of ``k`` template pulses (amplitudes ``amp``, peak times ``t`` in ns
     from the window start, both refined in place) to ``y`` where ``use``. Returns chi2 (ADC^2)
-    and the number of samples used; chi2 < 0 when the fit failed."""
+    and the number of samples used; chi2 < 0 when the fit failed. ``work``: a 1-d scratch
+    buffer of at least (2 k + 2)^2."""
     n_s = y.shape[0]
     lo = n_s
     hi = 0
@@ -210,9 +280,22 @@ def fit_pulses(y, use, k, amp, t, period_ns, table, t0_ns, peak_ns, iterations, 
                 return -1.0, 0
             da = (s_gg * s_fr - s_fg * s_gr) / det
             dt = (s_ff * s_gr - s_fg * s_fr) / det
+        elif k == 2:  # the usual overlap
+            ok, d0, d1, dt0, dt1 = _step_2(y, use, lo, hi, amp, t, period_ns, table, t0_ns)
+            if not ok:
+                return -1.0, 0
+            amp[0] += d0
+            amp[1] += d1
+            t[0] += max(-period_ns, min(period_ns, dt0))
+            t[1] += max(-period_ns, min(period_ns, dt1))
+            if max(abs(dt0), abs(dt1)) < CONVERGED_NS:
+                break
+            continue
         else:
-            jtj = work[:m, :m]
-            jtr = work[:m, m]
+            # contiguous views of the scratch buffer: strided ones cost more than the sums
+            jtj = work[:m * m].reshape((m, m))
+            jtr = work[m * m:m * m + m]
+            row = work[m * m + m:m * m + 2 * m]  # the Jacobian's row of one sample
             jtj[:] = 0.0
             jtr[:] = 0.0
             for i in range(lo, hi):
@@ -221,16 +304,18 @@ def fit_pulses(y, use, k, amp, t, period_ns, table, t0_ns, peak_ns, iterations, 
                 r = y[i]
                 for j in range(k):
                     f, d = template_at(table, t0_ns, i * period_ns - t[j])
-                    work[m + 1, j] = f
-                    work[m + 1, k + j] = -amp[j] * d
+                    row[j] = f
+                    row[k + j] = -amp[j] * d
                     r -= amp[j] * f
                 for p in range(m):
-                    jp = work[m + 1, p]
+                    jp = row[p]
                     jtr[p] += jp * r
-                    for q in range(m):
-                        jtj[p, q] += jp * work[m + 1, q]
+                    for q in range(p, m):  # the upper triangle; mirrored below
+                        jtj[p, q] += jp * row[q]
             for p in range(m):
                 jtj[p, p] += 1e-9 * (jtj[p, p] + 1.0)  # keeps a degenerate pair solvable
+                for q in range(p):
+                    jtj[p, q] = jtj[q, p]
             if not solve_in_place(jtj, jtr):
                 return -1.0, 0
             step = jtr
@@ -240,12 +325,12 @@ def fit_pulses(y, use, k, amp, t, period_ns, table, t0_ns, peak_ns, iterations, 
                 amp[j] += step[j]
                 t[j] += max(-period_ns, min(period_ns, step[k + j]))
                 dt = max(dt, abs(step[k + j]))
-            if dt < 1e-3:
+            if dt < CONVERGED_NS:
                 break
             continue
         amp[0] += da
         t[0] += max(-period_ns, min(period_ns, dt))
-        if abs(dt) < 1e-3:
+        if abs(dt) < CONVERGED_NS:
             break
     chi2, used = _residual_chi2(y, use, k, amp, t, lo, hi, period_ns, table, t0_ns)
     for j in range(k):
@@ -328,7 +413,7 @@ def reconstruct_channels(samples, t_expected_ns, missing, source_bit, ped_ref, t
     pos = np.empty(scratch, np.int64)
     amp = np.empty(scratch)
     tt = np.empty(scratch)
-    work = np.empty((2 * max_pulses + 4, 2 * max_pulses + 4))
+    work = np.empty((2 * max_pulses + 2) ** 2)  # the fit's normal equations
     limit = chi2_max * noise_adc * noise_adc
     half = ped_samples // 2
     weights = np.empty(4)
