@@ -23,6 +23,12 @@ CHANNEL_TO_EVENT_FLAGS = np.array([[pf.SATURATED, er.EV_SATURATED],
                                    [pf.MISSING, er.EV_MISSING],
                                    [pf.FIT_FAILED, er.EV_FIT_FAILED]], np.int64)
 
+#: The fields of ``RECO_DTYPE`` that :func:`event_sums` fills, in its arguments' order (it
+#: writes into the batch's table through their views).
+EVENT_SUMS_FIELDS = ("e_preshower_gev", "e_ecal_gev", "e_hcal_gev", "e_ecal_out_of_time_gev",
+                     "e_hcal_out_of_time_gev", "e_veto_gev", "e_srd_gev", "srd_tag",
+                     "srd_sideband_tag", "muon_tag", "flags")
+
 
 @njit(cache=True, nogil=True, inline="always")
 def _srd_tag(e_gev, srd_min_gev, srd_max_gev, required):

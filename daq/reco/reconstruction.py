@@ -19,7 +19,7 @@ from daq.pulse_shape import PulseTemplate
 from daq.reco import event_record as er
 from daq.reco import pulse_fit as pf
 from daq.reco.calibration_constants import CalibrationConstants
-from daq.reco.event_sums import CHANNEL_TO_EVENT_FLAGS, event_sums
+from daq.reco.event_sums import CHANNEL_TO_EVENT_FLAGS, EVENT_SUMS_FIELDS, event_sums
 from daq.reco.reco_config import RecoConfig
 from daq.reco.shower_shape import shower_shape
 from daq.wire_format import TriggerKind, beam_triggered
@@ -165,17 +165,8 @@ class Reconstruction:
               reco: np.ndarray) -> None:
         """Cell energies into ``ch.energy_gev``; sums, veto, SRD, muon tag and the event flags
         of both pileup rules into ``reco`` (``daq/reco/event_sums.py``)."""
-        n = len(events)
         c, pu, s = self.cfg.classes, self.cfg.pileup, self.cfg.srd
         ch.energy_gev = np.empty(ch.amplitude_adc.shape, np.float32)
-        out = {name: np.empty(n, np.float32) for name in (
-            "e_preshower_gev", "e_ecal_gev", "e_ecal_out_of_time_gev", "e_hcal_out_of_time_gev")}
-        out["e_hcal_gev"] = np.empty((n, len(self.hcal)), np.float32)
-        out["e_veto_gev"] = np.empty((n, len(self.veto_pairs)), np.float32)
-        out["e_srd_gev"] = np.empty((n, len(self.srd)), np.float32)
-        for name in ("srd_tag", "srd_sideband_tag", "muon_tag"):
-            out[name] = np.empty(n, np.bool_)
-        out["flags"] = np.empty(n, np.uint16)
         event_sums(ch.amplitude_adc, ch.out_of_time_adc, ch.time_ns, ch.nearest_ns, ch.n_pulses,
                    ch.flags, ch.side_band_adc, self.gev_per_adc, drift,
                    self.expected_time_ns(events), self.constants.time_offset_ns,
@@ -184,12 +175,7 @@ class Reconstruction:
                    s.module_max_gev, s.modules_required, c.mip_min_gev, c.mip_max_gev,
                    c.muon_counter_min_adc, pu.cell_min_gev, pu.unresolved_ns, pu.na64_window_ns,
                    pu.na64_ecal_out_of_time_max_gev, pu.na64_hcal_out_of_time_max_gev,
-                   ch.energy_gev, out["e_preshower_gev"], out["e_ecal_gev"], out["e_hcal_gev"],
-                   out["e_ecal_out_of_time_gev"], out["e_hcal_out_of_time_gev"],
-                   out["e_veto_gev"], out["e_srd_gev"], out["srd_tag"], out["srd_sideband_tag"],
-                   out["muon_tag"], out["flags"])
-        for name, values in out.items():
-            reco[name] = values
+                   ch.energy_gev, *(reco[name] for name in EVENT_SUMS_FIELDS))
 
     def _classify(self, reco: np.ndarray, events: np.ndarray) -> None:
         c = self.cfg.classes
