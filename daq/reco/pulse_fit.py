@@ -385,6 +385,29 @@ def forced_at(w, pe, po, t_ns, period_ns, table, t0_ns, weights):
 
 
 @njit(cache=True, nogil=True)
+def running_pedestals(trigger, flags, pedestal_adc, random_trigger, weight, ped_ref):
+    """Moves ``ped_ref`` (channels x even/odd, in place) towards the pedestals that the
+    ``random_trigger`` events of a batch measured in channels flagged nothing but
+    ``NO_PULSE``, each such event with ``weight``."""
+    n_ch = ped_ref.shape[0]
+    n = np.zeros(n_ch, np.int64)
+    total = np.zeros((n_ch, 2))
+    for ev in range(trigger.shape[0]):
+        if trigger[ev] != random_trigger:
+            continue
+        for c in range(n_ch):
+            if (flags[ev, c] | NO_PULSE) == NO_PULSE:  # nothing flagged but no_pulse
+                n[c] += 1
+                total[c, 0] += pedestal_adc[ev, c, 0]
+                total[c, 1] += pedestal_adc[ev, c, 1]
+    for c in range(n_ch):
+        if n[c] > 0:
+            keep = (1.0 - weight) ** n[c]
+            for p in range(2):
+                ped_ref[c, p] = keep * ped_ref[c, p] + (1.0 - keep) * total[c, p] / n[c]
+
+
+@njit(cache=True, nogil=True)
 def reconstruct_channels(samples, t_expected_ns, missing, source_bit, ped_ref, time_offset_ns,
                          table, t0_ns, period_ns, lut, lut_r0, lut_step, adc_max, ped_samples,
                          ped_max_dev, threshold, max_pulses, iterations, chi2_max, noise_adc,

@@ -13,16 +13,18 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from daq.detector import Detector
 from daq.pulse_shape import PulseTemplate
 from daq.reco import event_record as er
 from daq.reco import pulse_fit as pf
 from daq.reco.calibration_constants import CalibrationConstants
+from daq.reco.event_class import classify
 from daq.reco.event_sums import CHANNEL_TO_EVENT_FLAGS, EVENT_SUMS_FIELDS, event_sums
 from daq.reco.reco_config import RecoConfig
 from daq.reco.shower_shape import shower_shape
-from daq.wire_format import TriggerKind, beam_triggered
+from daq.wire_format import TriggerKind
 
 #: The ECAL's lateral profile for an electron: per axis, a Laplace distribution with this scale
 #: in cell units (it puts the configured 0.684 of a centred shower in the central cell).
@@ -179,22 +181,11 @@ class Reconstruction:
 
     def _classify(self, reco: np.ndarray, events: np.ndarray) -> None:
         c = self.cfg.classes
-        ours = self.cfg.pileup.method == "ours"
-        pileup = (reco["flags"] & (er.EV_PILEUP_OURS if ours else er.EV_PILEUP_NA64)) > 0
-        e_ecal, e_hcal = reco["e_ecal_gev"], reco["e_hcal_gev"].sum(1)
-        cls = np.full(len(reco), er.OTHER, np.uint8)
-        cls[np.abs(e_ecal + e_hcal - c.beam_energy_gev) <= c.region2_tolerance_gev] = \
-            er.REGION_II
-        # a candidate is a physics trigger: a random trigger on an empty beam is not one
-        physics = events["trigger"] == TriggerKind.PHYSICS
-        cls[(e_ecal < c.signal_ecal_max_gev) & (e_hcal < c.signal_hcal_max_gev) & physics] = \
-            er.SIGNAL_BOX
-        cls[reco["muon_tag"] > 0] = er.DIMUON
-        cls[pileup] = er.PILEUP
-        cls[~beam_triggered(events["trigger"])] = er.OTHER
-        reco["event_class"] = cls
-        if c.blinded:
-            reco["flags"][cls == er.SIGNAL_BOX] |= er.EV_BLINDED
+        pileup = er.EV_PILEUP_OURS if self.cfg.pileup.method == "ours" else er.EV_PILEUP_NA64
+        classify(_column(events, "trigger"), reco["e_ecal_gev"], reco["e_hcal_gev"],
+                 reco["muon_tag"], reco["flags"], pileup, c.beam_energy_gev,
+                 c.region2_tolerance_gev, c.signal_ecal_max_gev, c.signal_hcal_max_gev,
+                 c.blinded, reco["event_class"])
 
     # -- shower shape --------------------------------------------------------------------------
     def _shower_shape(self, e: np.ndarray, reco: np.ndarray) -> None:
@@ -220,20 +211,12 @@ class Reconstruction:
     def _update_pedestals(self, ch: ChannelResult, events: np.ndarray) -> None:
         """Running pedestals from random triggers: channels without a pulse, whose own
         pedestal was trusted."""
-        rnd = events["trigger"] == TriggerKind.RANDOM
-        if not rnd.any():
-            return
-        clean = (ch.flags[rnd] & ~np.uint8(pf.NO_PULSE)) == 0
-        n = clean.sum(0)
-        mean = (ch.pedestal_adc[rnd] * clean[:, :, None]).sum(0, dtype=np.float64) / np.maximum(
-            n, 1)[:, None]
-        keep = (1.0 - self.cfg.pedestal.running_weight) ** n
-        new = keep[:, None] * self.ped_ref + (1 - keep[:, None]) * mean
-        self.ped_ref = np.where((n > 0)[:, None], new, self.ped_ref)
+        pf.running_pedestals(_column(events, "trigger"), ch.flags,
+                             ch.pedestal_adc, int(TriggerKind.RANDOM),
+                             self.cfg.pedestal.running_weight, self.ped_ref)
 
     def _drift_factor(self, events: np.ndarray) -> np.ndarray:
         """Per event, the factor that undoes the intra-spill gain drift (1 until measured)."""
-        t_s = events["trigger_time_ns"].astype(np.float64) * 1e-9
         n, st, stt, sr, str_, srr = self.drift
         c = self.cfg.calibration
         none = np.ones(len(events))
@@ -247,6 +230,7 @@ class Reconstruction:
         var = max(srr - sr * sr / n - slope * slope * sxx, 0.0) / max(n - 2, 1)
         if intercept <= 0 or abs(slope) < 3.0 * math.sqrt(var / sxx):  # not significant
             return none
+        t_s = events["trigger_time_ns"].astype(np.float64) * 1e-9
         return 1.0 / (1.0 + (slope / intercept) * t_s)
 
     def _learn_drift(self, events: np.ndarray, reco: np.ndarray) -> None:
@@ -256,12 +240,41 @@ class Reconstruction:
         if spill != self.spill:
             self.spill = spill
             self.drift *= 1.0 - 1.0 / self.cfg.calibration.drift_memory_spills
-        e_beam = self.cfg.classes.beam_energy_gev
-        raw = reco["e_ecal_gev"] / reco["gain_drift_correction"]
-        sel = ((events["trigger"] == TriggerKind.CALIBRATION) & (np.abs(raw / e_beam - 1) < 0.3)
-               & (reco["e_hcal_gev"].sum(1) < 0.05 * e_beam) & (reco["event_class"]
-                                                                 != er.PILEUP))
-        t = events["trigger_time_ns"][sel].astype(np.float64) * 1e-9
-        r = raw[sel] / e_beam
-        self.drift += [len(t), t.sum(), (t * t).sum(), r.sum(), (t * r).sum(), (r * r).sum()]
+        _electron_drift_sums(_column(events, "trigger"),
+                             _column(events, "trigger_time_ns"), reco["e_ecal_gev"],
+                             reco["gain_drift_correction"], reco["e_hcal_gev"],
+                             reco["event_class"], self.cfg.classes.beam_energy_gev,
+                             int(TriggerKind.CALIBRATION), er.PILEUP, self.drift)
 
+
+
+def _column(events: np.ndarray, name: str) -> np.ndarray:
+    """A field of the event table as an array of its own: C-contiguous and writable whether
+    the table is a read-only ZeroMQ buffer or not, of one event or many (one kernel signature,
+    compiled at warm-up)."""
+    return events[name].copy()
+
+
+@njit(cache=True, nogil=True)
+def _electron_drift_sums(trigger, trigger_time_ns, e_ecal_gev, drift_correction, e_hcal_gev,
+                         event_class, beam_energy_gev, calibration_trigger, pileup_class, sums):
+    """Adds the calibration-trigger electrons of a batch (E_ECAL before the drift correction
+    within 30 % of the beam energy, the HCAL below 5 % of it, not pileup) to the weighted
+    sums n, t, t^2, r, t r, r^2 of r = E/E_beam against the time t (s) in the spill."""
+    for ev in range(trigger.shape[0]):
+        if trigger[ev] != calibration_trigger or event_class[ev] == pileup_class:
+            continue
+        raw = e_ecal_gev[ev] / drift_correction[ev]
+        e_hcal = e_hcal_gev[ev, 0]
+        for m in range(1, e_hcal_gev.shape[1]):
+            e_hcal += e_hcal_gev[ev, m]
+        r = raw / beam_energy_gev
+        if not (abs(r - 1.0) < 0.3 and e_hcal < 0.05 * beam_energy_gev):
+            continue
+        t = trigger_time_ns[ev] * 1e-9
+        sums[0] += 1.0
+        sums[1] += t
+        sums[2] += t * t
+        sums[3] += r
+        sums[4] += t * r
+        sums[5] += r * r
