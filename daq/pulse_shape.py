@@ -31,6 +31,17 @@ class PulseTemplate:
         beyond = np.nonzero((table < TAIL_CUT) & (t > 0))[0]
         self.table = table[: beyond[0] + 1] if len(beyond) else table
 
+    def smeared(self, sigma_ns: float) -> tuple[np.ndarray, float]:
+        """The template averaged over a Gaussian spread of its time (sigma in ns): what a pulse
+        whose time is that uncertain looks like on average. Returns (table, first entry's time
+        in ns from the peak) on the same step."""
+        if sigma_ns <= 0.0:
+            return self.table, self.t0_ns
+        pad = int(np.ceil(4.0 * sigma_ns / STEP_NS))
+        x = STEP_NS * np.arange(-pad, pad + 1)
+        kernel = np.exp(-0.5 * (x / sigma_ns) ** 2)
+        return np.convolve(self.table, kernel / kernel.sum()), self.t0_ns - pad * STEP_NS
+
     def __call__(self, t_ns: np.ndarray | float) -> np.ndarray:
         """Template value at ``t_ns`` relative to the peak."""
         return shape(np.asarray(t_ns, dtype=np.float64), self.peak_ns, self.order)

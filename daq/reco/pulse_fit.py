@@ -249,6 +249,41 @@ def _step_2(y, use, lo, hi, amp, t, period_ns, table, t0_ns):
 
 
 @njit(cache=True, nogil=True)
+def missing_pulse(y, use, k, amp, t, period_ns, table, t0_ns, resid):
+    """Where ``k`` template pulses leave the most of ``y`` unexplained: the amplitude and peak
+    time of the template that best matches the residual (``resid``, filled here) around its
+    largest sample, on a half-sample grid from one sample before it to two after (the largest
+    residual of a hidden pulse is often on its rising edge)."""
+    n_s = y.shape[0]
+    i_max = 0
+    for i in range(n_s):
+        r = y[i] if use[i] else 0.0
+        if use[i]:
+            for j in range(k):
+                f, _ = template_at(table, t0_ns, i * period_ns - t[j])
+                r -= amp[j] * f
+        resid[i] = r
+        if r > resid[i_max]:
+            i_max = i
+    best_a = 0.0
+    best_t = i_max * period_ns
+    best_score = 0.0
+    for step in range(-2, 5):
+        tc = (i_max + 0.5 * step) * period_ns
+        s_rf = 0.0
+        s_ff = 0.0
+        for i in range(n_s):
+            f, _ = template_at(table, t0_ns, i * period_ns - tc)
+            s_rf += resid[i] * f
+            s_ff += f * f
+        if s_ff > 0.0 and s_rf > 0.0 and s_rf * s_rf / s_ff > best_score:
+            best_score = s_rf * s_rf / s_ff
+            best_a = s_rf / s_ff
+            best_t = tc
+    return best_a, best_t
+
+
+@njit(cache=True, nogil=True)
 def fit_pulses(y, use, k, amp, t, period_ns, table, t0_ns, peak_ns, iterations, work):
     """Gauss-Newton fit of ``k`` template pulses (amplitudes ``amp``, peak times ``t`` in ns
     from the window start, both refined in place) to ``y`` where ``use``. Returns chi2 (ADC^2)
@@ -342,18 +377,22 @@ def fit_pulses(y, use, k, amp, t, period_ns, table, t0_ns, peak_ns, iterations, 
 @njit(cache=True, nogil=True, inline="always")
 def forced_weights(t_ns, n_s, period_ns, table, t0_ns, weights):
     """Least-squares weights of a pulse at the known time ``t_ns`` for a channel where none
-    rose above threshold: its amplitude is ``sum(weights[i] * y[first + i])`` over the
-    pedestal-subtracted samples around it. Unbiased (noise averages out), so the small cells
-    at a shower's edge still add to the sums. Returns ``first`` and the number of weights;
-    they depend on the time only, so a batch computes them once per event and time offset."""
-    p = int(t_ns / period_ns)
-    first = max(0, p - 1)
-    n = max(0, min(n_s, p + 3) - first)
+    rose above threshold, ``table`` the template smeared by the time spread of such small
+    pulses (``PulseTemplate.smeared``): its amplitude is ``sum(weights[i] * y[first + i])``
+    over the pedestal-subtracted samples. Unbiased (noise averages out, and so does the
+    timing), so the small cells at a shower's edge still add to the sums. Returns ``first``
+    and the number of weights; they depend on the time only, so a batch computes them once
+    per event and time offset."""
+    first = n_s
+    n = 0
     s_tt = 0.0
-    for i in range(n):
-        f, _ = template_at(table, t0_ns, (first + i) * period_ns - t_ns)
-        weights[i] = f
-        s_tt += f * f
+    for i in range(n_s):
+        f, _ = template_at(table, t0_ns, i * period_ns - t_ns)
+        if f > 0.0:
+            first = min(first, i)
+            weights[i - first] = f
+            n = i - first + 1
+            s_tt += f * f
     for i in range(n):
         weights[i] = weights[i] / s_tt if s_tt > 0.0 else 0.0
     return first, n
@@ -409,11 +448,12 @@ def running_pedestals(trigger, flags, pedestal_adc, random_trigger, weight, ped_
 
 @njit(cache=True, nogil=True)
 def reconstruct_channels(samples, t_expected_ns, missing, source_bit, ped_ref, time_offset_ns,
-                         table, t0_ns, period_ns, lut, lut_r0, lut_step, adc_max, ped_samples,
-                         ped_max_dev, threshold, max_pulses, iterations, chi2_max, noise_adc,
-                         peak_ns, in_time_ns, separate_ns, side_band, side_shift_ns,
-                         side_window_ns, amp_out, time_out, out_of_time_out, nearest_out,
-                         n_pulses_out, flags_out, ped_out, side_amp_out):
+                         table, t0_ns, forced_table, forced_t0_ns, period_ns, lut, lut_r0,
+                         lut_step, adc_max, ped_samples, ped_max_dev, threshold, max_pulses,
+                         iterations, chi2_max, noise_adc, peak_ns, in_time_ns, separate_ns,
+                         side_band, side_shift_ns, side_window_ns, amp_out, time_out,
+                         out_of_time_out, nearest_out, n_pulses_out, flags_out, ped_out,
+                         side_amp_out):
     """For every event and channel: the in-time pulse's amplitude (ADC) and peak time (ns from
     the window start), the summed amplitude of the other pulses, the distance (ns) from the
     in-time pulse to the nearest other one, the number of pulses, the flags and the pedestal
@@ -423,7 +463,8 @@ def reconstruct_channels(samples, t_expected_ns, missing, source_bit, ped_ref, t
     ``side_amp_out`` is the amplitude that an in-time pulse would have ``side_shift_ns`` later
     (within ``side_window_ns``): a side band far from the in-time peak, for accidental rates;
     the fits do not depend on the expected time, so this is the same as reconstructing again
-    with a shifted one. Elsewhere it is 0.
+    with a shifted one. Elsewhere it is 0. ``forced_table`` (first entry at ``forced_t0_ns``) is
+    the template smeared for the amplitudes of channels without a pulse (``forced_weights``).
 
     Cost is spent where it is needed: a channel without a pulse is two passes over its samples;
     a clean single pulse is read from the phase table; pulses closer than ``separate_ns``, a
@@ -436,10 +477,12 @@ def reconstruct_channels(samples, t_expected_ns, missing, source_bit, ped_ref, t
     pos = np.empty(scratch, np.int64)
     amp = np.empty(scratch)
     tt = np.empty(scratch)
+    amp_keep = np.empty(scratch)  # a fit's pulses while a trial with one more is made
+    tt_keep = np.empty(scratch)
     work = np.empty((2 * max_pulses + 2) ** 2)  # the fit's normal equations
     limit = chi2_max * noise_adc * noise_adc
     half = ped_samples // 2
-    weights = np.empty(4)
+    weights = np.empty(n_s)
     for e in range(n_ev):
         w_time = np.nan  # the forced-amplitude weights in ``weights`` are for this time
         w_first = 0
@@ -498,7 +541,8 @@ def reconstruct_channels(samples, t_expected_ns, missing, source_bit, ped_ref, t
             if hi_v - max(pe, po) < threshold:  # nothing can rise above threshold
                 if t_exp != w_time:
                     w_time = t_exp
-                    w_first, w_n = forced_weights(t_exp, n_s, period_ns, table, t0_ns, weights)
+                    w_first, w_n = forced_weights(t_exp, n_s, period_ns, forced_table,
+                                                  forced_t0_ns, weights)
                 a = 0.0
                 for i in range(w_n):
                     q = w_first + i
@@ -506,7 +550,7 @@ def reconstruct_channels(samples, t_expected_ns, missing, source_bit, ped_ref, t
                 amp_out[e, c] = a
                 if side_band[c]:
                     side_amp_out[e, c] = forced_at(w, pe, po, t_exp + side_shift_ns, period_ns,
-                                                   table, t0_ns, weights)
+                                                   forced_table, forced_t0_ns, weights)
                     w_time = np.nan
                 flags_out[e, c] = flags | NO_PULSE
                 continue
@@ -520,10 +564,11 @@ def reconstruct_channels(samples, t_expected_ns, missing, source_bit, ped_ref, t
             n_found = find_peaks(y, threshold, pos, max_pulses)
             if n_found == 0:
                 w_time = np.nan
-                amp_out[e, c] = forced_at(w, pe, po, t_exp, period_ns, table, t0_ns, weights)
+                amp_out[e, c] = forced_at(w, pe, po, t_exp, period_ns, forced_table, forced_t0_ns,
+                                          weights)
                 if side_band[c]:
                     side_amp_out[e, c] = forced_at(w, pe, po, t_exp + side_shift_ns, period_ns,
-                                                   table, t0_ns, weights)
+                                                   forced_table, forced_t0_ns, weights)
                 flags_out[e, c] = flags | NO_PULSE
                 continue
             k = min(n_found, max_pulses)
@@ -590,6 +635,35 @@ def reconstruct_channels(samples, t_expected_ns, missing, source_bit, ped_ref, t
                     else:
                         amp[0] = a0
                         tt[0] = t1
+                while (k > 1 and k < max_pulses and chi2 > limit * used
+                       and nearest_pulse(tt, k, t_exp, in_time_ns) < 0
+                       and nearest_pulse(tt, k, t_exp, separate_ns) >= 0):
+                    # a poor fit of several pulses, none in time but some near it: one the
+                    # search could not see (an in-time pulse on another's shoulder)? add it
+                    # where the fit leaves the most, keep it if the fit gets much better
+                    a_new, t_new = missing_pulse(y, use, k, amp, tt, period_ns, table, t0_ns,
+                                                 peeled)
+                    if a_new < threshold:
+                        break
+                    for j in range(k):
+                        amp_keep[j] = amp[j]
+                        tt_keep[j] = tt[j]
+                    amp[k] = a_new
+                    tt[k] = t_new
+                    chi2b, used_b = fit_pulses(y, use, k + 1, amp, tt, period_ns, table, t0_ns,
+                                               peak_ns, 3 * iterations, work)  # far to go
+                    ok = chi2b >= 0.0 and chi2b < 0.5 * chi2
+                    for j in range(k + 1):
+                        ok &= threshold < amp[j] < 4.0 * adc_max
+                    if not ok:
+                        for j in range(k):
+                            amp[j] = amp_keep[j]
+                            tt[j] = tt_keep[j]
+                        break
+                    pos[k] = min(max(int(round(t_new / period_ns)), 0), n_s - 1)
+                    k += 1
+                    chi2, used = chi2b, used_b
+                    flags |= PILEUP
                 for j in range(k):  # a fit that ran away is no better than failed
                     if not -threshold < amp[j] < 4.0 * adc_max:
                         chi2 = -1.0

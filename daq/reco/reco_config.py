@@ -37,6 +37,11 @@ class PulseSection:
     separate_ns: float = param(50.0, "pulses further apart than this are measured one by one "
                                "(the earlier one's tail peeled off); closer ones are fitted "
                                "together", unit="ns", low=0.0)
+    forced_time_spread_ns: float = param(
+        10.0, "a pulse too small to be found has poor timing (tens of ns at a few ADC counts): "
+        "the amplitude at the expected time of a channel without a pulse is measured with the "
+        "template averaged over this time spread (Gaussian sigma), so that on average none of "
+        "the energy of the small cells at a shower's edge is lost", unit="ns", low=0.0)
     peak_ns: float = param(30.0, "pulse template: rise from start to peak", unit="ns", low=1.0)
     order: int = param(4, "pulse template: order n of s^n exp(n (1 - s))", low=1, high=12)
 

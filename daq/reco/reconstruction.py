@@ -67,6 +67,7 @@ class Reconstruction:
         self.template = PulseTemplate(p.peak_ns, p.order)
         self.period_ns = detector.sample_period_ns
         self.lut = pf.phase_table(self.template.table, self.template.t0_ns, self.period_ns)
+        self.forced_template = self.template.smeared(p.forced_time_spread_ns)
         self.ped_ref = np.array(self.constants.pedestal_adc, dtype=np.float64)
         sources = list(detector.source_ids)
         self.source_bit = np.array([sources.index(detector.source_of(c.name))
@@ -136,10 +137,11 @@ class Reconstruction:
         pf.reconstruct_channels(
             samples, self.expected_time_ns(events), missing, self.source_bit, self.ped_ref,
             self.constants.time_offset_ns, self.template.table, self.template.t0_ns,
-            self.period_ns, *self.lut, self.detector.adc_max, c.pedestal.samples,
-            c.pedestal.max_deviation_adc, p.threshold_adc, p.max_pulses, p.fit_iterations,
-            p.chi2_per_sample_max, p.noise_adc, p.peak_ns, p.in_time_window_ns, p.separate_ns,
-            self.side_band, s.sideband_lo_ns + half, half, *out, n_pulses, flags, ped, side)
+            *self.forced_template, self.period_ns, *self.lut, self.detector.adc_max,
+            c.pedestal.samples, c.pedestal.max_deviation_adc, p.threshold_adc, p.max_pulses,
+            p.fit_iterations, p.chi2_per_sample_max, p.noise_adc, p.peak_ns,
+            p.in_time_window_ns, p.separate_ns, self.side_band, s.sideband_lo_ns + half, half,
+            *out, n_pulses, flags, ped, side)
         return ChannelResult(out[0], out[1], out[2], out[3], n_pulses, flags, ped, side)
 
     # -- events --------------------------------------------------------------------------------
