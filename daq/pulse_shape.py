@@ -16,6 +16,8 @@ STEP_NS = 0.25
 #: The table ends where the pulse has fallen below this fraction of its peak (0.004 ADC counts
 #: of a full-scale pulse), so that kernels do not add zeros.
 TAIL_CUT = 1e-6
+#: A smeared template (``PulseTemplate.smeared``) ends where it is below this of its peak.
+SMEARED_CUT = 1e-2
 
 
 class PulseTemplate:
@@ -33,14 +35,17 @@ class PulseTemplate:
 
     def smeared(self, sigma_ns: float) -> tuple[np.ndarray, float]:
         """The template averaged over a Gaussian spread of its time (sigma in ns): what a pulse
-        whose time is that uncertain looks like on average. Returns (table, first entry's time
-        in ns from the peak) on the same step."""
+        whose time is that uncertain looks like on average, where it is above ``SMEARED_CUT``
+        of its peak (beyond, samples add work, not information). Returns (table, first entry's
+        time in ns from the peak) on the same step."""
         if sigma_ns <= 0.0:
             return self.table, self.t0_ns
         pad = int(np.ceil(4.0 * sigma_ns / STEP_NS))
         x = STEP_NS * np.arange(-pad, pad + 1)
         kernel = np.exp(-0.5 * (x / sigma_ns) ** 2)
-        return np.convolve(self.table, kernel / kernel.sum()), self.t0_ns - pad * STEP_NS
+        smeared = np.convolve(self.table, kernel / kernel.sum())
+        keep = np.nonzero(smeared >= SMEARED_CUT * smeared.max())[0]
+        return smeared[keep[0]:keep[-1] + 1], self.t0_ns + (keep[0] - pad) * STEP_NS
 
     def __call__(self, t_ns: np.ndarray | float) -> np.ndarray:
         """Template value at ``t_ns`` relative to the peak."""
