@@ -80,7 +80,7 @@ class Supervisor:
         self.ledger: dict[str, Any] | None = None
         self.outcome: str | None = None  # of the last run: stopped or error
         self.procs: dict[str, Process] = {}
-        self.restarts = 0
+        self.restarts: dict[str, int] = {}  # in this run, by role
         self.workdir = cfg.log_directory  # each process's output, configs, run records
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.ctx = zmq.Context()
@@ -214,6 +214,7 @@ class Supervisor:
         self.run = self.db.new_run(to_dict(self.cfg))
         self.ledger = None
         self.error = None
+        self.restarts = {}
         config = self._config_file(self.run)
         record = {k: v for k, v in (self.db.run(self.run) or {}).items() if k != "config"}
         self.cfg.run_record_path(self.run).write_text(json.dumps(record))  # for the run file
@@ -297,7 +298,7 @@ class Supervisor:
         ledger = dict(ledger)
         stages = dict(ledger.get("stages", {}))
         stages["workers"] = {p.name: p.counters for p in self._role("worker")}
-        stages["workers_restarted"] = self.restarts
+        stages["restarted"] = dict(self.restarts)  # by role: worker, tap
         tap = self.procs.get("tap")
         stages["tap"] = tap.counters if tap else None
         ledger["stages"] = stages
@@ -367,7 +368,7 @@ class Supervisor:
             self.log(f"{why}: restarting it")
             self._kill(proc, wait_s=0.5)
             del self.procs[proc.name]
-            self.restarts += 1
+            self.restarts[proc.role] = self.restarts.get(proc.role, 0) + 1
             if proc.role == "worker":
                 self.send("builder", "worker_dead", worker=proc.name)
                 self._spawn_worker()

@@ -75,25 +75,31 @@ def test_a_source_that_skips_events_gives_named_incomplete_events(daq, make_emul
     assert gaps == len(inc)
 
 
-def test_a_worker_killed_mid_run_is_replaced_and_nothing_is_lost(daq, make_emulator):
-    sup = daq(**{"emulator.spill.duration_s": 2.0, "emulator.run.spills": 2,
+@pytest.mark.parametrize("victim", ["worker-1", "tap"])
+def test_a_worker_or_the_tap_killed_mid_run_is_replaced_and_nothing_is_lost(daq, make_emulator,
+                                                                          victim):
+    sup = daq(**{"emulator.spill.duration_s": 2.0, "emulator.run.spills": 3,
                  "emulator.spill.pause_s": 0.5, "emulator.spill.time_compressed": False})
     killed = []
 
     def kill_once(s):
         writer = s.procs.get("writer")
         if not killed and writer and writer.counters.get("written_events", 0) > 0:
-            victim = s.procs["worker-1"]
-            os.kill(victim.popen.pid, signal.SIGKILL)
-            killed.append(victim.name)
+            pid = s.procs[victim].popen.pid
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
 
     ledger = run_to_end(sup, during=kill_once)
-    assert killed, "the run ended before a worker could be killed"
+    assert killed, f"the run ended before {victim} could be killed"
     assert sup.outcome == "stopped" and ledger["balanced"], (sup.error, ledger)
     assert ledger["written_complete"] == _triggered(make_emulator, sup)  # nothing lost
     assert ledger["dropped_by_policy"] == 0
-    assert ledger["stages"]["workers_restarted"] >= 1
-    assert "worker-1" not in sup.procs  # replaced by a new worker
+    assert ledger["stages"]["restarted"][victim.split("-")[0]] >= 1
+    if victim == "tap":  # restarted under its name...
+        assert sup.procs["tap"].popen.pid != killed[0]
+        assert ledger["stages"]["tap"]["events"] > 0  # ...and taking batches again
+    else:
+        assert victim not in sup.procs  # replaced by a new worker
 
 
 def test_a_frozen_monitor_does_not_slow_the_writer_path(daq):
