@@ -65,7 +65,9 @@ class PileupSection:
 
 @dataclass(frozen=True)
 class SrdSection:
-    window_ns: float = param(3.0, "an SR pulse is in time within this of the expected time",
+    window_ns: float = param(1.5, "an SR pulse is in time within this of the expected time "
+                             "(electrons' SR pulses: 0.22 ns median, 0.7 ns at 95 %; what the "
+                             "window adds is pileup electrons, the accidental tags of hadrons)",
                              unit="ns", low=0.1)
     module_min_gev: float = param(0.001, "in-time SR energy per module at least", unit="GeV",
                                   low=0.0)
