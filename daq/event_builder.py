@@ -7,6 +7,7 @@ frame, with incomplete events named, counted and bounded; see ``docs/run-control
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -182,6 +183,15 @@ class EventAssembler:
         return sum(s.n_pending for s in self.spills.values())
 
     # -- input -------------------------------------------------------------------------------
+    def not_listening(self, source_ids: Iterable[int], now: float) -> None:
+        """The builder is not reading these sources now (back-pressure from the workers, or
+        the pacer holding a source that is ahead): their silence is the builder's, not theirs,
+        so it does not count towards ``timeout_s`` (complete events were emitted incomplete
+        after a second of back-pressure, their late fragments thrown away)."""
+        for sid in source_ids:
+            if sid in self.last_seen:
+                self.last_seen[sid] = now
+
     def reject(self, source_id: int, reason: str) -> None:
         """Count a refused frame, by source and reason. Its events are not trusted: they are
         built from the other sources (incomplete) or, if no source delivered them, show in the
@@ -521,15 +531,17 @@ def main(cfg, detector: Detector, name: str = "builder") -> None:
     last_collect = 0.0
     while not comp.exiting:
         poller = zmq.Poller()
+        listening = set()
         if len(queue) < max_queue:  # back-pressure: stop reading when the workers lag
-            readable = pace.readable(time.time())
+            listening = pace.readable(time.time())
             for s, sid in sources.items():
-                if sid in readable:
+                if sid in listening:
                     poller.register(s, zmq.POLLIN)
         poller.register(work, zmq.POLLIN)
         poller.register(comp.commands, zmq.POLLIN)
         ready = dict(poller.poll(50))
         now = time.time()  # wall clock: also the monitor's latency reference
+        asm.not_listening(set(sources.values()) - listening, now)
         for s, sid in sources.items():
             if s not in ready:
                 continue

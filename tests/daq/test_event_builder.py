@@ -102,6 +102,32 @@ def test_timeout_emits_incomplete_events_before_the_spill_ends(detector, emulate
     assert (events["missing"] == 1 << detector.source_ids.index(4)).all()
 
 
+def test_a_source_the_builder_is_not_reading_is_not_silent(detector, emulated):
+    """Back-pressure from the workers stops the builder reading its sources: the HCAL crate's
+    fragments wait in its socket, however long, and the events stay pending until they come
+    (they were emitted incomplete after timeout_s, and the fragments then thrown away)."""
+    _, frames, _ = emulated
+    asm = _assembler(detector, timeout_s=1.0)
+    held = []
+    for sid, f in frames:
+        if f.kind is FrameKind.EOS:
+            break
+        if sid == 4 and f.kind is FrameKind.EVENTS:
+            held.append(f)  # queued in the crate's socket, not read
+        else:
+            asm.add(sid, f, now=10.0)
+    for t in (10.5, 11.5, 13.0):  # three seconds of back-pressure
+        asm.not_listening([4], now=t)
+        asm.collect(now=t)
+    assert not [o for o in asm.out if o[0] == "events"]
+    for f in held:  # read again
+        asm.add(4, f, now=13.1)
+    asm.collect(now=13.1)
+    events, _ = _built(_drain_out(asm))
+    assert len(events) > 0 and events["complete"].all()
+    assert asm.stats[4].late == 0
+
+
 def test_a_source_that_has_not_started_is_waited_for(detector, emulated):
     _, frames, _ = emulated
     asm = _assembler(detector, timeout_s=1.0)
