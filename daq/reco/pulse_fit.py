@@ -257,8 +257,9 @@ def missing_pulse(y, use, k, amp, t, period_ns, table, t0_ns, resid):
     n_s = y.shape[0]
     i_max = 0
     for i in range(n_s):
-        r = y[i] if use[i] else 0.0
+        r = 0.0
         if use[i]:
+            r = y[i]
             for j in range(k):
                 f, _ = template_at(table, t0_ns, i * period_ns - t[j])
                 r -= amp[j] * f
@@ -413,14 +414,20 @@ def nearest_pulse(tt, k, t_ns, window_ns):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def forced_at(w, pe, po, t_ns, period_ns, table, t0_ns, weights):
-    """The forced amplitude (``forced_weights``) at ``t_ns``, computed afresh."""
-    first, n = forced_weights(t_ns, w.shape[0], period_ns, table, t0_ns, weights)
+def weighted_amplitude(w, pe, po, first, n, weights):
+    """``sum(weights[i] * y[first + i])`` of the raw samples ``w`` less their pedestals."""
     a = 0.0
     for i in range(n):
         q = first + i
         a += weights[i] * (w[q] - (pe if q % 2 == 0 else po))
     return a
+
+
+@njit(cache=True, nogil=True, inline="always")
+def forced_at(w, pe, po, t_ns, period_ns, table, t0_ns, weights):
+    """The forced amplitude (``forced_weights``) at ``t_ns``, computed afresh."""
+    first, n = forced_weights(t_ns, w.shape[0], period_ns, table, t0_ns, weights)
+    return weighted_amplitude(w, pe, po, first, n, weights)
 
 
 @njit(cache=True, nogil=True)
@@ -543,11 +550,7 @@ def reconstruct_channels(samples, t_expected_ns, missing, source_bit, ped_ref, t
                     w_time = t_exp
                     w_first, w_n = forced_weights(t_exp, n_s, period_ns, forced_table,
                                                   forced_t0_ns, weights)
-                a = 0.0
-                for i in range(w_n):
-                    q = w_first + i
-                    a += weights[i] * (w[q] - (pe if q % 2 == 0 else po))
-                amp_out[e, c] = a
+                amp_out[e, c] = weighted_amplitude(w, pe, po, w_first, w_n, weights)
                 if side_band[c]:
                     side_amp_out[e, c] = forced_at(w, pe, po, t_exp + side_shift_ns, period_ns,
                                                    forced_table, forced_t0_ns, weights)

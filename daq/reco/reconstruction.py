@@ -106,11 +106,6 @@ class Reconstruction:
         return (self.cfg.pulses.trigger_offset_ns
                 + events["trigger_time_ns"].astype(np.float64) % self.period_ns)
 
-    def _expected_in(self, events: np.ndarray, channels: np.ndarray) -> np.ndarray:
-        """(events, channels): where each channel's in-time pulse peaks."""
-        return (self.expected_time_ns(events)[:, None]
-                + self.constants.time_offset_ns[channels][None, :])
-
     @property
     def gev_per_adc(self) -> np.ndarray:
         """Per channel, the calibration in force: gain x this spill's reference correction."""
@@ -155,14 +150,15 @@ class Reconstruction:
         if np.isnan(self.ped_ref).any():
             self._learn_pedestals(samples)
         ch = self.channels(samples, events)
-        self._update_pedestals(ch, events)
+        trigger = _column(events, "trigger")
+        self._update_pedestals(ch, trigger)
         reco = np.zeros(len(events), er.RECO_DTYPE)
         drift = self._drift_factor(events)
         reco["gain_drift_correction"] = drift
         self._sums(ch, events, drift, reco)
         self._shower_shape(ch.energy_gev, reco)
-        self._classify(reco, events)
-        self._learn_drift(events, reco)
+        self._classify(reco, trigger)
+        self._learn_drift(events, trigger, reco)
         return reco, ch
 
     def _sums(self, ch: ChannelResult, events: np.ndarray, drift: np.ndarray,
@@ -181,10 +177,10 @@ class Reconstruction:
                    pu.na64_ecal_out_of_time_max_gev, pu.na64_hcal_out_of_time_max_gev,
                    ch.energy_gev, *(reco[name] for name in EVENT_SUMS_FIELDS))
 
-    def _classify(self, reco: np.ndarray, events: np.ndarray) -> None:
+    def _classify(self, reco: np.ndarray, trigger: np.ndarray) -> None:
         c = self.cfg.classes
         pileup = er.EV_PILEUP_OURS if self.cfg.pileup.method == "ours" else er.EV_PILEUP_NA64
-        classify(_column(events, "trigger"), reco["e_ecal_gev"], reco["e_hcal_gev"],
+        classify(trigger, reco["e_ecal_gev"], reco["e_hcal_gev"],
                  reco["muon_tag"], reco["flags"], pileup, c.beam_energy_gev,
                  c.region2_tolerance_gev, c.signal_ecal_max_gev, c.signal_hcal_max_gev,
                  c.blinded, reco["event_class"])
@@ -210,11 +206,10 @@ class Reconstruction:
         unknown = np.isnan(self.ped_ref)
         self.ped_ref[unknown] = ped[unknown]
 
-    def _update_pedestals(self, ch: ChannelResult, events: np.ndarray) -> None:
+    def _update_pedestals(self, ch: ChannelResult, trigger: np.ndarray) -> None:
         """Running pedestals from random triggers: channels without a pulse, whose own
         pedestal was trusted."""
-        pf.running_pedestals(_column(events, "trigger"), ch.flags,
-                             ch.pedestal_adc, int(TriggerKind.RANDOM),
+        pf.running_pedestals(trigger, ch.flags, ch.pedestal_adc, int(TriggerKind.RANDOM),
                              self.cfg.pedestal.running_weight, self.ped_ref)
 
     def _drift_factor(self, events: np.ndarray) -> np.ndarray:
@@ -235,19 +230,18 @@ class Reconstruction:
         t_s = events["trigger_time_ns"].astype(np.float64) * 1e-9
         return 1.0 / (1.0 + (slope / intercept) * t_s)
 
-    def _learn_drift(self, events: np.ndarray, reco: np.ndarray) -> None:
+    def _learn_drift(self, events: np.ndarray, trigger: np.ndarray, reco: np.ndarray
+                     ) -> None:
         """Calibration-trigger electrons (E_ECAL near the beam energy, nothing in the HCAL)
         measure E_ECAL / E_beam against the time in the spill; older spills fade out."""
         spill = int(events["spill"][0]) if "spill" in events.dtype.names and len(events) else 0
         if spill != self.spill:
             self.spill = spill
             self.drift *= 1.0 - 1.0 / self.cfg.calibration.drift_memory_spills
-        _electron_drift_sums(_column(events, "trigger"),
-                             _column(events, "trigger_time_ns"), reco["e_ecal_gev"],
+        _electron_drift_sums(trigger, _column(events, "trigger_time_ns"), reco["e_ecal_gev"],
                              reco["gain_drift_correction"], reco["e_hcal_gev"],
                              reco["event_class"], self.cfg.classes.beam_energy_gev,
                              int(TriggerKind.CALIBRATION), er.PILEUP, self.drift)
-
 
 
 def _column(events: np.ndarray, name: str) -> np.ndarray:
