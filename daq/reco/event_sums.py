@@ -117,12 +117,13 @@ def event_sums(amp_adc, out_of_time_adc, time_ns, nearest_ns, n_pulses, ch_flags
         ours = False
         na64 = (e_ecal_oot_out[ev] > na64_ecal_max_gev) or (e_hcal_oot_out[ev] > na64_hcal_max_gev)
         for c in calorimeter:
-            # ours: a significant cell whose in-time pulse cannot be told from another one
-            if e_cell_out[ev, c] > cell_min_gev and (
-                    nearest_ns[ev, c] < unresolved_ns or ch_flags[ev, c] & pf.FIT_FAILED):
+            # ours: a significant cell whose in-time pulse cannot be told from another one,
+            # or whose fit failed (in time or not: a failed cell's energy may be anywhere)
+            total = np.float32((amp_adc[ev, c] + out_of_time_adc[ev, c]) * gev_per_adc[c])
+            if (e_cell_out[ev, c] > cell_min_gev and nearest_ns[ev, c] < unresolved_ns) or (
+                    total > cell_min_gev and ch_flags[ev, c] & pf.FIT_FAILED):
                 ours = True
             # NA64: every cell above threshold (in time or not) has one pulse, in the window
-            total = np.float32((amp_adc[ev, c] + out_of_time_adc[ev, c]) * gev_per_adc[c])
             if total > cell_min_gev:
                 dt = abs(time_ns[ev, c] - (t_expected_ns[ev] + time_offset_ns[c]))
                 if n_pulses[ev, c] != 1 or not dt <= na64_window_ns:
