@@ -24,8 +24,11 @@ def print_progress(status: dict[str, Any]) -> None:
     lat = status.get("latency_p99_s")
     lat_s = f", latency p99 {lat * 1000:.0f} ms" if lat is not None else ""
     spill = status.get("last_spill")
+    starting = status.get("starting") or []
+    start_s = (f", {len(starting)} starting (the first run after an install compiles)"
+               if starting else "")
     print(f"\rrun {status['run']}: {t:6.1f} s, {n} events written ({rate:,.0f}/s), "
-          f"spills done {spill or 0}{lat_s}   ", end="", file=sys.stderr, flush=True)
+          f"spills done {spill or 0}{lat_s}{start_s}   ", end="", file=sys.stderr, flush=True)
 
 
 def print_summary(status: dict[str, Any]) -> None:

@@ -392,6 +392,9 @@ class Supervisor:
                 "written_bytes": wc.get("written_bytes"), "last_spill": spill,
                 "elapsed_s": time.monotonic() - self.run_started if self.run_started else None,
                 "latency_p99_s": (tap.counters.get("latency_p99_s") if tap else None),
+                # started but not yet answering (imports, and the JIT on a cold cache)
+                "starting": sorted(p.name for p in self.procs.values()
+                                   if p.last_beat == 0.0 and p.popen.poll() is None),
                 "processes": {p.name: {"pid": p.popen.pid, "alive": p.popen.poll() is None}
                               for p in self.procs.values()},
                 "ledger": self.ledger}

@@ -26,8 +26,11 @@ def _triggered(make_emulator, sup):
 
 def test_clean_run_writes_every_event_and_balances(daq, make_emulator, detector):
     sup = daq()
-    ledger = run_to_end(sup)
+    starting = []  # what the progress line shows: sources are spawned at the start of run
+    ledger = run_to_end(sup, during=lambda s: starting.append(s.status()["starting"]))
     assert sup.outcome == "stopped", sup.error
+    assert any(name.startswith("source") for name in starting[0])
+    assert starting[-1] == []  # all answering by the end
     n = _triggered(make_emulator, sup)
     assert ledger["balanced"] and ledger["unaccounted"] == 0
     assert ledger["triggered"] == ledger["written_complete"] == n
