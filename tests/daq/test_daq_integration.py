@@ -121,7 +121,7 @@ def test_a_frozen_monitor_does_not_slow_the_writer_path(daq):
 
     t_free, free = timed()
     t_frozen, frozen = timed(**{"workers.prefetch": 2})
-    assert free["balanced"] and frozen["balanced"]
+    assert free["balanced"] and frozen["balanced"], (free, frozen)
     assert frozen["stages"]["tap"]["frozen"]
     assert frozen["stages"]["tap"]["events"] == 0  # the tap took nothing...
     dropped = sum(w["tap_dropped"] for w in frozen["stages"]["workers"].values())
