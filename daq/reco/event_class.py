@@ -27,9 +27,9 @@ def classify(trigger, e_ecal_gev, e_hcal_gev, muon_tag, flags, pileup_flag, beam
         e_hcal = e_hcal_gev[ev, 0]
         for m in range(1, e_hcal_gev.shape[1]):
             e_hcal += e_hcal_gev[ev, m]
-        cls = er.OTHER
+        cls = er.OTHER  # and so it stays for random and LED triggers
         if t != PHYSICS and t != CALIBRATION:
-            cls = er.OTHER
+            pass
         elif flags[ev] & pileup_flag:
             cls = er.PILEUP
         elif muon_tag[ev]:
