@@ -145,6 +145,24 @@ def take_fragments(ev, k, bid, now, trigger_in, time_in, base, have, block, row,
     return ooo, gaps, late, dup, taken, fresh
 
 
+@njit(cache=True, nogil=True)
+def fragment_runs(blocks, rows):
+    """Per source (column), the runs of consecutive events filled from consecutive rows of one
+    block (frame), as rows ``(source, first event, length, block, first row)``; block -1: the
+    fragments are missing."""
+    out = np.empty((blocks.size, 5), np.int64)
+    m = 0
+    for k in range(blocks.shape[1]):
+        for i in range(blocks.shape[0]):
+            b, r = blocks[i, k], rows[i, k]
+            if i and b == out[m - 1, 3] and (b < 0 or r == out[m - 1, 4] + out[m - 1, 2]):
+                out[m - 1, 2] += 1
+            else:
+                out[m, 0], out[m, 1], out[m, 2], out[m, 3], out[m, 4] = k, i, 1, b, r
+                m += 1
+    return out[:m]
+
+
 class EventAssembler:
     """Groups fragments into events; returns built batches and markers to send, in order."""
 
@@ -330,27 +348,20 @@ class EventAssembler:
             events["missing"] = ((~have).astype(np.uint16)
                                  << np.arange(len(self.sources), dtype=np.uint16)).sum(1)
             samples = np.empty((n, n_ch, n_s), np.uint16)
-            for k in range(len(self.sources)):
-                chans = self.slices[k] if self.slices[k] is not None else self.channels[k]
-                got = np.nonzero(have[:, k])[0]
-                if len(got) < n:  # a missing fragment reads as zeros
-                    lost = np.nonzero(~have[:, k])[0]
-                    if self.slices[k] is not None:
-                        samples[lost, chans] = 0
-                    else:
-                        samples[np.ix_(lost, chans)] = 0
-                if not len(got):
+            # a source's fragments come in runs of consecutive rows of one of its frames: one
+            # copy per run (a missing fragment, block -1, reads as zeros)
+            for k, first, length, bid, row in fragment_runs(sp.block[sel], sp.row[sel]).tolist():
+                chans = self.slices[k]
+                target = (slice(first, first + length), chans) if chans is not None else \
+                    np.ix_(np.arange(first, first + length), self.channels[k])
+                if bid < 0:
+                    samples[target] = 0
                     continue
-                blocks = sp.block[sel[got], k]
-                rows = sp.row[sel[got], k]
-                for bid in np.unique(blocks):
-                    mine = blocks == bid
-                    block = self.blocks[bid][0]
-                    target, src_rows = got[mine], rows[mine]
-                    _copy_rows(samples, target, chans, block, src_rows)
-                    self.blocks[bid][1] -= len(target)
-                    if self.blocks[bid][1] <= 0:
-                        del self.blocks[bid]
+                entry = self.blocks[bid]
+                samples[target] = entry[0][row:row + length]
+                entry[1] -= length
+                if entry[1] <= 0:
+                    del self.blocks[bid]
             sp.complete += int(complete.sum())
             sp.incomplete += int(n - complete.sum())
             sp.done[nums] = True
@@ -404,27 +415,6 @@ class EventAssembler:
 
     def _emit_marker(self, kind: str, spill: int, info: dict[str, Any]) -> None:
         self.out.append((kind, {"run": self.run, "spill": spill, "info": info}, None, None))
-
-
-def _run(idx: np.ndarray) -> slice | None:
-    """``idx`` as a slice when it is a run of consecutive integers."""
-    if len(idx) and int(idx[-1]) - int(idx[0]) == len(idx) - 1 and (
-            len(idx) < 3 or bool((np.diff(idx) == 1).all())):
-        return slice(int(idx[0]), int(idx[-1]) + 1)
-    return None
-
-
-def _copy_rows(out: np.ndarray, target: np.ndarray, chans, block: np.ndarray,
-               rows: np.ndarray) -> None:
-    """out[target, chans] = block[rows], with one copy when the rows run consecutively (the
-    usual case: a source's frame carries consecutive events)."""
-    t, r = _run(target), _run(rows)
-    if t is not None and r is not None and isinstance(chans, slice):
-        out[t, chans] = block[r]
-    elif isinstance(chans, slice):
-        out[target, chans] = block[rows]
-    else:
-        out[np.ix_(target, chans)] = block[rows]
 
 
 def _as_slice(channels: np.ndarray) -> slice | None:
@@ -487,8 +477,9 @@ def frame_error_reason(message: str) -> str:
 
 
 def warm_up(detector: Detector) -> None:
-    """Runs the builder's kernel once (JIT compile, or load its cache)."""
+    """Runs the builder's kernels once (JIT compile, or load their cache)."""
     sp = _Spill(1, len(detector.source_ids))
+    fragment_runs(sp.block[[0]], sp.row[[0]])
     ev = np.array([1], np.int64)
     take_fragments(ev, 0, 0, 0.0, np.zeros(1, np.uint8), np.zeros(1, np.uint64), sp.base,
                    sp.have, sp.block, sp.row, sp.t_first, sp.trigger, sp.time_ns, sp.done,
@@ -529,16 +520,28 @@ def main(cfg, detector: Detector, name: str = "builder") -> None:
     built = requeued = 0
     pace = SourcePacer(detector.source_ids, b.max_lead_events, b.stall_s)
     last_collect = 0.0
+    poller = zmq.Poller()
+    poller.register(work, zmq.POLLIN)
+    poller.register(comp.commands, zmq.POLLIN)
+    polled: set[int] = set()  # the sources registered with the poller
+    by_id = {sid: s for s, sid in sources.items()}
+
+    def counters() -> None:  # before each heartbeat, not per batch
+        comp.counters = {"run": asm.run, "built_events": built, "pending_events": asm.pending,
+                         "queued_batches": len(queue), "requeued_batches": requeued,
+                         "in_flight": sum(len(v) for v in inflight.values()),
+                         "sources": asm.stats_dict(), "last_seq": seq}
+    comp.before_beat = counters
     while not comp.exiting:
-        poller = zmq.Poller()
         listening = set()
         if len(queue) < max_queue:  # back-pressure: stop reading when the workers lag
             listening = pace.readable(time.time())
-            for s, sid in sources.items():
-                if sid in listening:
-                    poller.register(s, zmq.POLLIN)
-        poller.register(work, zmq.POLLIN)
-        poller.register(comp.commands, zmq.POLLIN)
+        for sid in listening ^ polled:
+            if sid in listening:
+                poller.register(by_id[sid], zmq.POLLIN)
+            else:
+                poller.unregister(by_id[sid])
+        polled = listening
         ready = dict(poller.poll(50))
         now = time.time()  # wall clock: also the monitor's latency reference
         asm.not_listening(set(sources.values()) - listening, now)
@@ -607,9 +610,5 @@ def main(cfg, detector: Detector, name: str = "builder") -> None:
                 continue
             credit[ident] -= 1
             inflight.setdefault(ident, {})[seq_out] = parts
-        comp.counters = {"run": asm.run, "built_events": built, "pending_events": asm.pending,
-                         "queued_batches": len(queue), "requeued_batches": requeued,
-                         "in_flight": sum(len(v) for v in inflight.values()),
-                         "sources": asm.stats_dict(), "last_seq": seq}
         comp.beat()
     comp.close()

@@ -67,7 +67,7 @@ def test_clean_run_builds_every_event_complete_and_in_order(detector, emulated):
 
 
 def test_a_source_that_skips_events_gives_named_incomplete_events(detector, emulated):
-    _, frames, _ = emulated
+    _, frames, truth = emulated
     asm = _assembler(detector)
     skipped = set()
     for sid, f in frames:
@@ -78,12 +78,22 @@ def test_a_source_that_skips_events_gives_named_incomplete_events(detector, emul
                 continue
             f = replace(f, events=f.events[keep], samples=f.samples[keep])
         asm.add(sid, f, now=0.0)
-    events, _ = _built(_drain_out(asm))
+    events, samples = _built(_drain_out(asm))
     inc = events[events["complete"] == 0]
     assert {int(e) for e in inc["event"]} == skipped and (inc["spill"] == 1).all()
     bit = 1 << detector.source_ids.index(3)
     assert (inc["missing"] == bit).all()  # the missing source is named
     assert asm.stats[3].gaps == len(skipped)
+    # the missing fragments read as zeros, every fragment that came is the emulator's own
+    order = np.lexsort((events["event"], events["spill"]))
+    samples, complete = samples[order], events["complete"][order].astype(bool)
+    for sid, expected in truth.items():
+        chans = detector.source(sid).channels
+        if sid == 3:
+            assert not samples[~complete][:, chans].any()
+            assert np.array_equal(samples[complete][:, chans], expected[complete])
+        else:
+            assert np.array_equal(samples[:, chans], expected)
 
 
 def test_timeout_emits_incomplete_events_before_the_spill_ends(detector, emulated):
