@@ -1,7 +1,7 @@
 """End-to-end DAQ throughput: replayed waveforms -> ZeroMQ -> builder -> workers (the
-reconstruction) -> writer (HDF5), with the monitor tap, for a sustained run.
+reconstruction, or its stub) -> writer (HDF5), with the monitor tap, for a sustained run.
 
-    python bench/daq_throughput.py [--seconds 60] [--workers 2] [--json]
+    python bench/daq_throughput.py [--seconds 60] [--workers 2] [--stub] [--json]
 
 Reports events/s and MB/s written, CPU per stage (cores), monitor latency, the ledger, and the
 ceiling: bare ZeroMQ loopback throughput for the same frames, measured in the same run.
@@ -96,6 +96,9 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=40000, help="events in the replayed spill")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="a DAQ configuration override, e.g. workers.prefetch=4 (numbers only)")
+    ap.add_argument("--stub", action="store_true",
+                    help="workers run the reconstruction stub (daq/reco/simple_extraction.py): "
+                    "the data path without the reconstruction's cost")
     ap.add_argument("--freeze-tap", action="store_true",
                     help="freeze the monitor tap for the whole run (a stuck viewer)")
     ap.add_argument("--json", action="store_true")
@@ -106,7 +109,8 @@ def main() -> None:
         print(json.dumps(result, indent=1))
         return
     print(f"machine: {result['machine']}; {result['seconds']:.0f} s sustained, "
-          f"{args.workers} workers" + ("; monitor tap FROZEN" if args.freeze_tap else ""))
+          f"{args.workers} workers" + (" (reconstruction stub)" if args.stub else "")
+          + ("; monitor tap FROZEN" if args.freeze_tap else ""))
     print(f"written: {result['events_per_s']:,.0f} events/s, {result['mb_per_s']:.0f} MB/s "
           f"of raw samples")
     ceiling = result["zmq_ceiling"]
@@ -135,7 +139,8 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict:
         "control", "heartbeat", "commands", "builder_work", "writer", "tap", "tap_publish")}
     overrides.update({"run.sources": "replay", "run.replay_file": str(replay_file),
                       "run.replay_repeat": 1000, "workers.count": args.workers,
-                      "writer.directory": str(tmp / "runs")})
+                      "writer.directory": str(tmp / "runs"),
+                      "workers.reconstruction": "stub" if args.stub else "full"})
     for item in args.set:
         key, _, value = item.partition("=")
         overrides[key] = float(value) if "." in value else int(value)
@@ -167,6 +172,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict:
     n = w1["written_events"] - n0
     result = {
         "machine": machine(), "seconds": dt, "workers": args.workers,
+        "reconstruction": "stub" if args.stub else "full",
         "tap_frozen": args.freeze_tap,
         "events_per_s": n / dt, "mb_per_s": (w1["written_bytes"] - b0) / dt / 1e6,
         "cpu_cores_per_stage": {k: round(v, 2) for k, v in sorted(cpu.items())},

@@ -64,6 +64,10 @@ class BuilderSection:
 class WorkersSection:
     count: int = param(2, "reconstruction worker processes", low=1, high=256)
     prefetch: int = param(4, "batches a worker may hold (credit)", low=1, high=64)
+    reconstruction: str = param("full", "what the workers run: the full reconstruction, or the "
+                                "stub (peak above pedestal per channel, ECAL and HCAL sums: "
+                                "the DAQ measured without the reconstruction's cost)",
+                                choices=("full", "stub"))
     tap_waveforms_per_batch: int = param(1, "full waveforms per batch sampled for the monitor",
                                          low=0, high=1000)
 

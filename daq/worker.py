@@ -21,6 +21,7 @@ from daq.reco import event_record as er
 from daq.reco.calibration_constants import CalibrationConstants
 from daq.reco.reco_config import RecoConfig
 from daq.reco.reconstruction import Reconstruction
+from daq.reco.simple_extraction import SimpleExtraction
 
 
 def tap_sample(batch: built_batch.BuiltBatch, reco: np.ndarray, n_waveforms: int) -> list:
@@ -52,8 +53,17 @@ def online_setup(cfg: DaqConfig, detector: Detector, run: int | None = None
     return RecoConfig(), constants
 
 
+def reconstruction(cfg: DaqConfig, detector: Detector, run: int | None = None
+                   ) -> Reconstruction | SimpleExtraction:
+    """What the workers run on run ``run``: ``workers.reconstruction`` with its constants."""
+    config, constants = online_setup(cfg, detector, run)
+    if cfg.workers.reconstruction == "stub":
+        return SimpleExtraction(detector, config, constants)
+    return Reconstruction(detector, config, constants)
+
+
 def main(cfg: DaqConfig, detector: Detector, name: str) -> None:
-    reco = Reconstruction(detector, *online_setup(cfg, detector))
+    reco = reconstruction(cfg, detector)
     run = None  # the constants are those of this run
     reco.warm_up()  # compile before the first heartbeat, not in the middle of a run
     comp = Component(name, cfg)
@@ -88,7 +98,7 @@ def main(cfg: DaqConfig, detector: Detector, name: str) -> None:
                 continue
             if batch.header.get("run") != run:  # a new run: its constants
                 run = batch.header.get("run")
-                reco = Reconstruction(detector, *online_setup(cfg, detector, run))
+                reco = reconstruction(cfg, detector, run)
             result, channels = reco(batch.samples, batch.events)
             header = dict(batch.header, worker=name)
             tracker = comp.send(writer, built_batch.encode(header, batch.events, batch.samples,
