@@ -96,6 +96,8 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=40000, help="events in the replayed spill")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="a DAQ configuration override, e.g. workers.prefetch=4 (numbers only)")
+    ap.add_argument("--source-batch", type=int, default=64,
+                    help="events per source frame in the replayed file (emulator run.batch_events)")
     ap.add_argument("--stub", action="store_true",
                     help="workers run the reconstruction stub (daq/reco/simple_extraction.py): "
                     "the data path without the reconstruction's cost")
@@ -129,9 +131,9 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict:
     emu = {"trigger": {"physics_rate_hz": 0.9 * rate, "calibration_rate_hz": 0.07 * rate,
                        "random_rate_hz": 0.03 * rate}}
     replay_file = tmp / "replay.h5"
-    write_run(Emulator(load(EmulatorConfig, None, {f"trigger.{k}": v for k, v in
-                                                   emu["trigger"].items()}), detector),
-              replay_file)
+    emulator_overrides = {f"trigger.{k}": v for k, v in emu["trigger"].items()}
+    emulator_overrides["run.batch_events"] = args.source_batch
+    write_run(Emulator(load(EmulatorConfig, None, emulator_overrides), detector), replay_file)
     replay = Replay(read_run(replay_file, truth=False), detector)
     ceiling = zmq_ceiling(replay)
 
