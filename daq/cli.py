@@ -114,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--real-time", action="store_true",
                    help="emit at the beam's pace (4.8 s spills and pauses, scaled by spill.pace)"
                         " instead of as fast as the consumers take")
+    p.add_argument("--compile-only", action="store_true",
+                   help="compile the kernels into numba's cache and exit (run control does it "
+                        "at configure, so that the crates started with the run are ready)")
 
     p = sub.add_parser("replay", help="re-stream a recorded run on the sources' endpoints",
                        description="Re-stream the waveforms of an emulated-run file, frame for "
@@ -352,6 +355,8 @@ def cmd_emulate(args: argparse.Namespace) -> int:
     for sid in ids:
         em.detector.source(sid)
     em.warm_up(ids)  # ready before the start of run, as a crate is configured before it starts
+    if args.compile_only:
+        return 0
     if not args.truth:
         return _publish(em.cfg.publish, not args.real_time, em.cfg.spill.pace, ids,
                         em.frames(ids), args)

@@ -123,7 +123,7 @@ class Supervisor:
         if run is not None:
             values = values["emulator"]
             values["run"]["number"] = run
-        path = self.workdir / (f"emulator-run{run}.json" if run else "daq.json")
+        path = self.workdir / (f"emulator-run{run}.json" if run is not None else "daq.json")
         path.write_text(json.dumps(values))
         return path
 
@@ -207,11 +207,33 @@ class Supervisor:
                 self._spawn_component(role, role)
         for _ in range(self.cfg.workers.count - len(self._role("worker"))):
             self._spawn_worker()
+        compiling = self._compile_sources()
         ok = self._wait(lambda: all(p.last_beat for p in self.procs.values())
+                        and (compiling is None or compiling.poll() is not None)
                         or self.state == "error", 60.0)  # a process that died: error already
         if not ok:
             silent = [p.name for p in self.procs.values() if not p.last_beat]
-            self._go("fail", f"no heartbeat from {', '.join(silent)} after start-up")
+            if silent:
+                self._go("fail", f"no heartbeat from {', '.join(silent)} after start-up")
+            else:  # the sources will compile when they start: slower, not wrong
+                self.log("the emulator's kernels did not compile within 60 s of configure")
+        if compiling is not None and compiling.poll() is None:
+            compiling.kill()
+
+    def _compile_sources(self) -> subprocess.Popen | None:
+        """Compile the emulated crates' kernels into numba's cache now, beside the components
+        (the sources start with the run: on a fresh install, the first run's events were 20 s
+        late)."""
+        if self.cfg.run.sources != "emulator":
+            return None
+        argv = [sys.executable, "-m", "daq.cli", "emulate", "--compile-only", "--config",
+                str(self._config_file(0))]
+        if self.detector_path:
+            argv += ["--detector", self.detector_path]
+        log = self.workdir / "compile-sources.log"
+        with open(log, "ab") as out:
+            return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
+                                    start_new_session=True, env={**MALLOC_ENV, **os.environ})
 
     def start(self) -> int:
         if self.state != "configured":
