@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from types import ModuleType
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # Qt tests never need a display
 
@@ -277,17 +274,30 @@ def run_to_end(sup, timeout_s: float = 180.0, during=None) -> dict:
     return sup.ledger
 
 
-@contextmanager
-def new_jit_signatures(*modules: ModuleType) -> Iterator[list[str]]:
-    """The numba kernels of ``modules`` that had to compile (or load) a new type signature
-    inside the block, filled in at its end. After a process's warm-up there must be none:
-    a compilation mid-run takes seconds without a heartbeat (with a cold cache)."""
-    from numba.core.dispatcher import Dispatcher
+def compiled_after_warm_up(modules: list[str], warm_up: str, work: str) -> list[str]:
+    """Run ``warm_up``, then ``work`` (Python source, run in that order in one namespace) in a
+    process of its own, as a DAQ process runs them; the numba kernels of ``modules`` that had
+    to compile (or load) a new type signature during ``work``. There must be none: mid-run,
+    with a cold cache, a compilation is seconds without a heartbeat. In this process earlier
+    tests have compiled every signature already, which once hid a kernel whose one-event and
+    many-event batches have different types (`na64daq demo` in a clean install stalled)."""
+    import json
+    import subprocess
+    import sys
+    import textwrap
 
-    kernels = {f"{m.__name__}.{name}": k for m in modules for name, k in vars(m).items()
-               if isinstance(k, Dispatcher)}
-    before = {name: set(k.overloads) for name, k in kernels.items()}
-    new: list[str] = []
-    yield new
-    new += [f"{name}{sig}" for name, k in kernels.items() for sig in k.overloads
-            if sig not in before[name]]
+    script = "\n".join([
+        "import importlib, json",
+        "from numba.core.dispatcher import Dispatcher",
+        textwrap.dedent(warm_up),
+        f"modules = [importlib.import_module(m) for m in {modules!r}]",
+        "kernels = {f'{m.__name__}.{k}': v for m in modules for k, v in vars(m).items()"
+        " if isinstance(v, Dispatcher)}",
+        "before = {k: set(v.overloads) for k, v in kernels.items()}",
+        textwrap.dedent(work),
+        "print(json.dumps([f'{k}{s}' for k, v in kernels.items() for s in v.overloads"
+        " if s not in before[k]]))"])
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])

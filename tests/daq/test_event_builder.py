@@ -231,25 +231,34 @@ def test_spill_tables_keep_every_event_when_their_window_moves():
     assert not sp.reserve(3, 3 + (1 << 20), max_span=1 << 20)
 
 
-def test_after_warm_up_no_frame_needs_a_new_compilation(detector, make_emulator):
+def test_after_warm_up_no_frame_needs_a_new_compilation():
     """Frames as they come from ZeroMQ (read-only buffers; one event or many) must use the
-    kernel the warm-up compiled: a compilation mid-run is seconds without a heartbeat."""
-    from conftest import new_jit_signatures
+    kernels the warm-up compiled, emitted batches too."""
+    from conftest import compiled_after_warm_up
 
-    from daq import event_builder
-    from emulator.emulator import run_sequence
-
-    event_builder.warm_up(detector)
-    em = make_emulator(**dict(SMALL, **{"run.batch_events": 7}))
-    plan = em.spill_plan(1)
-    one = replace(plan, triggers=plan.triggers[:8], times_ns=plan.times_ns[:8])  # 7 + 1
-    asm = _assembler(detector)
-    with new_jit_signatures(event_builder) as new:
+    warm_up = """
+        from dataclasses import replace
+        from daq.config import load
+        from daq.detector import Detector
+        from daq.event_builder import EventAssembler, warm_up
+        from daq.wire_format import decode
+        from emulator.config import EmulatorConfig
+        from emulator.emulator import Emulator, run_sequence
+        detector = Detector.load()
+        warm_up(detector)
+    """
+    work = """
+        em = Emulator(load(EmulatorConfig, None, {"spill.duration_s": 0.2,
+                                                  "run.batch_events": 7}), detector)
+        plan = em.spill_plan(1)
+        one = replace(plan, triggers=plan.triggers[:8], times_ns=plan.times_ns[:8])  # 7 + 1
+        asm = EventAssembler(detector, 0.5, 100000, 10_000_000, 64)
         for item in run_sequence(1, detector, list(detector.source_ids), 0,
                                  [(one, em.batches(one))]):
             if isinstance(item, tuple):  # a frame, not the truth
                 _, sid, parts = item
                 asm.add(sid, decode([bytes(memoryview(x)) for x in parts]), now=0.0)
-    events, _ = _built(_drain_out(asm))
-    assert len(events) == 8 and events["complete"].all()
-    assert new == []
+        built = [o[2] for o in asm.out if o[0] == "events"]
+        assert sum(len(e) for e in built) == 8 and all(e["complete"].all() for e in built)
+    """
+    assert compiled_after_warm_up(["daq.event_builder"], warm_up, work) == []

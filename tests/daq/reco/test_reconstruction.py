@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+from conftest import compiled_after_warm_up
 
 from daq import built_batch
 from daq.reco import event_record as er
@@ -108,42 +109,31 @@ def test_led_and_random_triggers_are_not_classified(detector, make_emulator):
 def test_after_warm_up_no_batch_as_a_worker_gets_it_needs_a_new_compilation(make_emulator,
                                                                             tmp_path):
     """What the worker's warm-up compiles must be what its batches need: read-only buffers
-    from ZeroMQ, the builder's event table, one event or many. A compilation mid-run is
-    seconds without a heartbeat (cold cache): the worker is taken for dead. In a process of
-    its own, as a worker is: in this one, earlier tests have compiled every signature (that
-    hid a kernel whose batches of one and of many events have other types; `na64daq demo`
-    in a clean install stalled)."""
+    from ZeroMQ, the builder's event table, one event or many."""
     em = make_emulator(**{"spill.duration_s": 0.2, "trigger.led_rate_hz": 100.0})
     b = next(em.batches(em.spill_plan(1)))
     np.save(tmp_path / "events.npy", b.built_events())
     np.save(tmp_path / "samples.npy", b.samples_in_map_order(em.detector))
-    script = f"""
-import json
-import numpy as np
-from numba.core.dispatcher import Dispatcher
-from daq import built_batch
-from daq.detector import Detector
-from daq.reco import (calibration_constants, event_class, event_record, event_sums, pulse_fit,
-                      reconstruction, shower_shape)
-modules = (calibration_constants, event_class, event_record, event_sums, pulse_fit,
-           reconstruction, shower_shape)
-detector = Detector.load()
-rec = reconstruction.Reconstruction(detector)
-rec.warm_up()
-kernels = {{f"{{m.__name__}}.{{k}}": v for m in modules for k, v in vars(m).items()
-           if isinstance(v, Dispatcher)}}
-before = {{k: set(v.overloads) for k, v in kernels.items()}}
-events = np.load({str(tmp_path / "events.npy")!r})
-samples = np.load({str(tmp_path / "samples.npy")!r})
-for n in (1, 2, len(events)):
-    header = {{"seq": n, "kind": "events", "run": 1, "spill": 1, "n_events": n}}
-    parts = [bytes(p) for p in built_batch.encode(header, events[:n], samples[:n])]
-    batch = built_batch.decode(parts, detector.n_channels, detector.samples_per_channel)
-    result, _ = rec(batch.samples, batch.events)
-    assert len(result) == n
-print(json.dumps([f"{{k}}{{s}}" for k, v in kernels.items() for s in v.overloads
-                  if s not in before[k]]))
-"""
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         timeout=600, check=True)
-    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+    warm_up = """
+        import numpy as np
+        from daq import built_batch
+        from daq.detector import Detector
+        from daq.reco.reconstruction import Reconstruction
+        detector = Detector.load()
+        rec = Reconstruction(detector)
+        rec.warm_up()
+    """
+    work = f"""
+        events = np.load({str(tmp_path / "events.npy")!r})
+        samples = np.load({str(tmp_path / "samples.npy")!r})
+        for n in (1, 2, len(events)):
+            header = {{"seq": n, "kind": "events", "run": 1, "spill": 1, "n_events": n}}
+            parts = [bytes(p) for p in built_batch.encode(header, events[:n], samples[:n])]
+            batch = built_batch.decode(parts, detector.n_channels, detector.samples_per_channel)
+            result, _ = rec(batch.samples, batch.events)
+            assert len(result) == n
+    """
+    modules = [f"daq.reco.{m}" for m in ("calibration_constants", "event_class",
+                                         "event_record", "event_sums", "pulse_fit",
+                                         "reconstruction", "shower_shape")]
+    assert compiled_after_warm_up(modules, warm_up, work) == []
