@@ -98,6 +98,9 @@ def main() -> None:
                     help="a DAQ configuration override, e.g. workers.prefetch=4 (numbers only)")
     ap.add_argument("--source-batch", type=int, default=64,
                     help="events per source frame in the replayed file (emulator run.batch_events)")
+    ap.add_argument("--tcp", action="store_true",
+                    help="the internal links on the default configuration's tcp loopback ports "
+                    "instead of ipc paths")
     ap.add_argument("--stub", action="store_true",
                     help="workers run the reconstruction stub (daq/reco/simple_extraction.py): "
                     "the data path without the reconstruction's cost")
@@ -137,7 +140,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict:
     replay = Replay(read_run(replay_file, truth=False), detector)
     ceiling = zmq_ceiling(replay)
 
-    overrides = {f"endpoints.{n}": f"ipc://{tmp}/{n}" for n in (
+    overrides = {} if args.tcp else {f"endpoints.{n}": f"ipc://{tmp}/{n}" for n in (
         "control", "heartbeat", "commands", "builder_work", "writer", "tap", "tap_publish")}
     overrides.update({"run.sources": "replay", "run.replay_file": str(replay_file),
                       "run.replay_repeat": 1000, "workers.count": args.workers,

@@ -87,17 +87,24 @@ def srd(detector, n) -> dict:
     reco, _, truth, _, _ = run(detector, 10 * n, {"beam.hadron_fraction": 0.3})
     cal = truth["trigger"] == 2
     el, had = cal & (truth["class"] == ELECTRON), cal & (truth["class"] == HADRON)
-    rate = float(reco["srd_tag"][had].mean())
-    side = float(reco["srd_sideband_tag"][had].mean())
+    n_had = int(had.sum())
+    tags = int(reco["srd_tag"][had].sum())
+    side_tags = int(reco["srd_sideband_tag"][had].sum())
     cfg = RecoConfig().srd
-    accidental = side * 2 * cfg.window_ns / (cfg.sideband_hi_ns - cfg.sideband_lo_ns)
+    scale = 2 * cfg.window_ns / (cfg.sideband_hi_ns - cfg.sideband_lo_ns)  # side band -> window
+    rate, accidental = tags / n_had, scale * side_tags / n_had
+    # hadrons' own SR tags: the tags less the accidentals the side band predicts; their 95 %
+    # upper limit (Gaussian, both counts Poisson) gives a lower limit on the suppression
+    excess = tags - scale * side_tags
+    upper = max(excess, 0.0) + 1.645 * (tags + scale ** 2 * side_tags) ** 0.5
     return {"electron_efficiency": float(reco["srd_tag"][el].mean()), "electrons": int(el.sum()),
-            "hadrons": int(had.sum()), "hadron_tag_rate": rate,
-            "suppression": 1 / rate if rate else None,
+            "hadrons": n_had, "hadron_tags": tags, "hadron_sideband_tags": side_tags,
+            "hadron_tag_rate": rate, "suppression": 1 / rate if rate else None,
             "accidental_rate_from_sideband": accidental,
-            # None: the side band explains every hadron tag (no suppression can be quoted)
+            # None: the side band explains every hadron tag (no central value can be quoted)
             "suppression_after_accidentals": 1 / (rate - accidental) if rate > accidental
-            else None}
+            else None,
+            "suppression_after_accidentals_95cl_lower_limit": n_had / upper if upper else None}
 
 
 def timing(detector, n) -> list[dict]:
