@@ -183,6 +183,7 @@ class RunFileWriter:
             block["first_row"], block["n_rows"], block["time_unix_s"] = n0, n, time.time()
             append_rows(self.ds[L.BLOCKS], block)
             self.f.flush()
+            self._drop_cached_pages()
         except (OSError, RuntimeError, ValueError) as exc:  # HDF5 raises all three
             self.counts["not_written"] += n
             self.failed = f"{self.path}: write failed ({_reason(exc)})"
@@ -196,6 +197,17 @@ class RunFileWriter:
         limit = self.settings.max_file_mb
         if limit and not self.header.name and os.path.getsize(self.path) >= limit * 1e6:
             self._rotate()
+
+    def _drop_cached_pages(self) -> None:
+        """Tell the kernel that the file's written pages will not be read again (it starts
+        writing back the dirty ones and frees the clean ones). Otherwise the page cache grows
+        by every byte written: on this project's VM, once a run had written some 3-4 GB, new
+        cache pages cost the writer 2.5 times as much per event (12 -> 30 us), and the memory
+        is the other processes'."""
+        try:
+            os.posix_fadvise(self.f.id.get_vfd_handle(), 0, 0, os.POSIX_FADV_DONTNEED)
+        except (AttributeError, OSError, ValueError):  # not Linux, or not a plain file
+            pass
 
     def flush(self) -> None:
         if not self.failed:
