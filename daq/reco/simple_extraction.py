@@ -1,6 +1,8 @@
 """The reconstruction stub: the highest sample above a pedestal per channel (above the pulse
 threshold), and the ECAL and HCAL sums from it. No fit, no pileup handling, no SRD, no classes
-(every event is "other").
+(every event is "other"). It cannot tell a signal-box candidate from pileup (a pileup pulse
+anywhere in the window adds to its sums: boxed events measured up to 179 GeV), so with
+blinding on (``classes.blinded``) it blinds every physics trigger.
 
 What it is for: measuring the DAQ's data path without the reconstruction's cost
 (``workers.reconstruction = "stub"``, ``bench/daq_throughput.py --stub``), the way the issue's
@@ -18,6 +20,7 @@ from daq.reco import event_record as er
 from daq.reco.calibration_constants import CalibrationConstants
 from daq.reco.reco_config import RecoConfig
 from daq.reco.reconstruction import ChannelResult
+from daq.wire_format import TriggerKind
 
 PEDESTAL_SAMPLES = 4  # the first samples of the window, before any in-time pulse
 
@@ -50,7 +53,8 @@ class SimpleExtraction:
     def __init__(self, detector: Detector, config: RecoConfig | None = None,
                  constants: CalibrationConstants | None = None):
         self.detector = detector
-        self.threshold_adc = (config or RecoConfig()).pulses.threshold_adc
+        self.cfg = config or RecoConfig()
+        self.threshold_adc = self.cfg.pulses.threshold_adc
         constants = constants or CalibrationConstants.nominal(detector)
         self.gev_per_adc = (constants.gev_per_adc * constants.reference_correction).astype(
             np.float32)
@@ -60,9 +64,7 @@ class SimpleExtraction:
     def warm_up(self) -> float:
         d = self.detector
         events = np.zeros(1, [("trigger", "u1"), ("trigger_time_ns", "<u8"), ("spill", "<u4")])
-        view = np.zeros((1, d.n_channels, d.samples_per_channel), np.uint16)
-        view.flags.writeable = False  # the worker's buffers are read-only
-        self(view, events)
+        self(np.zeros((1, d.n_channels, d.samples_per_channel), np.uint16), events)
         return 0.0
 
     def __call__(self, samples: np.ndarray, events: np.ndarray
@@ -81,6 +83,8 @@ class SimpleExtraction:
         reco["gain_drift_correction"] = 1.0
         if "missing" in events.dtype.names:
             reco["flags"] = np.where(events["missing"] > 0, er.EV_MISSING, 0)
+        if self.cfg.classes.blinded:
+            reco["flags"][events["trigger"] == TriggerKind.PHYSICS] |= er.EV_BLINDED
         zeros = np.zeros((n_ev, n_ch), np.float32)
         ch = ChannelResult(amp, t, zeros, np.full((n_ev, n_ch), np.inf, np.float32),
                            (amp > 0).astype(np.uint8), np.zeros((n_ev, n_ch), np.uint8),

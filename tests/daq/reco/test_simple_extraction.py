@@ -4,6 +4,7 @@ import numpy as np
 
 from daq.reco import event_record as er
 from daq.reco.simple_extraction import SimpleExtraction, peak_above_pedestal
+from daq.wire_format import TriggerKind
 from emulator.config import ELECTRON
 
 
@@ -34,3 +35,38 @@ def test_compiled_and_pure_python_kernels_agree(detector, rich_emulator):
     assert np.array_equal(out[0], out[2])
     assert np.array_equal(out[1], out[3], equal_nan=True)
     assert (out[0] > 0).any() and np.isnan(out[1]).any()  # pulses, and channels without one
+
+
+def test_the_stub_blinds_every_physics_trigger(detector, rich_emulator):
+    """It cannot find the signal box (pileup adds to its sums), so it hides every candidate
+    there could be from the monitor: all physics triggers, and nothing else."""
+    stub = SimpleExtraction(detector)
+    for b in rich_emulator.batches(rich_emulator.spill_plan(1)):
+        reco, _ = stub(b.samples_in_map_order(detector), b.events)
+        physics = b.events["trigger"] == TriggerKind.PHYSICS
+        assert physics.any() and (~physics).any()
+        assert np.array_equal((reco["flags"] & er.EV_BLINDED) > 0, physics)
+
+
+def test_after_warm_up_no_batch_needs_a_new_compilation():
+    from conftest import compiled_after_warm_up
+
+    warm_up = """
+        import numpy as np
+        from daq import built_batch
+        from daq.detector import Detector
+        from daq.reco.simple_extraction import SimpleExtraction
+        detector = Detector.load()
+        stub = SimpleExtraction(detector)
+        stub.warm_up()
+    """
+    work = """
+        events = np.zeros(5, built_batch.BUILT_DTYPE)
+        samples = np.full((5, detector.n_channels, detector.samples_per_channel), 100, np.uint16)
+        for n in (1, 2, 5):
+            header = {"seq": n, "kind": "events", "run": 1, "spill": 1, "n_events": n}
+            parts = [bytes(p) for p in built_batch.encode(header, events[:n], samples[:n])]
+            batch = built_batch.decode(parts, detector.n_channels, detector.samples_per_channel)
+            assert len(stub(batch.samples, batch.events)[0]) == n
+    """
+    assert compiled_after_warm_up(["daq.reco.simple_extraction"], warm_up, work) == []
