@@ -297,6 +297,11 @@ class Detector:
         return self.select("ECAL", 1)
 
     @cached_property
+    def ecal(self) -> np.ndarray:
+        """Every ECAL cell, preshower then main: what E_ECAL sums."""
+        return np.concatenate([self.ecal_preshower, self.ecal_main])
+
+    @cached_property
     def veto(self) -> np.ndarray:
         return self.select("VETO")
 

@@ -236,7 +236,7 @@ class Emulator:
             "trigger": ev["trigger"].copy(),
             "class": cls.astype(np.int8),
             "deposit_gev": deposit,
-            "e_ecal_gev": deposit[:, np.concatenate([det.ecal_preshower, det.ecal_main])].sum(1),
+            "e_ecal_gev": deposit[:, det.ecal].sum(1),
             "e_preshower_gev": deposit[:, det.ecal_preshower].sum(1),
             "e_hcal_module_gev": np.stack(
                 [deposit[:, det.hcal_module(m)].sum(1) for m in range(4)], axis=1),

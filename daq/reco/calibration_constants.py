@@ -25,6 +25,10 @@ class CalibrationConstants:
         for name in ("gev_per_adc", "time_offset_ns", "pedestal_adc", "reference_correction"):
             setattr(self, name, np.ascontiguousarray(getattr(self, name), np.float64))
 
+    def gev_per_adc_in_force(self) -> np.ndarray:
+        """Per channel, float32: the gain times this spill's reference correction."""
+        return (self.gev_per_adc * self.reference_correction).astype(np.float32)
+
     def to_dict(self) -> dict:
         """JSON-able, for a run file's provenance."""
         return {"tag": self.tag, "gev_per_adc": self.gev_per_adc.tolist(),

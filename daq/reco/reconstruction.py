@@ -73,7 +73,7 @@ class Reconstruction:
         self.source_bit = np.array([sources.index(detector.source_of(c.name))
                                     for c in detector.channels], np.int64)
         self.ps, self.main = detector.ecal_preshower, detector.ecal_main
-        self.ecal = np.concatenate([self.ps, self.main])
+        self.ecal = detector.ecal
         self.hcal = np.stack([detector.hcal_module(m) for m in range(4)])
         self.hcal_all = self.hcal.ravel()
         self.grid = detector.grid("ECAL", 1)  # [y, x] -> channel
@@ -113,8 +113,7 @@ class Reconstruction:
     @property
     def gev_per_adc(self) -> np.ndarray:
         """Per channel, the calibration in force: gain x this spill's reference correction."""
-        return (self.constants.gev_per_adc * self.constants.reference_correction).astype(
-            np.float32)
+        return self.constants.gev_per_adc_in_force()
 
     # -- channels ------------------------------------------------------------------------------
     def channels(self, samples: np.ndarray, events: np.ndarray) -> ChannelResult:

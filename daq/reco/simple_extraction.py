@@ -56,9 +56,8 @@ class SimpleExtraction:
         self.cfg = config or RecoConfig()
         self.threshold_adc = self.cfg.pulses.threshold_adc
         constants = constants or CalibrationConstants.nominal(detector)
-        self.gev_per_adc = (constants.gev_per_adc * constants.reference_correction).astype(
-            np.float32)
-        self.ecal = np.concatenate([detector.ecal_preshower, detector.ecal_main])
+        self.gev_per_adc = constants.gev_per_adc_in_force()
+        self.ecal = detector.ecal
         self.hcal = [detector.hcal_module(m) for m in range(4)]
 
     def warm_up(self) -> float:
