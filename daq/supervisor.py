@@ -127,11 +127,14 @@ class Supervisor:
         path.write_text(json.dumps(values))
         return path
 
+    def _child_env(self) -> dict[str, str]:
+        """Every child's environment: the allocator's settings and this DAQ's conditions."""
+        return {**MALLOC_ENV, **os.environ, "NA64DAQ_DB": str(self.db.path)}
+
     def _spawn(self, role: str, name: str, argv: list[str]) -> Process:
         log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - lives with the process
-        env = {**MALLOC_ENV, **os.environ, "NA64DAQ_DB": str(self.db.path)}
         popen = subprocess.Popen([sys.executable, *argv], stdout=log, stderr=subprocess.STDOUT,
-                                 start_new_session=True, env=env)
+                                 start_new_session=True, env=self._child_env())
         proc = Process(role, name, popen, time.monotonic(), log=log)
         self.procs[name] = proc
         return proc
@@ -193,11 +196,12 @@ class Supervisor:
             raise RunControlError(f"'configure' is not allowed in state '{self.state}'")
         Path(self.cfg.writer.directory).mkdir(parents=True, exist_ok=True)
         self._go("configure")
-        self._ensure_components()
+        self._ensure_components(self._compile_sources())
 
-    def _ensure_components(self) -> None:
+    def _ensure_components(self, compiling: subprocess.Popen | None = None) -> None:
         """Start every component that is not running (all at configure; after an error, the
-        ones that died), and wait for their first heartbeat."""
+        ones that died), and wait for their first heartbeat (and for ``compiling``, the
+        sources' compilation that configure starts, to end)."""
         for name, proc in list(self.procs.items()):
             if proc.role != "source" and proc.popen.poll() is not None:
                 self._kill(proc)
@@ -207,7 +211,6 @@ class Supervisor:
                 self._spawn_component(role, role)
         for _ in range(self.cfg.workers.count - len(self._role("worker"))):
             self._spawn_worker()
-        compiling = self._compile_sources()
         ok = self._wait(lambda: all(p.last_beat for p in self.procs.values())
                         and (compiling is None or compiling.poll() is not None)
                         or self.state == "error", 60.0)  # a process that died: error already
@@ -233,7 +236,7 @@ class Supervisor:
         log = self.workdir / "compile-sources.log"
         with open(log, "ab") as out:
             return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
-                                    start_new_session=True, env={**MALLOC_ENV, **os.environ})
+                                    start_new_session=True, env=self._child_env())
 
     def start(self) -> int:
         if self.state != "configured":
