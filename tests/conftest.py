@@ -259,6 +259,13 @@ def write_run(detector, run_batches):
     return write
 
 
+def log_tails(sup, chars: int = 1500) -> dict[str, str]:
+    """The end of each process's log: what an assertion on a supervised DAQ should show when it
+    fails (pytest removes old test directories, and the logs with them)."""
+    return {p.name: p.read_text(errors="replace")[-chars:]
+            for p in sorted(sup.workdir.glob("*.log"))}
+
+
 def run_to_end(sup, timeout_s: float = 180.0, during=None) -> dict:
     """Configure and start a supervised DAQ, poll it until its run ends (calling ``during``
     meanwhile); its ledger."""

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 import zmq
-from conftest import run_to_end
+from conftest import log_tails, run_to_end
 
 from daq.run_file.reader import RunReader
 from daq.wire_format import TriggerKind, to_bytes
@@ -285,7 +285,7 @@ def test_a_writer_killed_mid_run_errors_and_its_file_recovers(daq, make_emulator
     os.kill(sup.procs["writer"].popen.pid, signal.SIGKILL)
     while sup.state == "running" and time.monotonic() < deadline:
         sup.poll(0.05)
-    assert sup.state == "error" and "writer" in sup.error
+    assert sup.state == "error" and "writer" in sup.error, (sup.error, log_tails(sup))
     with RunReader(path) as run:
         report = verify(run)
         n = run.n_events
