@@ -42,9 +42,10 @@ def _srd_tag(e_gev, srd_min_gev, srd_max_gev, required):
 @njit(cache=True, nogil=True)
 def event_sums(amp_adc, out_of_time_adc, time_ns, nearest_ns, n_pulses, ch_flags, side_adc,
                gev_per_adc, drift, t_expected_ns, time_offset_ns, flag_map, preshower, main,
-               hcal, calorimeter, veto_pairs, srd, muon, srd_window_ns, srd_min_gev, srd_max_gev,
-               srd_required, mip_min_gev, mip_max_gev, muon_min_adc, cell_min_gev,
-               unresolved_ns, na64_window_ns, na64_ecal_max_gev, na64_hcal_max_gev,
+               hcal, calorimeter, veto_pairs, srd, muon, beam, srd_window_ns, srd_min_gev,
+               srd_max_gev, srd_required, mip_min_gev, mip_max_gev, muon_min_adc, cell_min_gev,
+               unresolved_ns, counter_mip_gev, counter_max_mips, max_total_gev, na64_window_ns,
+               na64_ecal_max_gev, na64_hcal_max_gev,
                e_cell_out, e_preshower_out, e_ecal_out, e_hcal_out, e_ecal_oot_out,
                e_hcal_oot_out, e_veto_out, e_srd_out, srd_tag_out, srd_side_tag_out,
                muon_tag_out, flags_out):
@@ -55,7 +56,8 @@ def event_sums(amp_adc, out_of_time_adc, time_ns, nearest_ns, n_pulses, ch_flags
     drift correction), ``t_expected_ns`` per event and ``time_offset_ns`` per channel (where an
     in-time pulse peaks); ``flag_map`` is :data:`CHANNEL_TO_EVENT_FLAGS`; ``preshower`` ..
     ``muon`` are channel indices (``hcal`` modules x cells, ``calorimeter`` every ECAL and HCAL
-    cell, which the pileup rules look at, ``veto_pairs`` counters x PMTs).
+    cell, which the pileup rules look at, ``veto_pairs`` counters x PMTs, ``beam`` the beam
+    counters).
     ``e_cell_out`` gets every cell's in-time energy (GeV, drift corrected)."""
     n_ev, n_ch = amp_adc.shape
     n_srd = srd.shape[0]
@@ -128,6 +130,18 @@ def event_sums(amp_adc, out_of_time_adc, time_ns, nearest_ns, n_pulses, ch_flags
                 dt = abs(time_ns[ev, c] - (t_expected_ns[ev] + time_offset_ns[c]))
                 if n_pulses[ev, c] != 1 or not dt <= na64_window_ns:
                     na64 = True
+        # ours: two particles within the in-time window look like one in every cell, but
+        # the calorimeters hold more than one beam particle's energy, or the beam counters
+        # see two (their mean in-time signal, in MIPs)
+        total = e_ecal_out[ev]
+        for m in range(hcal.shape[0]):
+            total += e_hcal_out[ev, m]
+        mips = 0.0
+        for c in beam:
+            mips += e_cell_out[ev, c]
+        if (total > max_total_gev
+                or mips > counter_max_mips * counter_mip_gev * beam.shape[0]):
+            ours = True
         if ours:
             f |= er.EV_PILEUP_OURS
         if na64:

@@ -54,6 +54,15 @@ def template_at(table, t0_ns, dt_ns):
     return a + f * (b - a), (b - a) / STEP_NS
 
 
+@njit(cache=True, nogil=True, inline="always")
+def template_support(table, t0_ns, t_ns, period_ns, n_s):
+    """The samples ``lo..hi-1`` where a pulse peaking at ``t_ns`` can be non-zero
+    (``template_at``): loops over them skip only exact zeros."""
+    lo = int(math.floor((t_ns + t0_ns) / period_ns))
+    hi = int(math.ceil((t_ns + t0_ns + (table.shape[0] - 1) * STEP_NS) / period_ns)) + 1
+    return min(max(lo, 0), n_s), min(max(hi, 0), n_s)
+
+
 def phase_table(table: np.ndarray, t0_ns: float, period_ns: float, size: int = 1024
                 ) -> tuple[np.ndarray, float, float]:
     """Lookup table from r = (y[p+1] - y[p-1]) / y[p] around a pulse's highest sample p to the
@@ -183,12 +192,14 @@ def _residual_chi2(y, use, k, amp, t, lo, hi, period_ns, table, t0_ns):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _step_2(y, use, lo, hi, amp, t, period_ns, table, t0_ns):
-    """One Gauss-Newton step of two pulses, the 4x4 normal equations and their Cholesky
+def _step_2(y, use, lo, hi, amp, t, period_ns, table, t0_ns, lam):
+    """One damped Gauss-Newton step of two pulses, the 4x4 normal equations and their Cholesky
     solution in registers (the usual overlap; the general path costs twice as much). Returns
-    (ok, d amp0, d amp1, d t0, d t1); the same arithmetic as the general path."""
+    (ok, chi2 at the current parameters, d amp0, d amp1, d t0, d t1); the same arithmetic as
+    the general path."""
     a00 = a01 = a02 = a03 = a11 = a12 = a13 = a22 = a23 = a33 = 0.0
     b0 = b1 = b2 = b3 = 0.0
+    chi2 = 0.0
     for i in range(lo, hi):
         if not use[i]:
             continue
@@ -197,6 +208,7 @@ def _step_2(y, use, lo, hi, amp, t, period_ns, table, t0_ns):
         g0 = -amp[0] * d0
         g1 = -amp[1] * d1
         r = y[i] - amp[0] * f0 - amp[1] * f1
+        chi2 += r * r
         b0 += f0 * r
         b1 += f1 * r
         b2 += g0 * r
@@ -211,31 +223,32 @@ def _step_2(y, use, lo, hi, amp, t, period_ns, table, t0_ns):
         a22 += g0 * g0
         a23 += g0 * g1
         a33 += g1 * g1
-    a00 += 1e-9 * (a00 + 1.0)  # keeps a degenerate pair solvable
-    a11 += 1e-9 * (a11 + 1.0)
-    a22 += 1e-9 * (a22 + 1.0)
-    a33 += 1e-9 * (a33 + 1.0)
+    damp = 1.0 + lam + 1e-9  # Marquardt's scaling; the 1e-9 keeps a degenerate pair solvable
+    a00 = a00 * damp + 1e-9
+    a11 = a11 * damp + 1e-9
+    a22 = a22 * damp + 1e-9
+    a33 = a33 * damp + 1e-9
     # Cholesky, L (l_ij) by rows
     if not a00 > 0.0:
-        return False, 0.0, 0.0, 0.0, 0.0
+        return False, chi2, 0.0, 0.0, 0.0, 0.0
     l00 = math.sqrt(a00)
     l10 = a01 / l00
     l20 = a02 / l00
     l30 = a03 / l00
     s = a11 - l10 * l10
     if not s > 0.0:
-        return False, 0.0, 0.0, 0.0, 0.0
+        return False, chi2, 0.0, 0.0, 0.0, 0.0
     l11 = math.sqrt(s)
     l21 = (a12 - l20 * l10) / l11
     l31 = (a13 - l30 * l10) / l11
     s = a22 - l20 * l20 - l21 * l21
     if not s > 0.0:
-        return False, 0.0, 0.0, 0.0, 0.0
+        return False, chi2, 0.0, 0.0, 0.0, 0.0
     l22 = math.sqrt(s)
     l32 = (a23 - l30 * l20 - l31 * l21) / l22
     s = a33 - l30 * l30 - l31 * l31 - l32 * l32
     if not s > 0.0:
-        return False, 0.0, 0.0, 0.0, 0.0
+        return False, chi2, 0.0, 0.0, 0.0, 0.0
     l33 = math.sqrt(s)
     z0 = b0 / l00  # L z = b
     z1 = (b1 - l10 * z0) / l11
@@ -245,7 +258,7 @@ def _step_2(y, use, lo, hi, amp, t, period_ns, table, t0_ns):
     x2 = (z2 - l32 * x3) / l22
     x1 = (z1 - l21 * x2 - l31 * x3) / l11
     x0 = (z0 - l10 * x1 - l20 * x2 - l30 * x3) / l00
-    return True, x0, x1, x2, x3
+    return True, chi2, x0, x1, x2, x3
 
 
 @njit(cache=True, nogil=True)
@@ -255,16 +268,18 @@ def missing_pulse(y, use, k, amp, t, period_ns, table, t0_ns, resid):
     largest sample, on a half-sample grid from one sample before it to two after (the largest
     residual of a hidden pulse is often on its rising edge)."""
     n_s = y.shape[0]
+    for i in range(n_s):
+        resid[i] = y[i]
+    for j in range(k):  # each pulse over its template's support only
+        lo, hi = template_support(table, t0_ns, t[j], period_ns, n_s)
+        for i in range(lo, hi):
+            f, _ = template_at(table, t0_ns, i * period_ns - t[j])
+            resid[i] -= amp[j] * f
     i_max = 0
     for i in range(n_s):
-        r = 0.0
-        if use[i]:
-            r = y[i]
-            for j in range(k):
-                f, _ = template_at(table, t0_ns, i * period_ns - t[j])
-                r -= amp[j] * f
-        resid[i] = r
-        if r > resid[i_max]:
+        if not use[i]:
+            resid[i] = 0.0
+        if resid[i] > resid[i_max]:
             i_max = i
     best_a = 0.0
     best_t = i_max * period_ns
@@ -273,7 +288,8 @@ def missing_pulse(y, use, k, amp, t, period_ns, table, t0_ns, resid):
         tc = (i_max + 0.5 * step) * period_ns
         s_rf = 0.0
         s_ff = 0.0
-        for i in range(n_s):
+        lo, hi = template_support(table, t0_ns, tc, period_ns, n_s)
+        for i in range(lo, hi):
             f, _ = template_at(table, t0_ns, i * period_ns - tc)
             s_rf += resid[i] * f
             s_ff += f * f
@@ -286,10 +302,15 @@ def missing_pulse(y, use, k, amp, t, period_ns, table, t0_ns, resid):
 
 @njit(cache=True, nogil=True)
 def fit_pulses(y, use, k, amp, t, period_ns, table, t0_ns, peak_ns, iterations, work):
-    """Gauss-Newton fit of ``k`` template pulses (amplitudes ``amp``, peak times ``t`` in ns
-    from the window start, both refined in place) to ``y`` where ``use``. Returns chi2 (ADC^2)
-    and the number of samples used; chi2 < 0 when the fit failed. ``work``: a 1-d scratch
-    buffer of at least (2 k + 2)^2."""
+    """Levenberg-Marquardt fit of ``k`` template pulses (amplitudes ``amp``, peak times ``t`` in
+    ns from the window start, both refined in place) to ``y`` where ``use``. Returns chi2
+    (ADC^2) and the number of samples used; chi2 < 0 when the fit failed. ``work``: a 1-d
+    scratch buffer of at least (2 k + 2)^2 + 4 k.
+
+    Plain Gauss-Newton oscillates on overlapping pulses (their template and time derivative
+    are nearly collinear) and was still moving after its iterations in most two-pulse fits,
+    which lost in-time energy to the neighbour; a step that raises chi2 is taken back and the
+    next one damped, so each iteration improves the fit."""
     n_s = y.shape[0]
     lo = n_s
     hi = 0
@@ -297,36 +318,35 @@ def fit_pulses(y, use, k, amp, t, period_ns, table, t0_ns, peak_ns, iterations, 
         lo = min(lo, max(0, int(math.floor((t[j] - peak_ns) / period_ns))))
         hi = max(hi, min(n_s, int(math.ceil(t[j] / period_ns)) + FIT_SAMPLES_AFTER_PEAK + 1))
     m = 2 * k
+    step = work[(m + 2) * (m + 2):(m + 2) * (m + 2) + m]
+    best = work[(m + 2) * (m + 2) + m:(m + 2) * (m + 2) + 2 * m]  # amp, t of the best chi2
+    best_chi2 = np.inf
+    lam = 0.0
     for _ in range(iterations):
         if k == 1:  # the common case, solved by hand
-            s_ff = s_fg = s_gg = s_fr = s_gr = 0.0
+            s_ff = s_fg = s_gg = s_fr = s_gr = chi2 = 0.0
             for i in range(lo, hi):
                 if not use[i]:
                     continue
                 f, d = template_at(table, t0_ns, i * period_ns - t[0])
                 g = -amp[0] * d
                 r = y[i] - amp[0] * f
+                chi2 += r * r
                 s_ff += f * f
                 s_fg += f * g
                 s_gg += g * g
                 s_fr += f * r
                 s_gr += g * r
+            s_ff *= 1.0 + lam
+            s_gg *= 1.0 + lam
             det = s_ff * s_gg - s_fg * s_fg
-            if not det > 1e-12 * (s_ff * s_gg + 1e-30):
-                return -1.0, 0
-            da = (s_gg * s_fr - s_fg * s_gr) / det
-            dt = (s_ff * s_gr - s_fg * s_fr) / det
+            ok = det > 1e-12 * (s_ff * s_gg + 1e-30)
+            if ok:
+                step[0] = (s_gg * s_fr - s_fg * s_gr) / det
+                step[1] = (s_ff * s_gr - s_fg * s_fr) / det
         elif k == 2:  # the usual overlap
-            ok, d0, d1, dt0, dt1 = _step_2(y, use, lo, hi, amp, t, period_ns, table, t0_ns)
-            if not ok:
-                return -1.0, 0
-            amp[0] += d0
-            amp[1] += d1
-            t[0] += max(-period_ns, min(period_ns, dt0))
-            t[1] += max(-period_ns, min(period_ns, dt1))
-            if max(abs(dt0), abs(dt1)) < CONVERGED_NS:
-                break
-            continue
+            ok, chi2, step[0], step[1], step[2], step[3] = _step_2(
+                y, use, lo, hi, amp, t, period_ns, table, t0_ns, lam)
         else:
             # contiguous views of the scratch buffer: strided ones cost more than the sums
             jtj = work[:m * m].reshape((m, m))
@@ -334,6 +354,7 @@ def fit_pulses(y, use, k, amp, t, period_ns, table, t0_ns, peak_ns, iterations, 
             row = work[m * m + m:m * m + 2 * m]  # the Jacobian's row of one sample
             jtj[:] = 0.0
             jtr[:] = 0.0
+            chi2 = 0.0
             for i in range(lo, hi):
                 if not use[i]:
                     continue
@@ -343,32 +364,43 @@ def fit_pulses(y, use, k, amp, t, period_ns, table, t0_ns, peak_ns, iterations, 
                     row[j] = f
                     row[k + j] = -amp[j] * d
                     r -= amp[j] * f
+                chi2 += r * r
                 for p in range(m):
                     jp = row[p]
                     jtr[p] += jp * r
                     for q in range(p, m):  # the upper triangle; mirrored below
                         jtj[p, q] += jp * row[q]
             for p in range(m):
-                jtj[p, p] += 1e-9 * (jtj[p, p] + 1.0)  # keeps a degenerate pair solvable
+                jtj[p, p] = jtj[p, p] * (1.0 + lam + 1e-9) + 1e-9  # as in _step_2
                 for q in range(p):
                     jtj[p, q] = jtj[q, p]
-            if not solve_in_place(jtj, jtr):
+            ok = solve_in_place(jtj, jtr)
+            for p in range(m):
+                step[p] = jtr[p]
+        if not ok:
+            if best_chi2 == np.inf:
                 return -1.0, 0
-            step = jtr
-            da = 0.0
-            dt = 0.0
+            break  # run off where the pulses explain nothing: the best so far stands
+        if chi2 <= best_chi2:
+            best_chi2 = chi2
             for j in range(k):
-                amp[j] += step[j]
-                t[j] += max(-period_ns, min(period_ns, step[k + j]))
-                dt = max(dt, abs(step[k + j]))
-            if dt < CONVERGED_NS:
-                break
-            continue
-        amp[0] += da
-        t[0] += max(-period_ns, min(period_ns, dt))
-        if abs(dt) < CONVERGED_NS:
+                best[j] = amp[j]
+                best[k + j] = t[j]
+        moved = 0.0
+        for j in range(k):
+            amp[j] += step[j]
+            # a pulse that peaked before the window shows only its tail, which fits as well
+            # further back with a larger amplitude, without end: it stays a sample before
+            t[j] = max(t[j] + max(-period_ns, min(period_ns, step[k + j])), -period_ns)
+            moved = max(moved, abs(step[k + j]))
+        if moved < CONVERGED_NS:
             break
     chi2, used = _residual_chi2(y, use, k, amp, t, lo, hi, period_ns, table, t0_ns)
+    if not chi2 <= best_chi2:  # the last step was never checked
+        for j in range(k):
+            amp[j] = best[j]
+            t[j] = best[k + j]
+        chi2 = best_chi2
     for j in range(k):
         if not (math.isfinite(amp[j]) and math.isfinite(t[j])):
             return -1.0, used
@@ -387,7 +419,8 @@ def forced_weights(t_ns, n_s, period_ns, table, t0_ns, weights):
     first = n_s
     n = 0
     s_tt = 0.0
-    for i in range(n_s):
+    lo, hi = template_support(table, t0_ns, t_ns, period_ns, n_s)
+    for i in range(lo, hi):
         f, _ = template_at(table, t0_ns, i * period_ns - t_ns)
         if f > 0.0:
             first = min(first, i)
@@ -456,9 +489,9 @@ def running_pedestals(trigger, flags, pedestal_adc, random_trigger, weight, ped_
 @njit(cache=True, nogil=True)
 def reconstruct_channels(samples, t_expected_ns, missing, source_bit, ped_ref, time_offset_ns,
                          table, t0_ns, forced_table, forced_t0_ns, period_ns, lut, lut_r0,
-                         lut_step, adc_max, ped_samples, ped_max_dev, threshold, max_pulses,
-                         iterations, chi2_max, noise_adc, peak_ns, in_time_ns, separate_ns,
-                         side_band, side_shift_ns, side_window_ns, amp_out, time_out,
+                         lut_step, adc_max, ped_samples, ped_max_dev, ped_max_shift, threshold,
+                         max_pulses, iterations, chi2_max, noise_adc, peak_ns, in_time_ns,
+                         separate_ns, side_band, side_shift_ns, side_window_ns, amp_out, time_out,
                          out_of_time_out, nearest_out, n_pulses_out, flags_out, ped_out,
                          side_amp_out):
     """For every event and channel: the in-time pulse's amplitude (ADC) and peak time (ns from
@@ -486,7 +519,7 @@ def reconstruct_channels(samples, t_expected_ns, missing, source_bit, ped_ref, t
     tt = np.empty(scratch)
     amp_keep = np.empty(scratch)  # a fit's pulses while a trial with one more is made
     tt_keep = np.empty(scratch)
-    work = np.empty((2 * max_pulses + 2) ** 2)  # the fit's normal equations
+    work = np.empty((2 * max_pulses + 4) ** 2)  # the fit's normal equations, steps, best
     limit = chi2_max * noise_adc * noise_adc
     half = ped_samples // 2
     weights = np.empty(n_s)
@@ -533,8 +566,8 @@ def reconstruct_channels(samples, t_expected_ns, missing, source_bit, ped_ref, t
                 dev = max(dev, abs(w[2 * i] - pe), abs(w[2 * i + 1] - po))
             ref_e = ped_ref[c, 0]
             ref_o = ped_ref[c, 1]
-            if math.isfinite(ref_e) and (abs(pe - ref_e) > ped_max_dev
-                                         or abs(po - ref_o) > ped_max_dev):
+            if math.isfinite(ref_e) and (abs(pe - ref_e) > ped_max_shift
+                                         or abs(po - ref_o) > ped_max_shift):
                 dev = ped_max_dev + 1.0
             if dev > ped_max_dev:  # a pulse sits early in the window
                 flags |= PEDESTAL_FALLBACK

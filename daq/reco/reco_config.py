@@ -15,6 +15,11 @@ class PedestalSection:
     max_deviation_adc: float = param(
         12.0, "a pre-signal sample this far from its pedestal means a pulse sits early in the "
         "window: the running pedestal from random triggers is used instead", unit="ADC", low=1.0)
+    max_shift_adc: float = param(
+        3.0, "pedestals this far from the running ones mean a small pulse (pileup, too small "
+        "to pass max_deviation_adc) sits in the pre-signal samples: the running ones are used "
+        "(3.5 sigma of the mean of 3 samples at 1.5 ADC noise; an early pileup electron's "
+        "small cells biased E_ECAL by -1.4 % before)", unit="ADC", low=0.5)
     running_weight: float = param(0.05, "weight of each random trigger in the running pedestal",
                                   low=1e-4, high=1.0)
 
@@ -24,7 +29,10 @@ class PulseSection:
     threshold_adc: float = param(10.0, "a pulse must rise this far above the pedestal and above "
                                  "the valley before it (peak prominence)", unit="ADC", low=1.0)
     max_pulses: int = param(4, "pulses fitted per channel at most", low=1, high=8)
-    fit_iterations: int = param(4, "Gauss-Newton iterations of the template fit", low=1, high=20)
+    fit_iterations: int = param(8, "Gauss-Newton iterations of the template fit at most (it "
+                                "stops when the peak times settle; with 4, most two-pulse fits "
+                                "were still moving, and lost in-time energy to the neighbour)",
+                                low=1, high=20)
     chi2_per_sample_max: float = param(
         6.0, "a single-pulse fit worse than this (in units of noise^2 per sample) is tried as "
         "two overlapping pulses", low=1.0)
@@ -55,6 +63,13 @@ class PileupSection:
                                  "in a significant cell cannot be separated", unit="ns", low=0.0)
     cell_min_gev: float = param(1.0, "cells above this are checked by either rule", unit="GeV",
                                 low=0.0)
+    counter_mip_gev: float = param(0.002, "ours: what one particle leaves in a beam counter "
+                                   "(the counters' most probable signal)", unit="GeV", low=1e-6)
+    counter_max_mips: float = param(
+        1.8, "ours: the beam counters' mean in-time signal above this many particles' is two "
+        "particles in time, which no cell can tell apart (one particle passes it in about "
+        "0.05 % of events); a second electron is caught by its energy anyway: E_ECAL + E_HCAL "
+        "above the beam energy + classes.region2_tolerance_gev is pileup too", low=1.0)
     na64_window_ns: float = param(2.0, "na64: the single pulse of a checked cell within this of "
                                   "the trigger time", unit="ns", low=0.0)
     na64_ecal_out_of_time_max_gev: float = param(30.0, "na64: out-of-time ECAL energy limit",

@@ -86,6 +86,7 @@ class Reconstruction:
         self.side_band[self.srd] = True
         self.calorimeter = np.concatenate([self.ecal, self.hcal_all])
         self.muon = detector.muon_counters
+        self.beam = detector.beam_counters
         self.drift = np.zeros(6)  # weighted sums n, t, t^2, r, t r, r^2 of electrons' E/E_beam
         self.spill = None
 
@@ -136,7 +137,8 @@ class Reconstruction:
             samples, self.expected_time_ns(events), missing, self.source_bit, self.ped_ref,
             self.constants.time_offset_ns, self.template.table, self.template.t0_ns,
             *self.forced_template, self.period_ns, *self.lut, self.detector.adc_max,
-            c.pedestal.samples, c.pedestal.max_deviation_adc, p.threshold_adc, p.max_pulses,
+            c.pedestal.samples, c.pedestal.max_deviation_adc, c.pedestal.max_shift_adc,
+            p.threshold_adc, p.max_pulses,
             p.fit_iterations, p.chi2_per_sample_max, p.noise_adc, p.peak_ns,
             p.in_time_window_ns, p.separate_ns, self.side_band, s.sideband_lo_ns + half, half,
             *out, n_pulses, flags, ped, side)
@@ -174,9 +176,11 @@ class Reconstruction:
                    ch.flags, ch.side_band_adc, self.gev_per_adc, drift,
                    self.expected_time_ns(events), self.constants.time_offset_ns,
                    CHANNEL_TO_EVENT_FLAGS, self.ps, self.main, self.hcal, self.calorimeter,
-                   self.veto_pairs, self.srd, self.muon, s.window_ns, s.module_min_gev,
-                   s.module_max_gev, s.modules_required, c.mip_min_gev, c.mip_max_gev,
-                   c.muon_counter_min_adc, pu.cell_min_gev, pu.unresolved_ns, pu.na64_window_ns,
+                   self.veto_pairs, self.srd, self.muon, self.beam, s.window_ns,
+                   s.module_min_gev, s.module_max_gev, s.modules_required, c.mip_min_gev,
+                   c.mip_max_gev, c.muon_counter_min_adc, pu.cell_min_gev, pu.unresolved_ns,
+                   pu.counter_mip_gev, pu.counter_max_mips,
+                   c.beam_energy_gev + c.region2_tolerance_gev, pu.na64_window_ns,
                    pu.na64_ecal_out_of_time_max_gev, pu.na64_hcal_out_of_time_max_gev,
                    ch.energy_gev, *(reco[name] for name in EVENT_SUMS_FIELDS))
 

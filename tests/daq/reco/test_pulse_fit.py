@@ -119,6 +119,30 @@ def test_an_early_pulse_uses_the_running_pedestal(detector, rec):
     assert np.allclose(ch.amplitude_adc[:, CH], 500.0, rtol=0.02)
 
 
+def test_a_small_early_pulse_does_not_bias_the_pedestal(detector, rec):
+    """Too small to pass a single sample's deviation limit, a pileup pulse in the pre-signal
+    samples still shifts their mean: the running pedestal is used."""
+    ev = _events(3, [2] * 3)
+    _, ch = rec(_waves(detector, [[(9.0, 30.0), (500.0, 102.0)]] * 3, 3), ev)
+    assert (ch.flags[:, CH] & pf.PEDESTAL_FALLBACK).all()
+    assert np.allclose(ch.amplitude_adc[:, CH], 500.0, rtol=0.004)
+
+
+def test_a_pulse_that_peaked_before_the_window_is_not_a_failed_fit(detector, rec):
+    """Pileup from before the window shows only its tail, which fits as well further back
+    with a larger amplitude, without end: the fit keeps it near the window, the in-time pulse
+    beside it is measured and nothing is flagged as failed."""
+    rng = np.random.default_rng(7)
+    n = 200
+    ev = _events(n, [2] * n)
+    pulses = [[(a, t), (400.0, 102.0)] for a, t in
+              zip(rng.uniform(500.0, 4000.0, n), rng.uniform(-90.0, -40.0, n), strict=True)]
+    s = _waves(detector, pulses, n).astype(np.float64) + rng.normal(0.0, 1.5, (n, 1, 32))
+    _, ch = rec(np.floor(s + 0.5).astype(np.uint16), ev)
+    assert not (ch.flags[:, CH] & pf.FIT_FAILED).any()
+    assert np.allclose(np.median(ch.amplitude_adc[:, CH]), 400.0, rtol=0.01)
+
+
 def test_broken_and_missing_channels_are_flagged_and_sums_stay_finite(detector, rec):
     ev = _events(4, [0] * 4)
     s = _waves(detector, [[(800.0, 100.0)]] * 4, 4)

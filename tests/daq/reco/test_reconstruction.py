@@ -37,11 +37,30 @@ def test_our_pileup_rule_keeps_events_the_na64_rule_loses(reconstructed):
     el = _electrons(truth, pileup_free=False)
     piled = (truth["n_pileup_window"][el] > 0).mean()
     assert piled > 0.2  # the spill has the pileup of 5e6 e-/spill
-    ours = ((reco["flags"][el] & er.EV_PILEUP_OURS) > 0).mean()
+    lost = (reco["flags"] & er.EV_PILEUP_OURS) > 0
+    ours = lost[el].mean()
     na64 = ((reco["flags"][el] & er.EV_PILEUP_NA64) > 0).mean()
-    assert ours < 0.02 and na64 > 5 * ours
-    kept = el & ((reco["flags"] & er.EV_PILEUP_OURS) == 0) & (truth["n_pileup_window"] > 0)
-    assert abs(np.median(reco["e_ecal_gev"][kept] / truth["e_ecal_gev"][kept]) - 1) < 0.01
+    # the target, 2 % at 5e6 e-/spill, within three binomial sigma of this spill's electrons
+    assert ours < 0.02 + 3 * np.sqrt(0.02 * 0.98 / el.sum()) and na64 > 5 * ours
+    # what it loses is pileup no fit can separate: within 10 ns of the trigger, nearly all
+    unresolvable = truth["nearest_pileup_ns"] < 10.0
+    assert lost[el & ~unresolvable].mean() < 0.005
+    # a second particle within 5 ns: every cell sees one pulse, the beam counters two, and
+    # the calorimeters up to twice the beam energy
+    in_time = el & (truth["nearest_pileup_ns"] < 5.0)
+    assert in_time.sum() > 10 and lost[in_time].mean() > 0.9
+
+
+def test_events_kept_with_pileup_have_no_visible_bias(reconstructed):
+    reco, _, truth, _ = reconstructed
+    kept = (_electrons(truth, pileup_free=False) & ((reco["flags"] & er.EV_PILEUP_OURS) == 0)
+            & (truth["n_pileup_window"] > 0))
+    assert kept.sum() > 500
+    ratio = reco["e_ecal_gev"][kept] / truth["e_ecal_gev"][kept]
+    assert abs(np.median(ratio) - 1) < 0.006
+    # the tails that fits which stopped too early (low) and in-time pileup (high) made:
+    # measured 0.6 % and 0.3 % over 5,500 such events (bench/reco_accuracy.py)
+    assert (ratio < 0.9).mean() < 0.015 and (ratio > 1.1).mean() < 0.01
 
 
 def test_srd_tags_electrons_and_not_hadrons(reconstructed):
@@ -91,7 +110,8 @@ def test_led_and_random_triggers_are_not_classified(detector, make_emulator):
     """An LED flash lights every calorimeter cell (hundreds of GeV-equivalent): it must not
     land in region II or anywhere else but 'other'."""
     em = make_emulator(**{"trigger.led_rate_hz": 200.0, "trigger.random_rate_hz": 200.0,
-                          "trigger.physics_rate_hz": 0.0, "spill.duration_s": 0.5})
+                          "trigger.physics_rate_hz": 0.0, "spill.duration_s": 0.5,
+                          "beam.intensity_per_spill": 1e6})  # few electrons lost to pileup
     rec = Reconstruction(detector)
     classes, triggers, e_ecal = [], [], []
     for b in em.batches(em.spill_plan(1)):
