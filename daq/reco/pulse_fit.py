@@ -55,6 +55,18 @@ def template_at(table, t0_ns, dt_ns):
 
 
 @njit(cache=True, nogil=True, inline="always")
+def table_at(table, x):
+    """``template_at`` where the table position ``x`` (in steps) is already known."""
+    if x < 0.0 or x >= table.shape[0] - 1:
+        return 0.0, 0.0
+    j = int(x)
+    f = x - j
+    a = table[j]
+    b = table[j + 1]
+    return a + f * (b - a), (b - a) / STEP_NS
+
+
+@njit(cache=True, nogil=True, inline="always")
 def template_support(table, t0_ns, t_ns, period_ns, n_s):
     """The samples ``lo..hi-1`` where a pulse peaking at ``t_ns`` can be non-zero
     (``template_at``): loops over them skip only exact zeros."""
@@ -200,11 +212,20 @@ def _step_2(y, use, lo, hi, amp, t, period_ns, table, t0_ns, lam):
     a00 = a01 = a02 = a03 = a11 = a12 = a13 = a22 = a23 = a33 = 0.0
     b0 = b1 = b2 = b3 = 0.0
     chi2 = 0.0
+    # the template read at a constant stride from each pulse's first sample: no division per
+    # sample
+    x0 = (lo * period_ns - t[0] - t0_ns) / STEP_NS
+    x1 = (lo * period_ns - t[1] - t0_ns) / STEP_NS
+    stride = period_ns / STEP_NS
     for i in range(lo, hi):
         if not use[i]:
+            x0 += stride
+            x1 += stride
             continue
-        f0, d0 = template_at(table, t0_ns, i * period_ns - t[0])
-        f1, d1 = template_at(table, t0_ns, i * period_ns - t[1])
+        f0, d0 = table_at(table, x0)
+        f1, d1 = table_at(table, x1)
+        x0 += stride
+        x1 += stride
         g0 = -amp[0] * d0
         g1 = -amp[1] * d1
         r = y[i] - amp[0] * f0 - amp[1] * f1
