@@ -37,9 +37,7 @@ def run(detector, n_events: int, overrides: dict, reco_overrides: dict | None = 
         r, ch = rec(b.samples_in_map_order(detector), b.events)
         out["reco"].append(r)
         out["time"].append(np.stack([ch.time_ns, ch.amplitude_adc], 2))
-        nearest = np.full(len(b.events), np.inf)  # the pileup particle nearest the trigger
-        np.minimum.at(nearest, b.truth["pileup_event"], np.abs(b.truth["pileup_time_ns"]))
-        out["truth"].append({**b.truth, "nearest_pileup_ns": nearest})
+        out["truth"].append({**b.truth, "nearest_pileup_ns": b.nearest_pileup_ns()})
         out["events"].append(b.events)
     truth = {k: np.concatenate([t[k] for t in out["truth"]]) for k in (
         "class", "trigger", "e_ecal_gev", "n_pileup_window", "t_peak_ns", "deposit_gev",

@@ -51,6 +51,13 @@ class Batch:
         out["complete"] = 1
         return out
 
+    def nearest_pileup_ns(self) -> np.ndarray:
+        """Per event, how far from the trigger its nearest pileup particle is (ns; inf: none):
+        within ~10 ns it makes one pulse with the in-time particle in every cell."""
+        out = np.full(len(self.events), np.inf)
+        np.minimum.at(out, self.truth["pileup_event"], np.abs(self.truth["pileup_time_ns"]))
+        return out
+
     def samples_in_map_order(self, detector: Detector) -> np.ndarray:
         """Every source's samples as one (events, channels, samples) array in the map's
         channel order: what the event builder makes of this batch (without fault injection)."""

@@ -180,22 +180,14 @@ def reconstructed(detector, rich_emulator):
     parts = []
     for b in rich_emulator.batches(rich_emulator.spill_plan(1)):
         reco, ch = rec(b.samples_in_map_order(detector), b.events)
-        parts.append((reco, ch, b.truth, b.events))
+        parts.append((reco, ch, b.truth, b.events, b.nearest_pileup_ns()))
     reco = np.concatenate([p[0] for p in parts])
     ch = {k: np.concatenate([getattr(p[1], k) for p in parts]) for k in (
         "amplitude_adc", "time_ns", "flags", "n_pulses", "energy_gev")}
     truth = {k: np.concatenate([p[2][k] for p in parts]) for k in (
         "class", "trigger", "e_ecal_gev", "n_pileup_window", "t_peak_ns", "deposit_gev")}
-    truth["nearest_pileup_ns"] = np.concatenate([_nearest_pileup_ns(p[2]) for p in parts])
+    truth["nearest_pileup_ns"] = np.concatenate([p[4] for p in parts])
     return reco, ch, truth, np.concatenate([p[3] for p in parts])
-
-
-def _nearest_pileup_ns(truth: dict) -> np.ndarray:
-    """Per event of a batch's truth, how far from the trigger its nearest pileup particle is
-    (ns; inf: none)."""
-    out = np.full(len(truth["class"]), np.inf)
-    np.minimum.at(out, truth["pileup_event"], np.abs(truth["pileup_time_ns"]))
-    return out
 
 
 def reconstructed_batches(em: Emulator, detector: Detector, spills) -> list[list[tuple]]:

@@ -42,9 +42,10 @@ PEEL_NS = 100.0
 
 
 @njit(cache=True, nogil=True, inline="always")
-def template_at(table, t0_ns, dt_ns):
-    """Template value and slope (per ns) at ``dt_ns`` from the peak (linear interpolation)."""
-    x = (dt_ns - t0_ns) / STEP_NS
+def table_at(table, x):
+    """Template value and slope (per ns) at table position ``x`` (steps from the first entry;
+    linear interpolation, zero outside): for loops that step through the table at a known
+    stride."""
     if x < 0.0 or x >= table.shape[0] - 1:
         return 0.0, 0.0
     j = int(x)
@@ -55,15 +56,9 @@ def template_at(table, t0_ns, dt_ns):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def table_at(table, x):
-    """``template_at`` where the table position ``x`` (in steps) is already known."""
-    if x < 0.0 or x >= table.shape[0] - 1:
-        return 0.0, 0.0
-    j = int(x)
-    f = x - j
-    a = table[j]
-    b = table[j + 1]
-    return a + f * (b - a), (b - a) / STEP_NS
+def template_at(table, t0_ns, dt_ns):
+    """Template value and slope (per ns) at ``dt_ns`` from the peak (linear interpolation)."""
+    return table_at(table, (dt_ns - t0_ns) / STEP_NS)
 
 
 @njit(cache=True, nogil=True, inline="always")
