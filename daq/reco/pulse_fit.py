@@ -199,8 +199,8 @@ def _residual_chi2(y, use, k, amp, t, lo, hi, period_ns, table, t0_ns):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _step_2(y, use, lo, hi, amp, t, period_ns, table, t0_ns, lam):
-    """One damped Gauss-Newton step of two pulses, the 4x4 normal equations and their Cholesky
+def _step_2(y, use, lo, hi, amp, t, period_ns, table, t0_ns):
+    """One Gauss-Newton step of two pulses, the 4x4 normal equations and their Cholesky
     solution in registers (the usual overlap; the general path costs twice as much). Returns
     (ok, chi2 at the current parameters, d amp0, d amp1, d t0, d t1); the same arithmetic as
     the general path."""
@@ -239,11 +239,10 @@ def _step_2(y, use, lo, hi, amp, t, period_ns, table, t0_ns, lam):
         a22 += g0 * g0
         a23 += g0 * g1
         a33 += g1 * g1
-    damp = 1.0 + lam + 1e-9  # Marquardt's scaling; the 1e-9 keeps a degenerate pair solvable
-    a00 = a00 * damp + 1e-9
-    a11 = a11 * damp + 1e-9
-    a22 = a22 * damp + 1e-9
-    a33 = a33 * damp + 1e-9
+    a00 += 1e-9 * (a00 + 1.0)  # keeps a degenerate pair solvable
+    a11 += 1e-9 * (a11 + 1.0)
+    a22 += 1e-9 * (a22 + 1.0)
+    a33 += 1e-9 * (a33 + 1.0)
     # Cholesky, L (l_ij) by rows
     if not a00 > 0.0:
         return False, chi2, 0.0, 0.0, 0.0, 0.0
@@ -318,15 +317,15 @@ def missing_pulse(y, use, k, amp, t, period_ns, table, t0_ns, resid):
 
 @njit(cache=True, nogil=True)
 def fit_pulses(y, use, k, amp, t, period_ns, table, t0_ns, peak_ns, iterations, work):
-    """Levenberg-Marquardt fit of ``k`` template pulses (amplitudes ``amp``, peak times ``t`` in
-    ns from the window start, both refined in place) to ``y`` where ``use``. Returns chi2
-    (ADC^2) and the number of samples used; chi2 < 0 when the fit failed. ``work``: a 1-d
-    scratch buffer of at least (2 k + 2)^2 + 4 k.
+    """Gauss-Newton fit of ``k`` template pulses (amplitudes ``amp``, peak times ``t`` in ns
+    from the window start, both refined in place) to ``y`` where ``use``. Returns chi2 (ADC^2)
+    and the number of samples used; chi2 < 0 when the fit failed. ``work``: a 1-d scratch
+    buffer of at least (2 k + 2)^2 + 4 k.
 
-    Plain Gauss-Newton oscillates on overlapping pulses (their template and time derivative
-    are nearly collinear) and was still moving after its iterations in most two-pulse fits,
-    which lost in-time energy to the neighbour; a step that raises chi2 is taken back and the
-    next one damped, so each iteration improves the fit."""
+    On two overlapping pulses (template and time derivative nearly collinear) Gauss-Newton
+    jumps about before it settles, and those jumps are what reach the right pair (damped or
+    halved steps stayed near the first guess): it keeps going, and the fit ends at the best
+    point it visited."""
     n_s = y.shape[0]
     lo = n_s
     hi = 0
@@ -337,7 +336,6 @@ def fit_pulses(y, use, k, amp, t, period_ns, table, t0_ns, peak_ns, iterations, 
     step = work[(m + 2) * (m + 2):(m + 2) * (m + 2) + m]
     best = work[(m + 2) * (m + 2) + m:(m + 2) * (m + 2) + 2 * m]  # amp, t of the best chi2
     best_chi2 = np.inf
-    lam = 0.0
     for _ in range(iterations):
         if k == 1:  # the common case, solved by hand
             s_ff = s_fg = s_gg = s_fr = s_gr = chi2 = 0.0
@@ -353,8 +351,6 @@ def fit_pulses(y, use, k, amp, t, period_ns, table, t0_ns, peak_ns, iterations, 
                 s_gg += g * g
                 s_fr += f * r
                 s_gr += g * r
-            s_ff *= 1.0 + lam
-            s_gg *= 1.0 + lam
             det = s_ff * s_gg - s_fg * s_fg
             ok = det > 1e-12 * (s_ff * s_gg + 1e-30)
             if ok:
@@ -362,7 +358,7 @@ def fit_pulses(y, use, k, amp, t, period_ns, table, t0_ns, peak_ns, iterations, 
                 step[1] = (s_ff * s_gr - s_fg * s_fr) / det
         elif k == 2:  # the usual overlap
             ok, chi2, step[0], step[1], step[2], step[3] = _step_2(
-                y, use, lo, hi, amp, t, period_ns, table, t0_ns, lam)
+                y, use, lo, hi, amp, t, period_ns, table, t0_ns)
         else:
             # contiguous views of the scratch buffer: strided ones cost more than the sums
             jtj = work[:m * m].reshape((m, m))
@@ -387,7 +383,7 @@ def fit_pulses(y, use, k, amp, t, period_ns, table, t0_ns, peak_ns, iterations, 
                     for q in range(p, m):  # the upper triangle; mirrored below
                         jtj[p, q] += jp * row[q]
             for p in range(m):
-                jtj[p, p] = jtj[p, p] * (1.0 + lam + 1e-9) + 1e-9  # as in _step_2
+                jtj[p, p] += 1e-9 * (jtj[p, p] + 1.0)  # keeps a degenerate pair solvable
                 for q in range(p):
                     jtj[p, q] = jtj[q, p]
             ok = solve_in_place(jtj, jtr)
