@@ -67,8 +67,8 @@ class PileupSection:
                                    "(the counters' most probable signal)", unit="GeV", low=1e-6)
     counter_max_mips: float = param(
         1.8, "ours: the beam counters' mean in-time signal above this many particles' is two "
-        "particles in time, which no cell can tell apart (one particle passes it in about "
-        "0.05 % of events); a second electron is caught by its energy anyway: E_ECAL + E_HCAL "
+        "particles in time, which no cell can tell apart (none of 3,291 electrons without "
+        "pileup passed it); a second electron is caught by its energy anyway: E_ECAL + E_HCAL "
         "above the beam energy + classes.region2_tolerance_gev is pileup too", low=1.0)
     na64_window_ns: float = param(2.0, "na64: the single pulse of a checked cell within this of "
                                   "the trigger time", unit="ns", low=0.0)
