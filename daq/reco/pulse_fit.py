@@ -320,7 +320,7 @@ def fit_pulses(y, use, k, amp, t, period_ns, table, t0_ns, peak_ns, iterations, 
     """Gauss-Newton fit of ``k`` template pulses (amplitudes ``amp``, peak times ``t`` in ns
     from the window start, both refined in place) to ``y`` where ``use``. Returns chi2 (ADC^2)
     and the number of samples used; chi2 < 0 when the fit failed. ``work``: a 1-d scratch
-    buffer of at least (2 k + 2)^2 + 4 k.
+    buffer of at least (2 k + 2)^2 + 4 k + (2 k + 1) n for ``n`` samples.
 
     On two overlapping pulses (template and time derivative nearly collinear) Gauss-Newton
     jumps about before it settles, and those jumps are what reach the right pair (damped or
@@ -363,25 +363,38 @@ def fit_pulses(y, use, k, amp, t, period_ns, table, t0_ns, peak_ns, iterations, 
             # contiguous views of the scratch buffer: strided ones cost more than the sums
             jtj = work[:m * m].reshape((m, m))
             jtr = work[m * m:m * m + m]
-            row = work[m * m + m:m * m + 2 * m]  # the Jacobian's row of one sample
-            jtj[:] = 0.0
-            jtr[:] = 0.0
+            # the Jacobian by columns and the residuals, then each sum over samples in one
+            # loop (in registers; accumulating every entry sample by sample went through
+            # memory): the same sums in the same order
+            n_fit = hi - lo
+            jac = work[(m + 2) * (m + 2) + 2 * m:(m + 2) * (m + 2) + 2 * m + m * n_fit]
+            jac = jac.reshape((m, n_fit))
+            res = work[(m + 2) * (m + 2) + 2 * m + m * n_fit:
+                       (m + 2) * (m + 2) + 2 * m + (m + 1) * n_fit]
             chi2 = 0.0
+            n_u = 0
             for i in range(lo, hi):
                 if not use[i]:
                     continue
                 r = y[i]
                 for j in range(k):
                     f, d = template_at(table, t0_ns, i * period_ns - t[j])
-                    row[j] = f
-                    row[k + j] = -amp[j] * d
+                    jac[j, n_u] = f
+                    jac[k + j, n_u] = -amp[j] * d
                     r -= amp[j] * f
+                res[n_u] = r
                 chi2 += r * r
-                for p in range(m):
-                    jp = row[p]
-                    jtr[p] += jp * r
-                    for q in range(p, m):  # the upper triangle; mirrored below
-                        jtj[p, q] += jp * row[q]
+                n_u += 1
+            for p in range(m):
+                acc = 0.0
+                for u in range(n_u):
+                    acc += jac[p, u] * res[u]
+                jtr[p] = acc
+                for q in range(p, m):  # the upper triangle; mirrored below
+                    acc = 0.0
+                    for u in range(n_u):
+                        acc += jac[p, u] * jac[q, u]
+                    jtj[p, q] = acc
             for p in range(m):
                 jtj[p, p] += 1e-9 * (jtj[p, p] + 1.0)  # keeps a degenerate pair solvable
                 for q in range(p):
@@ -531,7 +544,8 @@ def reconstruct_channels(samples, t_expected_ns, missing, source_bit, ped_ref, t
     tt = np.empty(scratch)
     amp_keep = np.empty(scratch)  # a fit's pulses while a trial with one more is made
     tt_keep = np.empty(scratch)
-    work = np.empty((2 * max_pulses + 4) ** 2)  # the fit's normal equations, steps, best
+    # the fit's normal equations, steps, best point, Jacobian and residuals
+    work = np.empty((2 * max_pulses + 4) ** 2 + (2 * max_pulses + 1) * n_s)
     limit = chi2_max * noise_adc * noise_adc
     half = ped_samples // 2
     weights = np.empty(n_s)
