@@ -333,8 +333,12 @@ def fit_pulses(y, use, k, amp, t, period_ns, table, t0_ns, peak_ns, iterations, 
         lo = min(lo, max(0, int(math.floor((t[j] - peak_ns) / period_ns))))
         hi = max(hi, min(n_s, int(math.ceil(t[j] / period_ns)) + FIT_SAMPLES_AFTER_PEAK + 1))
     m = 2 * k
-    step = work[(m + 2) * (m + 2):(m + 2) * (m + 2) + m]
-    best = work[(m + 2) * (m + 2) + m:(m + 2) * (m + 2) + 2 * m]  # amp, t of the best chi2
+    # ``work``: the normal equations (general path), then the step, the best point, and the
+    # general path's Jacobian and residuals
+    base = (m + 2) * (m + 2)
+    step = work[base:base + m]
+    best = work[base + m:base + 2 * m]  # amp, t of the best chi2
+    base += 2 * m
     best_chi2 = np.inf
     for _ in range(iterations):
         if k == 1:  # the common case, solved by hand
@@ -367,10 +371,8 @@ def fit_pulses(y, use, k, amp, t, period_ns, table, t0_ns, peak_ns, iterations, 
             # loop (in registers; accumulating every entry sample by sample went through
             # memory): the same sums in the same order
             n_fit = hi - lo
-            jac = work[(m + 2) * (m + 2) + 2 * m:(m + 2) * (m + 2) + 2 * m + m * n_fit]
-            jac = jac.reshape((m, n_fit))
-            res = work[(m + 2) * (m + 2) + 2 * m + m * n_fit:
-                       (m + 2) * (m + 2) + 2 * m + (m + 1) * n_fit]
+            jac = work[base:base + m * n_fit].reshape((m, n_fit))
+            res = work[base + m * n_fit:base + (m + 1) * n_fit]
             chi2 = 0.0
             n_u = 0
             for i in range(lo, hi):
