@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ctl", help="drive a running DAQ (start, stop, status, shutdown)",
                        description="Send a run-control command to a DAQ started by "
                        "'na64daq run'.")
-    p.add_argument("action", choices=("start", "stop", "status", "shutdown"),
+    p.add_argument("action", choices=("configure", "start", "stop", "status", "shutdown"),
                    help="what the DAQ should do")
     p.add_argument("--config", metavar="FILE", help="DAQ configuration (for its endpoints)")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for an answer")
@@ -263,36 +263,40 @@ def _daq_config(args: argparse.Namespace, extra: dict[str, Any] | None = None):
 def cmd_demo(args: argparse.Namespace) -> int:
     cfg = _daq_config(args, {"writer.directory": args.out})
     from daq.run_summary import end_progress, print_progress, print_summary
-    from daq.supervisor import Supervisor
+    from daq.supervisor import RunControlError, StopSignals, Supervisor
 
     def log(message: str) -> None:
         end_progress()
         print(message, flush=True)
 
+    signals = StopSignals()  # Ctrl-C and SIGTERM stop the run cleanly, at any moment
     sup = Supervisor(cfg, args.detector, log=log)
     try:
         print("starting builder, writer, monitor tap and "
               f"{cfg.workers.count} workers...", flush=True)
         sup.configure()
         if sup.state != "configured":
-            raise RuntimeError(sup.error)
+            raise RunControlError(f"the DAQ could not start: {sup.error}")
+        if signals.received:
+            print(f"{signals.received}: no run taken", flush=True)
+            return 130
         sup.start()
-        try:
-            next_print = time.monotonic()
-            while sup.state == "running":
-                sup.poll(0.2)
-                if sup.state == "running" and time.monotonic() >= next_print:
-                    next_print += 1.0
-                    print_progress(sup.status())
-        except KeyboardInterrupt:
-            print("\nstopping...", flush=True)
-            if sup.state == "running":
+        next_print = time.monotonic()
+        while sup.state == "running":
+            if signals.received:
+                print(f"\n{signals.received}: stopping...", flush=True)
                 sup.stop()
+                break
+            sup.poll(0.2)
+            if sup.state == "running" and time.monotonic() >= next_print:
+                next_print += 1.0
+                print_progress(sup.status())
         print_summary(sup.status())
         ok = sup.outcome == "stopped" and sup.ledger and sup.ledger.get("balanced")
         return 0 if ok else 1
     finally:
         sup.close()
+        signals.restore()
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -344,7 +348,40 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+class _RunSignals:
+    """A source's signals from run control, caught from the command's first moment: SIGTERM
+    (stop) during start-up (the JIT, a file to read) ends the run cleanly too, instead of
+    killing the crate before it could close its run; SIGUSR1 enables the trigger, sent to
+    every crate at once when all are ready, so that they share the spill clock as crates do
+    (each starting on its own, they were a second apart, and a stop cut that much)."""
+
+    def __init__(self) -> None:
+        self.publisher = None
+        self.reason: str | None = None
+        self.go = False
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGUSR1, self._go)
+
+    def _stop(self, *_: object) -> None:
+        self.reason = "asked to stop (SIGTERM)"
+        if self.publisher is not None:
+            self.publisher.request_stop(self.reason)
+
+    def _go(self, *_: object) -> None:
+        self.go = True
+        if self.publisher is not None:
+            self.publisher.go.set()
+
+    def attach(self, publisher) -> None:
+        self.publisher = publisher
+        if self.reason:
+            publisher.request_stop(self.reason)
+        if self.go:
+            publisher.go.set()
+
+
 def cmd_emulate(args: argparse.Namespace) -> int:
+    signals = _RunSignals()
     if args.out:
         if args.source or args.real_time or args.truth:
             raise ConfigError("--out writes every source and the truth to a file; --source, "
@@ -354,18 +391,19 @@ def cmd_emulate(args: argparse.Namespace) -> int:
     ids = args.source or list(em.detector.source_ids)
     for sid in ids:
         em.detector.source(sid)
-    em.warm_up(ids)  # ready before the start of run, as a crate is configured before it starts
     if args.compile_only:
+        em.warm_up(ids)
         return 0
+    pub = _publisher(em.cfg.publish, not args.real_time, em.cfg.spill.pace, ids, args, signals)
+    with pub.starting():  # ready before the start of run, as a crate is configured before
+        em.warm_up(ids)
     if not args.truth:
-        return _publish(em.cfg.publish, not args.real_time, em.cfg.spill.pace, ids,
-                        em.frames(ids), args)
+        return _publish(pub, em.frames(ids))
     from emulator.run_file import EmulatedRunWriter
 
     writer = EmulatedRunWriter(args.truth, em, with_samples=False)
     try:
-        return _publish(em.cfg.publish, not args.real_time, em.cfg.spill.pace, ids,
-                        _recording_truth(em.stream(ids), writer), args)
+        return _publish(pub, _recording_truth(em.stream(ids), writer))
     finally:
         writer.close()
 
@@ -388,31 +426,37 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from emulator.replay import Replay
     from emulator.run_file import read_run
 
+    signals = _RunSignals()
     if args.pace < 0:
         raise ConfigError(f"--pace {args.pace:g}: must be >= 0")
-    cfg = load(EmulatorConfig, args.config, _overrides(args))
-    replay = Replay(read_run(args.file, truth=False), Detector.load(args.detector))
     if args.repeat < 1:
         raise ConfigError(f"--repeat {args.repeat}: must be >= 1")
-    ids = args.source or list(replay.run.samples)
-    return _publish(cfg.publish, args.pace == 0, args.pace, ids,
-                    replay.frames(ids, repeat=args.repeat), args)
+    cfg = load(EmulatorConfig, args.config, _overrides(args))
+    detector = Detector.load(args.detector)
+    if args.source:
+        for sid in args.source:
+            detector.source(sid)
+    ids = args.source or list(detector.source_ids)
+    pub = _publisher(cfg.publish, args.pace == 0, args.pace, ids, args, signals)
+    with pub.starting():
+        replay = Replay(read_run(args.file, truth=False), detector)
+    return _publish(pub, replay.frames(ids, repeat=args.repeat))
 
 
-def _publish(publish, time_compressed: bool, pace: float, ids, frames,
-             args: argparse.Namespace) -> int:
+def _publisher(publish, time_compressed: bool, pace: float, ids,
+               args: argparse.Namespace, signals: _RunSignals):
     from emulator.publisher import Publisher
 
     endpoints = {sid: publish.endpoint(sid) for sid in ids}
     pub = Publisher(endpoints, time_compressed, pace, publish.send_hwm, publish.linger_s,
-                    heartbeat=args.heartbeat, name=args.name)
+                    heartbeat=args.heartbeat, name=args.name,
+                    wait_for_go=args.heartbeat is not None)  # under run control
+    signals.attach(pub)
+    return pub
 
-    def stop(*_: object) -> None:
-        pub.stop_reason = "asked to stop (SIGTERM)"
 
-    signal.signal(signal.SIGTERM, stop)
-    print("publishing " + ", ".join(f"source {s} on {e}" for s, e in endpoints.items()),
-          flush=True)
+def _publish(pub, frames) -> int:
+    print("publishing " + ", ".join(f"source {s}" for s in pub.sockets), flush=True)
     try:
         counters = pub.run(frames)
     finally:

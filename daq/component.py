@@ -12,6 +12,7 @@ from typing import Any
 
 import zmq
 
+from daq import heartbeat
 from daq.daq_config import DaqConfig
 
 
@@ -58,10 +59,8 @@ class Component:
             self.exiting = True
         if self.before_beat is not None:
             self.before_beat()
-        msg = {"name": self.name, "pid": os.getpid(), "time": time.time(),
-               "counters": self.counters}
         try:
-            self.heartbeat.send(json.dumps(msg).encode(), zmq.NOBLOCK)
+            self.heartbeat.send(heartbeat.message(self.name, self.counters), zmq.NOBLOCK)
         except zmq.Again:  # supervisor gone or slow: a heartbeat is never worth blocking for
             pass
 
@@ -73,6 +72,8 @@ class Component:
             except zmq.Again:
                 return None
             except ValueError:
+                continue
+            if not isinstance(msg, dict):
                 continue
             if msg.get("to") in (self.name, "all", self.name.split("-")[0]):
                 if msg.get("cmd") == "exit":

@@ -5,6 +5,7 @@ emulator that stands in for the readout. One TOML file; ``na64daq config --daq``
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +13,18 @@ from pathlib import Path
 from daq.config import ConfigError, param, section
 from emulator.config import EmulatorConfig
 
-ENDPOINT = re.compile(r"(tcp://(\*|[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:]+\]):(\d{1,5})|ipc://[^\s]+)")
+ENDPOINT = re.compile(r"(tcp://(\*|[^\s\[\]:/]+|\[([0-9A-Fa-f:.]+)\]):(\d{1,5})|ipc://[^\s]+)")
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+HOST_NAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*\.?")
+
+
+def valid_host(host: str) -> bool:
+    """An IP address, or a host name as RFC 1123 allows (letters, digits, inner hyphens)."""
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return HOST_NAME.fullmatch(host) is not None
 
 
 @dataclass(frozen=True)
@@ -28,15 +40,21 @@ class EndpointsSection:
     tap_publish: str = param("tcp://127.0.0.1:5606", "the monitor tap publishes to viewers")
 
     def check(self) -> None:
+        if not valid_host(self.source_host):
+            raise ConfigError(f"endpoints.source_host = {self.source_host!r}: not a host name "
+                              "(RFC 1123) or an IP address")
         seen: dict[str, str] = {}
         for f in dataclasses.fields(self):
             if f.name == "source_host":
                 continue
             value = getattr(self, f.name)
             m = ENDPOINT.fullmatch(value)
-            if m is None or (m.group(3) and not 0 < int(m.group(3)) < 65536):
+            host = m and (m.group(3) or m.group(2))
+            if m is None or (m.group(4) and not 0 < int(m.group(4)) < 65536) or (
+                    host and host != "*" and not valid_host(host)):
                 raise ConfigError(f"endpoints.{f.name} = {value!r}: expected tcp://HOST:PORT "
-                                  "(port 1-65535) or ipc://PATH")
+                                  "(HOST a name or IP address, or *; port 1-65535) or "
+                                  "ipc://PATH")
             if value in seen:
                 raise ConfigError(f"endpoints.{f.name} = {value!r}: already used by "
                                   f"endpoints.{seen[value]}")
@@ -58,6 +76,9 @@ class BuilderSection:
         "up (back-pressure keeps the crates in step)", low=1, high=10_000_000)
     stall_s: float = param(2.0, "a source silent this long no longer holds the others back",
                            unit="s", low=0.01, high=600.0)
+    spill_window: int = param(2, "a frame may open a spill at most this far past the newest "
+                              "one seen; others are refused (bounds the spills open at once)",
+                              low=1, high=16)
 
 
 @dataclass(frozen=True)

@@ -88,6 +88,7 @@ class _Spill:
         if bottom >= self.base and top - self.base < len(self.t_first):
             return True
         base = min(bottom, self.lo)
+        top = max(top, self.hi - 1)  # the rows already seen stay (an early frame came late)
         if top - base >= max_span:
             return False
         size = len(self.t_first)
@@ -167,7 +168,7 @@ class EventAssembler:
     """Groups fragments into events; returns built batches and markers to send, in order."""
 
     def __init__(self, detector: Detector, timeout_s: float, max_pending: int,
-                 max_event_number: int, batch_events: int):
+                 max_event_number: int, batch_events: int, spill_window: int = 2):
         self.detector = detector
         self.sources = list(detector.source_ids)
         self.index = {sid: k for k, sid in enumerate(self.sources)}
@@ -179,7 +180,15 @@ class EventAssembler:
         self.batch_events = batch_events
         # per spill, event numbers waiting at once span at most this (memory bound)
         self.max_span = max(1 << 20, 4 * max_pending)
+        #: spills open at once at most: a frame of a spill beyond the newest open one by
+        #: more than this is refused (absurd spill numbers cannot open spills without end)
+        self.spill_window = spill_window
         self.run_open = False
+        self.draining = False  # run control asked to close the run (sources_done, then finish)
+        #: the run the supervisor commanded: the only one a SOR may open (None: no run)
+        self.commanded: int | None = None
+        #: frames refused while no run was open, by source and reason (never reset)
+        self.idle_rejected: dict[int, dict[str, int]] = {sid: {} for sid in self.sources}
         self.reset(None)
 
     def reset(self, run: int | None) -> None:
@@ -193,7 +202,8 @@ class EventAssembler:
         self.last_seen: dict[int, float] = {}  # source -> time of its last frame
         self.eor: dict[int, dict[str, Any]] = {}
         self.out: deque[tuple[str, dict[str, Any], np.ndarray | None, np.ndarray | None]] = deque()
-        self.run_ledger = {"triggered": 0, "built_complete": 0, "built_incomplete": 0,
+        self.run_ledger = {"triggered": 0, "cut_by_stop": 0, "built_complete": 0,
+                           "built_incomplete": 0,
                            "dropped_by_policy": 0, "unseen_unexplained": 0}
 
     @property
@@ -217,66 +227,118 @@ class EventAssembler:
         stats = self.stats[source_id]
         stats.rejected[reason] = stats.rejected.get(reason, 0) + 1
 
-    def add(self, source_id: int, frame: Frame, now: float) -> None:
-        """Take one decoded frame from ``source_id`` (its own socket)."""
+    def expect(self, run: int) -> None:
+        """The supervisor started ``run``: its SOR frames may open it (nothing else can)."""
+        self.commanded = run
+
+    def drain(self, run: int, now: float) -> None:
+        """Run control ends ``run`` (stopped, or some source died): close it once every source
+        has ended its run or fallen silent, so that frames still on their way are built (a
+        drain that closed at once emitted complete events, queued in the sockets, as
+        incomplete). A run no source opened (stopped in their start-up) opens and closes."""
+        if not self.run_open and self.run != run:
+            self.open_run(run)
+        if self.run == run and self.run_open:
+            self.draining = True
+            if self.sources_done(now):
+                self.finish()
+
+    def sources_done(self, now: float) -> bool:
+        return all(s in self.eor or now - self.last_seen.get(s, -np.inf) >= self.timeout_s
+                   for s in self.sources)
+
+    def open_run(self, run: int) -> None:
+        self.reset(run)
+        self.run_open = True
+        self.draining = False
+        self._emit_marker("SOR", 0, {"run": run})
+
+    def add(self, source_id: int, frame: Frame, now: float) -> bool:
+        """Take one decoded frame from ``source_id`` (its own socket); False if it was
+        refused (then it must not move anything else, such as the pacer)."""
         if frame.source_id != source_id:
             self.reject(source_id, "wrong_source")
-            return
-        if frame.kind is FrameKind.SOR and not self.run_open:
-            self.reset(frame.run)
-            self.run_open = True
-            self._emit_marker("SOR", 0, {"run": frame.run})
+            return False
+        if not self.run_open:
+            if frame.kind is FrameKind.SOR and frame.run == self.commanded:
+                self.open_run(frame.run)
+            else:  # a run not commanded, or its frames after it ended: nothing opens
+                reason = ("late" if frame.run == self.run and frame.run is not None else
+                          "uncommanded_sor" if frame.kind is FrameKind.SOR else "no_run_open")
+                idle = self.idle_rejected[source_id]
+                idle[reason] = idle.get(reason, 0) + 1
+                return False
         st = self.stats[source_id]
-        self.last_seen[source_id] = now
-        if not self.run_open:  # after the end of the run: nothing can join it any more
-            st.late += frame.n_events
-            return
         st.frames += 1
         if frame.run != self.run:
             self.reject(source_id, "wrong_run")
-            return
+            return False
+        self.last_seen[source_id] = now
         if frame.kind is FrameKind.SOR:
+            if source_id in self.sor:
+                self.reject(source_id, "repeated_sor")
+                return False
             self.sor.add(source_id)
-            return
+            return True
         if frame.kind is FrameKind.EOR:
+            if source_id not in self.sor or source_id in self.eor:
+                self.reject(source_id, "eor_out_of_sequence")
+                return False
             self.eor[source_id] = frame.info
             if set(self.eor) >= set(self.sources):
                 self.finish()
-            return
+            return True
+        if source_id not in self.sor or source_id in self.eor:
+            self.reject(source_id, "outside_its_run")
+            return False
         if frame.spill in self.closed:
             if frame.kind is FrameKind.EVENTS:
                 st.late += frame.n_events
-            return
-        sp = self._spill(frame.spill)
+            return True
+        if frame.spill not in self.spills and not self._in_window(frame.spill):
+            self.reject(source_id, "spill_out_of_window")
+            return False
+        sp = self._spill(frame.spill, now)
         if frame.kind is FrameKind.SOS:
             sp.start_ns = sp.start_ns or frame.time_ns
-            return
+            return True
         if frame.kind is FrameKind.EOS:
             sp.eos[source_id] = frame.info
             sp.end_ns = max(sp.end_ns, frame.time_ns)
             if set(sp.eos) >= set(self.sources):
                 self.collect(now, close=[frame.spill])
-            return
-        self._add_events(sp, self.index[source_id], st, frame, now)
+            return True
+        return self._add_events(sp, self.index[source_id], st, frame, now)
 
-    def _spill(self, spill: int) -> _Spill:
+    def _in_window(self, spill: int) -> bool:
+        """A new spill may open if it follows the newest spill seen by at most
+        ``spill_window`` (spills are numbered from 1; none is skipped in a healthy run)."""
+        newest = max([*self.spills, *self.closed], default=0)
+        return newest < spill <= newest + self.spill_window
+
+    def _spill(self, spill: int, now: float) -> _Spill:
         sp = self.spills.get(spill)
         if sp is None:
             sp = self.spills[spill] = _Spill(spill, len(self.sources))
             self._emit_marker("SOS", spill, {})
+            # a new spill begins: every source was rightly silent in the pause before it
+            # (at the beam's pace, longer than timeout_s: the first source's first frame of
+            # spill 2 was emitted alone, the others taken for dead), so each gets timeout_s
+            for sid in self.last_seen:
+                self.last_seen[sid] = max(self.last_seen[sid], now)
         return sp
 
-    def _add_events(self, sp: _Spill, k: int, st: SourceStats, frame: Frame, now: float) -> None:
+    def _add_events(self, sp: _Spill, k: int, st: SourceStats, frame: Frame, now: float) -> bool:
         ev = frame.events["event"].astype(np.int64)
         if not len(ev):
-            return
+            return True
         bottom, top = int(ev.min()), int(ev.max())
         if bottom < 1 or top > self.max_event_number:
             self.reject(frame.source_id, "absurd_event_number")
-            return
+            return False
         if not sp.reserve(bottom, top, self.max_span):
             self.reject(frame.source_id, "event_number_jump")
-            return
+            return False
         bid = self.next_block
         # contiguous copies of the fields (16 bytes an event): the kernel's one signature,
         # whether the frame holds one event or many (see warm_up)
@@ -296,6 +358,7 @@ class EventAssembler:
         if taken:
             self.next_block += 1
             self.blocks[bid] = [frame.samples, taken]
+        return True
 
     # -- output ------------------------------------------------------------------------------
     def collect(self, now: float, close: list[int] | None = None, drain: bool = False) -> None:
@@ -389,7 +452,12 @@ class EventAssembler:
         not_sent = [int(info[s].get("not_sent", 0)) for s in self.sources if s in info]
         declared = min(not_sent) if len(not_sent) == len(self.sources) else 0
         dropped = min(unseen, declared)
-        ledger = {"triggered": triggered, "built_complete": sp.complete,
+        # a stop reaches the crates one after the other: the events some read and others
+        # did not are the stop's cut, built incomplete (and never classified), said apart
+        counts = [int(i.get("triggered", 0)) for i in info.values()]
+        stopped = any(i.get("stopped") for i in info.values())
+        cut = triggered - min(counts) if stopped else 0
+        ledger = {"triggered": triggered, "cut_by_stop": cut, "built_complete": sp.complete,
                   "built_incomplete": sp.incomplete,
                   "dropped_by_policy": dropped, "unseen_unexplained": unseen - dropped,
                   "built_beyond_triggered": built - built_in_range,
@@ -403,12 +471,15 @@ class EventAssembler:
 
     def finish(self) -> None:
         """End of run (every EOR, or a drain): close every spill, then the EOR marker."""
+        if not self.run_open:  # ended already (a drain after the last EOR): once is enough
+            return
         self.collect(0.0, drain=True)
         if self.run is not None:
             self._emit_marker("EOR", 0, {"builder": dict(self.run_ledger),
                                          "sources": {str(s): i for s, i in self.eor.items()},
                                          "per_source": self.stats_dict()})
         self.run_open = False
+        self.commanded = None  # the next run needs the supervisor's word again
 
     def stats_dict(self) -> dict[str, Any]:
         return {str(s): st.as_dict() for s, st in self.stats.items()}
@@ -511,7 +582,7 @@ def main(cfg, detector: Detector, name: str = "builder") -> None:
     writer.connect(cfg.endpoints.writer)
     b = cfg.builder
     asm = EventAssembler(detector, b.timeout_s, b.max_pending_events, b.max_event_number,
-                         b.batch_events)
+                         b.batch_events, b.spill_window)
     queue: deque[tuple[int, list]] = deque()
     inflight: dict[bytes, dict[int, list]] = {}
     credit: dict[bytes, int] = {}
@@ -528,6 +599,8 @@ def main(cfg, detector: Detector, name: str = "builder") -> None:
 
     def counters() -> None:  # before each heartbeat, not per batch
         comp.counters = {"run": asm.run, "built_events": built, "pending_events": asm.pending,
+                         "rejected_between_runs": {str(k): v for k, v in
+                                                   asm.idle_rejected.items() if v},
                          "queued_batches": len(queue), "requeued_batches": requeued,
                          "in_flight": sum(len(v) for v in inflight.values()),
                          "sources": asm.stats_dict(), "last_seq": seq}
@@ -544,6 +617,17 @@ def main(cfg, detector: Detector, name: str = "builder") -> None:
         polled = listening
         ready = dict(poller.poll(50))
         now = time.time()  # wall clock: also the monitor's latency reference
+        cmd = comp.command()  # before the frames: the run they may open is the command's
+        if cmd and cmd.get("cmd") == "run" and type(cmd.get("run")) is int:
+            asm.expect(cmd["run"])
+        elif cmd and cmd.get("cmd") == "worker_dead":
+            ident = str(cmd.get("worker")).encode()
+            lost = inflight.pop(ident, {})
+            credit.pop(ident, None)
+            queue.extendleft(reversed(sorted(lost.items())))
+            requeued += len(lost)
+        elif cmd and cmd.get("cmd") == "drain" and type(cmd.get("run")) is int:
+            asm.drain(cmd["run"], now)
         asm.not_listening(set(sources.values()) - listening, now)
         for s, sid in sources.items():
             if s not in ready:
@@ -554,8 +638,8 @@ def main(cfg, detector: Detector, name: str = "builder") -> None:
                 except FrameError as exc:
                     asm.reject(sid, frame_error_reason(str(exc)))
                     continue
-                asm.add(sid, frame, now)
-                pace.saw(sid, frame, now)
+                if asm.add(sid, frame, now):
+                    pace.saw(sid, frame, now)
                 if sid not in pace.readable(now):
                     break
         while work in ready:
@@ -572,18 +656,11 @@ def main(cfg, detector: Detector, name: str = "builder") -> None:
                 inflight.get(ident, {}).pop(int(arg), None)
                 credit[ident] = credit.get(ident, 0) + 1
         got_frames = any(s in ready for s in sources)
-        cmd = comp.command()
-        if cmd and cmd.get("cmd") == "worker_dead":
-            ident = cmd["worker"].encode()
-            lost = inflight.pop(ident, {})
-            credit.pop(ident, None)
-            queue.extendleft(reversed(sorted(lost.items())))
-            requeued += len(lost)
-        elif cmd and cmd.get("cmd") == "drain":
-            asm.finish()
         if got_frames or now - last_collect > 0.05:  # timeouts need only a coarse clock
             asm.collect(now)
             last_collect = now
+            if asm.draining and asm.sources_done(now):
+                asm.finish()
         while asm.out:
             kind, header, events, samples = asm.out.popleft()
             if kind == "SOR":

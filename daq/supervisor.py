@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from typing import Any
 
 import zmq
 
+from daq import heartbeat
 from daq.config import to_dict
 from daq.daq_config import DaqConfig
 from daq.detector import Detector
@@ -62,6 +64,8 @@ class Process:
     last_beat: float = 0.0
     counters: dict[str, Any] = field(default_factory=dict)
     log: Any = None
+    token: str = ""  # its heartbeats carry it: nobody else can speak for it
+    asked_to_stop: bool = False  # a source's exit after this is the stop, not a failure
 
     def alive(self, now: float, dead_after_s: float) -> bool:
         if self.popen.poll() is not None:
@@ -93,6 +97,8 @@ class Supervisor:
         self.commands = self._bind(zmq.PUB, "commands")
         self.run_started = 0.0
         self.worker_serial = 0
+        self.bad_heartbeats: dict[str, int] = {}  # reason -> count, never acted on
+        self.trigger_enabled = False  # the sources of this run were told to go
 
     def _bind(self, kind: int, key: str) -> zmq.Socket:
         endpoint = getattr(self.cfg.endpoints, key)
@@ -127,15 +133,18 @@ class Supervisor:
         path.write_text(json.dumps(values))
         return path
 
-    def _child_env(self) -> dict[str, str]:
-        """Every child's environment: the allocator's settings and this DAQ's conditions."""
-        return {**MALLOC_ENV, **os.environ, "NA64DAQ_DB": str(self.db.path)}
+    def _child_env(self, token: str = "") -> dict[str, str]:
+        """Every child's environment: the allocator's settings, this DAQ's conditions and
+        the child's heartbeat token."""
+        return {**MALLOC_ENV, **os.environ, "NA64DAQ_DB": str(self.db.path),
+                heartbeat.TOKEN_ENV: token}
 
     def _spawn(self, role: str, name: str, argv: list[str]) -> Process:
         log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - lives with the process
+        token = secrets.token_hex(16)
         popen = subprocess.Popen([sys.executable, *argv], stdout=log, stderr=subprocess.STDOUT,
-                                 start_new_session=True, env=self._child_env())
-        proc = Process(role, name, popen, time.monotonic(), log=log)
+                                 start_new_session=True, env=self._child_env(token))
+        proc = Process(role, name, popen, time.monotonic(), log=log, token=token)
         self.procs[name] = proc
         return proc
 
@@ -198,6 +207,18 @@ class Supervisor:
         self._go("configure")
         self._ensure_components(self._compile_sources())
 
+    def reconfigure(self) -> None:
+        """The ``configure`` command: from idle, configure; when configured or in error, make
+        sure every component runs again (the ones that died are started anew)."""
+        if self.state == "idle":
+            self.configure()
+        elif self.state == "error":
+            self.stop()
+        elif self.state == "configured":
+            self._ensure_components()
+        else:
+            raise RunControlError(f"'configure' is not allowed in state '{self.state}'")
+
     def _ensure_components(self, compiling: subprocess.Popen | None = None) -> None:
         """Start every component that is not running (all at configure; after an error, the
         ones that died), and wait for their first heartbeat (and for ``compiling``, the
@@ -248,10 +269,12 @@ class Supervisor:
         config = self._config_file(self.run)
         record = {k: v for k, v in (self.db.run(self.run) or {}).items() if k != "config"}
         self.cfg.run_record_path(self.run).write_text(json.dumps(record))  # for the run file
+        self.send("all", "run", run=self.run)  # the one run the builder and writer accept
         if self.cfg.run.sources != "external":
             for sid in self.detector.source_ids:
                 self._spawn_source(sid, config, self.run)
         self.run_started = time.monotonic()
+        self.trigger_enabled = self.cfg.run.sources == "external"
         self._go("start")
         self.log(f"run {self.run} started")
         return self.run
@@ -265,7 +288,8 @@ class Supervisor:
                     self._kill(p, wait_s=0.5)
             if self.run is not None and self.procs.get("writer") and \
                     self.procs["writer"].popen.poll() is None:
-                self.send("builder", "drain")  # close the run file with what was taken
+                self._stop_sources()
+                self.send("builder", "drain", run=self.run)  # close the file with what was taken
                 self._writer_done(min(5.0, self.cfg.run.stop_timeout_s))
                 self._teardown_run("error")
             self._go("stop")
@@ -274,10 +298,22 @@ class Supervisor:
         if self.state != "running":
             raise RunControlError(f"'stop' is not allowed in state '{self.state}'")
         self._go("stop")
-        for p in self._role("source"):  # sources end their spill and run, then exit
+        self._stop_sources()
+        self._finish_run()
+
+    def _enable_trigger(self, sources: list[Process]) -> None:
+        """Every source is ready: all start now, together, on one spill clock."""
+        self.trigger_enabled = True
+        for p in sources:
+            if p.popen.poll() is None:
+                p.popen.send_signal(signal.SIGUSR1)
+
+    def _stop_sources(self) -> None:
+        """Ask every source to end its spill and run (SIGTERM), then exit."""
+        for p in self._role("source"):
+            p.asked_to_stop = True
             if p.popen.poll() is None:
                 p.popen.send_signal(signal.SIGTERM)
-        self._finish_run()
 
     def _finish_run(self) -> None:
         t = self.cfg.run.stop_timeout_s
@@ -285,8 +321,8 @@ class Supervisor:
                    min(5.0, t))
         if self.state == "error":
             return
-        if not self._writer_done(0.5):
-            self.send("builder", "drain")  # some source never ended its run: close it anyway
+        if not self._writer_done(0.5):  # some source never ended (or opened) its run:
+            self.send("builder", "drain", run=self.run)  # close it anyway
         if not self._writer_done(t) and self.state != "error":
             self._go("fail", f"the writer did not close run {self.run} within {t:g} s")
             self._teardown_run("error")
@@ -299,11 +335,9 @@ class Supervisor:
     def _end_failed_run(self) -> None:
         """The writer can no longer write (disk full, ...) but is alive: end the run so that
         it closes the ledger, counting what it could not write."""
-        for p in self._role("source"):
-            if p.popen.poll() is None:
-                p.popen.send_signal(signal.SIGTERM)
+        self._stop_sources()
         if not self._writer_done(5.0):
-            self.send("builder", "drain")
+            self.send("builder", "drain", run=self.run)
             self._writer_done(5.0)
         self._teardown_run("error")
 
@@ -313,7 +347,11 @@ class Supervisor:
             lambda: writer.counters.get("run_done") == self.run, timeout_s)
 
     def _teardown_run(self, outcome: str) -> None:
-        for p in self._role("source"):
+        sources = self._role("source")
+        if any(p.popen.poll() is None for p in sources):  # their last counts, then gone
+            self._stop_sources()
+            self._wait(lambda: all(p.popen.poll() is not None for p in sources), 3.0)
+        for p in sources:
             self._kill(p)
             del self.procs[p.name]
         asked = time.monotonic()  # every stage's final counters, for the ledger
@@ -321,14 +359,20 @@ class Supervisor:
         self._wait(lambda: all(p.last_beat > asked for p in self.procs.values()
                                if p.popen.poll() is None), 2 * self.cfg.run.heartbeat_s)
         writer = self.procs.get("writer")
-        ledger = writer.counters.get("ledger") if writer else None
-        if ledger is None:  # the run did not close: say what is known
-            ledger = {"balanced": False, "incomplete": True,
-                      "written": writer.counters.get("written_events") if writer else None}
+        closed = writer is not None and writer.counters.get("run_done") == self.run
+        ledger = writer.counters.get("ledger") if closed else None
+        if not isinstance(ledger, dict):
+            ledger = _unclosed_ledger(sources, writer, self.procs.get("builder"))
         ledger = dict(ledger)
         stages = dict(ledger.get("stages", {}))
         stages["workers"] = {p.name: p.counters for p in self._role("worker")}
         stages["restarted"] = dict(self.restarts)  # by role: worker, tap
+        builder = self.procs.get("builder")
+        stages["rejected_between_runs"] = (builder.counters.get("rejected_between_runs")
+                                           if builder else None)
+        stages["writer_process"] = {k: v for k, v in (writer.counters if writer else {}).items()
+                                    if k not in ("ledger", "spill_ledger")}
+        stages["bad_heartbeats"] = dict(self.bad_heartbeats)
         tap = self.procs.get("tap")
         stages["tap"] = tap.counters if tap else None
         ledger["stages"] = stages
@@ -359,17 +403,22 @@ class Supervisor:
     def poll(self, timeout_s: float = 0.1) -> None:
         """Take heartbeats, notice dead processes, notice the end of the run."""
         if self.heartbeats.poll(int(timeout_s * 1000)):
-            while True:
+            tokens = {name: p.token for name, p in self.procs.items()}
+            for _ in range(1000):  # then back to the rest: a flood cannot starve run control
                 try:
-                    msg = json.loads(self.heartbeats.recv(zmq.NOBLOCK))
+                    parts = self.heartbeats.recv_multipart(zmq.NOBLOCK)
                 except zmq.Again:
                     break
-                except ValueError:
+                try:
+                    if len(parts) != 1:
+                        raise heartbeat.HeartbeatError("multipart")
+                    msg = heartbeat.parse(parts[0], tokens)
+                except heartbeat.HeartbeatError as exc:
+                    self.bad_heartbeats[str(exc)] = self.bad_heartbeats.get(str(exc), 0) + 1
                     continue
-                proc = self.procs.get(msg.get("name"))
-                if proc is not None:
-                    proc.last_beat = time.monotonic()
-                    proc.counters = msg.get("counters", {})
+                proc = self.procs[msg["name"]]
+                proc.last_beat = time.monotonic()
+                proc.counters = msg["counters"]
         if self.state not in ("running", "configured", "stopping"):
             return
         writer = self.procs.get("writer")
@@ -384,9 +433,10 @@ class Supervisor:
             if proc.alive(now, self.cfg.run.dead_after_s):
                 continue
             code = proc.popen.poll()
-            if proc.role == "source" and code == 0:
-                continue  # finished its spills
-            why = (f"{proc.name} exited with code {code}" if code is not None else
+            if proc.role == "source" and (code == 0 or proc.asked_to_stop and code in (
+                    -signal.SIGTERM, 128 + signal.SIGTERM)):
+                continue  # finished its spills, or stopped as asked (in its start-up)
+            why = (f"{proc.name} exited with code {code}{_cause(proc)}" if code is not None else
                    f"{proc.name} stopped answering (no heartbeat for "
                    f"{now - proc.last_beat:.1f} s)")
             if proc.role in CRITICAL:
@@ -406,6 +456,9 @@ class Supervisor:
                 self._spawn_component(proc.role, proc.name)
         if self.state == "running":
             sources = self._role("source")
+            if not self.trigger_enabled and sources and all(
+                    p.counters.get("ready") for p in sources):
+                self._enable_trigger(sources)
             closed = writer is not None and writer.counters.get("run_done") == self.run
             if (sources and all(p.popen.poll() == 0 for p in sources)) or closed:
                 self._go("finished")
@@ -424,46 +477,122 @@ class Supervisor:
                 "latency_p99_s": (tap.counters.get("latency_p99_s") if tap else None),
                 # started but not yet answering (imports, and the JIT on a cold cache)
                 "starting": sorted(p.name for p in self.procs.values()
-                                   if p.last_beat == 0.0 and p.popen.poll() is None),
+                                   if (p.last_beat == 0.0 or p.counters.get("starting"))
+                                   and p.popen.poll() is None),
+                "bad_heartbeats": dict(self.bad_heartbeats),
                 "processes": {p.name: {"pid": p.popen.pid, "alive": p.popen.poll() is None}
                               for p in self.procs.values()},
                 "ledger": self.ledger}
 
 
+def _cause(proc: Process) -> str:
+    """The last line of a dead process's log (its error), to name the cause in one line."""
+    try:
+        with open(proc.log.name, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - 4096))
+            lines = [x.strip() for x in fh.read().decode(errors="replace").splitlines()]
+    except (OSError, AttributeError):
+        return ""
+    lines = [x for x in lines if x]
+    return f": {lines[-1][:300]}" if lines else ""
+
+
+def _unclosed_ledger(sources: list[Process], writer: Process | None,
+                     builder: Process | None) -> dict[str, Any]:
+    """A run that did not close (its writer or builder died): what the last heartbeats say.
+    Every crate reads every trigger, so the largest of their counts is what was triggered;
+    what the writer had written by its last heartbeat is known, the rest is unaccounted."""
+    counts = [int(c.get("triggered", 0)) for p in sources for c in p.counters.values()
+              if isinstance(c, dict)]
+    triggered = max(counts) if counts else None
+    written = writer.counters.get("written_events") if writer else None
+    return {"balanced": False, "incomplete": True, "triggered": triggered,
+            "written": written,
+            "unaccounted": (triggered - written if triggered is not None and written is not None
+                            else triggered),
+            "stages": {"sources": {p.name: p.counters for p in sources},
+                       "builder": builder.counters if builder else None}}
+
+
+COMMANDS = ("configure", "start", "stop", "status", "shutdown")
+MAX_COMMAND_BYTES = 4096  # a command is a few words; anything longer is refused unread
+
+
+def parse_command(parts: list[bytes]) -> str:
+    """The command of a control request, or RunControlError naming what is wrong with it:
+    one part, at most MAX_COMMAND_BYTES, a JSON object whose ``command`` is one of COMMANDS."""
+    if len(parts) != 1:
+        raise RunControlError(f"a command is one message part, not {len(parts)}")
+    if len(parts[0]) > MAX_COMMAND_BYTES:
+        raise RunControlError(f"a command of {len(parts[0])} bytes: at most "
+                              f"{MAX_COMMAND_BYTES}")
+    try:
+        msg = json.loads(parts[0])
+    except (ValueError, RecursionError):
+        raise RunControlError("not a JSON command") from None
+    if not isinstance(msg, dict):
+        raise RunControlError("a command is a JSON object {\"command\": ...}")
+    command = msg.get("command")
+    if command not in COMMANDS:
+        raise RunControlError(f"unknown command {command!r}: one of {', '.join(COMMANDS)}")
+    return command
+
+
+class StopSignals:
+    """SIGINT (Ctrl-C, to the whole process group) and SIGTERM to ``na64daq run`` or
+    ``demo``: a clean stop, the same as ``ctl stop``. Set explicitly, since a shell that
+    starts a program in the background has it ignore SIGINT (the demo ran on through it)."""
+
+    def __init__(self) -> None:
+        self.received: str | None = None
+        self.previous = {sig: signal.signal(sig, self._on) for sig in (signal.SIGINT,
+                                                                       signal.SIGTERM)}
+
+    def _on(self, signum: int, _frame: Any) -> None:
+        self.received = signal.Signals(signum).name
+
+    def restore(self) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
 def serve(cfg: DaqConfig, detector_path: str | None = None) -> int:
-    """``na64daq run``: configure, then answer run-control commands until ``shutdown``."""
+    """``na64daq run``: configure, then answer run-control commands until ``shutdown`` (or
+    SIGINT/SIGTERM: the run is stopped, then the DAQ shut down)."""
+    signals = StopSignals()
     sup = Supervisor(cfg, detector_path, log=lambda m: print(m, flush=True))
     rep = sup._bind(zmq.REP, "control")
     try:
         sup.configure()
         print(f"DAQ {sup.state}; commands on {cfg.endpoints.control}", flush=True)
         while sup.state != "idle":
+            if signals.received:
+                print(f"{signals.received}: stopping and shutting down", flush=True)
+                sup.shutdown()
+                break
             sup.poll(0.05)
             if not rep.poll(0):
                 continue
+            parts = rep.recv_multipart()
             try:
-                command = json.loads(rep.recv()).get("command")
-            except (ValueError, AttributeError):
-                rep.send(json.dumps({"ok": False, "error": "not a JSON command"}).encode())
-                continue
-            refused = None
-            try:
-                if command == "start":
+                command = parse_command(parts)
+                if command == "configure":
+                    sup.reconfigure()
+                elif command == "start":
                     sup.start()
                 elif command == "stop":
                     sup.stop()
                 elif command == "shutdown":
                     sup.shutdown()
-                elif command != "status":
-                    raise RunControlError(f"unknown command {command!r}")
+                refused = None
             except RunControlError as exc:
                 refused = str(exc)
             answer = dict(sup.status(), ok=refused is None)
             if refused:
                 answer["error"] = refused
             rep.send(json.dumps(answer).encode())
-    except KeyboardInterrupt:
-        pass
     finally:
         sup.close()
+        signals.restore()
     return 0

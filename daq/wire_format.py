@@ -23,6 +23,10 @@ MAGIC = b"NA64"
 VERSION = 1
 HEADER = struct.Struct("<4sHBBHHHHIIIIQQII")
 HEADER_SIZE = HEADER.size  # 56
+#: a control frame's info is a few counts: longer is not read
+MAX_INFO_BYTES = 65536
+#: the counts a control frame's info may carry (EOS, EOR): whole numbers from 0 to 2**32 - 1
+INFO_COUNTS = ("triggered", "sent", "not_sent")
 _HEADER_CRC_SPAN = HEADER_SIZE - 4
 
 EVENT_DTYPE = np.dtype(
@@ -230,12 +234,21 @@ def _decode(parts: Any, detector: Detector | None) -> Frame:
         if len(views) > 2:
             raise FrameError(f"{kind.name} frame has {len(views)} parts, expected 1 or 2")
         if payload_length:
+            if payload_length > MAX_INFO_BYTES:
+                raise FrameError(f"{kind.name} info of {payload_length} bytes is longer than "
+                                 f"{MAX_INFO_BYTES}")
             try:
                 info = json.loads(b"".join(bytes(v) for v in payload_parts).decode("utf-8"))
-            except (UnicodeDecodeError, ValueError):
+            except (UnicodeDecodeError, ValueError, RecursionError):
                 raise FrameError(f"{kind.name} info is not UTF-8 JSON") from None
             if not isinstance(info, dict):
                 raise FrameError(f"{kind.name} info is not a JSON object")
+            for key in INFO_COUNTS:
+                value = info.get(key, 0)
+                if type(value) is not int or not 0 <= value < 2**32:
+                    raise FrameError(f"{kind.name} info {key!r} is not a count: {value!r}")
+            if type(info.get("stopped", False)) is not bool:
+                raise FrameError(f"{kind.name} info 'stopped' is not true or false")
             frame.info = info
         return frame
 

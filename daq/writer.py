@@ -79,13 +79,15 @@ def main(cfg: DaqConfig, detector: Detector, name: str = "writer",
     out: RunFileWriter | None = None
     figures = SpillFigures(detector)
     run: int | None = None  # the run being written; None between runs
+    expected: int | None = None  # the run the supervisor started: the only one to open
+    ended: int | None = None  # the last run closed (its stragglers are duplicates)
     spills: list[dict[str, Any]] = []
     classes = np.zeros(len(CLASS_NAMES), np.int64)
     started = time.time()
     no_file = 0  # events of this spill that had no file to go to
     c: dict[str, Any] = {"run": None, "written_events": 0, "written_bytes": 0,
                          "duplicates_suppressed": 0, "malformed": 0, "write_errors": 0,
-                         "orphan_events": 0, "failed": None,
+                         "orphan_events": 0, "foreign_items": 0, "failed": None,
                          "next_seq": 1, "waiting": 0, "run_done": None,
                          "ledger": None, "spill_ledger": None}
     comp.counters = c
@@ -95,12 +97,15 @@ def main(cfg: DaqConfig, detector: Detector, name: str = "writer",
             for batch in built_batch.decode_all(drain(pull, 32), n_ch, n_s, c):
                 key = (int(batch.header.get("run") or 0), batch.seq)
                 written_already = key[0] == run and key[1] < next_seq
-                if written_already or key in buffer or (run is not None and key[0] < run):
+                if written_already or key in buffer or key[0] == ended:
                     c["duplicates_suppressed"] += 1  # re-queued after its worker died
+                    continue
+                if key[0] not in (run, expected):  # no run the supervisor started
+                    c["foreign_items"] += 1
                     continue
                 buffer[key] = batch
         while True:
-            key = _next_item(buffer, run, next_seq)
+            key = _next_item(buffer, run, next_seq, expected)
             if key is None:
                 break
             batch = buffer.pop(key)
@@ -145,7 +150,8 @@ def main(cfg: DaqConfig, detector: Detector, name: str = "writer",
                 if out is not None:
                     out.close(run_end(ledger, classes, started))
                     out = None
-                run, next_seq = None, 1
+                run, next_seq, ended = None, 1, run
+                expected = None if expected == ended else expected
                 if c["failed"]:  # HDF5 is not to be trusted after a failed write (below)
                     comp.exiting = True
             if out is not None:
@@ -161,7 +167,9 @@ def main(cfg: DaqConfig, detector: Detector, name: str = "writer",
                 c["write_errors"] += 1
             c["failed"] = out.failed
             last_flush = time.monotonic()
-        comp.command()
+        cmd = comp.command()
+        if cmd and cmd.get("cmd") == "run" and type(cmd.get("run")) is int:
+            expected = cmd["run"]
         comp.beat()
     if out is not None:
         out.close(None)
@@ -190,10 +198,13 @@ def _end_spill(out: RunFileWriter | None, header: dict[str, Any], figures: Spill
 
 
 def _next_item(buffer: dict[tuple[int, int], built_batch.BuiltBatch], run: int | None,
-               next_seq: int) -> tuple[int, int] | None:
+               next_seq: int, expected: int | None) -> tuple[int, int] | None:
     """The key of the next item to write: the current run's next sequence number; between
-    runs (or when a newer run has started because the current one failed), a newer SOR."""
+    runs (or when a newer run has started because the current one failed), the SOR of the
+    run the supervisor started."""
     if run is not None and (run, next_seq) in buffer:
         return (run, next_seq)
-    newer = [k for k, v in buffer.items() if v.kind == "SOR" and (run is None or k[0] > run)]
-    return min(newer) if newer else None
+    if expected is not None and expected != run and (expected, 1) in buffer and \
+            buffer[(expected, 1)].kind == "SOR":
+        return (expected, 1)
+    return None

@@ -8,16 +8,19 @@ the stage that knows them).
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import zmq
 
-from daq.wire_format import FrameKind, decode, encode_control, peek
+from daq import heartbeat
+from daq.wire_format import EVENT_DTYPE, HEADER, FrameKind, decode, encode_control, peek
 
 
 @dataclass
@@ -41,11 +44,12 @@ class Publisher:
     def __init__(self, endpoints: dict[int, str], time_compressed: bool = True, pace: float = 1.0,
                  send_hwm: int = 16, linger_s: float = 10.0,
                  context: zmq.Context | None = None, heartbeat: str | None = None,
-                 name: str = "source", heartbeat_s: float = 1.0):
+                 name: str = "source", heartbeat_s: float = 1.0, wait_for_go: bool = False):
         self.context = context or zmq.Context()
         self.name = name
         self.heartbeat_s = heartbeat_s
         self._next_beat = 0.0
+        self._starting = False
         self.heartbeat = None
         self.parent = os.getppid()
         if heartbeat:  # under run control: tell the supervisor we live, with our counters
@@ -55,8 +59,13 @@ class Publisher:
             self.heartbeat.connect(heartbeat)
         self.time_compressed = time_compressed
         self.pace = pace
-        #: why to end the run early (set from a signal handler): finish the run cleanly
+        #: why to end the run early (set by :meth:`request_stop`): finish the run cleanly
         self.stop_reason: str | None = None
+        self.stop_at = 0.0  # monotonic time of the request: the trigger's inhibit
+        #: set when the trigger is enabled (run control's SIGUSR1 to every crate at once)
+        self.go = threading.Event()
+        if not wait_for_go:
+            self.go.set()
         self.sockets: dict[int, zmq.Socket] = {}
         self.counters = {sid: SourceCounters() for sid in endpoints}
         for sid, endpoint in endpoints.items():
@@ -71,24 +80,35 @@ class Publisher:
             self.sockets[sid] = sock
 
     def run(self, items: Iterable[tuple[float, int, list]]) -> dict[int, SourceCounters]:
+        while not self.go.is_set() and not self.stop_reason:  # ready, and saying so
+            self.beat()
+            self.go.wait(0.05)
         start = time.monotonic()
         opened: dict[int, tuple[FrameKind, Any]] = {}  # source -> last SOR/SOS frame
+        last_ns: dict[int, int] = {}  # source -> crate clock of its last event read out
+        items = iter(items)
         for emit_s, sid, parts in items:
-            if self.stop_reason:
-                print(f"{self.name}: ending the run early: {self.stop_reason}", flush=True)
-                self._end_early(opened)
-                break
             self.beat()
-            if not self.time_compressed:
-                while (delay := start + emit_s / self.pace - time.monotonic()) > 0:
-                    time.sleep(min(delay, 0.2))
-                    self.beat()
+            while not self.time_compressed and not self.stop_reason and (
+                    delay := start + emit_s / self.pace - time.monotonic()) > 0:
+                time.sleep(min(delay, 0.2))
+                self.beat()
+            if self.stop_reason and (self.time_compressed or
+                                     start + emit_s / self.pace > self.stop_at):
+                # a crate behind its schedule (a busy core) still reads out what was
+                # triggered before the stop: on one spill clock, every crate ends at the same
+                # trigger, and the stop cuts no event in two
+                print(f"{self.name}: ending the run early: {self.stop_reason}", flush=True)
+                self._open_run(sid, parts, items, opened)
+                self._end_early(opened, last_ns)
+                break
             kind, _, n_events = peek(parts)
             c = self.counters[sid]
             sock = self.sockets[sid]
             if kind is FrameKind.EVENTS:
                 c.spill_triggered += n_events
                 c.run_triggered += n_events
+                last_ns[sid] = _spill_start_ns(parts) + _last_trigger_ns(parts)
                 try:
                     if self.time_compressed:
                         self._send(sock, parts)
@@ -107,11 +127,32 @@ class Publisher:
                 c.spill_triggered = c.spill_sent = 0
             if kind in (FrameKind.SOR, FrameKind.SOS):
                 opened[sid] = (kind, decode(parts))
+                last_ns[sid] = opened[sid][1].time_ns
             elif kind is FrameKind.EOS:
                 opened[sid] = (FrameKind.SOR, opened[sid][1])
             self._send(sock, parts)  # control frames always go: blocking
         self.beat(force=True)
         return self.counters
+
+    def request_stop(self, reason: str) -> None:
+        """End the run: at once when time-compressed; at the beam's pace, after the frames
+        that were due by now (what the crate triggered before the stop)."""
+        self.stop_at = time.monotonic()
+        self.stop_reason = reason
+
+    def _open_run(self, sid: int, parts: list, items, opened) -> None:
+        """Stopped before every source has opened the run: send the start-of-run frames
+        still to come (they lead the stream), so that the run opens and closes everywhere,
+        with nothing in it, and the stop is a clean end rather than a run that never was."""
+        while len(opened) < len(self.sockets):
+            if peek(parts)[0] is not FrameKind.SOR:
+                return
+            opened[sid] = (FrameKind.SOR, decode(parts))
+            self._send(self.sockets[sid], parts)
+            try:
+                _, sid, parts = next(items)
+            except StopIteration:
+                return
 
     def _send(self, sock: zmq.Socket, parts: list) -> None:
         """Blocking send that keeps the heartbeat going while the consumer holds us back."""
@@ -130,28 +171,59 @@ class Publisher:
         if not force and now < self._next_beat:
             return
         self._next_beat = now + self.heartbeat_s
-        if os.getppid() != self.parent:  # the supervisor died: end the run and exit
-            self.stop_reason = "the supervisor is gone"
-        counters = {str(sid): c.info(spill=False) for sid, c in self.counters.items()}
-        msg = {"name": self.name, "pid": os.getpid(), "time": time.time(),
-               "counters": counters}
+        if os.getppid() != self.parent and not self.stop_reason:  # the supervisor died
+            self.request_stop("the supervisor is gone")
+        counters: dict[str, Any] = {str(sid): c.info(spill=False)
+                                    for sid, c in self.counters.items()}
+        if self._starting:
+            counters["starting"] = True
+        elif not self.go.is_set():
+            counters["ready"] = True  # waiting for the trigger to be enabled
         try:
-            self.heartbeat.send(json.dumps(msg).encode(), zmq.NOBLOCK)
+            self.heartbeat.send(heartbeat.message(self.name, counters), zmq.NOBLOCK)
         except zmq.Again:
             pass
 
-    def _end_early(self, opened: dict[int, tuple[FrameKind, Any]]) -> None:
-        """Stopped mid-run: close the open spill and the run, with what was counted."""
-        now = time.time_ns()
+    @contextlib.contextmanager
+    def starting(self) -> Iterator[None]:
+        """Heartbeats from a thread while the caller gets ready (the JIT compiles the
+        kernels, a file is read): a crate compiling on a cold cache for over a minute was
+        taken for dead before it ever beat."""
+        if self.heartbeat is None:
+            yield
+            return
+        self._starting = True
+        done = threading.Event()
+
+        def beating() -> None:
+            while not done.wait(self.heartbeat_s):
+                self.beat(force=True)
+
+        self.beat(force=True)
+        thread = threading.Thread(target=beating, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
+            self._starting = False
+
+    def _end_early(self, opened: dict[int, tuple[FrameKind, Any]],
+                   last_ns: dict[int, int]) -> None:
+        """Stopped mid-run: close the open spill and the run, with what was counted. The end
+        is on the crates' clock: the last event read out (or the start, if none was), so that
+        a cut spill's length, and the electrons on target that follow from it, are real."""
         for sid, (kind, f) in opened.items():
             c = self.counters[sid]
+            end_ns = max(last_ns.get(sid, f.time_ns), f.time_ns)
             if kind is FrameKind.SOS:
-                self.sockets[sid].send_multipart(encode_control(
-                    FrameKind.EOS, f.run, f.spill, sid, f.n_channels, f.n_samples, now,
-                    c.info(spill=True)))
-            self.sockets[sid].send_multipart(encode_control(
-                FrameKind.EOR, f.run, 0, sid, f.n_channels, f.n_samples, now,
-                c.info(spill=False)))
+                self._send(self.sockets[sid], encode_control(
+                    FrameKind.EOS, f.run, f.spill, sid, f.n_channels, f.n_samples, end_ns,
+                    dict(c.info(spill=True), stopped=True)))
+            self._send(self.sockets[sid], encode_control(
+                FrameKind.EOR, f.run, 0, sid, f.n_channels, f.n_samples, end_ns,
+                dict(c.info(spill=False), stopped=True)))
 
     def close(self) -> None:
         """Flush what is queued, then let go. Frames are sent without copies: their buffers
@@ -164,3 +236,13 @@ class Publisher:
         if self.heartbeat is not None:
             self.heartbeat.close()
         self.context.term()
+
+
+def _spill_start_ns(parts: list) -> int:
+    """The spill's start (the header's ``time_ns``) of an EVENTS frame this process encoded."""
+    return int(HEADER.unpack_from(memoryview(parts[0]))[12])
+
+
+def _last_trigger_ns(parts: list) -> int:
+    """Trigger time in the spill of the last event of an EVENTS frame this process encoded."""
+    return int(np.frombuffer(parts[1], EVENT_DTYPE)[-1]["trigger_time_ns"])

@@ -16,8 +16,10 @@ PHYSICS, CALIBRATION = int(TriggerKind.PHYSICS), int(TriggerKind.CALIBRATION)
 def classify(trigger, e_ecal_gev, e_hcal_gev, muon_tag, flags, pileup_flag, beam_energy_gev,
              region2_tolerance_gev, signal_ecal_max_gev, signal_hcal_max_gev, blinded,
              class_out):
-    """``class_out`` per event, by precedence: only beam triggers are classified (random and
-    LED triggers are 'other'); pileup (``flags & pileup_flag``, the rule in force) first, then
+    """``class_out`` per event, by precedence: only beam triggers of complete events are
+    classified (random and LED triggers, and events a source did not deliver, are 'other':
+    an incomplete event's sums lack that source's cells, and the stop's cut once put 3,659
+    of them in the signal box); pileup (``flags & pileup_flag``, the rule in force) first, then
     the muon tag, the signal box (physics triggers only: a random coincidence on an empty beam
     is no candidate), region II (E_ECAL + E_HCAL within the tolerance of the beam energy).
     Signal-box events get ``EV_BLINDED`` in ``flags`` when ``blinded``."""
@@ -29,6 +31,8 @@ def classify(trigger, e_ecal_gev, e_hcal_gev, muon_tag, flags, pileup_flag, beam
             e_hcal += e_hcal_gev[ev, m]
         cls = er.OTHER  # and so it stays for random and LED triggers
         if t != PHYSICS and t != CALIBRATION:
+            pass
+        elif flags[ev] & er.EV_MISSING:  # a source's cells are absent: no place in the plane
             pass
         elif flags[ev] & pileup_flag:
             cls = er.PILEUP

@@ -11,10 +11,13 @@ from daq.wire_format import FrameKind, decode
 SMALL = {"spill.duration_s": 0.2, "run.spills": 2, "run.batch_events": 40}
 
 
-def _assembler(detector, **kw):
+def _assembler(detector, run=1, **kw):
+    """An assembler the supervisor has told to expect ``run`` (the emulator's default)."""
     args = dict(timeout_s=0.5, max_pending=100000, max_event_number=10_000_000, batch_events=64)
     args.update(kw)
-    return EventAssembler(detector, **args)
+    asm = EventAssembler(detector, **args)
+    asm.expect(run)
+    return asm
 
 
 def _frames(em):
@@ -253,6 +256,7 @@ def test_after_warm_up_no_frame_needs_a_new_compilation():
         plan = em.spill_plan(1)
         one = replace(plan, triggers=plan.triggers[:8], times_ns=plan.times_ns[:8])  # 7 + 1
         asm = EventAssembler(detector, 0.5, 100000, 10_000_000, 64)
+        asm.expect(1)
         for item in run_sequence(1, detector, list(detector.source_ids), 0,
                                  [(one, em.batches(one))]):
             if isinstance(item, tuple):  # a frame, not the truth
