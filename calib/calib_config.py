@@ -5,19 +5,33 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from daq.config import param, section
+from daq.config import ConfigError, param, section
+
+#: [model] the highest voltage the calorimeters' PMTs are rated for: a hard bound that no set
+#: point nor limit may pass, whatever the configuration or the database says (the reference
+#: gives no figure; 2 kV is the usual rating of the 2-3 inch tubes of such calorimeters)
+PMT_RATED_MAX_V = 2000.0
+#: PMT gain ~ HV^k: k is about 6-10 for usual tubes (docs/conditions.md); outside this range a
+#: k is a typing error (with k = 1e-9 the HV formula overflowed)
+HV_K_RANGE = (1.0, 30.0)
 
 
 @dataclass(frozen=True)
 class HvSection:
     min_v: float = param(500.0, "lowest set point of a channel without limits in the database",
-                         unit="V", low=0.0, high=5000.0)
+                         unit="V", low=0.0, low_inclusive=False, high=PMT_RATED_MAX_V)
     max_v: float = param(1500.0, "highest set point of a channel without limits in the "
-                         "database", unit="V", low=0.0, high=5000.0)
+                         "database (at most the PMTs' rated maximum)", unit="V", low=0.0,
+                         low_inclusive=False, high=PMT_RATED_MAX_V)
     max_step_v: float = param(50.0, "largest change of a set point in one iteration", unit="V",
-                              low=0.1, high=5000.0)
+                              low=0.1, high=PMT_RATED_MAX_V)
     large_step: str = param("split", "a larger step is cut to the maximum (the next iteration "
                             "goes on) or refused", choices=("split", "refuse"))
+
+    def check(self) -> None:
+        if not self.min_v < self.max_v:
+            raise ConfigError(f"hv.min_v = {self.min_v:g} must be below hv.max_v = "
+                              f"{self.max_v:g}")
 
 
 @dataclass(frozen=True)

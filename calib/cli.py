@@ -16,21 +16,27 @@ import h5py
 import numpy as np
 from tqdm import tqdm
 
-from calib.calib_config import CalibConfig
+from calib.calib_config import HV_K_RANGE, PMT_RATED_MAX_V, CalibConfig
 from calib.cell_gain import CellGain, finite_or_none, gains
 from calib.conditions import KINDS, Conditions, ConditionsError, LogEntry, Version, diff
 from calib.ecal_calibration import calibrate_ecal
 from calib.fit_figure import save_fit_figure
 from calib.hcal_calibration import calibrate_hcal
 from calib.hv_table import HvProposal, propose_hv
-from calib.logbook import read_logbook
+from calib.logbook import ADC_MAX, read_logbook
 from calib.run_measurements import read_amplitudes, read_reference_amplitudes, recorded_gains
 from calib.value_table import read_value_table
+from daq.cli_arguments import COUNT, RUN, number
 from daq.config import load
 from daq.detector import Detector
 from daq.run_database import RunDatabase
-from daq.run_file.reader import RunReader
+from daq.run_file.verification import open_verified
 from daq.wire_format import TriggerKind
+
+
+def no_verify_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-verify", action="store_true",
+                   help="read a run file without checking its blocks' checksums (experts)")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -53,7 +59,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                       description="Import the cell readings (X-Y-M A=... HV=...) of a shift "
                       "logbook as logbook entries; missing values stay missing.")
     q.add_argument("file")
-    q.add_argument("--run", type=int, help="run the entries belong to")
+    q.add_argument("--run", type=RUN, help="run the entries belong to")
     common(q)
 
     q = cs.add_parser("hv", help="new HVs from reference amplitudes",
@@ -63,15 +69,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--from", dest="source", required=True, metavar="FILE",
                    help="measured amplitudes: a run file (its LED events) or a logbook in "
                    "the 2017 format")
-    q.add_argument("--target", type=float, required=True, metavar="ADC",
+    no_verify_option(q)
+    q.add_argument("--target", type=number(float, 0.0, ADC_MAX, low_inclusive=False), required=True,
+                   metavar="ADC",
                    help="target reference amplitude (2500 in the 2017 logbook)")
-    q.add_argument("--k", type=float, help="HV-gain exponent (gain ~ HV^k) for every cell, "
-                   "recorded as their hv_k (default: each cell's hv_k in the database)")
-    q.add_argument("--max-step", type=float, metavar="VOLTS",
+    q.add_argument("--k", type=number(float, *HV_K_RANGE),
+                   help="HV-gain exponent (gain ~ HV^k) for every cell, recorded as their hv_k "
+                   "(default: each cell's hv_k in the database)")
+    q.add_argument("--max-step", type=number(float, 0.0, PMT_RATED_MAX_V, low_inclusive=False),
+                   metavar="VOLTS",
                    help="largest change per iteration (default: config hv.max_step_v)")
     q.add_argument("--large-step", choices=("split", "refuse"),
                    help="a larger step is cut to the maximum or refused (default: config)")
-    q.add_argument("--first-run", type=int, help="first run of validity (default: the next)")
+    q.add_argument("--first-run", type=RUN, help="first run of validity (default: the next)")
     q.add_argument("--config", metavar="FILE", help="calibration defaults (TOML); see "
                    "'na64daq config --calib'")
     common(q)
@@ -80,6 +90,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         q = cs.add_parser(name, help=what, description=description)
         q.add_argument("--from", dest="source", required=True, metavar="FILE",
                        help=f"run file of the {run}")
+        no_verify_option(q)
         q.add_argument("--png", metavar="FILE", help="save the fits, one panel per cell")
         q.add_argument("--config", metavar="FILE", help="calibration defaults (TOML)")
         common(q)
@@ -102,14 +113,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                       "channel's limits refuse the whole table.")
     q.add_argument("kind", choices=KINDS)
     q.add_argument("file")
-    q.add_argument("--first-run", type=int, help="first run of validity (default: the next)")
-    q.add_argument("--last-run", type=int, help="last run of validity (default: open)")
+    q.add_argument("--first-run", type=RUN, help="first run of validity (default: the next)")
+    q.add_argument("--last-run", type=RUN, help="last run of validity (default: open)")
     q.add_argument("--config", metavar="FILE", help="calibration defaults (TOML)")
     common(q)
 
     q = cs.add_parser("show", help="the constants in force for a run")
     q.add_argument("kind", choices=KINDS)
-    q.add_argument("--run", type=int, help="run (default: the next one)")
+    q.add_argument("--run", type=RUN, help="run (default: the next one)")
     q.add_argument("--tag", help="only versions of this tag")
     common(q, writes=False)
 
@@ -118,13 +129,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     common(q, writes=False)
 
     q = cs.add_parser("diff", help="what changed between two versions")
-    q.add_argument("old", type=int)
-    q.add_argument("new", type=int)
+    q.add_argument("old", type=COUNT)
+    q.add_argument("new", type=COUNT)
     common(q, writes=False)
 
     q = cs.add_parser("logbook", help="the logbook as text or CSV")
     q.add_argument("--csv", action="store_true", help="one row per value")
-    q.add_argument("--run", type=int)
+    q.add_argument("--run", type=RUN)
     common(q, writes=False)
 
 
@@ -229,7 +240,7 @@ def _reference_readings(args: argparse.Namespace, cond: Conditions, cfg: CalibCo
     """cell -> (reference amplitude, HV the source recorded), and the source's run: a run
     file's LED events, or the latest reading of each cell in a logbook."""
     if h5py.is_hdf5(args.source):
-        with RunReader(args.source) as run:
+        with open_verified(args.source, not args.no_verify) as run:
             ref = read_reference_amplitudes(
                 run, cond.detector, [d.strip() for d in cfg.led.detectors.split(",")],
                 cfg.led.min_events, quiet=args.json)
@@ -273,7 +284,7 @@ def _calibration_triggers(args: argparse.Namespace, det: Detector
                           ) -> tuple[int, np.ndarray, np.ndarray]:
     """The run number, the calibration triggers' amplitudes (events, channels; NaN where
     unusable) and the gains the run was taken with."""
-    with RunReader(args.source) as source:
+    with open_verified(args.source, not args.no_verify) as source:
         gain_old = recorded_gains(source, det)
         amplitude = read_amplitudes(source, np.arange(det.n_channels), TriggerKind.CALIBRATION,
                                     quiet=args.json)

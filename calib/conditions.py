@@ -4,12 +4,14 @@ and the append-only logbook beside them, in the run database's SQLite file
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
+from calib.calib_config import HV_K_RANGE, PMT_RATED_MAX_V
 from daq.detector import Detector
 from daq.reco.calibration_constants import CalibrationConstants
 from daq.run_database import RunDatabase, RunDatabaseError
@@ -21,8 +23,22 @@ KINDS = ("pedestal_even_adc", "pedestal_odd_adc", "adc_per_gev", "time_offset_ns
          "reference_adc", "hv_v", "hv_k", "hv_min_v", "hv_max_v")
 
 
+#: (low, high, low inclusive) of each kind's values: no value outside enters the database, by
+#: any path (logbook import, ``calib set``, ``calib hv``). HVs and their limits lie within
+#: (0, PMT_RATED_MAX_V]; an HV within its channel's limits in force as well.
+RANGES = {"pedestal_even_adc": (0.0, 4095.0, True), "pedestal_odd_adc": (0.0, 4095.0, True),
+          "adc_per_gev": (0.0, 1e6, False), "time_offset_ns": (-1000.0, 1000.0, True),
+          "reference_adc": (0.0, 4095.0, False), "hv_v": (0.0, PMT_RATED_MAX_V, False),
+          "hv_k": (*HV_K_RANGE, True), "hv_min_v": (0.0, PMT_RATED_MAX_V, False),
+          "hv_max_v": (0.0, PMT_RATED_MAX_V, False)}
+
+#: the same for what logbook entries record beside the kinds: readings and proposed HVs
+LOG_RANGES = {**RANGES, "amplitude_adc": (0.0, 4095.0, True), "hv_new_v": RANGES["hv_v"]}
+
+
 class ConditionsError(ValueError):
-    """A conditions request is invalid (unknown kind or channel, empty interval, ...)."""
+    """A conditions request is invalid (unknown kind or channel, empty interval, a value out
+    of range, ...)."""
 
 
 @dataclass
@@ -86,8 +102,9 @@ class Conditions:
                                       f"{', '.join(KINDS)})")
         if first_run < 0 or (last_run is not None and last_run < first_run):
             raise ConditionsError(f"empty interval of validity: runs {first_run} to {last_run}")
-        rows = {kind: [(self._channel(ch), None if v is None else float(v))
-                       for ch, v in values.items()] for kind, values in versions.items()}
+        rows = {kind: [(self._channel(ch), _number(v, kind, ch)) for ch, v in values.items()]
+                for kind, values in versions.items()}
+        self._check_hv(rows, first_run)
         ids = []
         with self._transaction():
             for kind, kind_rows in rows.items():
@@ -102,19 +119,42 @@ class Conditions:
                 self._add_entry(entry, ids[0])
         return ids
 
+    def _check_hv(self, rows: dict[str, list[tuple[str, float | None]]],
+                  first_run: int) -> None:
+        """HV limits below each other, and set points within them: the limits written now,
+        else those in force for ``first_run``, else the hard bounds alone."""
+        def limits(kind: str) -> dict[str, float | None]:
+            in_force = self.lookup(kind, first_run)
+            return {**(in_force.values if in_force else {}), **dict(rows.get(kind, []))}
+
+        lows, highs = limits("hv_min_v"), limits("hv_max_v")
+        for ch in set(lows) | set(highs):
+            lo, hi = lows.get(ch), highs.get(ch)
+            if lo is not None and hi is not None and not lo < hi:
+                raise ConditionsError(f"{ch}: HV limits {lo:g}-{hi:g} V: the lower must be "
+                                      "below the upper")
+        for ch, v in rows.get("hv_v", []):
+            lo, hi = lows.get(ch), highs.get(ch)
+            if v is not None and ((lo is not None and v < lo) or (hi is not None and v > hi)):
+                raise ConditionsError(f"{ch}: HV {v:g} V is outside its limits "
+                                      f"{lo if lo is not None else 0:g}-"
+                                      f"{hi if hi is not None else PMT_RATED_MAX_V:g} V")
+
     def add_entries(self, entries: list[LogEntry]) -> list[int]:
         """Append entries, all or none (a whole imported logbook)."""
         with self._transaction():
             return [self._add_entry(e, None) for e in entries]
 
     def _add_entry(self, entry: LogEntry, version: int | None) -> int:
+        values = [(ch, q, _number(v, q, ch) if q in LOG_RANGES else v)
+                  for ch, q, v in entry.values]
         cur = self.sql.execute(
             "INSERT INTO logbook (time, run, author, text, version) VALUES (?, ?, ?, ?, ?)",
             (entry.time or time.time(), entry.run, entry.author, entry.text, version))
         entry_id = int(cur.lastrowid)
         self.sql.executemany(
             "INSERT INTO logbook_values (entry, channel, quantity, value) VALUES (?, ?, ?, ?)",
-            [(entry_id, self._channel(ch), q, v) for ch, q, v in entry.values])
+            [(entry_id, self._channel(ch), q, v) for ch, q, v in values])
         return entry_id
 
     def _transaction(self):
@@ -248,6 +288,21 @@ class Conditions:
                 "ORDER BY rowid", (e["id"],)).fetchall()]
             out.append(e)
         return out
+
+
+def _number(value: Any, kind: str, channel: str) -> float | None:
+    """A value to store: None (no value), or a finite number within ``RANGES[kind]``."""
+    if value is None:
+        return None
+    low, high, low_inclusive = LOG_RANGES[kind]
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ConditionsError(f"{kind} {channel}: {value!r} is not a number") from None
+    if not (math.isfinite(v) and (low <= v if low_inclusive else low < v) and v <= high):
+        raise ConditionsError(f"{kind} {channel} = {v:g}: outside "
+                              f"{'[' if low_inclusive else '('}{low:g}, {high:g}]")
+    return v
 
 
 def ask_database(detector: Detector, question: Callable[[Conditions], T]) -> T | None:

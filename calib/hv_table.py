@@ -4,6 +4,7 @@ never a larger step than allowed."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 
@@ -46,7 +47,13 @@ def propose_hv(cell: str, amplitude: float | None, hv_old: float | None, target_
         p.refused = f"HV-gain exponent k = {k:g} is not positive"
     if p.refused:
         return p
-    new = hv_old * (target_adc / amplitude) ** (1.0 / k)
+    try:
+        new = hv_old * (target_adc / amplitude) ** (1.0 / k)
+    except OverflowError:
+        new = math.inf
+    if not math.isfinite(new):
+        p.refused = f"no finite HV reaches {target_adc:g} ADC from {amplitude:g} ADC"
+        return p
     if max_step_v is not None and abs(new - hv_old) > max_step_v:
         if large_step == "refuse":
             p.refused = (f"step {new - hv_old:+.1f} V exceeds the maximum of {max_step_v:g} V")

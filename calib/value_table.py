@@ -24,6 +24,9 @@ def read_value_table(path: str | Path, detector: Detector) -> dict[str, float]:
         raise ValueTableError(f"cannot read {path} ({exc.strerror})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ValueTableError(f"{path} is not valid TOML ({exc})") from None
+    except UnicodeDecodeError:
+        raise ValueTableError(f"{path} is not a text file (not UTF-8): expected a TOML "
+                              "table {channel = value}") from None
     out = {}
     for name, value in table.items():
         try:

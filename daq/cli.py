@@ -9,6 +9,7 @@ import sys
 import time
 from typing import Any
 
+from daq.cli_arguments import COUNT, POSITIVE, RUN, OneLineParser, number
 from daq.config import ConfigError, describe, load
 from daq.detector import Detector, DetectorMapError
 from daq.wire_format import FrameError
@@ -56,15 +57,18 @@ def _run_control_options(p: argparse.ArgumentParser) -> None:
 
 def _emulate_options(p: argparse.ArgumentParser) -> None:
     _common(p)
-    p.add_argument("--spills", type=int, help="number of spills (run.spills)")
-    p.add_argument("--intensity", type=float, metavar="E",
+    p.add_argument("--spills", type=COUNT, help="number of spills (run.spills)")
+    p.add_argument("--intensity", type=POSITIVE, metavar="E",
                    help="electrons per spill (beam.intensity_per_spill), e.g. 5e6")
-    p.add_argument("--seed", type=int, help="random seed (run.seed)")
-    p.add_argument("--run", type=int, help="run number (run.number)")
+    p.add_argument("--seed", type=number(int, 0), help="random seed (run.seed)")
+    p.add_argument("--run", type=RUN, help="run number (run.number)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from calib.cli import add_parser as add_calib_parser
+    from calib.cli import no_verify_option
+
+    parser = OneLineParser(
         prog="na64daq", description=DESCRIPTION, formatter_class=argparse.RawTextHelpFormatter)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -73,8 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "monitor tap with embedded defaults, take a run of --spills spills (or "
                        "until Ctrl-C), stop cleanly and print the run summary and loss ledger.")
     _common(p, daq=True)
-    p.add_argument("--spills", type=int, default=1, help="spills to take (default 1)")
-    p.add_argument("--intensity", type=float, metavar="E", help="electrons per spill")
+    p.add_argument("--spills", type=COUNT, default=1, help="spills to take (default 1)")
+    p.add_argument("--intensity", type=POSITIVE, metavar="E", help="electrons per spill")
     p.add_argument("--out", metavar="DIR", default="runs",
                    help="where the run files go (default: %(default)s)")
     p.add_argument("--no-gui", action="store_true",
@@ -91,12 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=("configure", "start", "stop", "status", "shutdown"),
                    help="what the DAQ should do")
     p.add_argument("--config", metavar="FILE", help="DAQ configuration (for its endpoints)")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for an answer")
+    p.add_argument("--timeout", type=POSITIVE, default=60.0, help="seconds to wait for an answer")
 
     p = sub.add_parser("status", help="the last run's record and loss ledger",
                        description="Print a run record (the latest, or --run N) from the run "
                        "database, with its loss ledger.")
-    p.add_argument("--run", type=int, help="run number (default: the latest)")
+    p.add_argument("--run", type=RUN, help="run number (default: the latest)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = sub.add_parser(
@@ -106,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
         "frames on its own ZeroMQ PUSH endpoint (publish.base_port + source id).")
     _emulate_options(p)
     p.add_argument("--out", metavar="FILE", help="write the run (frames and truth) to FILE")
-    p.add_argument("--source", type=int, action="append", metavar="ID",
+    p.add_argument("--source", type=number(int, 0, 65535), action="append", metavar="ID",
                    help="publish only this source (repeatable): one process per crate")
     p.add_argument("--truth", metavar="FILE",
                    help="when publishing: write the events' truth (no samples) to FILE")
@@ -124,13 +128,14 @@ def build_parser() -> argparse.ArgumentParser:
                        "consumers take (--pace 0, the default).")
     _common(p)
     p.add_argument("file", help="an emulated-run file written by 'na64daq emulate --out'")
-    p.add_argument("--pace", type=float, default=0.0,
+    p.add_argument("--pace", type=number(float, 0.0), default=0.0,
                    help="1 = as recorded, 2 = twice as fast, 0 = as fast as consumers take")
-    p.add_argument("--source", type=int, action="append", metavar="ID",
+    p.add_argument("--source", type=number(int, 0, 65535), action="append", metavar="ID",
                    help="replay only this source (repeatable)")
     _run_control_options(p)
-    p.add_argument("--repeat", type=int, default=1, metavar="N",
+    p.add_argument("--repeat", type=COUNT, default=1, metavar="N",
                    help="play the recorded spills N times, as further spills (default 1)")
+    no_verify_option(p)
 
     p = sub.add_parser("inspect", help="what a run file holds; --verify proves it intact",
                        description="Summarise a run file (or its rotated sequence): run, "
@@ -157,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", action="store_true", required=True, help="ROOT (the only format)")
     p.add_argument("file", help="a run or reconstruction file")
     p.add_argument("--out", metavar="FILE", help="ROOT file (default: FILE with .root)")
+    no_verify_option(p)
 
     p = sub.add_parser("reco", help="re-run the reconstruction on a run file's waveforms",
                        description="Reconstruct the raw waveforms of a run file again (new "
@@ -172,8 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "for the run in the conditions database (--db)")
     p.add_argument("--db", metavar="PATH", help="conditions database (default: $NA64DAQ_DB "
                    "or the per-user one)")
+    no_verify_option(p)
 
-    from calib.cli import add_parser as add_calib_parser
 
     add_calib_parser(sub)
 
@@ -194,10 +200,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "scipy.signal.find_peaks loop, timed on the same emulated waveforms on "
                        "one core; prints events/s and the ratios.")
     p.add_argument("what", choices=("reco",))
-    p.add_argument("--events", type=int, default=20000, help="events timed (default 20000)")
-    p.add_argument("--scipy-events", type=int, default=1000,
+    p.add_argument("--events", type=COUNT, default=20000, help="events timed (default 20000)")
+    p.add_argument("--scipy-events", type=COUNT, default=1000,
                    help="events for the (slow) scipy loop (default 1000)")
-    p.add_argument("--intensity", type=float, default=5e6, help="e-/spill (default 5e6)")
+    p.add_argument("--intensity", type=POSITIVE, default=5e6, help="e-/spill (default 5e6)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 
@@ -439,7 +445,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     ids = args.source or list(detector.source_ids)
     pub = _publisher(cfg.publish, args.pace == 0, args.pace, ids, args, signals)
     with pub.starting():
-        replay = Replay(read_run(args.file, truth=False), detector)
+        replay = Replay(read_run(args.file, truth=False, verify_blocks=not args.no_verify),
+                        detector)
     return _publish(pub, replay.frames(ids, repeat=args.repeat))
 
 
@@ -545,14 +552,16 @@ def cmd_recover(args: argparse.Namespace) -> int:
               "full): only verified blocks copied, not its spill table")
     if r["unverified_rows"] or r["bad_blocks"]:
         print(f"  left out: {r['unverified_rows']} rows written after the last flush, "
-              f"{len(r['bad_blocks'])} damaged blocks and what follows them")
+              f"{len(r['bad_blocks'])} damaged blocks" + "".join(
+                  f"\n    block {b['block']} (rows {b['rows'][0]}-{b['rows'][1]}): "
+                  + "; ".join(b["problems"]) for b in r["bad_blocks"][:10]))
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     from daq.run_file.root_export import export_root
 
-    r = export_root(args.file, args.out)
+    r = export_root(args.file, args.out, verify_blocks=not args.no_verify)
     print(f"run {r['run']}: {r['entries']} events in TTree '{r['tree']}' of {r['file']}")
     return 0
 
@@ -575,7 +584,7 @@ def cmd_reco(args: argparse.Namespace) -> int:
         db = RunDatabase(args.db)
     try:
         r = reprocess(args.file, args.out, load(RecoConfig, args.config), constants,
-                      conditions=db)
+                      conditions=db, verify_blocks=not args.no_verify)
     finally:
         if db is not None:
             db.close()

@@ -437,6 +437,8 @@ class Supervisor:
                     -signal.SIGTERM, 128 + signal.SIGTERM)):
                 continue  # finished its spills, or stopped as asked (in its start-up)
             why = (f"{proc.name} exited with code {code}{_cause(proc)}" if code is not None else
+                   f"{proc.name} never answered in its {STARTUP_GRACE_S:g} s start-up"
+                   f"{_cause(proc)}" if proc.last_beat == 0.0 else
                    f"{proc.name} stopped answering (no heartbeat for "
                    f"{now - proc.last_beat:.1f} s)")
             if proc.role in CRITICAL:

@@ -75,6 +75,7 @@ class Publisher:
             try:
                 sock.bind(endpoint)
             except zmq.ZMQError as exc:
+                sock.close(linger=0)  # not yet ours to close: term() would wait for it
                 self.close()
                 raise OSError(f"source {sid}: cannot bind {endpoint} ({exc})") from None
             self.sockets[sid] = sock

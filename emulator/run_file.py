@@ -126,8 +126,9 @@ class EmulatedRun:
     config: dict
 
 
-def read_run(path: str | Path, truth: bool = True) -> EmulatedRun:
-    """Load an emulated run; a file that is not one gives a :class:`RunFileError`."""
+def read_run(path: str | Path, truth: bool = True, verify_blocks: bool = True) -> EmulatedRun:
+    """Load an emulated run (or a DAQ's run file, its blocks verified unless
+    ``verify_blocks`` is False); a file that is not one gives a :class:`RunFileError`."""
     path = Path(path)
     try:
         f = h5py.File(path, "r")
@@ -138,7 +139,7 @@ def read_run(path: str | Path, truth: bool = True) -> EmulatedRun:
     with f:
         if f.attrs.get("format") == DAQ_FORMAT:
             f.close()
-            return read_daq_run(path)
+            return read_daq_run(path, verify_blocks)
         if f.attrs.get("format") != FORMAT:
             raise RunFileError(f"{path}: not an emulated run file (format attribute "
                                f"{f.attrs.get('format')!r})")
@@ -167,16 +168,16 @@ def read_run(path: str | Path, truth: bool = True) -> EmulatedRun:
     return run
 
 
-def read_daq_run(path: str | Path) -> EmulatedRun:
+def read_daq_run(path: str | Path, verify_blocks: bool = True) -> EmulatedRun:
     """A run file written by the DAQ, as the replay needs it: the events with their spills'
     start and end times and each source's share of the samples, in the batching of the
     configuration it was taken with. Replayed, an emulated run gives its original frames
     byte for byte (its incomplete events, if any, with zeros for the missing crates)."""
     from daq.detector import Detector, DetectorMapError
     from daq.run_file import layout as L
-    from daq.run_file.reader import RunReader
+    from daq.run_file.verification import open_verified
 
-    with RunReader(path) as run:
+    with open_verified(path, verify_blocks) as run:
         try:
             detector = Detector.from_text(run.provenance("detector_map"), f"{path} map")
         except DetectorMapError as exc:

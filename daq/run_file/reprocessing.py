@@ -15,20 +15,20 @@ from daq.reco.reco_config import RecoConfig
 from daq.run_database import RunDatabase
 from daq.run_file import layout as L
 from daq.run_file.file_writer import FileHeader, RunFileWriter, WriterSettings
-from daq.run_file.reader import RunReader
+from daq.run_file.verification import open_verified
 
 
 def reprocess(path: str | Path, out: str | Path | None = None,
               config: RecoConfig | None = None, constants: dict[str, Any] | None = None,
-              batch_events: int = 1024, conditions: RunDatabase | None = None
-              ) -> dict[str, Any]:
+              batch_events: int = 1024, conditions: RunDatabase | None = None,
+              verify_blocks: bool = True) -> dict[str, Any]:
     """Re-reconstruct the run of ``path`` into ``out`` (default ``FILE.reco.h5``), with
     ``config`` and ``constants`` (default: those the run was taken with), updated by what
     the ``conditions`` database has in force for the run when given."""
     from daq.reco.reconstruction import Reconstruction  # numba: only when re-processing
 
     path = Path(path)
-    with RunReader(path) as run:
+    with open_verified(path, verify_blocks) as run:
         if run.format != L.FORMAT or not run.has_raw:
             raise L.RunFileError(f"{path}: no raw waveforms to reconstruct (format "
                                  f"{run.format})")

@@ -9,13 +9,14 @@ from typing import Any
 import numpy as np
 
 from daq.run_file import layout as L
-from daq.run_file.reader import RunReader, flat_columns
+from daq.run_file.reader import flat_columns
+from daq.run_file.verification import open_verified
 
 TREE = "reco"
 
 
 def export_root(path: str | Path, out: str | Path | None = None,
-                chunk_events: int = 100_000) -> dict[str, Any]:
+                chunk_events: int = 100_000, verify_blocks: bool = True) -> dict[str, Any]:
     """Tree ``reco``: one entry per event, the event table and per-event reconstruction as
     scalar branches (vectors split: ``e_hcal_gev_0``...), the per-channel amplitude, time and
     flags as fixed-size array branches; tree ``spills``: the spill table."""
@@ -27,7 +28,7 @@ def export_root(path: str | Path, out: str | Path | None = None,
     path = Path(path)
     out = Path(out) if out else path.with_suffix(".root")
     n = 0
-    with RunReader(path) as run, uproot.recreate(out) as root:
+    with open_verified(path, verify_blocks) as run, uproot.recreate(out) as root:
         tree = None
         for chunk in run.chunks([L.EVENTS, L.RECO, L.CHANNELS], chunk_events):
             ch = chunk[L.CHANNELS]
