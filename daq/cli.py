@@ -58,7 +58,7 @@ def _run_control_options(p: argparse.ArgumentParser) -> None:
 def _emulate_options(p: argparse.ArgumentParser) -> None:
     _common(p)
     p.add_argument("--spills", type=COUNT, help="number of spills (run.spills)")
-    p.add_argument("--intensity", type=POSITIVE, metavar="E",
+    p.add_argument("--intensity", type=number(float, 0.0), metavar="E",
                    help="electrons per spill (beam.intensity_per_spill), e.g. 5e6")
     p.add_argument("--seed", type=number(int, 0), help="random seed (run.seed)")
     p.add_argument("--run", type=RUN, help="run number (run.number)")
@@ -78,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "until Ctrl-C), stop cleanly and print the run summary and loss ledger.")
     _common(p, daq=True)
     p.add_argument("--spills", type=COUNT, default=1, help="spills to take (default 1)")
-    p.add_argument("--intensity", type=POSITIVE, metavar="E", help="electrons per spill")
+    p.add_argument("--intensity", type=number(float, 0.0), metavar="E",
+                   help="electrons per spill")
     p.add_argument("--out", metavar="DIR", default="runs",
                    help="where the run files go (default: %(default)s)")
     p.add_argument("--no-gui", action="store_true",

@@ -30,6 +30,8 @@ def spill_ledger(spill: int, eos_info: dict[str, Any], written: dict[str, int]) 
         "written_incomplete": written["incomplete"],
         "rejected": written["not_written"],
         "dropped_by_policy": int(b.get("dropped_by_policy", 0)),
+        # of the incomplete: events some crates read before the stop and others did not
+        "cut_by_stop": int(b.get("cut_by_stop", 0)),
         "stages": {"sources": eos_info.get("sources", {}), "builder": b,
                    "writer": dict(written)},
     }
@@ -39,6 +41,7 @@ def spill_ledger(spill: int, eos_info: dict[str, Any], written: dict[str, int]) 
 def sum_ledgers(spills: list[dict[str, Any]], eor_info: dict[str, Any]) -> dict[str, Any]:
     """The run's ledger: the sum of its spills, with the run-level stage counts."""
     total = {k: sum(int(s[k]) for s in spills) for k in COUNTS if k != "unaccounted"}
+    total["cut_by_stop"] = sum(int(s.get("cut_by_stop", 0)) for s in spills)
     total["spills"] = len(spills)
     total["stages"] = {"sources": eor_info.get("sources", {}),
                        "builder": eor_info.get("builder", {}),

@@ -3,6 +3,8 @@
 import json
 from pathlib import Path
 
+import pytest
+
 from daq.cli import main
 
 EXCERPT = str(Path(__file__).parent / "data" / "hcal-hv-logbook-2017.txt")
@@ -104,3 +106,47 @@ def test_ecal_on_a_run_without_a_scan_refuses_every_cell_and_writes_nothing(
     assert len(result["cells"]) == 72 and result["notes"]
     code, out, _ = _run(capsys, "ecal", "--from", str(tmp_path / "nope.h5"), *db)
     assert code == 2
+
+
+def test_every_numeric_option_of_hv_is_checked_in_one_line(tmp_path, capsys):
+    db = ["--db", str(tmp_path / "c.db")]
+    for options, words in ((["--target", "-2500"], "--target: -2500 is outside (0, 4095]"),
+                           (["--target", "0"], "--target: 0 is outside"),
+                           (["--target", "2500", "--k", "1e-9"], "--k: 1e-9 is outside [1, 30]"),
+                           (["--target", "2500", "--max-step", "-5"], "--max-step: -5 is outside"),
+                           (["--target", "2500", "--max-step", "nan"], "not a finite number"),
+                           (["--target", "inf"], "not a finite number"),
+                           (["--target", "2500", "--first-run", "x"], "not a whole number")):
+        with pytest.raises(SystemExit) as stop:
+            main(["calib", "hv", "--from", EXCERPT, *options, *db])
+        err = capsys.readouterr().err
+        assert stop.value.code == 2 and words in err and err.count("\n") == 1, err
+    code, out, _ = _run(capsys, "history", "--json", *db)
+    assert json.loads(out) == []
+
+
+def test_set_refuses_limits_beyond_the_rated_maximum_and_binary_files(tmp_path, capsys):
+    db = ["--db", str(tmp_path / "c.db")]
+    table = tmp_path / "t.toml"
+    for kind, text, words in (("hv_max_v", '"0-0-2" = 1e9\n', "outside (0, 2000]"),
+                              ("hv_min_v", '"0-0-2" = -1e9\n', "outside (0, 2000]"),
+                              ("hv_v", '"0-0-2" = -500.0\n', "outside the channel's limits"),
+                              ("hv_k", '"0-0-2" = nan\n', "outside [1, 30]")):
+        table.write_text(text)
+        code, _, err = _run(capsys, "set", kind, str(table), *db)
+        assert code == 2 and words in err and err.count("\n") == 1, err
+    table.write_bytes(bytes(range(256)) * 10)
+    code, _, err = _run(capsys, "set", "hv_v", str(table), *db)
+    assert code == 2 and "not a text file" in err and err.count("\n") == 1
+    code, out, _ = _run(capsys, "history", "--json", *db)
+    assert json.loads(out) == []
+
+
+def test_hv_limits_in_the_configuration_stay_within_the_hard_bounds(tmp_path, capsys):
+    config = tmp_path / "calib.toml"
+    for text, words in (("[hv]\nmax_v = 1e9\n", "hv.max_v"),
+                        ("[hv]\nmin_v = 1200.0\nmax_v = 1000.0\n", "must be below hv.max_v")):
+        config.write_text(text)
+        code, _, err = _run(capsys, "hv", "--from", EXCERPT, "--target", "2500", "--config",
+                            str(config), "--db", str(tmp_path / "c.db"))
+        assert code == 2 and words in err and err.count("\n") == 1, err

@@ -147,3 +147,42 @@ def test_versions_of_different_channels_combine_each_following_its_own_hvs(cond,
     rewritten = cond.write("adc_per_gev", {e: 41.0, h: None}, first_run=3)  # NULL stands
     assert cond.lookup("adc_per_gev", 3).values == {e: 41.0, h: None}
     assert cond.lookup("adc_per_gev", 3).ids == str(rewritten)
+
+
+@pytest.mark.parametrize("kind, value, match", [
+    ("hv_v", 1e9, "outside"), ("hv_v", -500.0, "outside"), ("hv_v", float("nan"), "outside"),
+    ("hv_max_v", 1e9, r"outside \(0, 2000\]"), ("hv_min_v", -1e9, "outside"),
+    ("hv_k", 1e-9, "outside"), ("pedestal_even_adc", float("inf"), "outside"),
+    ("adc_per_gev", 0.0, "outside"), ("hv_v", "high", "not a number"),
+])
+def test_no_value_out_of_range_enters_the_database(cond, kind, value, match):
+    with pytest.raises(ConditionsError, match=match):
+        cond.write(kind, {"HCAL0:0:0": value}, first_run=1)
+    assert cond.history() == []
+
+
+def test_hv_limits_cannot_cross_and_set_points_stay_within_them(cond):
+    """The limits once in force bound every later set point, by any path; they themselves
+    stay inside the hard bounds, below each other."""
+    cond.write("hv_max_v", {"HCAL0:0:0": 1000.0}, first_run=1)
+    with pytest.raises(ConditionsError, match="lower must be below the upper"):
+        cond.write("hv_min_v", {"HCAL0:0:0": 1200.0}, first_run=1)
+    with pytest.raises(ConditionsError, match="HV 1100 V is outside its limits 0-1000 V"):
+        cond.write("hv_v", {"HCAL0:0:0": 1100.0}, first_run=5)
+    cond.write("hv_v", {"HCAL0:0:0": 990.0}, first_run=5)  # within: accepted
+    with pytest.raises(ConditionsError, match="outside"):  # the limit cannot be widened
+        cond.write("hv_max_v", {"HCAL0:0:0": 2500.0}, first_run=1)
+    # written together, new limits and set points are checked against each other
+    cond.write_versions({"hv_max_v": {"HCAL0:0:0": 1500.0}, "hv_v": {"HCAL0:0:0": 1400.0}},
+                        first_run=6)
+    with pytest.raises(ConditionsError, match="outside its limits"):
+        cond.write_versions({"hv_max_v": {"HCAL0:0:0": 1300.0},
+                             "hv_v": {"HCAL0:0:0": 1400.0}}, first_run=7)
+    assert [v.kind for v in cond.history()] == ["hv_max_v", "hv_v", "hv_max_v", "hv_v"]
+
+
+def test_logbook_entries_refuse_absurd_readings(cond):
+    for value in (1e9, -900.0, float("nan"), float("inf")):
+        with pytest.raises(ConditionsError, match="outside"):
+            cond.add_entries([LogEntry("shift", "test", values=[("HCAL0:0:0", "hv_v", value)])])
+    assert cond.entries() == []

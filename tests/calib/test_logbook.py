@@ -33,3 +33,22 @@ def test_a_bad_line_is_named_by_its_number(detector, line, message):
     text = f"2 September:\nHCAL3 HV adjustment;\n{line}\n"
     with pytest.raises(LogbookFormatError, match=message.replace("(", r"\(")):
         parse_logbook(text, detector, "lb.txt")
+
+
+@pytest.mark.parametrize("reading", ["HV=1e9", "HV=-900", "HV=nan", "HV=inf", "HV=0"])
+def test_an_absurd_reading_is_refused_with_its_line(detector, reading):
+    text = f"2 September:\nHCAL3 HV adjustment;\n0-2-3   A=2445 {reading}\n"
+    with pytest.raises(LogbookFormatError, match=r":3: HV=.* is outside \(0, 2000\]"):
+        parse_logbook(text, detector, "lb.txt")
+
+
+def test_a_line_of_200000_digits_is_one_error(detector):
+    """Parsed token by token (a regular expression over the line took over 60 s on it)."""
+    for line in ("9" * 200_000, "0-2-3 A=2445 HV=" + "9" * 200_000, "0-2-3 " * 50_000):
+        text = f"HCAL3 HV adjustment;\n{line}\n"
+        try:
+            sections = parse_logbook(text, detector, "lb.txt")
+        except LogbookFormatError as exc:
+            assert str(exc).startswith("lb.txt:2: ") and len(str(exc)) < 200
+        else:  # a line of digits alone is free text, not a reading
+            assert line == "9" * 200_000 and sections == []

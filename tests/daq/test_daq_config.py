@@ -13,6 +13,12 @@ from daq.daq_config import DaqConfig
     ("run.sources", "telepathy", ["run.sources", "one of emulator, replay, external"]),
     ("run.dead_after_s", 0.5, ["run.dead_after_s", "longer than run.heartbeat_s"]),
     ("emulator.beam.intensity_per_spill", -1.0, ["emulator.beam.intensity_per_spill"]),
+    ("endpoints.source_host", "no such host;rm -rf", ["endpoints.source_host", "RFC 1123"]),
+    ("endpoints.source_host", "-crate", ["endpoints.source_host", "RFC 1123"]),
+    ("endpoints.source_host", "crate_1", ["endpoints.source_host", "RFC 1123"]),
+    ("endpoints.writer", "tcp://no such host;rm -rf:5604", ["endpoints.writer", "HOST a name"]),
+    ("endpoints.writer", "tcp://bad;host:5604", ["endpoints.writer", "HOST a name"]),
+    ("builder.spill_window", 0, ["builder.spill_window", ">= 1"]),
 ])
 def test_configuration_errors_name_the_key(key, value, words):
     with pytest.raises(ConfigError) as err:
@@ -31,3 +37,8 @@ def test_host_names_and_ipc_are_accepted():
                                  "endpoints.tap": "ipc:///tmp/na64daq-tap",
                                  "endpoints.source_host": "crate-1"})
     assert cfg.source_endpoint(3) == "tcp://crate-1:5553"
+    for host in ("10.0.0.7", "::1", "pcdmfs01.cern.ch."):
+        assert load(DaqConfig, None, {"endpoints.source_host": host}).endpoints.source_host == host
+    cfg = load(DaqConfig, None, {"endpoints.writer": "tcp://[::1]:5604",
+                                 "endpoints.tap": "tcp://*:5605"})
+    assert cfg.endpoints.tap == "tcp://*:5605"

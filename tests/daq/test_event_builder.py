@@ -266,3 +266,91 @@ def test_after_warm_up_no_frame_needs_a_new_compilation():
         assert sum(len(e) for e in built) == 8 and all(e["complete"].all() for e in built)
     """
     assert compiled_after_warm_up(["daq.event_builder"], warm_up, work) == []
+
+
+def test_a_pause_between_spills_longer_than_the_timeout_gives_no_incomplete_event(
+        detector, emulated):
+    """At the beam's pace the sources are silent between spills for longer than timeout_s, and
+    the first crate's start of spill 2 may come before the others': its first frame must wait
+    for them (it went out alone, the other three crates missing, in beam-paced runs)."""
+    _, frames, _ = emulated
+    asm = _assembler(detector, timeout_s=0.5)
+    spill2 = [(sid, f) for sid, f in frames if f.spill == 2]
+    picked = [k for k, x in enumerate(spill2) if x[0] == 1][:2]  # source 1's SOS and frame
+    first = [spill2[k] for k in picked]
+    rest = [x for k, x in enumerate(spill2) if k not in picked]
+    for sid, f in [x for x in frames if x[1].spill == 1 or x[1].kind is FrameKind.SOR]:
+        asm.add(sid, f, now=0.0)
+        asm.collect(now=0.0)
+    for k, (sid, f) in enumerate(first + rest):  # 10 s later: the pause
+        asm.add(sid, f, now=10.0 + 0.001 * k)
+        asm.collect(now=10.0 + 0.001 * k)
+    for sid, f in frames:
+        if f.kind is FrameKind.EOR:
+            asm.add(sid, f, now=11.0)
+    events, _ = _built(_drain_out(asm))
+    assert events["complete"].all(), np.unique(events["missing"][~events["complete"]])
+
+
+def test_an_early_frame_arriving_late_keeps_the_rows_already_seen():
+    """Events 1-64 emitted, 65-1088 seen, then a late frame of events 33-64: the spill table
+    must span 33-1088 (it kept only the late frame's span, 1024 rows from 33: a (1024,) vs
+    (1088,) crash in pending_events at pace 4)."""
+    sp = _Spill(1, 2)
+    span = 1 << 20
+    assert sp.reserve(1, 64, span)
+    sp.lo = sp.hi = 65  # 1-64 emitted
+    assert sp.reserve(65, 1088, span)
+    sp.have[65 - sp.base:1089 - sp.base, 0] = True
+    sp.hi = 1089
+    assert sp.reserve(33, 64, span)
+    assert sp.base <= 33 and sp.hi - sp.base <= len(sp.have)
+    assert np.array_equal(sp.pending_events(), np.arange(65, 1089))
+
+
+def test_hostile_frames_open_nothing_and_keep_the_builder_bounded(detector, emulated):
+    _, frames, _ = emulated
+    asm = _assembler(detector, run=1)
+    sor = next(f for sid, f in frames if sid == 2 and f.kind is FrameKind.SOR)
+    assert not asm.add(2, replace(sor, run=999), now=0.0)  # not the commanded run
+    assert not asm.run_open and asm.idle_rejected[2] == {"uncommanded_sor": 1}
+    assert _drain_out(asm) == []
+    for sid, f in frames[:8]:
+        asm.add(sid, f, now=0.0)
+    assert not asm.add(2, sor, now=0.0)  # a second SOR
+    data = next(f for sid, f in frames if sid == 2 and f.kind is FrameKind.EVENTS)
+    for k in range(1000):  # every spill number a new one, far and near
+        assert not asm.add(2, replace(data, spill=4_000_000_000 - k), now=0.0)
+        assert not asm.add(2, replace(data, spill=4 + k), now=0.0)
+    assert set(asm.spills) == {1}  # no spill opened
+    assert asm.stats[2].rejected == {"repeated_sor": 1, "spill_out_of_window": 2000}
+    assert asm.add(2, replace(data, spill=2), now=0.0)  # the next spill is in the window
+    eor = next(f for sid, f in frames if sid == 2 and f.kind is FrameKind.EOR)
+    assert not asm.add(2, replace(eor, run=2), now=0.0)  # another run's EOR
+    for sid, f in frames[8:]:
+        asm.add(sid, f, now=0.0)
+    kinds = [o[0] for o in _drain_out(asm)]
+    assert kinds.count("SOR") == 1 and kinds.count("EOR") == 1 and not asm.run_open
+    assert not asm.add(2, sor, now=1.0)  # the run ended: its SOR cannot open it again
+    assert asm.idle_rejected[2] == {"uncommanded_sor": 1, "late": 1}
+
+
+def test_a_drain_builds_what_is_still_coming_and_opens_a_run_nobody_opened(detector, emulated):
+    em, frames, _ = emulated
+    asm = _assembler(detector, timeout_s=0.5)
+    asm.drain(1, now=0.0)  # stopped before any source opened the run: it opens and closes
+    kinds = [o[0] for o in _drain_out(asm)]
+    assert kinds == ["SOR", "EOR"]
+    asm.expect(2)
+    frames2 = [(sid, replace(f, run=2)) for sid, f in frames]
+    half = len(frames2) // 2
+    for sid, f in frames2[:half]:
+        asm.add(sid, f, now=1.0)
+    asm.drain(2, now=1.0)  # the sources are not silent: the drain waits for them
+    assert asm.run_open
+    for sid, f in frames2[half:]:
+        asm.add(sid, f, now=1.1)
+        asm.collect(now=1.1)
+    events, _ = _built(_drain_out(asm))
+    assert not asm.run_open and events["complete"].all()
+    assert len(events) == sum(len(em.spill_plan(s).triggers) for s in (1, 2))

@@ -1,5 +1,6 @@
 """The emulator as real processes publishing on real ZeroMQ sockets."""
 
+import re
 import subprocess
 import sys
 import time
@@ -116,7 +117,9 @@ def test_frames_still_queued_when_a_source_finishes_arrive_intact(detector, sour
 
 
 @pytest.mark.parametrize("args, words", [
-    (["emulate", "--intensity", "-1"], ["beam.intensity_per_spill = -1.0", ">= 0"]),
+    (["emulate", "--intensity", "-1"], ["--intensity", "-1 is outside [0, inf)"]),
+    (["emulate", "--set", "beam.intensity_per_spill=-1"], ["beam.intensity_per_spill = -1.0",
+                                                           ">= 0"]),
     (["emulate", "--source", "9"], ["unknown source id 9"]),
     (["emulate", "--set", "beam.colour=1"], ["beam.colour", "unknown key"]),
     (["emulate", "--set", "digitizer.trigger_offset_ns=395.0"], ["readout window"]),
@@ -128,6 +131,6 @@ def test_user_errors_are_one_line(args, words):
                           text=True, timeout=120)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("na64daq: error:"), proc.stderr
+    assert len(lines) == 1 and re.match(r"na64daq( \w+)?: error: ", lines[0]), proc.stderr
     for w in words:
         assert w in lines[0]

@@ -180,3 +180,34 @@ def test_a_killed_writers_file_is_recovered_up_to_its_last_flush(tmp_path, capsy
         assert np.array_equal(f[L.EVENTS]["event"], np.arange(300))
     assert main(["recover", str(path)]) == 2  # never overwrites
     assert "exists already" in capsys.readouterr().err
+
+
+def test_a_flipped_bit_costs_its_block_only_and_every_reader_names_it(tmp_path, write_run,
+                                                                     capsys):
+    """One bit flipped in the raw samples of block 1 (rows 256-511): recover keeps every other
+    block (it used to stop at the first bad one), and reco, export and replay refuse the file
+    in one line naming the block, unless --no-verify."""
+    out = write_run(tmp_path, block_events=256)
+    path = out.path
+    with h5py.File(path, "r") as f:
+        samples = f[L.SAMPLES][()]
+        n = len(samples)
+        chunk = f[L.SAMPLES].id.get_chunk_info_by_coord((300, 0, 0))
+    with open(path, "r+b") as fh:
+        fh.seek(chunk.byte_offset + chunk.size // 2)
+        byte = fh.read(1)[0]
+        fh.seek(chunk.byte_offset + chunk.size // 2)
+        fh.write(bytes([byte ^ 0x10]))
+    for argv in (["export", "--root", str(path)], ["reco", str(path)],
+                 ["replay", str(path)], ["calib", "hcal", "--from", str(path), "--db",
+                                         str(tmp_path / "c.db")]):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert "block 1 (rows 256-512) fails verification" in err and err.count("\n") == 1, err
+    assert main(["export", "--root", "--no-verify", str(path)]) == 0  # experts may
+    capsys.readouterr()
+    rec = _json(capsys, ["recover", "--json", str(path)])
+    assert rec["events"] == n - 256 and [b["block"] for b in rec["bad_blocks"]] == [1]
+    with RunReader(rec["file"]) as f:
+        kept = f.column(L.SAMPLES)
+    assert np.array_equal(kept, np.concatenate([samples[:256], samples[512:]]))
