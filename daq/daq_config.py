@@ -120,7 +120,9 @@ class RunControlSection:
                                high=1_000_000)
     heartbeat_s: float = param(1.0, "heartbeat period of every process", unit="s", low=0.05,
                                high=10.0)
-    dead_after_s: float = param(2.0, "a process silent this long is dead", unit="s", low=0.1,
+    dead_after_s: float = param(3.0, "a process silent this long is dead (one that exits is "
+                                "noticed at once); two missed beats, since under load a busy "
+                                "crate once beat 2.0 s apart", unit="s", low=0.1,
                                 high=60.0)
     stop_timeout_s: float = param(20.0, "stopping waits this long, then kills", unit="s",
                                   low=0.5, high=600.0)

@@ -290,8 +290,8 @@ class Supervisor:
                     self.procs["writer"].popen.poll() is None:
                 self._stop_sources()
                 self.send("builder", "drain", run=self.run)  # close the file with what was taken
-                self._writer_done(min(5.0, self.cfg.run.stop_timeout_s))
-                self._teardown_run("error")
+                if self._writer_done(min(5.0, self.cfg.run.stop_timeout_s)):
+                    self._teardown_run("error")  # its closed ledger replaces the first record
             self._go("stop")
             self._ensure_components()
             return

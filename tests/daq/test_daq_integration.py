@@ -132,7 +132,8 @@ def test_a_frozen_monitor_does_not_slow_the_writer_path(daq):
     assert t_frozen < 2 * t_free + 3.0
 
 
-def test_a_garbage_storm_is_rejected_counted_and_survived(daq, make_emulator, detector):
+def test_a_garbage_storm_is_rejected_counted_and_survived(daq, make_emulator, detector,
+                                                          monkeypatch, capsys):
     sup = daq(**{"run.sources": "external"})
     sup.configure()
     run = sup.start()
@@ -172,6 +173,15 @@ def test_a_garbage_storm_is_rejected_counted_and_survived(daq, make_emulator, de
     rejected = ledger["stages"]["builder_per_source"]["2"]["rejected"]
     assert sum(rejected.values()) == sent_garbage["n"]
     assert any("checksum" in reason for reason in rejected)
+    from daq.cli import main  # and the crew reads them, by reason, as --json has them
+
+    monkeypatch.setenv("NA64DAQ_DB", str(sup.db.path))
+    assert main(["status"]) == 0
+    text = capsys.readouterr().out
+    assert "frames refused in the run:" in text
+    line = next(x for x in text.splitlines() if x.strip().startswith("source 2:"))
+    for reason, count in rejected.items():
+        assert f"{count} {reason}" in line, (line, rejected)
 
 
 def test_a_dead_source_puts_the_run_in_error_and_keeps_the_data(daq):
@@ -290,6 +300,9 @@ def test_a_writer_killed_mid_run_errors_and_its_file_recovers(daq, make_emulator
         report = verify(run)
         n = run.n_events
     assert report["ok"] and report["verified_events"] >= seen and n >= seen
+    ledger = sup.db.run(sup.run)["ledger"]  # what the crates triggered is on record
+    assert not ledger["balanced"] and ledger["triggered"] >= report["verified_events"]
+    assert ledger["unaccounted"] == ledger["triggered"] - ledger["written"] > 0
     r = recover(path)
     assert r["events"] == report["verified_events"] and not r["closed"]
     em = make_emulator(**{"spill.duration_s": 2.0, "run.number": sup.run})

@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 import zmq
-from conftest import log_tails
+from conftest import log_tails, run_to_end
 
 from daq import built_batch
 from daq.reco.event_record import OTHER
@@ -100,12 +100,7 @@ def test_a_stop_at_any_moment_ends_stopped_with_a_verified_file_and_a_balanced_l
 def test_beam_paced_spills_lose_nothing(daq, make_emulator):
     """Pace 2 (1 s spills and pauses as 0.5 s: still longer than the builder's timeout)."""
     sup = daq(**{**PACED, "emulator.spill.pace": 2.0, "builder.timeout_s": 0.3})
-    sup.configure()
-    sup.start()
-    deadline = time.monotonic() + 90
-    while sup.state == "running" and time.monotonic() < deadline:
-        sup.poll(0.05)
-    ledger = sup.ledger
+    ledger = run_to_end(sup)
     assert sup.outcome == "stopped" and ledger["balanced"], (sup.error, log_tails(sup))
     sources = ledger["stages"]["sources"]
     assert all(s["not_sent"] == 0 for s in sources.values())  # the crates sent everything...
@@ -319,11 +314,7 @@ def test_recover_ends_within_seconds_on_any_truncation_of_a_daq_run_file(daq, tm
     what it keeps is the original's rows."""
     sup = daq(**{"emulator.run.spills": 1, "emulator.spill.duration_s": 1.5,
                  "writer.block_events": 256})
-    sup.configure()
-    sup.start()
-    deadline = time.monotonic() + 90
-    while sup.state == "running" and time.monotonic() < deadline:
-        sup.poll(0.1)
+    run_to_end(sup)
     assert sup.outcome == "stopped", sup.error
     path = sup.procs["writer"].counters["file"]
     with RunReader(path) as f:
@@ -350,3 +341,27 @@ def test_recover_ends_within_seconds_on_any_truncation_of_a_daq_run_file(daq, tm
         assert np.array_equal(rows, original[: len(rows)])  # a prefix: what was before the cut
         kept[fraction] = result["events"]
     assert kept[0.99] >= len(original) - 2 * 256 and kept[0.10] <= kept[0.50] <= kept[0.99]
+
+
+def test_a_killed_builder_leaves_the_crates_triggered_count_on_record(daq):
+    """kill -9 of the builder mid-run: the run ends in error, and its record still says what
+    the crates triggered (from their last heartbeats), what was written, and the difference."""
+    sup = daq(**PACED)
+    sup.configure()
+    sup.start()
+    deadline = time.monotonic() + 60
+    while sup.state == "running" and time.monotonic() < deadline:
+        sup.poll(0.05)
+        if sup.procs["writer"].counters.get("written_events", 0) > 0:
+            os.kill(sup.procs["builder"].popen.pid, signal.SIGKILL)
+            break
+    while sup.state == "running" and time.monotonic() < deadline:
+        sup.poll(0.05)
+    assert sup.state == "error" and "builder" in sup.error, sup.error
+    ledger = sup.db.run(sup.run)["ledger"]
+    assert not ledger["balanced"] and ledger["triggered"] > 0
+    assert ledger["unaccounted"] == ledger["triggered"] - ledger["written"]
+    with RunReader(sup.procs["writer"].counters["file"]) as f:
+        assert f.n_events <= ledger["triggered"]
+    sup.stop()
+    assert sup.state == "configured"
