@@ -150,3 +150,16 @@ def test_hv_limits_in_the_configuration_stay_within_the_hard_bounds(tmp_path, ca
         code, _, err = _run(capsys, "hv", "--from", EXCERPT, "--target", "2500", "--config",
                             str(config), "--db", str(tmp_path / "c.db"))
         assert code == 2 and words in err and err.count("\n") == 1, err
+
+
+def test_import_refuses_a_logbook_with_an_absurd_hv_and_imports_nothing(tmp_path, capsys):
+    db = ["--db", str(tmp_path / "c.db")]
+    for reading in ("HV=1e9", "HV=-900", "HV=nan", "HV=inf"):
+        bad = tmp_path / "lb.txt"
+        bad.write_text(Path(EXCERPT).read_text().replace("HV=802", reading))
+        code, _, err = _run(capsys, "import-logbook", str(bad), *db)
+        shown = reading.replace("=", "='") + "'"
+        assert code == 2 and f"{bad}:15: {shown} is outside (0, 2000]" in err, err
+        assert err.count("\n") == 1
+    code, out, _ = _run(capsys, "logbook", "--json", *db)
+    assert json.loads(out) == []
