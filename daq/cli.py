@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from daq.cli_arguments import COUNT, POSITIVE, RUN, OneLineParser, number
@@ -366,8 +368,15 @@ class _RunSignals:
         self.publisher = None
         self.reason: str | None = None
         self.go = False
-        signal.signal(signal.SIGTERM, self._stop)
-        signal.signal(signal.SIGUSR1, self._go)
+        self.previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, self._stop),
+                         signal.SIGUSR1: signal.signal(signal.SIGUSR1, self._go)}
+
+    def __enter__(self) -> _RunSignals:
+        return self
+
+    def __exit__(self, *_: object) -> None:  # the command may run inside another program
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
 
     def _stop(self, *_: object) -> None:
         self.reason = "asked to stop (SIGTERM)"
@@ -388,7 +397,11 @@ class _RunSignals:
 
 
 def cmd_emulate(args: argparse.Namespace) -> int:
-    signals = _RunSignals()
+    with _RunSignals() as signals:
+        return _emulate(args, signals)
+
+
+def _emulate(args: argparse.Namespace, signals: _RunSignals) -> int:
     if args.out:
         if args.source or args.real_time or args.truth:
             raise ConfigError("--out writes every source and the truth to a file; --source, "
@@ -401,18 +414,19 @@ def cmd_emulate(args: argparse.Namespace) -> int:
     if args.compile_only:
         em.warm_up(ids)
         return 0
-    pub = _publisher(em.cfg.publish, not args.real_time, em.cfg.spill.pace, ids, args, signals)
-    with pub.starting():  # ready before the start of run, as a crate is configured before
-        em.warm_up(ids)
-    if not args.truth:
-        return _publish(pub, em.frames(ids))
-    from emulator.run_file import EmulatedRunWriter
+    with _publisher(em.cfg.publish, not args.real_time, em.cfg.spill.pace, ids, args,
+                    signals) as pub:
+        with pub.starting():  # ready before the start of run, as a crate is configured first
+            em.warm_up(ids)
+        if not args.truth:
+            return _publish(pub, em.frames(ids))
+        from emulator.run_file import EmulatedRunWriter
 
-    writer = EmulatedRunWriter(args.truth, em, with_samples=False)
-    try:
-        return _publish(pub, _recording_truth(em.stream(ids), writer))
-    finally:
-        writer.close()
+        writer = EmulatedRunWriter(args.truth, em, with_samples=False)
+        try:
+            return _publish(pub, _recording_truth(em.stream(ids), writer))
+        finally:
+            writer.close()
 
 
 def _recording_truth(items, writer):
@@ -433,26 +447,25 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from emulator.replay import Replay
     from emulator.run_file import read_run
 
-    signals = _RunSignals()
-    if args.pace < 0:
-        raise ConfigError(f"--pace {args.pace:g}: must be >= 0")
-    if args.repeat < 1:
-        raise ConfigError(f"--repeat {args.repeat}: must be >= 1")
     cfg = load(EmulatorConfig, args.config, _overrides(args))
     detector = Detector.load(args.detector)
     if args.source:
         for sid in args.source:
             detector.source(sid)
     ids = args.source or list(detector.source_ids)
-    pub = _publisher(cfg.publish, args.pace == 0, args.pace, ids, args, signals)
-    with pub.starting():
-        replay = Replay(read_run(args.file, truth=False, verify_blocks=not args.no_verify),
-                        detector)
-    return _publish(pub, replay.frames(ids, repeat=args.repeat))
+    with _RunSignals() as signals, _publisher(cfg.publish, args.pace == 0, args.pace, ids,
+                                              args, signals) as pub:
+        with pub.starting():
+            replay = Replay(read_run(args.file, truth=False, verify_blocks=not args.no_verify),
+                            detector)
+        return _publish(pub, replay.frames(ids, repeat=args.repeat))
 
 
+@contextlib.contextmanager
 def _publisher(publish, time_compressed: bool, pace: float, ids,
-               args: argparse.Namespace, signals: _RunSignals):
+               args: argparse.Namespace, signals: _RunSignals) -> Iterator[Any]:
+    """The crates' sockets, bound for the command and let go whatever happens (a replay of a
+    damaged file, run inside another program, kept the default ports bound)."""
     from emulator.publisher import Publisher
 
     endpoints = {sid: publish.endpoint(sid) for sid in ids}
@@ -460,15 +473,15 @@ def _publisher(publish, time_compressed: bool, pace: float, ids,
                     heartbeat=args.heartbeat, name=args.name,
                     wait_for_go=args.heartbeat is not None)  # under run control
     signals.attach(pub)
-    return pub
+    try:
+        yield pub
+    finally:
+        pub.close()
 
 
 def _publish(pub, frames) -> int:
     print("publishing " + ", ".join(f"source {s}" for s in pub.sockets), flush=True)
-    try:
-        counters = pub.run(frames)
-    finally:
-        pub.close()
+    counters = pub.run(frames)
     for sid, c in counters.items():
         info = c.info(spill=False)
         print(f"source {sid}: {info['triggered']} events triggered, {info['sent']} sent, "

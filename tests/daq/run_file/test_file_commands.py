@@ -66,9 +66,13 @@ def test_damaged_files_give_one_line_errors(tmp_path, write_run, capsys, damage)
     elif damage == "no_events":
         with h5py.File(path, "r+") as f:
             del f[L.EVENTS]
+    fds = len(os.listdir("/proc/self/fd"))
     for argv in (["inspect", str(path)], ["export", "--root", str(path)], ["reco", str(path)],
                  ["recover", str(path)], ["replay", str(path)]):
         assert main(argv) == 2, argv
+        # nothing left open: a failed replay kept the crates' default ports bound in this
+        # process (and a later test's source could not bind them)
+        assert len(os.listdir("/proc/self/fd")) == fds, argv
         err = capsys.readouterr().err.strip()
         assert err.startswith("na64daq: error: ") and str(path) in err, err
         assert "\n" not in err and "Traceback" not in err
