@@ -33,6 +33,13 @@ def fill_energy_plane(hist: np.ndarray, e_ecal_gev: np.ndarray, e_hcal_gev: np.n
     hist += np.bincount(flat, minlength=n * n).reshape(n, n)
 
 
+def in_energy_plane(events: np.ndarray) -> np.ndarray:
+    """The events the (E_ECAL, E_HCAL) plane shows: beam triggers of complete events (an
+    incomplete event's sums lack a crate's cells; the stop's cut once put 3,659 of them in the
+    signal box)."""
+    return beam_triggered(events["trigger"]) & (events["complete"] != 0)
+
+
 class LatencyRecord:
     """The last LATENCY_MEMORY batch latencies (s) and their percentiles, put in the counters
     before every heartbeat: the final counters include the batches after the last summary."""
@@ -74,9 +81,9 @@ def main(cfg: DaqConfig, detector: Detector, name: str = "tap") -> None:
             for b in built_batch.decode_all(drain(pull, 64), n_ch, n_s, c):
                 now = time.time()
                 latency.add(now - float(b.header["t_first_fragment"]))
-                beam = beam_triggered(b.events["trigger"])
-                fill_energy_plane(hist, b.reco["e_ecal_gev"][beam],
-                                  b.reco["e_hcal_gev"][beam, :2].sum(1))
+                shown = in_energy_plane(b.events)
+                fill_energy_plane(hist, b.reco["e_ecal_gev"][shown],
+                                  b.reco["e_hcal_gev"][shown, :2].sum(1))
                 c["batches"] += 1
                 c["events"] += len(b.events)
         elif frozen:

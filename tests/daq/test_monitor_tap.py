@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from daq.monitor_tap import E_BINS, fill_energy_plane
+from daq.monitor_tap import E_BINS, fill_energy_plane, in_energy_plane
 
 
 def test_energy_plane_matches_numpy_histogram2d_and_leaves_out_nan_and_overflow():
@@ -18,3 +18,14 @@ def test_energy_plane_matches_numpy_histogram2d_and_leaves_out_nan_and_overflow(
     ref, _, _ = np.histogram2d(e_ecal[finite], e_hcal[finite], bins=(E_BINS, E_BINS))
     # numpy closes the last bin on the right: an event at exactly 150 GeV is the only difference
     assert np.array_equal(hist, 2 * ref.astype(np.int64))
+
+
+def test_the_plane_shows_complete_beam_triggers_only():
+    from daq.built_batch import BUILT_DTYPE
+    from daq.wire_format import TriggerKind
+
+    events = np.zeros(6, BUILT_DTYPE)
+    events["trigger"] = [TriggerKind.PHYSICS, TriggerKind.CALIBRATION, TriggerKind.RANDOM,
+                         TriggerKind.LED, TriggerKind.PHYSICS, TriggerKind.CALIBRATION]
+    events["complete"] = [1, 1, 1, 1, 0, 0]  # the last two: a crate missing
+    assert in_energy_plane(events).tolist() == [True, True, False, False, False, False]
