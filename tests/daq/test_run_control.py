@@ -299,7 +299,8 @@ def test_a_process_that_fails_at_configure_is_named_in_one_line_with_its_cause(
     so in one line with the builder's own error, no traceback."""
     env = dict(os.environ, NA64DAQ_DB=str(tmp_path / "runs.db"))
     r = subprocess.run([sys.executable, "-m", "daq.cli", "demo", "--no-gui", "--config",
-                        str(daq_toml), "--set", 'endpoints.builder_work="tcp://192.0.2.1:5603"'],
+                        str(daq_toml), "--out", str(tmp_path / "runs"),
+                        "--set", 'endpoints.builder_work="tcp://192.0.2.1:5603"'],
                        env=env, capture_output=True, text=True, timeout=180)
     assert r.returncode == 2, r.stdout + r.stderr
     err = r.stderr.strip()
