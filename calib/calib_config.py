@@ -14,6 +14,8 @@ PMT_RATED_MAX_V = 2000.0
 #: PMT gain ~ HV^k: k is about 6-10 for usual tubes (docs/conditions.md); outside this range a
 #: k is a typing error (with k = 1e-9 the HV formula overflowed)
 HV_K_RANGE = (1.0, 30.0)
+#: the MSADC's 12 bits (the shipped map's adc_max): no amplitude or pedestal reads above it
+ADC_MAX = 4095
 
 
 @dataclass(frozen=True)

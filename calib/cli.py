@@ -16,14 +16,14 @@ import h5py
 import numpy as np
 from tqdm import tqdm
 
-from calib.calib_config import HV_K_RANGE, PMT_RATED_MAX_V, CalibConfig
+from calib.calib_config import ADC_MAX, HV_K_RANGE, PMT_RATED_MAX_V, CalibConfig
 from calib.cell_gain import CellGain, finite_or_none, gains
 from calib.conditions import KINDS, Conditions, ConditionsError, LogEntry, Version, diff
 from calib.ecal_calibration import calibrate_ecal
 from calib.fit_figure import save_fit_figure
 from calib.hcal_calibration import calibrate_hcal
 from calib.hv_table import HvProposal, propose_hv
-from calib.logbook import ADC_MAX, read_logbook
+from calib.logbook import read_logbook
 from calib.run_measurements import read_amplitudes, read_reference_amplitudes, recorded_gains
 from calib.value_table import read_value_table
 from daq.cli_arguments import COUNT, RUN, number

@@ -4,14 +4,14 @@ and the append-only logbook beside them, in the run database's SQLite file
 
 from __future__ import annotations
 
-import math
 import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
-from calib.calib_config import HV_K_RANGE, PMT_RATED_MAX_V
+from calib.calib_config import ADC_MAX, HV_K_RANGE, PMT_RATED_MAX_V
+from daq.config import in_interval, interval_text
 from daq.detector import Detector
 from daq.reco.calibration_constants import CalibrationConstants
 from daq.run_database import RunDatabase, RunDatabaseError
@@ -26,14 +26,14 @@ KINDS = ("pedestal_even_adc", "pedestal_odd_adc", "adc_per_gev", "time_offset_ns
 #: (low, high, low inclusive) of each kind's values: no value outside enters the database, by
 #: any path (logbook import, ``calib set``, ``calib hv``). HVs and their limits lie within
 #: (0, PMT_RATED_MAX_V]; an HV within its channel's limits in force as well.
-RANGES = {"pedestal_even_adc": (0.0, 4095.0, True), "pedestal_odd_adc": (0.0, 4095.0, True),
+RANGES = {"pedestal_even_adc": (0.0, ADC_MAX, True), "pedestal_odd_adc": (0.0, ADC_MAX, True),
           "adc_per_gev": (0.0, 1e6, False), "time_offset_ns": (-1000.0, 1000.0, True),
-          "reference_adc": (0.0, 4095.0, False), "hv_v": (0.0, PMT_RATED_MAX_V, False),
+          "reference_adc": (0.0, ADC_MAX, False), "hv_v": (0.0, PMT_RATED_MAX_V, False),
           "hv_k": (*HV_K_RANGE, True), "hv_min_v": (0.0, PMT_RATED_MAX_V, False),
           "hv_max_v": (0.0, PMT_RATED_MAX_V, False)}
 
 #: the same for what logbook entries record beside the kinds: readings and proposed HVs
-LOG_RANGES = {**RANGES, "amplitude_adc": (0.0, 4095.0, True), "hv_new_v": RANGES["hv_v"]}
+LOG_RANGES = {**RANGES, "amplitude_adc": (0.0, ADC_MAX, True), "hv_new_v": RANGES["hv_v"]}
 
 
 class ConditionsError(ValueError):
@@ -299,9 +299,9 @@ def _number(value: Any, kind: str, channel: str) -> float | None:
         v = float(value)
     except (TypeError, ValueError):
         raise ConditionsError(f"{kind} {channel}: {value!r} is not a number") from None
-    if not (math.isfinite(v) and (low <= v if low_inclusive else low < v) and v <= high):
+    if not in_interval(v, low, high, low_inclusive):  # also NaN and infinities
         raise ConditionsError(f"{kind} {channel} = {v:g}: outside "
-                              f"{'[' if low_inclusive else '('}{low:g}, {high:g}]")
+                              f"{interval_text(low, high, low_inclusive)}")
     return v
 
 

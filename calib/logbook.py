@@ -3,15 +3,13 @@
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from calib.calib_config import PMT_RATED_MAX_V
+from calib.calib_config import ADC_MAX, PMT_RATED_MAX_V
+from daq.config import in_interval, interval_text
 from daq.detector import Detector
-
-ADC_MAX = 4095  # the MSADC's 12 bits: no amplitude reads above it
 
 CELL = re.compile(r"\d{1,3}-\d{1,3}-\d{1,3}")
 CELL_LINE = re.compile(r"\s*\d{1,3}-\d{1,3}-\d{1,3}\s")
@@ -121,8 +119,7 @@ def _number(text: str, what: str, where: str, line: int, low: float, high: float
         value = float(text) if len(text) <= 32 else float("nan")
     except ValueError:
         raise LogbookFormatError(f"{where}:{line}: {what}={shown!r} is not a number") from None
-    if not (math.isfinite(value) and (low <= value if low_inclusive else low < value)
-            and value <= high):
+    if not in_interval(value, low, high, low_inclusive):  # also NaN and infinities
         raise LogbookFormatError(f"{where}:{line}: {what}={shown!r} is outside "
-                                 f"{'[' if low_inclusive else '('}{low:g}, {high:g}]")
+                                 f"{interval_text(low, high, low_inclusive)}")
     return value

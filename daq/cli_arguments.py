@@ -9,6 +9,8 @@ import math
 import sys
 from collections.abc import Callable
 
+from daq.config import in_interval, interval_text
+
 
 class OneLineParser(argparse.ArgumentParser):
     """An argument error is one line naming the option (argparse adds the whole usage)."""
@@ -29,11 +31,9 @@ def number(kind: type = float, low: float | None = None, high: float | None = No
                 f"{text!r} is not {'a whole number' if kind is int else 'a number'}") from None
         if kind is float and not math.isfinite(value):
             raise argparse.ArgumentTypeError(f"{text} is not a finite number")
-        too_low = low is not None and (value < low if low_inclusive else value <= low)
-        if too_low or (high is not None and value > high):
-            lo = "" if low is None else f"{'[' if low_inclusive else '('}{low:g}, "
+        if not in_interval(value, low, high, low_inclusive):
             raise argparse.ArgumentTypeError(
-                f"{text} is outside {lo or '(-inf, '}{'inf)' if high is None else f'{high:g}]'}")
+                f"{text} is outside {interval_text(low, high, low_inclusive)}")
         return value
 
     parse.__name__ = kind.__name__  # argparse names the type in its messages

@@ -24,6 +24,20 @@ class ConfigError(ValueError):
 T = TypeVar("T")
 
 
+def in_interval(value: float, low: float | None = None, high: float | None = None,
+                low_inclusive: bool = True) -> bool:
+    """``value`` within [low, high] ((low, high] when not ``low_inclusive``; a bound of None
+    is none). NaN lies in no interval, and infinities in no bounded one."""
+    above = low is None or (low <= value if low_inclusive else low < value)
+    return above and (high is None or value <= high)
+
+
+def interval_text(low: float | None, high: float | None, low_inclusive: bool = True) -> str:
+    """The interval as a reader writes it: ``(0, 2000]``, ``[1, inf)``."""
+    lo = "(-inf" if low is None else f"{'[' if low_inclusive else '('}{low:g}"
+    return f"{lo}, {'inf)' if high is None else f'{high:g}]'}"
+
+
 def param(
     default: Any,
     doc: str,
@@ -90,12 +104,7 @@ def _check_value(key: str, value: Any, typ: Any, meta: Mapping[str, Any]) -> Any
     choices = meta.get("choices")
     if choices and value not in choices:
         raise ConfigError(f"{key} = {value!r}: must be {_allowed(meta)}")
-    low, high = meta.get("low"), meta.get("high")
-    too_low = low is not None and (
-        value < low if meta.get("low_inclusive", True) else value <= low
-    )
-    too_high = high is not None and value > high
-    if too_low or too_high:
+    if not in_interval(value, meta.get("low"), meta.get("high"), meta.get("low_inclusive", True)):
         raise ConfigError(f"{key} = {value!r}{unit}: must be {_allowed(meta)}")
     return value
 

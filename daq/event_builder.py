@@ -438,7 +438,8 @@ class EventAssembler:
     def _close(self, sp: _Spill) -> None:
         """End of spill: account for every triggered event, then the EOS marker."""
         info = sp.eos
-        triggered = max([int(i.get("triggered", 0)) for i in info.values()] + [0])
+        counts = [int(i.get("triggered", 0)) for i in info.values()]
+        triggered = max(counts + [0])
         seen_top = int(np.nonzero(sp.done)[0].max()) if sp.done.any() else 0
         triggered = max(triggered, seen_top)
         numbers = np.arange(1, triggered + 1)
@@ -454,7 +455,6 @@ class EventAssembler:
         dropped = min(unseen, declared)
         # a stop reaches the crates one after the other: the events some read and others
         # did not are the stop's cut, built incomplete (and never classified), said apart
-        counts = [int(i.get("triggered", 0)) for i in info.values()]
         stopped = any(i.get("stopped") for i in info.values())
         cut = triggered - min(counts) if stopped else 0
         ledger = {"triggered": triggered, "cut_by_stop": cut, "built_complete": sp.complete,

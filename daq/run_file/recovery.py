@@ -94,14 +94,9 @@ def scan_guarded(path: Path, stall_s: float = STALL_S) -> dict[str, Any]:
                                      "(past the cut): no block can be verified, nothing to "
                                      "recover")
             return report
-        if k >= len(block_rows[i]):  # hung after its last block: rows after it are not verified
-            records.append({"file": str(path), "file_index": i, "unverified_rows": 0})
-            start = (i + 1, 0)
-            if i + 1 >= n_files:
-                return report_of(records)
-            continue
         # a block that HDF5 does not return is past the cut, and so is every later block of
         # that file (they were appended after it): each would hang as long, so none is read
+        # (none at all when it hung after the last block)
         for later in range(k, len(block_rows[i])):
             records.append({"file": str(path), "file_index": i, "block": later,
                             "rows": block_rows[i][later], "problems": [
@@ -149,6 +144,8 @@ def recover(path: str | Path, out: str | Path | None = None) -> dict[str, Any]:
         try:
             good = {tuple(g) for g in report["good_blocks"]}
             for i, f in enumerate(run.files):
+                # a file with no good block is not read at all: its block table may be past
+                # the cut, where reading it would hang
                 blocks = f[L.BLOCKS][()] if any(g[0] == i for g in good) else []
                 for k, b in enumerate(blocks):
                     if (i, k) not in good:  # damaged: left out, the rest is still intact
