@@ -87,6 +87,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-gui", action="store_true",
                    help="never open a window (the monitor GUI is not built yet: always so)")
 
+    p = sub.add_parser("monitor", help="the online monitor's window, live or from a run file",
+                       description="Open the monitor on a running DAQ (the configuration's "
+                       "tap endpoint, or --connect), or on a run file (--file, followed while "
+                       "it is written). --snapshot renders every panel into one PNG and exits "
+                       "(no display needed).")
+    _common(p, daq=True)
+    p.add_argument("--connect", metavar="ENDPOINT",
+                   help="the tap's snapshot endpoint (default: endpoints.tap_publish)")
+    p.add_argument("--file", metavar="RUN", help="a run file instead of a live DAQ")
+    p.add_argument("--snapshot", metavar="PNG", help="write every panel into PNG and exit")
+
     p = sub.add_parser("run", help="start a DAQ and serve run-control commands",
                        description="Start the DAQ's processes from a configuration and wait "
                        "for 'na64daq ctl start|stop|status|shutdown' on the control endpoint.")
@@ -308,6 +319,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
         signals.restore()
 
 
+def cmd_monitor(args: argparse.Namespace) -> int:
+    from monitor import app
+
+    cfg = _daq_config(args)
+    feed = app.open_feed(args.connect or cfg.endpoints.tap_publish, args.file,
+                         follow=not args.snapshot)
+    detector = feed.detector if args.file else Detector.load(args.detector)
+    control = None if args.file else cfg.endpoints.control
+    return app.run(feed, detector, args.snapshot, control)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from daq.supervisor import serve
 
@@ -317,23 +339,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_ctl(args: argparse.Namespace) -> int:
     import json
 
-    import zmq
-
     from daq.daq_config import DaqConfig
+    from daq.run_control_client import ask
 
     cfg = load(DaqConfig, args.config)
-    ctx = zmq.Context()
-    try:
-        sock = ctx.socket(zmq.REQ)
-        sock.setsockopt(zmq.LINGER, 0)
-        sock.connect(cfg.endpoints.control)
-        sock.send(json.dumps({"command": args.action}).encode())
-        if not sock.poll(int(args.timeout * 1000)):
-            raise ConfigError(f"no DAQ answers on {cfg.endpoints.control} "
-                              "(is 'na64daq run' running?)")
-        answer = json.loads(sock.recv())
-    finally:
-        ctx.destroy(linger=0)
+    answer = ask(cfg.endpoints.control, args.action, args.timeout)
     print(json.dumps(answer, indent=1))
     return 0 if answer.get("ok") else 1
 
@@ -617,7 +627,7 @@ COMMANDS = {"bench": cmd_bench, "calib": cmd_calib, "demo": cmd_demo, "emulate":
             "replay": cmd_replay,
             "detector": cmd_detector, "config": cmd_config, "run": cmd_run, "ctl": cmd_ctl,
             "status": cmd_status, "inspect": cmd_inspect, "recover": cmd_recover,
-            "export": cmd_export, "reco": cmd_reco}
+            "export": cmd_export, "reco": cmd_reco, "monitor": cmd_monitor}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -111,6 +111,14 @@ class WriterSection:
 
 
 @dataclass(frozen=True)
+class TapSection:
+    publish_hz: float = param(2.0, "snapshots per second to the monitor's viewers", unit="Hz",
+                              low=0.1, high=50.0)
+    window_spills: int = param(10, "spills in the monitor's moving-window scope", low=1,
+                               high=1000)
+
+
+@dataclass(frozen=True)
 class RunControlSection:
     sources: str = param("emulator", "what feeds the DAQ: the emulator's crates, a replayed "
                          "file, or external sources already running",
@@ -134,6 +142,7 @@ class DaqConfig:
     builder: BuilderSection = section(BuilderSection, "event building")
     workers: WorkersSection = section(WorkersSection, "reconstruction workers")
     writer: WriterSection = section(WriterSection, "file writer")
+    tap: TapSection = section(TapSection, "the monitor tap's histogram server")
     run: RunControlSection = section(RunControlSection, "run control")
     emulator: EmulatorConfig = section(EmulatorConfig, "the emulated readout")
 

@@ -1,10 +1,10 @@
 """The monitor tap: takes the workers' samples of the data (it may miss some; it never slows
-the writer path), fills histogram-ready summaries, measures the latency from the builder to
-here, and publishes the summaries to viewers once a second."""
+the writer path), fills the monitor's histograms (``monitor/histogram_server.py``), measures the
+latency from the builder to here, and publishes snapshots to any number of viewers
+(``docs/monitor.md``)."""
 
 from __future__ import annotations
 
-import json
 import time
 
 import numpy as np
@@ -14,30 +14,11 @@ from daq import built_batch
 from daq.component import Component, drain
 from daq.daq_config import DaqConfig
 from daq.detector import Detector
-from daq.wire_format import beam_triggered
+from daq.worker import online_setup
+from monitor.histogram_server import HistogramServer, reference
+from monitor.histograms import HistogramFiller
 
-#: E_ECAL vs E_HCAL histogram binning, GeV (the (E_ECAL, E_HCAL) plane of [001] Fig. 2).
-E_BINS = np.linspace(0.0, 150.0, 151)
 LATENCY_MEMORY = 20000
-
-
-def fill_energy_plane(hist: np.ndarray, e_ecal_gev: np.ndarray, e_hcal_gev: np.ndarray) -> None:
-    """Adds events to the E_ECAL vs E_HCAL histogram (uniform E_BINS; outside and NaN values
-    are left out). A flat bincount: numpy's histogram2d sorts, ten times slower per batch."""
-    n = len(E_BINS) - 1
-    scale = n / (E_BINS[-1] - E_BINS[0])
-    i = np.floor((e_ecal_gev - E_BINS[0]) * scale)
-    j = np.floor((e_hcal_gev - E_BINS[0]) * scale)
-    inside = (i >= 0) & (i < n) & (j >= 0) & (j < n)
-    flat = (i[inside] * n + j[inside]).astype(np.intp)
-    hist += np.bincount(flat, minlength=n * n).reshape(n, n)
-
-
-def in_energy_plane(events: np.ndarray) -> np.ndarray:
-    """The events the (E_ECAL, E_HCAL) plane shows: beam triggers of complete events (an
-    incomplete event's sums lack a crate's cells; the stop's cut once put 3,659 of them in the
-    signal box)."""
-    return beam_triggered(events["trigger"]) & (events["complete"] != 0)
 
 
 class LatencyRecord:
@@ -60,42 +41,72 @@ class LatencyRecord:
             self.counters["latency_p50_s"], self.counters["latency_p99_s"] = float(p50), float(p99)
 
 
+def histogram_server(cfg: DaqConfig, detector: Detector) -> HistogramServer:
+    """The server the tap fills: the nominal energy scale, the reconstruction's class cuts."""
+    reco_cfg, constants = online_setup(cfg, detector)
+    c = reco_cfg.classes
+    filler = HistogramFiller(detector, constants.gev_per_adc_in_force(), c.beam_energy_gev,
+                             c.signal_ecal_max_gev, c.signal_hcal_max_gev, c.blinded)
+    server = HistogramServer(detector, filler, cfg.tap.window_spills)
+    e = cfg.emulator.classes
+    server.reference = reference(constants, e.dimuon_probability, e.dimuon_boost)
+    return server
+
+
 def main(cfg: DaqConfig, detector: Detector, name: str = "tap") -> None:
+    server = histogram_server(cfg, detector)
+    server.filler.warm_up()  # compile before the first heartbeat, not in the middle of a run
     comp = Component(name, cfg)
     pull = comp.ctx.socket(zmq.PULL)
     pull.setsockopt(zmq.RCVHWM, 4)
     pull.bind(cfg.endpoints.tap)
     pub = comp.ctx.socket(zmq.PUB)
-    pub.setsockopt(zmq.SNDHWM, 10)
+    pub.setsockopt(zmq.SNDHWM, 2)  # a slow viewer loses snapshots; the tap never waits
+    pub.setsockopt(zmq.LINGER, 0)
     pub.bind(cfg.endpoints.tap_publish)
     n_ch, n_s = detector.n_channels, detector.samples_per_channel
-    hist = np.zeros((len(E_BINS) - 1, len(E_BINS) - 1), np.int64)
     frozen = False
-    c = {"batches": 0, "events": 0, "malformed": 0, "frozen": False}
+    c = server.counters
+    c.update(frozen=False, offered=None, dropped=None)
     comp.counters = c
     latency = LatencyRecord(c)
     comp.before_beat = latency.update_counters
-    next_publish = time.monotonic() + 1.0
+    period_s = 1.0 / cfg.tap.publish_hz
+    next_publish = time.monotonic() + period_s
     while not comp.exiting:
-        if not frozen and pull.poll(50):
+        if not frozen and pull.poll(20):
             for b in built_batch.decode_all(drain(pull, 64), n_ch, n_s, c):
-                now = time.time()
-                latency.add(now - float(b.header["t_first_fragment"]))
-                shown = in_energy_plane(b.events)
-                fill_energy_plane(hist, b.reco["e_ecal_gev"][shown],
-                                  b.reco["e_hcal_gev"][shown, :2].sum(1))
-                c["batches"] += 1
-                c["events"] += len(b.events)
+                if b.reco is None:
+                    continue
+                latency.add(time.time() - float(b.header["t_first_fragment"]))
+                rows = np.asarray(b.header.get("waveform_rows", []), np.int64)
+                server.add_batch(int(b.header.get("run") or 0), int(b.header["spill"]),
+                                 b.events, b.reco, b.channels, b.samples, rows)
         elif frozen:
             time.sleep(0.05)
         cmd = comp.command()
         if cmd and cmd.get("cmd") in ("freeze", "unfreeze"):
             frozen = cmd["cmd"] == "freeze"
             c["frozen"] = frozen
+        elif cmd and cmd.get("cmd") == "daq_state" and isinstance(cmd.get("state"), dict):
+            server.set_daq_state(cmd["state"])
+            c["offered"], c["dropped"] = _offered(cmd["state"])
         if time.monotonic() > next_publish:
-            next_publish += 1.0
+            next_publish = max(next_publish + period_s, time.monotonic())
             latency.update_counters()
-            summary = dict(c, e_bins_gev=[E_BINS[0], E_BINS[-1], len(E_BINS) - 1])
-            pub.send_multipart([b"summary", json.dumps(summary).encode(), hist.tobytes()])
+            try:
+                pub.send_multipart(server.snapshot(), zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                pass
         comp.beat()
     comp.close()
+
+
+def _offered(state: dict) -> tuple[int | None, int | None]:
+    """Rows the workers offered the tap, and those they dropped because it was full."""
+    workers = [p.get("counters") or {} for n, p in (state.get("processes") or {}).items()
+               if n.startswith("worker")]
+    if not workers:
+        return None, None
+    dropped = sum(int(w.get("tap_dropped", 0)) for w in workers)
+    return sum(int(w.get("tap_sent", 0)) for w in workers) + dropped, dropped

@@ -56,7 +56,7 @@ def print_summary(status: dict[str, Any]) -> None:
         print(line)
     tap = (ledger.get("stages") or {}).get("tap") or {}
     if tap.get("latency_p99_s") is not None:
-        print(f"  monitor tap: {tap.get('events', 0)} events sampled, latency p99 "
+        print(f"  monitor tap: {tap.get('taken', 0)} events sampled, latency p99 "
               f"{tap['latency_p99_s'] * 1000:.0f} ms")
 
 

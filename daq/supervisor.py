@@ -99,6 +99,7 @@ class Supervisor:
         self.worker_serial = 0
         self.bad_heartbeats: dict[str, int] = {}  # reason -> count, never acted on
         self.trigger_enabled = False  # the sources of this run were told to go
+        self._next_share = 0.0  # when the tap next gets the DAQ's state for its viewers
 
     def _bind(self, kind: int, key: str) -> zmq.Socket:
         endpoint = getattr(self.cfg.endpoints, key)
@@ -419,6 +420,7 @@ class Supervisor:
                 proc = self.procs[msg["name"]]
                 proc.last_beat = time.monotonic()
                 proc.counters = msg["counters"]
+        self._share_state()
         if self.state not in ("running", "configured", "stopping"):
             return
         writer = self.procs.get("writer")
@@ -465,6 +467,26 @@ class Supervisor:
             if (sources and all(p.popen.poll() == 0 for p in sources)) or closed:
                 self._go("finished")
                 self._finish_run()
+
+    def _share_state(self) -> None:
+        """Once a second, the DAQ's state to the tap, whose snapshots carry it to the
+        monitor's viewers (``docs/monitor.md``)."""
+        now = time.monotonic()
+        if now < self._next_share or "tap" not in self.procs:
+            return
+        self._next_share = now + 1.0
+        writer = self.procs.get("writer")
+        processes = {p.name: {
+            "role": p.role, "alive": p.popen.poll() is None,
+            "heartbeat_age_s": now - p.last_beat if p.last_beat else None,
+            "counters": {k: v for k, v in p.counters.items()
+                         if k not in ("ledger", "spill_ledger")}}
+            for p in self.procs.values()}
+        self.send("tap", "daq_state", state={
+            "state": self.state, "run": self.run, "error": self.error,
+            "processes": processes, "restarts": dict(self.restarts),
+            "spill_ledger": writer.counters.get("spill_ledger") if writer else None,
+            "ledger": self.ledger if self.state in ("idle", "configured") else None})
 
     def status(self) -> dict[str, Any]:
         writer = self.procs.get("writer")

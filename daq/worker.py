@@ -24,20 +24,24 @@ from daq.reco.reconstruction import Reconstruction
 from daq.reco.simple_extraction import SimpleExtraction
 
 
-def tap_sample(batch: built_batch.BuiltBatch, reco: np.ndarray, n_waveforms: int) -> list:
-    """What the monitor needs of a batch: every event's summary and a few full waveforms;
-    blinded events (the signal box) with their energies hidden."""
-    header = dict(batch.header, kind="events", t_processed=time.time())
-    blinded = (reco["flags"] & er.EV_BLINDED) > 0
-    if blinded.any():
-        reco = reco.copy()
-        for name in reco.dtype.names:
-            if name.startswith("e_"):
-                reco[name][blinded] = np.nan
+def tap_sample(batch: built_batch.BuiltBatch, reco: np.ndarray, channels: np.ndarray,
+               n_waveforms: int) -> tuple[list, int]:
+    """What the monitor needs of a batch, and its number of events: every event's tables and
+    a few full waveforms, without the blinded events (the signal box), whose rows never leave
+    the worker (``docs/monitor.md``, Blinding)."""
+    events, samples = batch.events, batch.samples
+    seen = (reco["flags"] & er.EV_BLINDED) == 0
+    if not seen.all():
+        events, reco, channels = events[seen], reco[seen], channels[seen]
+        samples_of = np.flatnonzero(seen)
+    else:
+        samples_of = np.arange(len(reco))
+    header = dict(batch.header, kind="events", t_processed=time.time(), n_events=len(reco))
     step = max(1, len(reco) // max(n_waveforms, 1))
     pick = np.arange(0, len(reco), step)[:n_waveforms]
     header["waveform_rows"] = pick.tolist()
-    return built_batch.encode(header, batch.events, batch.samples[pick], reco)
+    return built_batch.encode(header, events, samples[samples_of[pick]], reco,
+                              channels), len(reco)
 
 
 def online_setup(cfg: DaqConfig, detector: Detector, run: int | None = None
@@ -101,16 +105,18 @@ def main(cfg: DaqConfig, detector: Detector, name: str) -> None:
                 reco = reconstruction(cfg, detector, run)
             result, channels = reco(batch.samples, batch.events)
             header = dict(batch.header, worker=name)
+            table = channels.table()
             tracker = comp.send(writer, built_batch.encode(header, batch.events, batch.samples,
-                                                          result, channels.table()),
+                                                          result, table),
                                 copy=False, track=True)
             unacked.append((batch.seq, tracker))
+            sample, n_sample = tap_sample(batch, result, table,
+                                          cfg.workers.tap_waveforms_per_batch)
             try:
-                tap.send_multipart(tap_sample(batch, result, cfg.workers.tap_waveforms_per_batch),
-                                   zmq.NOBLOCK, copy=False)
-                c["tap_sent"] += len(result)
+                tap.send_multipart(sample, zmq.NOBLOCK, copy=False)
+                c["tap_sent"] += n_sample
             except zmq.Again:  # a frozen or absent monitor costs nothing but this count
-                c["tap_dropped"] += len(result)
+                c["tap_dropped"] += n_sample
             c["batches"] += 1
             c["events"] += len(result)
             c["busy_s"] += time.perf_counter() - t0

@@ -54,6 +54,17 @@ class SpillFigures:
                 self.drift_first = float(reco["gain_drift_correction"][0])
             self.drift_last = float(reco["gain_drift_correction"][-1])
 
+    def electrons_on_target(self, start_ns: int = 0, end_ns: int = 0) -> tuple[float, float]:
+        """The spill's EOT so far and its error (0, 0 without random triggers); the length is
+        ``end_ns - start_ns`` when known, else estimated from the span of the trigger times."""
+        if not (self.n_random and self.n_events > 1 and self.pulses):
+            return 0.0, 0.0
+        n = self.n_events  # uniform triggers: the span of n of them is length (n-1)/(n+1)
+        length_ns = (end_ns - start_ns if end_ns > start_ns else
+                     (self.t_max - self.t_min) * (n + 1) / (n - 1))
+        eot = self.pulses / self.n_random / self.window_ns * length_ns
+        return eot, eot / np.sqrt(self.pulses)
+
     def row(self, ledger: dict[str, Any], start_ns: int = 0, end_ns: int = 0) -> np.ndarray:
         """The spill's ``/spills`` row, and a fresh start for the next spill. The spill's
         length is ``end_ns - start_ns`` (the crates' SOS and EOS times) when known, else
@@ -63,13 +74,7 @@ class SpillFigures:
         for name in ("spill", "triggered", "written_complete", "written_incomplete",
                      "rejected", "dropped_by_policy", "unaccounted", "balanced"):
             rec[name] = int(ledger.get(name, 0))
-        if self.n_random and self.n_events > 1 and self.pulses:
-            n = self.n_events  # uniform triggers: the span of n of them is length (n-1)/(n+1)
-            length_ns = (end_ns - start_ns if end_ns > start_ns else
-                         (self.t_max - self.t_min) * (n + 1) / (n - 1))
-            eot = self.pulses / self.n_random / self.window_ns * length_ns
-            rec["eot_estimate"] = eot
-            rec["eot_error"] = eot / np.sqrt(self.pulses)
+        rec["eot_estimate"], rec["eot_error"] = self.electrons_on_target(start_ns, end_ns)
         rec["gain_drift_first"] = self.drift_first
         rec["gain_drift_last"] = self.drift_last
         self._reset()

@@ -89,10 +89,14 @@ def test_signal_box_is_blinded_for_the_monitor(reconstructed, detector):
                                    np.zeros(len(events), built_batch.BUILT_DTYPE),
                                    np.zeros((len(events), detector.n_channels,
                                              detector.samples_per_channel), np.uint16), reco)
-    parts = tap_sample(batch, reco, 2)
-    seen = built_batch.decode(parts, detector.n_channels, detector.samples_per_channel).reco
-    assert np.isnan(seen["e_ecal_gev"][box]).all()
-    assert np.isfinite(seen["e_ecal_gev"][~box]).all()
+    channels = np.zeros((len(events), detector.n_channels), er.CHANNEL_DTYPE)
+    channels["amplitude_adc"] = np.arange(len(events))[:, None]  # the row it came from
+    parts, n = tap_sample(batch, reco, channels, 2)
+    seen = built_batch.decode(parts, detector.n_channels, detector.samples_per_channel)
+    assert n == len(seen.reco) == (~box).sum()  # the box's rows never leave the worker
+    assert (seen.reco["event_class"] != er.SIGNAL_BOX).all()
+    assert set(seen.channels["amplitude_adc"][:, 0].astype(int)) == set(np.flatnonzero(~box))
+    assert np.isfinite(seen.reco["e_ecal_gev"]).all()
     assert np.isfinite(reco["e_ecal_gev"]).all()  # the writer's copy keeps them
 
 

@@ -1,0 +1,68 @@
+"""``na64daq monitor``: the window on a live DAQ or a run file, or (``--snapshot``) every
+panel into one PNG with no display."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+from daq.config import ConfigError
+from daq.detector import Detector
+from monitor.feeds import Feed, FileFeed, LiveFeed
+
+FIRST_SNAPSHOT_S = 15.0  # --snapshot of a live DAQ waits this long for one
+
+
+def open_feed(connect: str | None, file: str | None, follow: bool = True) -> Feed:
+    if file:
+        if not Path(file).exists():
+            raise ConfigError(f"{file}: no such run file")
+        return FileFeed(file, follow=follow)
+    return LiveFeed(connect)
+
+
+def qt_application():
+    """The process's QApplication; offscreen when there is no display."""
+    from PyQt5 import QtWidgets
+
+    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    app = QtWidgets.QApplication.instance()
+    return app or QtWidgets.QApplication(sys.argv[:1])
+
+
+def wait_for(feed: Feed, timeout_s: float) -> None:
+    """A file read to its end, or a live DAQ's first snapshot."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if feed.finished or (feed.live and feed.latest is not None):
+            return
+        time.sleep(0.05)
+    if feed.latest is None:
+        raise ConfigError(f"no snapshot in {timeout_s:g} s"
+                          + (f" ({feed.last_error})" if feed.last_error else ""))
+
+
+def run(feed: Feed, detector: Detector, snapshot_png: str | None = None,
+        control_endpoint: str | None = None) -> int:
+    app = qt_application()
+    from monitor.window import ControlButtons, MonitorWindow
+
+    feed.start()
+    try:
+        if snapshot_png:
+            wait_for(feed, FIRST_SNAPSHOT_S if feed.live else 600.0)
+            if feed.last_error and not feed.live:
+                raise ConfigError(feed.last_error)
+            window = MonitorWindow(feed, detector, remember=False)
+            path = window.render_all(snapshot_png)
+            print(f"wrote {path}")
+            return 0
+        control = ControlButtons(control_endpoint) if control_endpoint else None
+        window = MonitorWindow(feed, detector, control)
+        window.show()
+        return app.exec_()
+    finally:
+        feed.stop()

@@ -1,0 +1,187 @@
+"""Where the window's snapshots come from, each in a background thread that keeps only the
+latest (``docs/monitor.md``): the tap's PUB endpoint (live), or a run file read and followed
+as it grows through the same histogram server the tap runs."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import zmq
+
+from daq.detector import Detector
+from daq.reco.calibration_constants import CalibrationConstants
+from daq.reco.reco_config import RecoConfig
+from daq.run_file import layout as L
+from daq.run_file.reader import RunReader
+from monitor import snapshot as proto
+from monitor.histogram_server import HistogramServer, reference
+from monitor.histograms import HistogramFiller
+
+FILE_BLOCK_EVENTS = 4096  # rows read at a time from a run file
+FILE_WAVEFORMS_PER_BLOCK = 4
+FOLLOW_POLL_S = 0.5  # a growing file is looked at again this often
+
+
+class Feed:
+    """The latest snapshot, and what went wrong on the way."""
+
+    live = False
+
+    def __init__(self, period_s: float):
+        self.period_s = period_s  # how often a snapshot is expected
+        self.latest: proto.Snapshot | None = None
+        self.received = 0
+        self.bad_messages = 0
+        self.last_error: str | None = None
+        self.finished = False  # a file read to its end (nothing more will come)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name=type(self).__name__)
+
+    def start(self) -> Feed:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5.0)
+
+    def stale(self, now_monotonic_s: float | None = None) -> bool:
+        """No snapshot, or none for 3 periods while more were expected."""
+        if self.latest is None:
+            return True
+        return not self.finished and self.latest.age_s(now_monotonic_s) > 3 * self.period_s
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+
+class LiveFeed(Feed):
+    """The tap's snapshots. ZeroMQ reconnects by itself when the DAQ comes back."""
+
+    live = True
+
+    def __init__(self, endpoint: str, period_s: float = 0.5):
+        super().__init__(period_s)
+        self.endpoint = endpoint
+
+    def _run(self) -> None:
+        ctx = zmq.Context()
+        sub = ctx.socket(zmq.SUB)
+        sub.setsockopt(zmq.SUBSCRIBE, b"")
+        sub.setsockopt(zmq.RCVHWM, 4)
+        sub.setsockopt(zmq.LINGER, 0)
+        sub.connect(self.endpoint)
+        try:
+            while not self._stop.is_set():
+                if not sub.poll(100):
+                    continue
+                while True:  # every message is checked (and counted); the newest kept
+                    try:
+                        parts = sub.recv_multipart(zmq.NOBLOCK, copy=False)
+                    except zmq.Again:
+                        break
+                    self.received += 1
+                    try:
+                        self.latest = proto.decode([p.buffer for p in parts])
+                    except proto.SnapshotError as exc:
+                        self.bad_messages += 1
+                        self.last_error = str(exc)
+        finally:
+            ctx.destroy(linger=0)
+
+
+class FileFeed(Feed):
+    """A run file through the tap's histogram server, followed while it grows (SWMR) until
+    its run ends."""
+
+    def __init__(self, path: str | Path, follow: bool = True, period_s: float = 0.5):
+        super().__init__(period_s)
+        self.path = Path(path)
+        self.follow = follow
+        self.reader = RunReader(self.path)  # refuses a file that is not a run file, at once
+        run = self.reader
+        self.detector = Detector.from_text(run.provenance("detector_map"), f"{path} map")
+        constants = CalibrationConstants.from_dict(run.provenance_json("calibration"),
+                                                   self.detector.n_channels)
+        c = RecoConfig().classes  # the cuts in force now, blinding included
+        self.server = HistogramServer(self.detector, HistogramFiller(
+            self.detector, constants.gev_per_adc_in_force(), c.beam_energy_gev,
+            c.signal_ecal_max_gev, c.signal_hcal_max_gev, c.blinded))
+        classes = (run.provenance_json("daq_config", missing_ok=True) or {}).get(
+            "emulator", {}).get("classes", {})
+        self.server.reference = reference(constants, classes.get("dimuon_probability"),
+                                          classes.get("dimuon_boost"))
+        self.rows_read = 0
+
+    def _run(self) -> None:
+        try:
+            self._read_all()
+        except (L.RunFileError, OSError, ValueError) as exc:
+            self.last_error = str(exc)
+            self.finished = True
+            self._publish()
+        finally:
+            self.reader.close()
+
+    def _read_all(self) -> None:
+        run = self.reader
+        done = [0] * len(run.files)
+        next_publish = 0.0
+        while not self._stop.is_set():
+            run.refresh()
+            progressed = False
+            for k, f in enumerate(run.files):
+                n = run.rows(f)
+                while done[k] < n and not self._stop.is_set():
+                    hi = min(done[k] + FILE_BLOCK_EVENTS, n)
+                    self._add_rows(f, done[k], hi)
+                    done[k] = hi
+                    progressed = True
+                    if time.monotonic() > next_publish:
+                        next_publish = time.monotonic() + self.period_s
+                        self._publish()
+            end = run.run_end()
+            ended = end is not None
+            self._ledgers(end)
+            if ended or not self.follow:
+                self.finished = ended or not self.follow
+                self._publish()
+                return
+            if not progressed:
+                self._publish()
+                self._stop.wait(FOLLOW_POLL_S)
+
+    def _ledgers(self, end: dict | None) -> None:
+        """The file's spill ledgers, and the run's at its end, for the DAQ panel."""
+        for ledger in self.reader.spill_ledgers():
+            self.server.set_daq_state({"run": self.reader.run, "spill_ledger": ledger})
+        self.server.daq = {"state": "file", "run": self.reader.run,
+                           "ledger": (end or {}).get("ledger")}
+
+    def _add_rows(self, f, lo: int, hi: int) -> None:
+        read = self.reader._read
+        events = read(f[L.EVENTS], lo, hi)
+        reco = read(f[L.RECO], lo, hi)
+        channels = read(f[L.CHANNELS], lo, hi)
+        rows = np.linspace(0, hi - lo - 1, FILE_WAVEFORMS_PER_BLOCK).astype(np.int64)
+        rows = np.unique(rows)
+        samples = f.get(L.SAMPLES)
+        waveforms = (np.stack([read(samples, lo + r, lo + r + 1)[0] for r in rows])
+                     if samples is not None else None)
+        run_number = self.reader.run
+        for spill in np.unique(events["spill"]):  # the server takes one spill at a time
+            sel = np.flatnonzero(events["spill"] == spill)
+            w = np.isin(rows, sel)
+            self.server.add_batch(run_number, int(spill), events[sel], reco[sel],
+                                  channels[sel], waveforms[w] if waveforms is not None else None,
+                                  np.searchsorted(sel, rows[w]))
+        self.rows_read += hi - lo
+        self.server.counters["offered"] = self.rows_read
+
+    def _publish(self) -> None:
+        parts = self.server.snapshot()
+        self.latest = proto.decode([bytes(p) for p in parts])
+        self.received += 1

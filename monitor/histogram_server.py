@@ -1,0 +1,181 @@
+"""The histogram server: the monitor's histograms in three scopes (run, spill, the last N
+spills), the per-spill strip-chart rows, the latest waveform of every channel, and consistent
+snapshots of all of it (``docs/monitor.md``). Fed by the tap's batches or a run file's blocks;
+one thread, so a snapshot is never half filled."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import Any
+
+import numpy as np
+
+from daq.detector import Detector
+from daq.reco.calibration_constants import CalibrationConstants
+from daq.ledger import COUNTS
+from daq.run_file.spill_figures import SpillFigures
+from monitor import snapshot as proto
+from monitor.histograms import (CALIBRATION_GEV, CLASS_BINS, TRIGGER_NAMES, HistogramFiller,
+                                HistogramSet, blind)
+
+SCOPES = ("run", "spill", "window")
+STRIP_SPILLS = 200
+WAVEFORM_FIELDS = ("spill", "event", "amplitude_adc", "time_ns", "flags", "pedestal_adc")
+
+
+def reference(constants: CalibrationConstants, dimuon_probability: float | None,
+              dimuon_boost: float | None) -> dict[str, Any]:
+    """The snapshot's ``reference``: the pedestals in force (mean of even and odd, ADC) and
+    the emulator's dimuons per EOT (probability x boost) when the data are emulated."""
+    ped = np.nanmean(constants.pedestal_adc, axis=1) if np.isfinite(
+        constants.pedestal_adc).any() else np.full(len(constants.pedestal_adc), np.nan)
+    out: dict[str, Any] = {"pedestal_adc": _json_floats(ped)}
+    if dimuon_probability is not None and dimuon_boost is not None:
+        out["dimuons_per_eot"] = dimuon_probability * dimuon_boost
+    return out
+
+
+class HistogramServer:
+    def __init__(self, detector: Detector, filler: HistogramFiller, window_spills: int = 10):
+        self.detector = detector
+        self.filler = filler
+        self.window_spills = int(window_spills)
+        self.counters: dict[str, Any] = {"taken": 0, "batches": 0, "malformed": 0}
+        self.daq: dict[str, Any] = {}  # the supervisor's last state (live feed only)
+        #: what the panels compare with: expected yields, the pedestals in force
+        self.reference: dict[str, Any] = {}
+        self.seq = 0
+        self.run: int | None = None
+        self._new_run(None)
+
+    def _new_run(self, run: int | None) -> None:
+        self.run = run
+        self.spill: int | None = None
+        self.run_set = self.filler.new_set()  # closed spills
+        self.spill_set = self.filler.new_set()
+        self.closed: deque[HistogramSet] = deque(maxlen=max(self.window_spills - 1, 0) or 1)
+        if self.window_spills <= 1:
+            self.closed.clear()
+        self.rows: deque[dict[str, Any]] = deque(maxlen=STRIP_SPILLS)
+        self.eot = SpillFigures(self.detector)
+        n_ch, n_s = self.detector.n_channels, self.detector.samples_per_channel
+        self.waveform_samples = np.zeros((n_ch, n_s), np.uint16)
+        self.waveform_info = {k: np.full(n_ch, np.nan) for k in WAVEFORM_FIELDS}
+        self.counters["taken"] = self.counters["batches"] = 0
+        self.spill_ledgers: dict[int, dict[str, Any]] = {}
+
+    def set_daq_state(self, state: dict[str, Any]) -> None:
+        """The supervisor's state (processes, ledger so far); the writer's last spill ledger
+        is kept by spill for the strip charts."""
+        self.daq = state
+        ledger = state.get("spill_ledger")
+        if isinstance(ledger, dict) and state.get("run") == self.run and "spill" in ledger:
+            self.spill_ledgers[int(ledger["spill"])] = {
+                k: ledger.get(k) for k in (*COUNTS, "cut_by_stop", "balanced")}
+
+    def reset(self) -> None:
+        """By hand (the crew's reset): the run's histograms start again."""
+        self._new_run(self.run)
+
+    # -- filling -----------------------------------------------------------------------------
+    def add_batch(self, run: int, spill: int, events: np.ndarray, reco: np.ndarray,
+                  channels: np.ndarray | None, waveforms: np.ndarray | None = None,
+                  waveform_rows: np.ndarray | None = None) -> None:
+        """One batch of one spill; ``waveforms`` are the full samples of rows
+        ``waveform_rows`` of the batch."""
+        if run != self.run:
+            self._new_run(run)
+        if self.spill is None:
+            self.spill = spill
+        events, reco, channels, kept = blind(events, reco, channels, self.filler.blinded)
+        if waveforms is not None and waveform_rows is not None:
+            keep = np.isin(waveform_rows, kept)  # a blinded event's waveform is never kept
+            waveforms, rows = waveforms[keep], np.searchsorted(kept, waveform_rows[keep])
+        else:
+            waveforms, rows = None, None
+        if spill > self.spill:
+            self._close_spill()
+            self.spill = spill
+        target = self.spill_set
+        if spill < self.spill:  # a late batch of a closed spill: the run's totals only
+            target = self.filler.new_set()
+        self.filler.fill(target, events, reco, channels, waveforms)
+        if target is not self.spill_set:
+            self.run_set.add(target)
+        else:
+            self.eot.add(events, None, channels)
+        if waveforms is not None and len(waveforms):
+            self._keep_waveforms(spill, events, channels, waveforms, rows)
+        self.counters["taken"] += len(events)
+        self.counters["batches"] += 1
+
+    def _keep_waveforms(self, spill: int, events: np.ndarray, channels: np.ndarray | None,
+                        waveforms: np.ndarray, rows: np.ndarray) -> None:
+        """The latest sampled waveform of every delivered channel."""
+        last = waveforms[-1].astype(np.int64)
+        delivered = last.max(1) > 0
+        self.waveform_samples[delivered] = waveforms[-1][delivered]
+        w = self.waveform_info
+        w["spill"][delivered] = spill
+        w["event"][delivered] = events["event"][rows[-1]]
+        w["pedestal_adc"][delivered] = last[delivered, :6].mean(1)
+        if channels is not None:
+            ch = channels[rows[-1]]
+            for name in ("amplitude_adc", "time_ns", "flags"):
+                w[name][delivered] = ch[name][delivered]
+
+    def _close_spill(self) -> None:
+        self.rows.append(self._row(live=False))
+        self.run_set.add(self.spill_set)
+        if self.window_spills > 1:
+            self.closed.append(self.spill_set.copy())
+        self.spill_set.reset()
+        self.eot = SpillFigures(self.detector)
+
+    def _row(self, live: bool) -> dict[str, Any]:
+        """The current spill's strip-chart row."""
+        h = self.spill_set
+        eot, eot_error = self.eot.electrons_on_target()
+        cal = h["calibration_energy"]
+        centres = np.linspace(CALIBRATION_GEV[0], CALIBRATION_GEV[1], len(cal) + 1)
+        centres = 0.5 * (centres[1:] + centres[:-1])
+        return {"spill": self.spill, "live": live, "taken": int(h["triggers"].sum()),
+                "classes": dict(zip(CLASS_BINS, h["classes"].tolist(), strict=True)),
+                "triggers": dict(zip(TRIGGER_NAMES, h["triggers"].tolist(), strict=True)),
+                "srd": h["srd"].tolist(), "eot": eot, "eot_error": eot_error,
+                "calibration_peak_gev": (float((cal * centres).sum() / cal.sum())
+                                         if cal.sum() else None),
+                "blinded": self.filler.blinded}
+
+    # -- what is shown -----------------------------------------------------------------------
+    def scope(self, name: str) -> HistogramSet:
+        out = self.spill_set.copy()
+        if name == "run":
+            out.add(self.run_set)
+        elif name == "window":
+            for h in self.closed:
+                out.add(h)
+        return out
+
+    def snapshot(self, now: float | None = None) -> list[Any]:
+        """The next snapshot's message parts (``monitor/snapshot.py``)."""
+        self.seq += 1
+        arrays = [(name, scope, a) for scope in SCOPES
+                  for name, a in self.scope(scope).arrays.items()]
+        arrays.append(("waveform_samples", "latest", self.waveform_samples))
+        rows = list(self.rows)
+        if self.spill is not None:
+            rows.append(self._row(live=True))
+        for r in rows:
+            r["ledger"] = self.spill_ledgers.get(r["spill"])
+        header = {"seq": self.seq, "time_unix_s": now or time.time(), "run": self.run,
+                  "spill": self.spill, "blinded": self.filler.blinded,
+                  "counters": dict(self.counters), "spills": rows,
+                  "waveforms": {k: _json_floats(v) for k, v in self.waveform_info.items()},
+                  "daq": self.daq, "reference": self.reference, "channels": [c.name for c in self.detector.channels]}
+        return proto.encode(header, arrays)
+
+
+def _json_floats(a: np.ndarray) -> list[float | None]:
+    return [None if np.isnan(x) else float(x) for x in a]

@@ -1,0 +1,119 @@
+"""Logbook: the conditions database's HV/calibration logbook, filterable by run, detector and
+kind; the values in force for the current run with their diff to the previous version. The
+database is read in a background thread (at a new run and on Refresh), never while drawing."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from PyQt5 import QtWidgets
+
+from calib.conditions import KINDS, ask_database, diff
+from daq.detector import Detector
+from monitor.panels import Panel, fill_table, label, number_text, table
+from monitor.snapshot import Snapshot
+
+
+def read_logbook(detector: Detector, run: int | None) -> dict[str, Any]:
+    """Entries, and per kind the version in force for ``run`` with its diff to the one
+    before (None when this machine reaches no database)."""
+    def question(c):
+        out = {"entries": c.entries(), "in_force": {}}
+        for kind in KINDS:
+            v = c.lookup(kind, run) if run is not None else None
+            if v is None:
+                continue
+            older = [h for h in c.history(kind) if h.id < v.id]
+            out["in_force"][kind] = {"version": v.ids, "values": v.values,
+                                     "diff": diff(older[-1], v) if older else []}
+        return out
+    return ask_database(detector, question) or {"entries": None, "in_force": {}}
+
+
+class LogbookPanel(Panel):
+    title = "Logbook"
+
+    def __init__(self, detector: Detector):
+        super().__init__()
+        self.detector = detector
+        self.data: dict[str, Any] | None = None
+        self.loaded_for: object = "never"
+        self.run_filter = QtWidgets.QLineEdit()
+        self.run_filter.setPlaceholderText("run")
+        self.detector_filter = QtWidgets.QComboBox()
+        self.detector_filter.addItems(["any detector", "ECAL", "HCAL", "VETO", "SRD", "BEAM",
+                                       "MUON"])
+        self.kind_filter = QtWidgets.QComboBox()
+        self.kind_filter.addItems(["any kind", *KINDS])
+        refresh = QtWidgets.QPushButton("Refresh")
+        refresh.clicked.connect(lambda: self._load(self.loaded_for))
+        self.entries = table(("id", "time", "run", "author", "text", "values"))
+        self.in_force = table(("kind", "version", "channels", "changed from previous"))
+        self.note = label()
+        top = QtWidgets.QHBoxLayout()
+        for w in (label("Filter:"), self.run_filter, self.detector_filter, self.kind_filter,
+                  refresh):
+            top.addWidget(w)
+        top.addStretch(1)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(label("Entries", bold=True))
+        layout.addWidget(self.entries, 3)
+        layout.addWidget(label("In force for this run", bold=True))
+        layout.addWidget(self.in_force, 2)
+        layout.addWidget(self.note)
+
+    def _load(self, run, wait: bool = False) -> None:
+        self.loaded_for = run
+
+        def work():
+            self.data = read_logbook(self.detector, run if isinstance(run, int) else None)
+        thread = threading.Thread(target=work, daemon=True)
+        thread.start()
+        if wait:
+            thread.join(30.0)
+
+    def prepare(self, snap: Snapshot) -> None:
+        self._load(snap.header.get("run"), wait=True)
+
+    def _shown(self, e: dict[str, Any]) -> bool:
+        run = self.run_filter.text().strip()
+        if run and str(e.get("run")) != run:
+            return False
+        det, kind = self.detector_filter.currentText(), self.kind_filter.currentText()
+        values = e.get("values") or []
+        if det != "any detector" and not any(
+                self.detector.channel(ch).detector == det for ch, _, _ in values
+                if _known(self.detector, ch)):
+            return False
+        return kind == "any kind" or any(q == kind for _, q, _ in values)
+
+    def draw(self, snap: Snapshot) -> None:
+        run = snap.header.get("run")
+        if run != self.loaded_for:
+            self._load(run)
+        if self.data is None:
+            self.note.setText("reading the conditions database...")
+            return
+        entries = self.data["entries"]
+        if entries is None:
+            self.note.setText("no conditions database on this machine (NA64DAQ_DB)")
+            return
+        self.note.setText(f"{len(entries)} entries in the logbook")
+        fill_table(self.entries, [[str(e["id"]), number_text(e["time"]), number_text(e["run"]),
+                              e["author"], e["text"], f"{len(e['values'])} values"]
+                             for e in entries if self._shown(e)])
+        fill_table(self.in_force, [[kind, v["version"], str(len(v["values"])),
+                               "; ".join(f"{ch} {number_text(a)} -> {number_text(b)}"
+                                         for ch, a, b in v["diff"][:8])
+                               + (" ..." if len(v["diff"]) > 8 else "")]
+                              for kind, v in self.data["in_force"].items()])
+
+
+def _known(detector: Detector, name: str) -> bool:
+    try:
+        detector.channel(name)
+        return True
+    except KeyError:
+        return False

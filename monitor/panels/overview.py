@@ -1,0 +1,104 @@
+"""Overview: the (E_ECAL, E_HCAL) plane with the regions of [001] Fig. 2, the DAQ's counts per
+spill, and the run's state."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt5 import QtCore, QtGui, QtWidgets
+
+from daq.reco.reco_config import RecoConfig
+from monitor.histograms import PLANE_GEV
+from monitor.panels import COLOUR_MAP, Panel, curve, label, plot, set_data
+from monitor.quantities import spill_series
+from monitor.snapshot import Snapshot
+
+STRIP = (("triggered", "triggered"), ("written", "written"), ("rejected", "rejected"),
+         ("dropped_by_policy", "dropped"), ("taken", "monitor sample"))
+
+
+def energy_plane_plot(title: str) -> tuple[pg.PlotWidget, pg.ImageItem]:
+    """The plane as an image, log colour scale, regions drawn and labelled."""
+    w = plot(title, ("E_ECAL", "GeV"), ("E_HCAL (modules 1+2)", "GeV"))
+    img = pg.ImageItem(axisOrder="col-major")
+    img.setColorMap(pg.colormap.get(COLOUR_MAP))
+    lo, hi, n = PLANE_GEV
+    img.setRect(QtCore.QRectF(lo, lo, hi - lo, hi - lo))
+    w.addItem(img)
+    c = RecoConfig().classes
+    e = c.beam_energy_gev
+    pen = pg.mkPen("#D55E00", width=2, style=QtCore.Qt.DashLine)
+    for off in (-c.region2_tolerance_gev, c.region2_tolerance_gev):  # region II band
+        w.plot([0, e + off], [e + off, 0], pen=pen)
+    box = QtWidgets.QGraphicsRectItem(0, 0, c.signal_ecal_max_gev, c.signal_hcal_max_gev)
+    box.setPen(pg.mkPen("#CC79A7", width=3))
+    box.setBrush(pg.mkBrush(150, 150, 150, 255))  # masked: shown only while blinded
+    box.setZValue(10)
+    w.addItem(box)
+    w.signal_box = box
+    muons = QtWidgets.QGraphicsRectItem(0, 2 * c.mip_min_gev, e,
+                                        2 * (c.mip_max_gev - c.mip_min_gev))
+    muons.setPen(pg.mkPen("#56B4E9", width=2, style=QtCore.Qt.DotLine))
+    w.addItem(muons)
+    for text, x, y in (("I dimuons", 62, 14), ("II: E_ECAL+E_HCAL = E_beam", 35, 75),
+                       ("III pileup", 95, 95), ("signal box", 2, 9)):
+        t = pg.TextItem(text, color="#000000", anchor=(0, 0.5))
+        f = QtGui.QFont()
+        f.setPointSize(10)
+        f.setBold(True)
+        t.setFont(f)
+        t.setPos(x, y)
+        w.addItem(t)
+    w.setXRange(lo, hi, padding=0)
+    w.setYRange(lo, hi, padding=0)
+    return w, img
+
+
+def show_plane(w: pg.PlotWidget, img: pg.ImageItem, counts: np.ndarray, blinded: bool) -> None:
+    """log10(1 + counts); the box masked while blinded."""
+    image = np.log10(1.0 + counts)
+    img.setImage(image, autoLevels=False, levels=(0.0, max(1.0, float(image.max()))))
+    w.signal_box.setBrush(pg.mkBrush(150, 150, 150, 255) if blinded else pg.mkBrush(None))
+
+
+class OverviewPanel(Panel):
+    title = "Overview"
+
+    def __init__(self):
+        super().__init__()
+        self.plane, self.image = energy_plane_plot("E_ECAL vs E_HCAL, beam triggers "
+                                                   "(log colour: log10(1 + events))")
+        self.bar = pg.ColorBarItem(values=(0, 3), colorMap=pg.colormap.get(COLOUR_MAP),
+                                   label="log10(1 + events)", interactive=False)
+        self.bar.setImageItem(self.image, insert_in=self.plane.getPlotItem())
+        self.blind_text = pg.TextItem("BLINDED", color="#CC79A7", anchor=(0, 1))
+        self.blind_text.setPos(2, 5)
+        self.plane.addItem(self.blind_text)
+        self.strip = plot("Per spill: the DAQ's ledger and the monitor's sample",
+                          ("spill", ""), ("events", ""), legend=True)
+        self.curves = {key: curve(self.strip, name, k) for k, (key, name) in enumerate(STRIP)}
+        self.eot = plot("Electrons on target per spill (from random triggers)",
+                        ("spill", ""), ("EOT", "e-"))
+        self.eot_curve = curve(self.eot, None, 2)
+        self.state = label("", bold=True, size_pt=13)
+        grid = QtWidgets.QGridLayout(self)
+        grid.addWidget(self.state, 0, 0, 1, 2)
+        grid.addWidget(self.plane, 1, 0, 2, 1)
+        grid.addWidget(self.strip, 1, 1)
+        grid.addWidget(self.eot, 2, 1)
+        grid.setColumnStretch(0, 1)
+        grid.setColumnStretch(1, 1)
+
+    def draw(self, snap: Snapshot) -> None:
+        h = snap.header
+        daq = h.get("daq") or {}
+        self.state.setText(
+            f"run {h.get('run')}   spill {h.get('spill')}   state {daq.get('state', 'file')}   "
+            f"snapshot {snap.seq}, {snap.age_s():.1f} s old   "
+            f"{'blinded' if h.get('blinded') else 'UNBLINDED'}")
+        show_plane(self.plane, self.image, snap.hist("energy_plane"), bool(h.get("blinded")))
+        self.blind_text.setVisible(bool(h.get("blinded")))
+        s = spill_series(snap)
+        for key, c in self.curves.items():
+            set_data(c, s["spill"], s[key])
+        set_data(self.eot_curve, s["spill"], s["eot"])

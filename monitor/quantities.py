@@ -1,0 +1,75 @@
+"""What the panels show, derived from a snapshot's sums (no Qt): per-channel means, strip-chart
+series per spill, expected yields. The checks of the alarm issue read the same functions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from monitor.histograms import DRIFT_S
+from monitor.snapshot import Snapshot
+
+CHANNEL_QUANTITIES = {  # name -> (label, unit)
+    "occupancy": ("occupancy", "hits/event"),
+    "mean_energy": ("mean energy", "GeV"),
+    "mean_time": ("mean pulse time", "ns"),
+    "pedestal": ("pedestal", "ADC"),
+}
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
+
+
+def channel_means(snap: Snapshot, scope: str = "run") -> dict[str, np.ndarray]:
+    """Per channel: occupancy, mean energy and time of in-time pulses, pedestal, LED mean."""
+    hits = snap.hist("channel_hits", scope)
+    ped = snap.hist("channel_pedestal", scope)
+    led = snap.hist("channel_led", scope)
+    return {"occupancy": _ratio(hits, snap.hist("channel_events", scope)),
+            "mean_energy": _ratio(snap.hist("channel_energy_sum", scope), hits),
+            "mean_time": _ratio(snap.hist("channel_time_sum", scope), hits),
+            "pedestal": _ratio(ped[:, 1], ped[:, 0]),
+            "led_adc": _ratio(led[:, 1], led[:, 0])}
+
+
+def _ledger(row: dict[str, Any], key: str) -> float:
+    ledger = row.get("ledger") or {}
+    value = ledger.get(key)
+    return float(value) if value is not None else np.nan
+
+
+def spill_series(snap: Snapshot) -> dict[str, np.ndarray]:
+    """One value per spill row of the snapshot (the live spill last)."""
+    rows = snap.header.get("spills") or []
+    col = {"spill": np.array([r["spill"] for r in rows], float)}
+    col["taken"] = np.array([r["taken"] for r in rows], float)
+    for key in ("triggered", "rejected", "dropped_by_policy", "written_complete",
+                "written_incomplete"):
+        col[key] = np.array([_ledger(r, key) for r in rows])
+    col["written"] = col["written_complete"] + col["written_incomplete"]
+    col["eot"] = np.array([r.get("eot") or 0.0 for r in rows], float)
+    col["dimuons"] = np.array([r["classes"].get("dimuon (I)", 0) for r in rows], float)
+    col["dimuons_per_1e9_eot"] = _ratio(col["dimuons"] * 1e9, col["eot"])
+    srd = np.array([r["srd"] for r in rows], float).reshape(-1, 3)
+    col["srd_fraction"] = _ratio(srd[:, 1], srd[:, 0])
+    col["srd_accidental_fraction"] = _ratio(srd[:, 2], srd[:, 0])
+    complete = np.array([sum(v for k, v in r["classes"].items() if k != "incomplete")
+                         for r in rows], float)
+    for name in ("other", "dimuon (I)", "E_ECAL+E_HCAL = E_beam (II)", "pileup (III)"):
+        col[f"fraction {name}"] = _ratio(np.array([r["classes"].get(name, 0) for r in rows],
+                                                  float), complete)
+    col["incomplete"] = np.array([r["classes"].get("incomplete", 0) for r in rows], float)
+    col["calibration_peak_gev"] = np.array(
+        [r.get("calibration_peak_gev") if r.get("calibration_peak_gev") is not None
+         else np.nan for r in rows], float)
+    return col
+
+
+def drift_along_spill(snap: Snapshot, scope: str = "window") -> tuple[np.ndarray, ...]:
+    """Time-bin centres (s), mean E/E_beam of calibration electrons corrected, uncorrected."""
+    d = snap.hist("calibration_drift", scope)
+    edges = np.linspace(DRIFT_S[0], DRIFT_S[1], d.shape[0] + 1)
+    return 0.5 * (edges[1:] + edges[:-1]), _ratio(d[:, 1], d[:, 0]), _ratio(d[:, 2], d[:, 0])

@@ -1,0 +1,197 @@
+"""The monitor's window: one tab per panel, a timer that redraws the visible one, STALE over
+everything when the feed is old, PNGs of a panel or of all (``docs/monitor.md``)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from PyQt5 import QtCore, QtGui, QtWidgets
+
+from daq.detector import Detector
+from monitor.feeds import Feed
+from monitor.panels import Panel, label
+from monitor.panels.calibration_health import CalibrationHealthPanel
+from monitor.panels.daq_status import DaqStatusPanel
+from monitor.panels.detector_maps import DetectorMapsPanel
+from monitor.panels.logbook import LogbookPanel
+from monitor.panels.overview import OverviewPanel
+from monitor.panels.physics_rates import PhysicsRatesPanel
+from monitor.panels.waveforms import WaveformsPanel
+from monitor.snapshot import Snapshot
+
+REDRAW_HZ = 5.0
+PANEL_SIZE = (1280, 760)  # each panel's size in the all-panels PNG
+
+
+class ControlButtons:
+    """The DAQ panel's start/stop, asked in a thread (a stop takes seconds)."""
+
+    def __init__(self, endpoint: str):
+        self.endpoint = endpoint
+        self.last_answer = ""
+
+    def ask(self, command: str) -> str:
+        from daq.config import ConfigError
+        from daq.run_control_client import ask
+
+        def work():
+            try:
+                a = ask(self.endpoint, command, 60.0)
+                self.last_answer = f"{command}: {'ok' if a.get('ok') else a.get('error')}"
+            except ConfigError as exc:
+                self.last_answer = f"{command}: {exc}"
+        threading.Thread(target=work, daemon=True).start()
+        return f"{command}: asked..."
+
+
+class MonitorWindow(QtWidgets.QMainWindow):
+    def __init__(self, feed: Feed, detector: Detector, control: ControlButtons | None = None,
+                 remember: bool = True):
+        super().__init__()
+        self.feed = feed
+        self.detector = detector
+        self.remember = remember
+        self.setWindowTitle("na64daq monitor")
+        self.maps = DetectorMapsPanel(detector)
+        self.waveforms = WaveformsPanel(detector)
+        self.daq_panel = DaqStatusPanel(control)
+        self.panels: list[Panel] = [OverviewPanel(), PhysicsRatesPanel(), self.maps,
+                                    self.waveforms, CalibrationHealthPanel(),
+                                    LogbookPanel(detector), self.daq_panel]
+        self.tabs = QtWidgets.QTabWidget()
+        for p in self.panels:
+            self.tabs.addTab(p, p.title)
+        self.maps.open_waveform.connect(self.show_waveform)
+        self.stale = label("STALE", bold=True, size_pt=28)
+        self.stale.setStyleSheet("color: white; background: rgba(200, 0, 0, 200); "
+                                 "padding: 8px;")
+        self.stale.setAlignment(QtCore.Qt.AlignCenter)
+        central = QtWidgets.QWidget()
+        layout = QtWidgets.QVBoxLayout(central)
+        layout.addWidget(self._toolbar())
+        layout.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
+        self.stale.setParent(central)
+        self.feed_status = label()
+        self.statusBar().addWidget(self.feed_status, 1)
+        self.timer = QtCore.QTimer(self)
+        self.timer.timeout.connect(self.redraw)
+        self.timer.start(int(1000 / REDRAW_HZ))
+        self.resize(1600, 950)
+        if remember:
+            s = QtCore.QSettings("na64daq", "monitor")
+            if s.value("geometry") is not None:
+                self.restoreGeometry(s.value("geometry"))
+            self.tabs.setCurrentIndex(int(s.value("tab", 0)))
+        self.draw_times_s: list[float] = []
+
+    def _toolbar(self) -> QtWidgets.QWidget:
+        bar = QtWidgets.QWidget()
+        row = QtWidgets.QHBoxLayout(bar)
+        row.setContentsMargins(0, 0, 0, 0)
+        for text, slot in (("Save PNG of this panel", self._save_panel),
+                           ("Save PNG of all panels", self._save_all)):
+            b = QtWidgets.QPushButton(text)
+            b.clicked.connect(slot)
+            row.addWidget(b)
+        row.addStretch(1)
+        return bar
+
+    def show_waveform(self, channel: int) -> None:
+        self.waveforms.select(channel)
+        self.tabs.setCurrentWidget(self.waveforms)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self._place_stale()
+
+    def _place_stale(self) -> None:
+        w = self.centralWidget().width()
+        self.stale.setGeometry(w // 2 - 320, 60, 640, 70)
+        self.stale.raise_()
+
+    def redraw(self) -> None:
+        """The timer's work: the visible panel only."""
+        snap = self.feed.latest
+        stale = self.feed.stale()
+        self.stale.setText("STALE: no data from the DAQ yet" if snap is None else
+                           f"STALE: last snapshot {snap.age_s():.0f} s ago")
+        self.stale.setVisible(stale)
+        self._place_stale()
+        self.feed_status.setText(self._feed_text())
+        if snap is None:
+            return
+        t0 = time.perf_counter()
+        self.tabs.currentWidget().draw(snap)
+        self.draw_times_s.append(time.perf_counter() - t0)
+        del self.draw_times_s[:-1000]
+
+    def _feed_text(self) -> str:
+        f = self.feed
+        where = getattr(f, "endpoint", None) or str(getattr(f, "path", ""))
+        text = f"{'live' if f.live else 'file'} {where}: {f.received} messages"
+        if f.bad_messages:
+            text += f", {f.bad_messages} bad messages (last: {f.last_error})"
+        elif f.last_error:
+            text += f"; {f.last_error}"
+        if self.daq_panel.control is not None and self.daq_panel.control.last_answer:
+            text += f"; {self.daq_panel.control.last_answer}"
+        return text
+
+    # -- pictures ----------------------------------------------------------------------------
+    def _save_panel(self) -> None:
+        path = self._png_path(self.tabs.currentWidget().title)
+        self.tabs.currentWidget().grab().save(str(path))
+        self.feed_status.setText(f"saved {path}")
+
+    def _save_all(self) -> None:
+        path = self._png_path("all")
+        self.render_all(path)
+        self.feed_status.setText(f"saved {path}")
+
+    def _png_path(self, what: str) -> Path:
+        base = Path(getattr(self.feed, "path", "") or ".").resolve()
+        directory = base.parent if base.is_file() else Path.cwd()
+        run = (self.feed.latest.header.get("run") if self.feed.latest else None) or 0
+        name = what.lower().replace(" ", "_")
+        return directory / f"run_{run:06d}.monitor.{name}.{time.strftime('%Y%m%dT%H%M%S')}.png"
+
+    def render_all(self, path: str | Path, snap: Snapshot | None = None) -> Path:
+        """Every panel drawn from one snapshot, two per row, into one PNG."""
+        snap = snap or self.feed.latest
+        w, h = PANEL_SIZE
+        cols = 2
+        rows = (len(self.panels) + cols - 1) // cols
+        image = QtGui.QImage(w * cols, (h + 40) * rows, QtGui.QImage.Format_RGB32)
+        image.fill(QtGui.QColor("white"))
+        painter = QtGui.QPainter(image)
+        font = painter.font()
+        font.setPointSize(16)
+        font.setBold(True)
+        painter.setFont(font)
+        try:
+            for k, p in enumerate(self.panels):
+                p.setGeometry(0, 0, w, h)
+                p.layout().activate()
+                if snap is not None:
+                    p.prepare(snap)
+                    p.draw(snap)
+                x, y = (k % cols) * w, (k // cols) * (h + 40)
+                painter.drawText(x + 10, y + 28, p.title)
+                painter.drawPixmap(x, y + 40, p.grab(QtCore.QRect(0, 0, w, h)))
+        finally:
+            painter.end()
+        path = Path(path)
+        if not image.save(str(path)):
+            raise OSError(f"{path}: cannot write the PNG")
+        return path
+
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        if self.remember:
+            s = QtCore.QSettings("na64daq", "monitor")
+            s.setValue("geometry", self.saveGeometry())
+            s.setValue("tab", self.tabs.currentIndex())
+        self.timer.stop()
+        super().closeEvent(event)

@@ -1,0 +1,62 @@
+"""The histogram set's filling: known events land in known bins, the box stays blind."""
+
+import numpy as np
+from conftest import KNOWN_EVENTS, known_batch
+
+from daq.reco import event_record as er
+from monitor.histograms import CLASS_BINS, INCOMPLETE, blind
+
+
+def test_known_events_fill_their_bins(detector, filler):
+    events, reco, channels = known_batch(detector, repeat=3)
+    h = filler.new_set()
+    filler.fill(h, *blind(events, reco, channels, True)[:3])
+    plane = h["energy_plane"]
+    expected = {(10, 3): 3, (80, 19): 3, (99, 0): 3}
+    assert plane.sum() == sum(expected.values())
+    for (i, j), n in expected.items():
+        assert plane[i, j] == n
+    assert plane[20, 0] == 0  # a pileup event in the box's bins is masked while blinded
+    assert h["calibration_energy"][int(99.7 / 0.5)] == 3  # E_ECAL + E_HCAL = 99.7 GeV
+    assert np.allclose(h["calibration_drift"][2], [3, 3 * 0.997, 3 * 0.997], rtol=1e-6)
+    classes = dict(zip(CLASS_BINS, h["classes"], strict=True))
+    assert classes["signal box"] == 0 and classes["incomplete"] == 3
+    assert classes["dimuon (I)"] == 3 and classes["pileup (III)"] == 3
+    assert h["triggers"].tolist() == [15, 3, 3, 0]  # the box's 3 never arrive
+    assert h["srd"].tolist() == [12, 12, 0]  # complete physics triggers (4 each) but the box
+    # channel 0 is read by source bit 0, missing in the incomplete events
+    assert h["channel_events"][0] == 3 * (len(KNOWN_EVENTS) - 2)
+    assert h["channel_hits"][0] == h["channel_events"][0]
+    assert np.isclose(h["channel_energy_sum"][0], 1.0 * h["channel_hits"][0])
+    assert h["channel_hits"][1:].sum() == 0
+
+
+def test_unblinded_the_box_is_filled(detector):
+    from monitor.histograms import HistogramFiller
+
+    filler = HistogramFiller(detector, np.full(detector.n_channels, 0.01), 100.0, 50.0, 1.0,
+                             blinded=False)
+    events, reco, channels = known_batch(detector)
+    h = filler.new_set()
+    filler.fill(h, *blind(events, reco, channels, False)[:3])
+    assert h["energy_plane"][30, 0] == 1 and h["energy_plane"][20, 0] == 1
+    assert h["classes"][er.SIGNAL_BOX] == 1
+
+
+def test_blind_removes_the_box_rows_and_keeps_the_others(detector):
+    events, reco, channels = known_batch(detector)
+    e, r, c, kept = blind(events, reco, channels, True)
+    assert len(e) == len(r) == len(c) == len(KNOWN_EVENTS) - 1
+    assert (r["event_class"] != er.SIGNAL_BOX).all()
+    assert kept.tolist() == [0, 1, 2, 4, 5, 6, 7]
+
+
+def test_filling_adds_up_and_nan_energies_are_left_out(detector, filler):
+    events, reco, channels = known_batch(detector)
+    reco["e_ecal_gev"][0] = np.nan
+    h = filler.new_set()
+    for _ in range(2):
+        filler.fill(h, *blind(events, reco, channels, True)[:3])
+    assert h["energy_plane"].sum() == 2 * 2
+    assert h["classes"].sum() == 2 * (len(KNOWN_EVENTS) - 1)
+    assert h["classes"][INCOMPLETE] == 2

@@ -1,0 +1,51 @@
+"""The snapshot protocol: what the tap sends decodes to the same arrays; anything else is
+refused with a reason."""
+
+import json
+
+import numpy as np
+import pytest
+
+from monitor import snapshot as proto
+
+
+def _parts():
+    a = np.arange(6, dtype="<f8").reshape(2, 3)
+    b = np.arange(4, dtype="<u2")
+    return proto.encode({"seq": 7, "run": 3}, [("plane", "run", a), ("samples", "latest", b)])
+
+
+def test_round_trip_keeps_arrays_and_header():
+    snap = proto.decode([bytes(p) for p in _parts()])
+    assert snap.seq == 7 and snap.header["run"] == 3
+    assert snap.hist("plane").tolist() == [[0, 1, 2], [3, 4, 5]]
+    assert snap.hist("samples", "latest").dtype == np.uint16
+
+
+def _with_header(**change):
+    parts = [bytes(p) for p in _parts()]
+    head = json.loads(parts[1])
+    head.update(change)
+    parts[1] = json.dumps(head).encode()
+    return parts
+
+
+@pytest.mark.parametrize("parts, reason", [
+    ([b"snapshot"], "message parts"),
+    ([b"summary", b"{}"], "topic"),
+    ([b"snapshot", b"\xff{"], "not JSON"),
+    ([b"snapshot", b"[1]"], "not a JSON object"),
+    (_with_header(protocol="na64daq-monitor/0"), "protocol"),
+    (_with_header(seq="7"), "seq"),
+    (_with_header(arrays=[]), "describes 0 arrays"),
+    (_with_header(arrays=[{"name": "p", "scope": "run", "dtype": "<f8", "shape": [7]},
+                          {"name": "s", "scope": "latest", "dtype": "<u2", "shape": [4]}]),
+     "bytes for shape"),
+    (_with_header(arrays=[{"name": "p", "scope": "run", "dtype": "|O", "shape": [6]},
+                          {"name": "s", "scope": "latest", "dtype": "<u2", "shape": [4]}]),
+     "refused"),
+    (_with_header(arrays=[{"name": "p"}, {}]), "malformed"),
+])
+def test_bad_messages_are_refused_with_their_reason(parts, reason):
+    with pytest.raises(proto.SnapshotError, match=reason):
+        proto.decode(parts)

@@ -1,0 +1,171 @@
+"""The monitor's window, offscreen (pytest-qt): every panel draws real data from a run file, a
+click on a cell opens its waveform, a stalled feed says STALE, bad messages are counted, the
+file mode follows a growing file, and no path shows the blinded box."""
+
+import os
+import time
+
+import numpy as np
+import pytest
+import zmq
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PyQt5 import QtCore  # noqa: E402
+
+from daq.reco import event_record as er  # noqa: E402
+from monitor import snapshot as proto  # noqa: E402
+from monitor.feeds import FileFeed, LiveFeed  # noqa: E402
+
+
+def _wait(predicate, timeout_s=30.0):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+@pytest.fixture
+def run_file(tmp_path, write_run):
+    write_run(tmp_path)
+    return tmp_path / "run_000007.h5"
+
+
+@pytest.fixture
+def file_window(qtbot, run_file, detector):
+    from monitor.window import MonitorWindow
+
+    feed = FileFeed(run_file).start()
+    assert _wait(lambda: feed.finished)
+    window = MonitorWindow(feed, feed.detector, remember=False)
+    qtbot.addWidget(window)
+    yield window
+    feed.stop()
+
+
+def test_every_panel_draws_real_content(file_window, run_batches):
+    w = file_window
+    snap = w.feed.latest
+    for p in w.panels:
+        p.prepare(snap)
+        p.draw(snap)
+    overview, physics, maps, waveforms, calibration, logbook, daq = w.panels
+    n_events = sum(len(b[0]) for spill in run_batches for b in spill)
+    assert w.feed.rows_read == n_events
+    assert overview.image.image.max() > 0
+    assert len(physics.dimuon_curve.getData()[0]) == 3  # one point per spill
+    assert np.isfinite(maps.maps[1].values).sum() > 30  # ECAL main cells
+    assert len(waveforms.samples.getData()[0]) > 0
+    assert len(calibration.peak_curve.getData()[0]) == 3
+    assert daq.ledger.rowCount() == 4  # three spills and the run
+    assert logbook.note.text()
+
+
+def test_a_click_on_a_cell_opens_its_waveform(qtbot, file_window, detector):
+    w = file_window
+    w.show()
+    w.tabs.setCurrentWidget(w.maps)
+    w.redraw()
+    cell_map = w.maps.maps[1]  # ECAL main
+    y, x = 2, 3
+    channel = int(cell_map.grid[y, x])
+    scene = cell_map.getPlotItem().vb.mapViewToScene(QtCore.QPointF(x + 0.5, y + 0.5))
+    qtbot.mouseClick(cell_map.viewport(), QtCore.Qt.LeftButton,
+                     pos=cell_map.mapFromScene(scene))
+    assert w.tabs.currentWidget() is w.waveforms
+    assert w.waveforms.choice.currentData() == channel
+    w.redraw()
+    assert detector.channels[channel].name in w.waveforms.info.text()
+
+
+def test_the_file_mode_follows_a_growing_file(tmp_path, write_run, run_batches, detector):
+    from daq.ledger import spill_ledger, sum_ledgers
+
+    writer = write_run(tmp_path, spills=1, close=False)
+    feed = FileFeed(tmp_path / "run_000007.h5").start()
+    first = sum(len(b[0]) for b in run_batches[0])
+    try:
+        assert _wait(lambda: feed.rows_read == first)
+        assert not feed.finished
+        for batch in run_batches[1]:
+            writer.append(*batch)
+        writer.write_block()
+        ledger = spill_ledger(2, {"builder": {"triggered": 0}}, writer.take_spill_counts())
+        second = first + sum(len(b[0]) for b in run_batches[1])
+        assert _wait(lambda: feed.rows_read == second)
+        assert _wait(lambda: feed.latest.header["spill"] == 2)
+        writer.close({"ledger": sum_ledgers([ledger], {}), "events": second})
+        assert _wait(lambda: feed.finished)
+    finally:
+        feed.stop()
+
+
+class _Publisher:
+    def __init__(self, endpoint):
+        self.ctx = zmq.Context()
+        self.pub = self.ctx.socket(zmq.PUB)
+        self.pub.bind(endpoint)
+
+    def send(self, parts):
+        self.pub.send_multipart(parts)
+
+    def close(self):
+        self.ctx.destroy(linger=0)
+
+
+def test_a_stalled_feed_says_stale_and_bad_messages_are_counted(qtbot, tmp_path, run_file,
+                                                                detector):
+    from monitor.window import MonitorWindow
+
+    snapshot_parts = FileFeed(run_file, follow=False)
+    snapshot_parts._read_all()
+    good = snapshot_parts.server.snapshot()
+    endpoint = f"ipc://{tmp_path}/pub"
+    pub = _Publisher(endpoint)
+    feed = LiveFeed(endpoint, period_s=0.2).start()
+    window = MonitorWindow(feed, detector, remember=False)
+    qtbot.addWidget(window)
+    try:
+        window.redraw()
+        assert window.stale.isVisibleTo(window)  # nothing received yet
+        assert _wait(lambda: (pub.send([bytes(p) for p in good]), feed.latest)[1] is not None,
+                     10)
+        window.redraw()
+        assert not window.stale.isVisibleTo(window)
+        pub.send([b"snapshot", b'{"protocol": "na64daq-monitor/0", "seq": 1, "arrays": []}'])
+        pub.send([b"garbage"])
+        assert _wait(lambda: feed.bad_messages >= 2, 10)
+        time.sleep(0.7)  # more than 3 periods without a snapshot
+        window.redraw()
+        assert window.stale.isVisibleTo(window) and "STALE" in window.stale.text()
+        assert "bad messages" in window.feed_status.text()
+        assert "message parts" in window.feed_status.text()  # the last one's reason
+    finally:
+        feed.stop()
+        pub.close()
+
+
+def test_the_file_mode_never_shows_the_box(run_file):
+    """The file holds the box's events with their energies (the writer's copy); the monitor's
+    snapshot of it holds none of them."""
+    from daq.run_file.reader import RunReader
+
+    with RunReader(run_file) as r:
+        reco = r.column("reco/events")
+        events = r.column("events")
+    box = reco["event_class"] == er.SIGNAL_BOX
+    assert box.sum() > 10
+    feed = FileFeed(run_file, follow=False)
+    feed._read_all()
+    snap = proto.decode([bytes(p) for p in feed.server.snapshot()])
+    for scope in ("run", "spill", "window"):
+        assert snap.hist("classes", scope)[er.SIGNAL_BOX] == 0
+        assert snap.hist("energy_plane", scope)[:50, :1].sum() == 0
+    assert snap.hist("triggers").sum() == (~box).sum()
+    box_events = set(zip(events["spill"][box].tolist(), events["event"][box].tolist()))
+    w = snap.header["waveforms"]
+    shown = {(int(s), int(e)) for s, e in zip(w["spill"], w["event"], strict=True)
+             if s is not None}
+    assert shown and not shown & box_events
