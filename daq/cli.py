@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import signal
 import sys
 import time
@@ -85,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", default="runs",
                    help="where the run files go (default: %(default)s)")
     p.add_argument("--no-gui", action="store_true",
-                   help="never open a window (the monitor GUI is not built yet: always so)")
+                   help="never open the monitor's window (it opens when a display is there)")
 
     p = sub.add_parser("monitor", help="the online monitor's window, live or from a run file",
                        description="Open the monitor on a running DAQ (the configuration's "
@@ -300,6 +301,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if signals.received:
             print(f"{signals.received}: no run taken", flush=True)
             return 130
+        if not args.no_gui and (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+            _open_monitor(cfg)
         sup.start()
         next_print = time.monotonic()
         while sup.state == "running":
@@ -328,6 +331,17 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     detector = feed.detector if args.file else Detector.load(args.detector)
     control = None if args.file else cfg.endpoints.control
     return app.run(feed, detector, args.snapshot, control)
+
+
+def _open_monitor(cfg) -> None:
+    """The window in a process of its own (the GUI never shares a process with the DAQ); it
+    stays open after the run, until the crew closes it."""
+    import subprocess
+
+    subprocess.Popen([sys.executable, "-m", "daq.cli", "monitor", "--connect",
+                      cfg.endpoints.tap_publish.replace("*", "127.0.0.1")],
+                     start_new_session=True)
+    print(f"monitor window opened on {cfg.endpoints.tap_publish}", flush=True)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -12,12 +12,18 @@ from typing import Any
 import numpy as np
 
 from daq.detector import Detector
-from daq.reco.calibration_constants import CalibrationConstants
 from daq.ledger import COUNTS
+from daq.reco.calibration_constants import CalibrationConstants
 from daq.run_file.spill_figures import SpillFigures
 from monitor import snapshot as proto
-from monitor.histograms import (CALIBRATION_GEV, CLASS_BINS, TRIGGER_NAMES, HistogramFiller,
-                                HistogramSet, blind)
+from monitor.histograms import (
+    CALIBRATION_GEV,
+    CLASS_BINS,
+    TRIGGER_NAMES,
+    HistogramFiller,
+    HistogramSet,
+    blind,
+)
 
 SCOPES = ("run", "spill", "window")
 STRIP_SPILLS = 200
@@ -173,7 +179,8 @@ class HistogramServer:
                   "spill": self.spill, "blinded": self.filler.blinded,
                   "counters": dict(self.counters), "spills": rows,
                   "waveforms": {k: _json_floats(v) for k, v in self.waveform_info.items()},
-                  "daq": self.daq, "reference": self.reference, "channels": [c.name for c in self.detector.channels]}
+                  "daq": self.daq, "reference": self.reference,
+                  "channels": [c.name for c in self.detector.channels]}
         return proto.encode(header, arrays)
 
 

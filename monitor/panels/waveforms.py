@@ -82,5 +82,6 @@ class WaveformsPanel(Panel):
             self.fit.setData([], [])
             pulse = "no in-time pulse"
         self.info.setText(f"{self.detector.channels[c].name}: spill {spill:.0f} event "
-                          f"{event:.0f}; {pulse}; pedestals even/odd {even_odd[0]:.1f}/{even_odd[1]:.1f} ADC; flags: "
+                          f"{event:.0f}; {pulse}; pedestals even/odd {even_odd[0]:.1f}/"
+                          f"{even_odd[1]:.1f} ADC; flags: "
                           f"{flag_text(w.get('flags', [None] * (c + 1))[c])}")

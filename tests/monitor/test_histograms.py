@@ -1,7 +1,7 @@
 """The histogram set's filling: known events land in known bins, the box stays blind."""
 
 import numpy as np
-from conftest import KNOWN_EVENTS, known_batch
+from known_events import KNOWN_EVENTS, known_batch
 
 from daq.reco import event_record as er
 from monitor.histograms import CLASS_BINS, INCOMPLETE, blind

@@ -164,7 +164,8 @@ def test_the_file_mode_never_shows_the_box(run_file):
         assert snap.hist("classes", scope)[er.SIGNAL_BOX] == 0
         assert snap.hist("energy_plane", scope)[:50, :1].sum() == 0
     assert snap.hist("triggers").sum() == (~box).sum()
-    box_events = set(zip(events["spill"][box].tolist(), events["event"][box].tolist()))
+    box_events = set(zip(events["spill"][box].tolist(), events["event"][box].tolist(),
+                         strict=True))
     w = snap.header["waveforms"]
     shown = {(int(s), int(e)) for s, e in zip(w["spill"], w["event"], strict=True)
              if s is not None}
