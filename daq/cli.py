@@ -214,7 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="reco: our reconstruction chain, dspeed's processors and a "
                        "scipy.signal.find_peaks loop, timed on the same emulated waveforms on "
                        "one core; prints events/s and the ratios.")
-    p.add_argument("what", choices=("reco",))
+    p.add_argument("what", choices=("reco", "monitor"),
+                   help="reco: the reconstruction; monitor: the tap's filling and the redraws")
     p.add_argument("--events", type=COUNT, default=20000, help="events timed (default 20000)")
     p.add_argument("--scipy-events", type=COUNT, default=1000,
                    help="events for the (slow) scipy loop (default 1000)")
@@ -542,6 +543,13 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from daq.reco.benchmark import compare
+
+    if args.what == "monitor":
+        from monitor.benchmark import measure, print_result
+
+        result = measure()
+        print(json.dumps(result, indent=1)) if args.json else print_result(result)
+        return 0
 
     if args.events < 1 or args.scipy_events < 1:
         raise ConfigError("--events and --scipy-events must be at least 1")

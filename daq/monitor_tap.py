@@ -15,6 +15,7 @@ from daq.component import Component, drain
 from daq.daq_config import DaqConfig
 from daq.detector import Detector
 from daq.worker import online_setup
+from emulator.emulator import expected_yields
 from monitor.histogram_server import HistogramServer, reference
 from monitor.histograms import HistogramFiller
 
@@ -48,8 +49,9 @@ def histogram_server(cfg: DaqConfig, detector: Detector) -> HistogramServer:
     filler = HistogramFiller(detector, constants.gev_per_adc_in_force(), c.beam_energy_gev,
                              c.signal_ecal_max_gev, c.signal_hcal_max_gev, c.blinded)
     server = HistogramServer(detector, filler, cfg.tap.window_spills)
-    e = cfg.emulator.classes
-    server.reference = reference(constants, e.dimuon_probability, e.dimuon_boost)
+    emulated = cfg.run.sources in ("emulator", "replay")
+    server.reference = reference(constants, expected_yields(cfg.emulator, detector)
+                                 if emulated else None, cfg.emulator.trigger.physics_prescale)
     return server
 
 

@@ -94,8 +94,15 @@ class ClassesSection:
 
 @dataclass(frozen=True)
 class TriggerSection:
-    physics_rate_hz: float = param(1000.0, "invisible-mode trigger rate during the spill",
-                                   unit="Hz", low=0.0, high=1e6)
+    physics_rate_hz: float = param(-1.0, "invisible-mode trigger rate during the spill; -1: "
+                                   "follows the beam (the intensity times the trigger's "
+                                   "acceptance, divided by physics_prescale); a fixed rate "
+                                   "(tests, benchmarks) makes per-EOT yields meaningless",
+                                   unit="Hz", low=-1.0, high=1e6)
+    physics_prescale: float = param(16.0, "one physics trigger in this many is read out "
+                                    "(about 1 kHz at 5e6 e-/spill, the trigger accepting "
+                                    "1.7 % of the beam); the monitor's per-EOT yields are "
+                                    "multiplied back by it", low=1.0, high=1e9)
     calibration_rate_hz: float = param(50.0, "open (calibration) trigger rate during the spill",
                                        unit="Hz", low=0.0, high=1e6)
     random_rate_hz: float = param(20.0, "random trigger rate during the spill", unit="Hz",
@@ -266,7 +273,13 @@ class EmulatorConfig:
         if self.beam.particle == "muon" and t.physics_rate_hz > 0:
             raise ConfigError("beam.particle = muon: the physics trigger (a shower in the ECAL) "
                               "selects no muon; set trigger.physics_rate_hz = 0")
-        if t.physics_rate_hz + t.calibration_rate_hz + t.random_rate_hz + t.led_rate_hz <= 0:
+        follows_beam = t.physics_rate_hz == -1.0
+        if t.physics_rate_hz < 0 and not follows_beam:
+            raise ConfigError(f"trigger.physics_rate_hz = {t.physics_rate_hz:g}: -1 (follow "
+                              "the beam) or a rate >= 0")
+        physics = t.physics_rate_hz > 0 or (follows_beam and self.beam.particle != "muon"
+                                            and self.beam.intensity_per_spill > 0)
+        if not physics and t.calibration_rate_hz + t.random_rate_hz + t.led_rate_hz <= 0:
             raise ConfigError("trigger: all trigger rates are 0; at least one must be > 0")
 
     def check_detector(self, window_ns: float) -> None:

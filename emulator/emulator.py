@@ -17,8 +17,10 @@ from daq.detector import Detector
 from daq.pulse_shape import PulseTemplate
 from daq.wire_format import EVENT_DTYPE, FrameKind, TriggerKind, encode_control, encode_events
 from emulator import physics
-from emulator.config import EmulatorConfig
+from emulator.config import CLASS_NAMES, DIMUON, ELECTRONUCLEAR, SIGNAL, EmulatorConfig
 from emulator.waveforms import noise_bank, synthesize
+
+ACCEPTANCE_DRAWS = 20_000  # per class: the acceptance to 0.4 % (at 0.4), in 0.2 s
 
 _MASK64 = (1 << 64) - 1
 
@@ -77,6 +79,22 @@ class SpillPlan:
     times_ns: np.ndarray  # float, since spill start
 
 
+def trigger_acceptance(cfg: EmulatorConfig, params: np.ndarray) -> np.ndarray:
+    """Per class (``emulator.config`` codes), the fraction of its beam particles that pass
+    the physics trigger; the same draws whoever asks (seeded by the run's seed)."""
+    return physics.class_acceptance(_seed(cfg.run.seed, 7), params, len(CLASS_NAMES),
+                                    ACCEPTANCE_DRAWS)
+
+
+def expected_yields(cfg: EmulatorConfig, detector: Detector) -> dict[str, float]:
+    """Per electron on target, the physics triggers of each rare class before the prescale:
+    probability x boost x acceptance (what the monitor's per-EOT yields should show)."""
+    weights = physics.class_weights(cfg, boosted=True)
+    acceptance = trigger_acceptance(cfg, physics.physics_params(cfg, detector))
+    return {f"{CLASS_NAMES[c]}s_per_eot": float(weights[c] * acceptance[c])
+            for c in (DIMUON, ELECTRONUCLEAR, SIGNAL)}
+
+
 class Emulator:
     """Emulates the MSADC crates of the detector map under the configured beam."""
 
@@ -98,6 +116,20 @@ class Emulator:
         self.hv_v, self.adc_per_gev, nominal = self._gains(rng)
         self.led_gev = self._led_light(rng, nominal)
         self.bank = noise_bank(_seed(cfg.run.seed, 2))
+        #: per class (``emulator.config`` codes), the fraction of its beam particles that
+        #: pass the physics trigger
+        self.acceptance = trigger_acceptance(cfg, self.params)
+        self.physics_rate_hz = self._physics_rate_hz()
+
+    def _physics_rate_hz(self) -> float:
+        """The configured rate, or (-1) the beam's: particles per second that the trigger
+        accepts, prescaled (``docs/emulator.md``)."""
+        t, c = self.cfg.trigger, self.cfg
+        if t.physics_rate_hz >= 0:
+            return t.physics_rate_hz
+        weights = np.diff(self.cum_boosted, prepend=0.0)
+        beam_per_s = c.beam.intensity_per_spill / c.spill.duration_s
+        return float(beam_per_s * (weights * self.acceptance).sum() / t.physics_prescale)
 
     # -- configuration-derived tables --------------------------------------------------------
     def _gains(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -141,7 +173,7 @@ class Emulator:
         rng = np.random.default_rng(_seed(c.run.seed, c.run.number, spill, 3))
         duration_ns = c.spill.duration_s * 1e9
         kinds, times = [], []
-        for kind, rate in ((TriggerKind.PHYSICS, t.physics_rate_hz),
+        for kind, rate in ((TriggerKind.PHYSICS, self.physics_rate_hz),
                            (TriggerKind.CALIBRATION, t.calibration_rate_hz),
                            (TriggerKind.RANDOM, t.random_rate_hz),
                            (TriggerKind.LED, t.led_rate_hz)):

@@ -336,6 +336,24 @@ def _physics_triggered(p, cum: np.ndarray, kin: np.ndarray) -> int:
 
 
 @njit(cache=True, nogil=True)
+def class_acceptance(seed: int, params: np.ndarray, n_classes: int, n_draws: int) -> np.ndarray:
+    """Per class, the fraction of ``n_draws`` particles of that class that pass the
+    invisible-mode trigger (the cut of :func:`_physics_triggered`)."""
+    np.random.seed(seed)
+    p = params[0]
+    kin = np.zeros(N_KIN)
+    out = np.zeros(n_classes)
+    for cls in range(n_classes):
+        passed = 0
+        for _ in range(n_draws):
+            sample_kinematics(cls, p, kin, p.ecal_max)
+            if kin[K_ECAL] < p.ecal_max and kin[K_ECAL] * kin[K_FPS] > p.ps_min:
+                passed += 1
+        out[cls] = passed / n_draws
+    return out
+
+
+@njit(cache=True, nogil=True)
 def simulate_batch(seed: int, triggers: np.ndarray, params: np.ndarray, cum_boosted: np.ndarray,
                    cum_natural: np.ndarray, n_channels: int, ecal, hcal, srd, veto, beam, muon):
     """Deposits of a batch of events, given their trigger kinds (1 physics, 2 calib, 3 random,

@@ -110,10 +110,7 @@ class FileFeed(Feed):
         self.server = HistogramServer(self.detector, HistogramFiller(
             self.detector, constants.gev_per_adc_in_force(), c.beam_energy_gev,
             c.signal_ecal_max_gev, c.signal_hcal_max_gev, c.blinded))
-        classes = (run.provenance_json("daq_config", missing_ok=True) or {}).get(
-            "emulator", {}).get("classes", {})
-        self.server.reference = reference(constants, classes.get("dimuon_probability"),
-                                          classes.get("dimuon_boost"))
+        self.server.reference = reference(constants, *_emulated_yields(run, self.detector))
         self.rows_read = 0
 
     def _run(self) -> None:
@@ -185,3 +182,20 @@ class FileFeed(Feed):
         parts = self.server.snapshot()
         self.latest = proto.decode([bytes(p) for p in parts])
         self.received += 1
+
+
+def _emulated_yields(run: RunReader, detector: Detector) -> tuple[dict | None, float]:
+    """The expected yields and the prescale of the emulator that took ``run`` (from its
+    recorded DAQ configuration), or (None, 1) for other files."""
+    from daq.config import ConfigError, build
+    from emulator.config import EmulatorConfig
+    from emulator.emulator import expected_yields
+
+    daq = run.provenance_json("daq_config", missing_ok=True) or {}
+    if not isinstance(daq, dict) or "emulator" not in daq:
+        return None, 1.0
+    try:
+        cfg = build(EmulatorConfig, daq["emulator"])
+    except (ConfigError, TypeError):
+        return None, 1.0
+    return expected_yields(cfg, detector), cfg.trigger.physics_prescale

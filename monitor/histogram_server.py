@@ -30,16 +30,15 @@ STRIP_SPILLS = 200
 WAVEFORM_FIELDS = ("spill", "event", "amplitude_adc", "time_ns", "flags", "pedestal_adc")
 
 
-def reference(constants: CalibrationConstants, dimuon_probability: float | None,
-              dimuon_boost: float | None) -> dict[str, Any]:
-    """The snapshot's ``reference``: the pedestals in force (mean of even and odd, ADC) and
-    the emulator's dimuons per EOT (probability x boost) when the data are emulated."""
+def reference(constants: CalibrationConstants, yields: dict[str, float] | None,
+              physics_prescale: float) -> dict[str, Any]:
+    """The snapshot's ``reference``: the pedestals in force (mean of even and odd, ADC), the
+    physics trigger's prescale, and the expected per-EOT yields before it when the data are
+    emulated (``emulator.emulator.expected_yields``)."""
     ped = np.nanmean(constants.pedestal_adc, axis=1) if np.isfinite(
         constants.pedestal_adc).any() else np.full(len(constants.pedestal_adc), np.nan)
-    out: dict[str, Any] = {"pedestal_adc": _json_floats(ped)}
-    if dimuon_probability is not None and dimuon_boost is not None:
-        out["dimuons_per_eot"] = dimuon_probability * dimuon_boost
-    return out
+    return {"pedestal_adc": _json_floats(ped), "physics_prescale": physics_prescale,
+            **(yields or {})}
 
 
 class HistogramServer:
@@ -149,7 +148,7 @@ class HistogramServer:
         return {"spill": self.spill, "live": live, "taken": int(h["triggers"].sum()),
                 "classes": dict(zip(CLASS_BINS, h["classes"].tolist(), strict=True)),
                 "triggers": dict(zip(TRIGGER_NAMES, h["triggers"].tolist(), strict=True)),
-                "srd": h["srd"].tolist(), "eot": eot, "eot_error": eot_error,
+                "tags": h["physics_tags"].tolist(), "eot": eot, "eot_error": eot_error,
                 "calibration_peak_gev": (float((cal * centres).sum() / cal.sum())
                                          if cal.sum() else None),
                 "blinded": self.filler.blinded}

@@ -18,7 +18,7 @@ RANDOM, LED = int(TriggerKind.RANDOM), int(TriggerKind.LED)
 TRIGGER_NAMES = ("physics", "calibration", "random", "LED")
 CLASS_BINS = (*er.CLASS_NAMES, "incomplete")
 INCOMPLETE = len(er.CLASS_NAMES)
-SRD_BINS = ("physics complete", "SRD tagged", "side band tagged")
+TAG_BINS = ("physics complete", "SRD tagged", "side band tagged", "muon tagged")
 PEDESTAL_SAMPLES = 6  # the reconstruction's pedestal.samples (pre-signal samples)
 
 PLANE_GEV = (0.0, 150.0, 150)
@@ -73,7 +73,8 @@ def histogram_specs(n_channels: int) -> tuple[HistogramSpec, ...]:
         HistogramSpec("classes", (_categories("class", CLASS_BINS),),
                       "every event by its class; the box bin stays 0 while blinded"),
         HistogramSpec("triggers", (_categories("trigger", TRIGGER_NAMES),), "every event"),
-        HistogramSpec("srd", (_categories("SRD", SRD_BINS),), "complete physics triggers"),
+        HistogramSpec("physics_tags", (_categories("tag", TAG_BINS),),
+                      "complete physics triggers and their SRD, SRD side-band and muon tags"),
         HistogramSpec("channel_events", (ch,), "events in which the channel's source delivered"),
         HistogramSpec("channel_hits", (ch,), "events with an in-time pulse"),
         HistogramSpec("channel_energy_sum", (Axis("channel", "GeV", 0, n_channels, n_channels),),
@@ -114,9 +115,9 @@ class HistogramSet:
 
 @njit(cache=True, nogil=True)
 def fill_events(trigger, complete, trigger_time_ns, e_ecal_gev, e_hcal_gev, event_class,
-                srd_tag, srd_sideband_tag, drift_correction, beam_energy_gev, box_ecal_gev,
-                box_hcal_gev, blinded, plane, calibration_energy, calibration_drift, classes,
-                triggers, srd):
+                srd_tag, srd_sideband_tag, muon_tag, drift_correction, beam_energy_gev,
+                box_ecal_gev, box_hcal_gev, blinded, plane, calibration_energy,
+                calibration_drift, classes, triggers, tags):
     """One pass over a batch's events into the event-level histograms. Uniform binnings:
     PLANE_GEV, CALIBRATION_GEV, DRIFT_S. ``blinded``: events in the signal box's bins are
     left out of the plane (the worker already left out the box's candidates)."""
@@ -144,9 +145,10 @@ def fill_events(trigger, complete, trigger_time_ns, e_ecal_gev, e_hcal_gev, even
         for m in range(e_hcal_gev.shape[1]):
             e_all += e_hcal_gev[ev, m]
         if t == PHYSICS:
-            srd[0] += 1.0
-            srd[1] += srd_tag[ev]
-            srd[2] += srd_sideband_tag[ev]
+            tags[0] += 1.0
+            tags[1] += srd_tag[ev]
+            tags[2] += srd_sideband_tag[ev]
+            tags[3] += muon_tag[ev]
         in_box = e_ecal < box_ecal_gev and e_hcal < box_hcal_gev
         if not (blinded and in_box):
             i = np.floor((e_ecal - PLANE_GEV[0]) * plane_scale)
@@ -235,10 +237,11 @@ class HistogramFiller:
         a = h.arrays
         fill_events(events["trigger"], events["complete"], events["trigger_time_ns"],
                     reco["e_ecal_gev"], reco["e_hcal_gev"], reco["event_class"],
-                    reco["srd_tag"], reco["srd_sideband_tag"], reco["gain_drift_correction"],
+                    reco["srd_tag"], reco["srd_sideband_tag"], reco["muon_tag"],
+                    reco["gain_drift_correction"],
                     self.beam_energy_gev, self.box[0], self.box[1], self.blinded,
                     a["energy_plane"], a["calibration_energy"], a["calibration_drift"],
-                    a["classes"], a["triggers"], a["srd"])
+                    a["classes"], a["triggers"], a["physics_tags"])
         if channels is not None:
             fill_channels(events["trigger"], events["missing"], self.source_bit,
                           channels["amplitude_adc"], channels["time_ns"], self.gev_per_adc,

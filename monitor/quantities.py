@@ -51,11 +51,12 @@ def spill_series(snap: Snapshot) -> dict[str, np.ndarray]:
         col[key] = np.array([_ledger(r, key) for r in rows])
     col["written"] = col["written_complete"] + col["written_incomplete"]
     col["eot"] = np.array([r.get("eot") or 0.0 for r in rows], float)
-    col["dimuons"] = np.array([r["classes"].get("dimuon (I)", 0) for r in rows], float)
-    col["dimuons_per_1e9_eot"] = _ratio(col["dimuons"] * 1e9, col["eot"])
-    srd = np.array([r["srd"] for r in rows], float).reshape(-1, 3)
-    col["srd_fraction"] = _ratio(srd[:, 1], srd[:, 0])
-    col["srd_accidental_fraction"] = _ratio(srd[:, 2], srd[:, 0])
+    tags = np.array([r["tags"] for r in rows], float).reshape(-1, 4)
+    prescale = float((snap.header.get("reference") or {}).get("physics_prescale") or 1.0)
+    col["dimuons"] = tags[:, 3]  # muon-tagged physics triggers, pileup or not
+    col["dimuons_per_1e9_eot"] = _ratio(col["dimuons"] * prescale * 1e9, col["eot"])
+    col["srd_fraction"] = _ratio(tags[:, 1], tags[:, 0])
+    col["srd_accidental_fraction"] = _ratio(tags[:, 2], tags[:, 0])
     complete = np.array([sum(v for k, v in r["classes"].items() if k != "incomplete")
                          for r in rows], float)
     for name in ("other", "dimuon (I)", "E_ECAL+E_HCAL = E_beam (II)", "pileup (III)"):
@@ -66,6 +67,20 @@ def spill_series(snap: Snapshot) -> dict[str, np.ndarray]:
         [r.get("calibration_peak_gev") if r.get("calibration_peak_gev") is not None
          else np.nan for r in rows], float)
     return col
+
+
+def expected_dimuons_per_1e9_eot(snap: Snapshot, eot: np.ndarray, n_sigma: float = 2.0
+                                 ) -> tuple[np.ndarray, np.ndarray] | None:
+    """The band of dimuons per 1e9 EOT that each spill's exposure allows (Poisson, after the
+    prescale), or None without an expected yield (real data)."""
+    ref = snap.header.get("reference") or {}
+    if not ref.get("dimuons_per_eot"):
+        return None
+    prescale = float(ref.get("physics_prescale") or 1.0)
+    mu = ref["dimuons_per_eot"] * eot / prescale  # recorded dimuons expected
+    sigma = np.sqrt(np.maximum(mu, 1e-12))
+    scale = _ratio(prescale * 1e9 * np.ones_like(eot), eot)
+    return np.maximum(mu - n_sigma * sigma, 0) * scale, (mu + n_sigma * sigma) * scale
 
 
 def drift_along_spill(snap: Snapshot, scope: str = "window") -> tuple[np.ndarray, ...]:

@@ -314,3 +314,13 @@ def compiled_after_warm_up(modules: list[str], warm_up: str, work: str) -> list[
                          timeout=600)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def filler(detector):
+    """The monitor's histogram filler: 0.01 GeV/ADC everywhere, a 100 GeV beam, the box of
+    [001] (E_ECAL < 50 GeV, E_HCAL < 1 GeV), blinded."""
+    from monitor.histograms import HistogramFiller
+
+    return HistogramFiller(detector, np.full(detector.n_channels, 0.01), 100.0, 50.0, 1.0,
+                           blinded=True)

@@ -36,6 +36,7 @@ def known_batch(detector, repeat: int = 1):
     reco["event_class"] = [r[4] for r in rows]
     reco["gain_drift_correction"] = 1.0
     reco["srd_tag"] = [1 if r[0] == TriggerKind.PHYSICS else 0 for r in rows]
+    reco["muon_tag"] = [1 if r[4] == er.DIMUON else 0 for r in rows]
     box = reco["event_class"] == er.SIGNAL_BOX
     reco["flags"][box] |= er.EV_BLINDED
     channels = np.zeros((n, detector.n_channels), er.CHANNEL_DTYPE)

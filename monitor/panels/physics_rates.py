@@ -8,7 +8,7 @@ import pyqtgraph as pg
 from PyQt5 import QtWidgets
 
 from monitor.panels import Panel, curve, plot, set_data
-from monitor.quantities import spill_series
+from monitor.quantities import expected_dimuons_per_1e9_eot, spill_series
 from monitor.snapshot import Snapshot
 
 FRACTIONS = ("other", "dimuon (I)", "E_ECAL+E_HCAL = E_beam (II)", "pileup (III)")
@@ -19,9 +19,11 @@ class PhysicsRatesPanel(Panel):
 
     def __init__(self):
         super().__init__()
-        self.dimuons = plot("Dimuons per spill", ("spill", ""), ("dimuons", ""))
+        self.dimuons = plot("Dimuons per spill (muon-tagged physics triggers)", ("spill", ""),
+                            ("dimuons", ""))
         self.dimuon_curve = curve(self.dimuons, None, 0)
-        self.per_eot = plot("Dimuons per 1e9 EOT (band: expected, 2 sigma)", ("spill", ""),
+        self.per_eot = plot("Dimuons per 1e9 EOT, prescale undone (band: expected, 2 sigma)",
+                            ("spill", ""),
                             ("dimuons / 1e9 EOT", ""), legend=True)
         self.per_eot_curve = curve(self.per_eot, "measured", 0)
         self.band_lo = self.per_eot.plot([], [], pen=pg.mkPen("#009E73", width=1))
@@ -44,15 +46,10 @@ class PhysicsRatesPanel(Panel):
         s = spill_series(snap)
         set_data(self.dimuon_curve, s["spill"], s["dimuons"])
         set_data(self.per_eot_curve, s["spill"], s["dimuons_per_1e9_eot"])
-        expected = (snap.header.get("reference") or {}).get("dimuons_per_eot")
-        if expected and len(s["spill"]):
-            mu = expected * s["eot"]  # Poisson band of each spill's exposure
-            sigma = np.sqrt(np.maximum(mu, 1e-12))
-            with np.errstate(invalid="ignore", divide="ignore"):
-                lo = np.where(s["eot"] > 0, (mu - 2 * sigma) / s["eot"] * 1e9, np.nan)
-                hi = np.where(s["eot"] > 0, (mu + 2 * sigma) / s["eot"] * 1e9, np.nan)
-            set_data(self.band_lo, s["spill"], np.maximum(lo, 0))
-            set_data(self.band_hi, s["spill"], hi)
+        band = expected_dimuons_per_1e9_eot(snap, s["eot"])
+        if band is not None:
+            set_data(self.band_lo, s["spill"], band[0])
+            set_data(self.band_hi, s["spill"], band[1])
         set_data(self.srd_curve, s["spill"], s["srd_fraction"])
         set_data(self.srd_side, s["spill"], s["srd_accidental_fraction"])
         for name, c in zip(FRACTIONS, self.class_curves, strict=True):

@@ -195,5 +195,7 @@ def test_a_muon_beam_crosses_one_hcal_column_with_a_mip_per_module(detector, mak
 
 
 def test_a_muon_beam_refuses_physics_triggers(make_emulator):
+    """Following the beam, the physics trigger selects no muon; a fixed rate is refused."""
+    assert make_emulator(**{"beam.particle": "muon"}).physics_rate_hz == 0.0
     with pytest.raises(ConfigError, match="trigger.physics_rate_hz"):
-        make_emulator(**{"beam.particle": "muon"})
+        make_emulator(**{"beam.particle": "muon", "trigger.physics_rate_hz": 100.0})

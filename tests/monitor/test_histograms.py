@@ -1,5 +1,7 @@
 """The histogram set's filling: known events land in known bins, the box stays blind."""
 
+from pathlib import Path
+
 import numpy as np
 from known_events import KNOWN_EVENTS, known_batch
 
@@ -23,7 +25,8 @@ def test_known_events_fill_their_bins(detector, filler):
     assert classes["signal box"] == 0 and classes["incomplete"] == 3
     assert classes["dimuon (I)"] == 3 and classes["pileup (III)"] == 3
     assert h["triggers"].tolist() == [15, 3, 3, 0]  # the box's 3 never arrive
-    assert h["srd"].tolist() == [12, 12, 0]  # complete physics triggers (4 each) but the box
+    # complete physics triggers (4 each, the box's left out), SRD, side band, muon tags
+    assert h["physics_tags"].tolist() == [12, 12, 0, 3]
     # channel 0 is read by source bit 0, missing in the incomplete events
     assert h["channel_events"][0] == 3 * (len(KNOWN_EVENTS) - 2)
     assert h["channel_hits"][0] == h["channel_events"][0]
@@ -60,3 +63,28 @@ def test_filling_adds_up_and_nan_energies_are_left_out(detector, filler):
     assert h["energy_plane"].sum() == 2 * 2
     assert h["classes"].sum() == 2 * (len(KNOWN_EVENTS) - 1)
     assert h["classes"][INCOMPLETE] == 2
+
+
+def test_after_warm_up_no_batch_needs_a_new_compilation():
+    """The tap warms up before its first heartbeat: batches of one event, of many, and
+    blinded subsets (copies) must not compile anything new mid-run."""
+    from conftest import compiled_after_warm_up
+
+    tests = str(Path(__file__).parents[1])
+    new = compiled_after_warm_up(["monitor.histograms"], f"""
+        import numpy as np
+        from daq.detector import Detector
+        from monitor.histograms import HistogramFiller, blind
+        import sys; sys.path.insert(0, {tests!r})
+        from known_events import known_batch
+        d = Detector.load()
+        f = HistogramFiller(d, np.full(d.n_channels, 0.01), 100.0, 50.0, 1.0, True)
+        f.warm_up()
+        """, """
+        for n in (1, 3):
+            e, r, c = known_batch(d, n)
+            h = f.new_set()
+            f.fill(h, *blind(e, r, c, True)[:3])
+            f.fill(h, e[:1], r[:1], c[:1])
+        """)
+    assert new == []

@@ -1,0 +1,70 @@
+"""A run's monitor histograms saved beside its run file (``run_NNNNNN.monitor.h5``,
+``docs/monitor.md``): plain HDF5 that h5py reads without our code, and that the window (and
+the reference overlays to come) read back as a snapshot."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from monitor import snapshot as proto
+from monitor.histograms import histogram_specs
+
+FORMAT = "na64daq-monitor-histograms"
+FORMAT_VERSION = 1
+
+
+def file_name(run: int) -> str:
+    return f"run_{run:06d}.monitor.h5"
+
+
+def save(snap: proto.Snapshot, path: str | Path) -> Path:
+    """Written to a temporary name and renamed: a reader never sees half a file."""
+    path = Path(path)
+    n_channels = len(snap.header.get("channels") or [])
+    specs = {s.name: s for s in histogram_specs(n_channels)}
+    tmp = path.with_name(path.name + ".part")
+    with h5py.File(tmp, "w") as f:
+        f.attrs["format"] = FORMAT
+        f.attrs["format_version"] = FORMAT_VERSION
+        f.attrs["protocol"] = proto.PROTOCOL
+        f.attrs["run"] = snap.header.get("run") or 0
+        f.attrs["blinded"] = bool(snap.header.get("blinded"))
+        f.attrs["snapshot_header"] = json.dumps({k: v for k, v in snap.header.items()
+                                                 if k != "arrays"})
+        for (scope, name), a in snap.arrays.items():
+            ds = f.require_group(scope).create_dataset(name, data=a, compression="gzip")
+            spec = specs.get(name)
+            if spec is not None:
+                ds.attrs["axes"] = json.dumps([x.as_dict() for x in spec.axes])
+                ds.attrs["units"] = json.dumps([x.unit for x in spec.axes])
+                ds.attrs["description"] = spec.description
+            else:
+                ds.attrs["description"] = "latest sampled waveform per channel (ADC counts)"
+    os.replace(tmp, path)
+    return path
+
+
+def is_saved_histograms(path: str | Path) -> bool:
+    try:
+        with h5py.File(path, "r") as f:
+            return f.attrs.get("format") == FORMAT
+    except OSError:
+        return False
+
+
+def load(path: str | Path) -> proto.Snapshot:
+    """The saved snapshot, with the same names and scopes as a live one."""
+    with h5py.File(path, "r") as f:
+        if f.attrs.get("format") != FORMAT or f.attrs.get("format_version") != FORMAT_VERSION:
+            raise proto.SnapshotError(f"{path}: not a na64daq monitor-histogram file of "
+                                      f"version {FORMAT_VERSION}")
+        header = json.loads(f.attrs["snapshot_header"])
+        arrays = {(scope, name): np.asarray(ds[()])
+                  for scope, group in f.items() for name, ds in group.items()}
+    header["arrays"] = [{"name": n, "scope": s} for s, n in arrays]
+    return proto.Snapshot(header, arrays)
