@@ -18,8 +18,8 @@ BATCH_EVENTS = 1024
 def measure(n_events: int = 8192, seconds: float = 2.0) -> dict[str, Any]:
     from daq.built_batch import BUILT_DTYPE
     from daq.reco.benchmark import emulated_batch
-    from daq.reco.reconstruction import Reconstruction
     from daq.reco.reco_config import RecoConfig
+    from daq.reco.reconstruction import Reconstruction
     from monitor import snapshot as proto
     from monitor.histogram_server import HistogramServer
     from monitor.histograms import HistogramFiller

@@ -11,7 +11,6 @@ from daq.detector import Detector
 from daq.run_file.layout import SPILL_DTYPE
 from daq.wire_format import TriggerKind
 
-
 #: The pulse finder also finds a counter pulse that peaked up to this long before the window,
 #: on its falling tail, and misses the second of two closer than COUNTER_DEAD_NS: both measured
 #: on emulated random triggers at 0.5e6-12e6 e-/spill (``bench/eot_estimate.py``), where they
