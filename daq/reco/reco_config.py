@@ -110,6 +110,23 @@ class ClassesSection:
 
 
 @dataclass(frozen=True)
+class CandidateSection:
+    """The signal selection of [001] that this set-up can apply: a signal-box event is a
+    candidate only if it passes all of it (``docs/reconstruction.md``, Signal candidates)."""
+
+    srd_module_min_gev: float = param(0.003, "in-time SR energy in every SRD module at least "
+                                      "(a 100 GeV electron's: 97.5 % above per module; an "
+                                      "upstream-loss electron radiates (E/E_beam)^2 of it)",
+                                      unit="GeV", low=0.0)
+    srd_module_max_gev: float = param(0.08, "and at most (above: a hadron's shower)",
+                                      unit="GeV", low=0.0)
+    veto_max_gev: float = param(0.001, "every veto counter below (half a MIP, 2 MeV)",
+                                unit="GeV", low=0.0)
+    shape_chi2_max: float = param(5.0, "ECAL shower-shape chi2 per degree of freedom below "
+                                  "(electrons: 99.5 % below 1.4; hadrons' median 13)", low=0.0)
+
+
+@dataclass(frozen=True)
 class CalibrationSection:
     drift_correction: bool = param(True, "correct the intra-spill gain drift measured from the "
                                    "calibration-trigger electrons")
@@ -125,4 +142,5 @@ class RecoConfig:
     pileup: PileupSection = section(PileupSection, "pileup rules")
     srd: SrdSection = section(SrdSection, "synchrotron-radiation tag")
     classes: ClassesSection = section(ClassesSection, "event classes and blinding")
+    candidate: CandidateSection = section(CandidateSection, "signal-candidate selection")
     calibration: CalibrationSection = section(CalibrationSection, "online corrections")

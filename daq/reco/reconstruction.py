@@ -20,7 +20,7 @@ from daq.pulse_shape import PulseTemplate
 from daq.reco import event_record as er
 from daq.reco import pulse_fit as pf
 from daq.reco.calibration_constants import CalibrationConstants
-from daq.reco.event_class import classify
+from daq.reco.event_class import candidate_selection, classify
 from daq.reco.event_sums import CHANNEL_TO_EVENT_FLAGS, EVENT_SUMS_FIELDS, event_sums
 from daq.reco.reco_config import RecoConfig
 from daq.reco.shower_shape import shower_shape
@@ -184,13 +184,23 @@ class Reconstruction:
                    pu.na64_ecal_out_of_time_max_gev, pu.na64_hcal_out_of_time_max_gev,
                    ch.energy_gev, *(reco[name] for name in EVENT_SUMS_FIELDS))
 
+    def candidates(self, reco: np.ndarray) -> np.ndarray:
+        """Per event, whether it passes the signal-candidate selection (``candidate``)."""
+        k = self.cfg.candidate
+        pileup = er.EV_PILEUP_OURS if self.cfg.pileup.method == "ours" else er.EV_PILEUP_NA64
+        out = np.empty(len(reco), np.bool_)
+        candidate_selection(reco["e_srd_gev"], reco["e_veto_gev"], reco["ecal_shape_chi2"],
+                            reco["flags"], pileup, k.srd_module_min_gev, k.srd_module_max_gev,
+                            k.veto_max_gev, k.shape_chi2_max, out)
+        return out
+
     def _classify(self, reco: np.ndarray, trigger: np.ndarray) -> None:
         c = self.cfg.classes
         pileup = er.EV_PILEUP_OURS if self.cfg.pileup.method == "ours" else er.EV_PILEUP_NA64
         classify(trigger, reco["e_ecal_gev"], reco["e_hcal_gev"],
                  reco["muon_tag"], reco["flags"], pileup, c.beam_energy_gev,
                  c.region2_tolerance_gev, c.signal_ecal_max_gev, c.signal_hcal_max_gev,
-                 c.blinded, reco["event_class"])
+                 self.candidates(reco), c.blinded, reco["event_class"])
 
     # -- shower shape --------------------------------------------------------------------------
     def _shower_shape(self, e: np.ndarray, reco: np.ndarray) -> None:
