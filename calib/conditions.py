@@ -157,6 +157,26 @@ class Conditions:
             [(entry_id, self._channel(ch), q, v) for ch, q, v in values])
         return entry_id
 
+    def unblind(self, first_run: int, last_run: int, author: str, reason: str) -> int:
+        """Runs ``first_run``..``last_run`` unblinded, with the logbook entry that records
+        who did it, when and why, in one transaction; returns the entry's id. Deliberate:
+        the command asks for a confirmation that names the range (``docs/monitor.md``)."""
+        if not 0 < first_run <= last_run:
+            raise ConditionsError(f"unblinding runs {first_run}-{last_run}: not a range of "
+                                  "run numbers")
+        if not author.strip() or not reason.strip():
+            raise ConditionsError("unblinding needs an author and a reason")
+        with self._transaction():
+            entry = self._add_entry(LogEntry(
+                f"UNBLINDED runs {first_run}-{last_run}: {reason}", author), None)
+            self.sql.execute("INSERT INTO unblinding (entry, first_run, last_run) "
+                             "VALUES (?, ?, ?)", (entry, first_run, last_run))
+        return entry
+
+    def unblinded(self, run: int) -> bool:
+        return self.sql.execute("SELECT 1 FROM unblinding WHERE first_run <= ? AND ? <= "
+                                "last_run", (run, run)).fetchone() is not None
+
     def _transaction(self):
         return _Transaction(self.sql, self.db.path)
 
@@ -316,6 +336,18 @@ def ask_database(detector: Detector, question: Callable[[Conditions], T]) -> T |
         return question(Conditions(db, detector))
     finally:
         db.close()
+
+
+def blinded(detector: Detector, run: int | None) -> bool:
+    """Whether the signal box of ``run`` is hidden from the monitor: always, unless the
+    conditions database records the run as unblinded (no database: blinded)."""
+    from daq.reco.reco_config import RecoConfig
+
+    if not RecoConfig().classes.blinded:
+        return False
+    if run is None:
+        return True
+    return not ask_database(detector, lambda c: c.unblinded(run))
 
 
 def diff(old: Version, new: Version) -> list[tuple[str, float | None, float | None]]:

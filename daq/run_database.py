@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: Statements of each migration, run in one transaction (``docs/run-control.md`` for the
 #: runs, ``docs/conditions.md`` for the conditions and the logbook).
 MIGRATIONS = {
@@ -61,6 +61,12 @@ MIGRATIONS = {
         channel TEXT NOT NULL,
         quantity TEXT NOT NULL,
         value REAL
+    )"""],
+    3: ["""
+    CREATE TABLE unblinding (
+        entry INTEGER NOT NULL REFERENCES logbook(id),
+        first_run INTEGER NOT NULL,
+        last_run INTEGER NOT NULL
     )"""],
 }
 

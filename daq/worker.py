@@ -7,6 +7,7 @@ worker killed at any moment loses nothing: the builder re-queues what was not ac
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import deque
 
@@ -50,11 +51,15 @@ def online_setup(cfg: DaqConfig, detector: Detector, run: int | None = None
     the conditions database (``NA64DAQ_DB``) has in force for the run. The writer records the
     same in the run file."""
     constants = CalibrationConstants.nominal(detector, cfg.emulator.gains)
+    config = RecoConfig()
     if run is not None:
-        from calib.conditions import ask_database
+        from calib.conditions import ask_database, blinded
 
         constants = ask_database(detector, lambda c: c.constants(run, constants)) or constants
-    return RecoConfig(), constants
+        if not blinded(detector, run):  # the logbook records the run as unblinded
+            config = dataclasses.replace(config, classes=dataclasses.replace(
+                config.classes, blinded=False))
+    return config, constants
 
 
 def reconstruction(cfg: DaqConfig, detector: Detector, run: int | None = None

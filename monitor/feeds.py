@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import zmq
 
+from calib.conditions import blinded
 from daq.detector import Detector
 from daq.reco.calibration_constants import CalibrationConstants
 from daq.reco.reco_config import RecoConfig
@@ -109,7 +110,8 @@ class FileFeed(Feed):
         c = RecoConfig().classes  # the cuts in force now, blinding included
         self.server = HistogramServer(self.detector, HistogramFiller(
             self.detector, constants.gev_per_adc_in_force(), c.beam_energy_gev,
-            c.signal_ecal_max_gev, c.signal_hcal_max_gev, c.blinded))
+            c.signal_ecal_max_gev, c.signal_hcal_max_gev, c.blinded),
+            blinding=lambda r: blinded(self.detector, r))
         self.server.reference = reference(constants, *_emulated_yields(run, self.detector))
         self.rows_read = 0
 

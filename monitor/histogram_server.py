@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -42,9 +43,13 @@ def reference(constants: CalibrationConstants, yields: dict[str, float] | None,
 
 
 class HistogramServer:
-    def __init__(self, detector: Detector, filler: HistogramFiller, window_spills: int = 10):
+    def __init__(self, detector: Detector, filler: HistogramFiller, window_spills: int = 10,
+                 blinding: Callable[[int | None], bool] | None = None):
+        """``blinding``: whether a run is blinded, asked at each new run (the conditions
+        database's unblinding records); without it the filler's setting stands."""
         self.detector = detector
         self.filler = filler
+        self.blinding = blinding
         self.window_spills = int(window_spills)
         self.counters: dict[str, Any] = {"taken": 0, "batches": 0, "malformed": 0}
         self.daq: dict[str, Any] = {}  # the supervisor's last state (live feed only)
@@ -56,6 +61,8 @@ class HistogramServer:
 
     def _new_run(self, run: int | None) -> None:
         self.run = run
+        if self.blinding is not None:
+            self.filler.blinded = self.blinding(run)
         self.spill: int | None = None
         self.run_set = self.filler.new_set()  # closed spills
         self.spill_set = self.filler.new_set()
