@@ -329,7 +329,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     cfg = _daq_config(args)
     feed = app.open_feed(args.connect or cfg.endpoints.tap_publish, args.file,
                          follow=not args.snapshot)
-    detector = feed.detector if args.file else Detector.load(args.detector)
+    detector = getattr(feed, "detector", None) or Detector.load(args.detector)
     control = None if args.file else cfg.endpoints.control
     return app.run(feed, detector, args.snapshot, control)
 

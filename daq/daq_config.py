@@ -116,6 +116,8 @@ class TapSection:
                               low=0.1, high=50.0)
     window_spills: int = param(10, "spills in the monitor's moving-window scope", low=1,
                                high=1000)
+    end_of_run_png: bool = param(True, "at each end of run, a PNG of every monitor panel "
+                                 "beside the run file (run_NNNNNN.monitor.png)")
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,13 @@ from daq.daq_config import DaqConfig
 from daq.detector import Detector
 from daq.worker import online_setup
 from emulator.emulator import expected_yields
+from monitor import saved_histograms
+from monitor import snapshot as proto
 from monitor.histogram_server import HistogramServer, reference
 from monitor.histograms import HistogramFiller
 
 LATENCY_MEMORY = 20000
+SAVE_DRAIN_S = 3.0  # at the end of a run, batches still arriving are taken this long
 
 
 class LatencyRecord:
@@ -77,21 +80,32 @@ def main(cfg: DaqConfig, detector: Detector, name: str = "tap") -> None:
     comp.before_beat = latency.update_counters
     period_s = 1.0 / cfg.tap.publish_hz
     next_publish = time.monotonic() + period_s
+
+    def take() -> None:
+        for b in built_batch.decode_all(drain(pull, 64), n_ch, n_s, c):
+            if b.reco is None:
+                continue
+            latency.add(time.time() - float(b.header["t_first_fragment"]))
+            rows = np.asarray(b.header.get("waveform_rows", []), np.int64)
+            server.add_batch(int(b.header.get("run") or 0), int(b.header["spill"]),
+                             b.events, b.reco, b.channels, b.samples, rows)
+
     while not comp.exiting:
         if not frozen and pull.poll(20):
-            for b in built_batch.decode_all(drain(pull, 64), n_ch, n_s, c):
-                if b.reco is None:
-                    continue
-                latency.add(time.time() - float(b.header["t_first_fragment"]))
-                rows = np.asarray(b.header.get("waveform_rows", []), np.int64)
-                server.add_batch(int(b.header.get("run") or 0), int(b.header["spill"]),
-                                 b.events, b.reco, b.channels, b.samples, rows)
+            take()
         elif frozen:
             time.sleep(0.05)
         cmd = comp.command()
         if cmd and cmd.get("cmd") in ("freeze", "unfreeze"):
             frozen = cmd["cmd"] == "freeze"
             c["frozen"] = frozen
+        elif cmd and cmd.get("cmd") == "save" and cmd.get("run") == server.run:
+            deadline = time.monotonic() + SAVE_DRAIN_S  # what the workers still sent
+            while pull.poll(200) and time.monotonic() < deadline:
+                take()
+            c["saved"] = _save(server, str(cmd.get("path", "")))
+            c["saved_run"] = server.run
+            comp.beat(force=True)
         elif cmd and cmd.get("cmd") == "daq_state" and isinstance(cmd.get("state"), dict):
             server.set_daq_state(cmd["state"])
             c["offered"], c["dropped"] = _offered(cmd["state"])
@@ -104,6 +118,15 @@ def main(cfg: DaqConfig, detector: Detector, name: str = "tap") -> None:
                 pass
         comp.beat()
     comp.close()
+
+
+def _save(server: HistogramServer, path: str) -> str:
+    """The run's histograms into ``path``; what happened, for the counters."""
+    try:
+        saved_histograms.save(proto.decode(server.snapshot()), path)
+        return path
+    except (OSError, ValueError) as exc:
+        return f"failed: {exc}"
 
 
 def _offered(state: dict) -> tuple[int | None, int | None]:

@@ -24,7 +24,7 @@ from daq.config import to_dict
 from daq.daq_config import DaqConfig
 from daq.detector import Detector
 from daq.run_database import RunDatabase
-from daq.run_file.layout import truth_file_name
+from daq.run_file.layout import monitor_file_name, truth_file_name
 
 #: (state, event) -> next state. Events are commands or what the supervisor observes.
 TRANSITIONS = {
@@ -359,6 +359,7 @@ class Supervisor:
         self.send("all", "beat")
         self._wait(lambda: all(p.last_beat > asked for p in self.procs.values()
                                if p.popen.poll() is None), 2 * self.cfg.run.heartbeat_s)
+        self._save_monitor()
         writer = self.procs.get("writer")
         closed = writer is not None and writer.counters.get("run_done") == self.run
         ledger = writer.counters.get("ledger") if closed else None
@@ -382,6 +383,27 @@ class Supervisor:
         if self.run is not None:
             self.db.close_run(self.run, outcome, ledger, self.error)
         self.log(f"run {self.run} {outcome}")
+
+    def _save_monitor(self) -> None:
+        """The tap's histograms of the run beside its run file, and (``tap.end_of_run_png``)
+        a PNG of every panel drawn from them by a process of its own (``docs/monitor.md``)."""
+        tap = self.procs.get("tap")
+        if tap is None or self.run is None or tap.popen.poll() is not None:
+            return
+        path = (Path(self.cfg.writer.directory) / monitor_file_name(self.run)).resolve()
+        self.send("tap", "save", run=self.run, path=str(path))
+        if not self._wait(lambda: tap.counters.get("saved_run") == self.run, 8.0) or \
+                tap.counters.get("saved") != str(path):
+            self.log(f"run {self.run}: the monitor's histograms were not saved "
+                     f"({tap.counters.get('saved') or 'the tap did not answer'})")
+            return
+        if self.cfg.tap.end_of_run_png:
+            log = open(self.workdir / f"monitor-png-run{self.run}.log", "ab")
+            subprocess.Popen([sys.executable, "-m", "daq.cli", "monitor", "--file", str(path),
+                              "--snapshot", str(path.with_suffix(".png"))],
+                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                             env=dict(os.environ, QT_QPA_PLATFORM="offscreen"))
+            log.close()
 
     def shutdown(self) -> None:
         if self.state == "running":

@@ -10,15 +10,19 @@ from pathlib import Path
 
 from daq.config import ConfigError
 from daq.detector import Detector
-from monitor.feeds import Feed, FileFeed, LiveFeed
+from monitor.feeds import Feed, FileFeed, LiveFeed, SavedFeed
 
 FIRST_SNAPSHOT_S = 15.0  # --snapshot of a live DAQ waits this long for one
 
 
 def open_feed(connect: str | None, file: str | None, follow: bool = True) -> Feed:
     if file:
+        from monitor.saved_histograms import is_saved_histograms
+
         if not Path(file).exists():
             raise ConfigError(f"{file}: no such run file")
+        if is_saved_histograms(file):
+            return SavedFeed(file)
         return FileFeed(file, follow=follow)
     return LiveFeed(connect)
 

@@ -94,6 +94,22 @@ class LiveFeed(Feed):
             ctx.destroy(linger=0)
 
 
+class SavedFeed(Feed):
+    """A run's saved monitor histograms (``monitor/saved_histograms.py``): one snapshot."""
+
+    def __init__(self, path: str | Path):
+        super().__init__(period_s=1.0)
+        from monitor import saved_histograms
+
+        self.path = Path(path)
+        self.latest = saved_histograms.load(self.path)
+        self.received = 1
+        self.finished = True
+
+    def _run(self) -> None:
+        pass
+
+
 class FileFeed(Feed):
     """A run file through the tap's histogram server, followed while it grows (SWMR) until
     its run ends."""

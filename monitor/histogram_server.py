@@ -84,7 +84,7 @@ class HistogramServer:
         ledger = state.get("spill_ledger")
         if isinstance(ledger, dict) and state.get("run") == self.run and "spill" in ledger:
             self.spill_ledgers[int(ledger["spill"])] = {
-                k: ledger.get(k) for k in (*COUNTS, "cut_by_stop", "balanced")}
+                k: ledger.get(k) for k in ("spill", *COUNTS, "cut_by_stop", "balanced")}
 
     def reset(self) -> None:
         """By hand (the crew's reset): the run's histograms start again."""

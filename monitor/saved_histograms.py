@@ -18,10 +18,6 @@ FORMAT = "na64daq-monitor-histograms"
 FORMAT_VERSION = 1
 
 
-def file_name(run: int) -> str:
-    return f"run_{run:06d}.monitor.h5"
-
-
 def save(snap: proto.Snapshot, path: str | Path) -> Path:
     """Written to a temporary name and renamed: a reader never sees half a file."""
     path = Path(path)
@@ -67,4 +63,5 @@ def load(path: str | Path) -> proto.Snapshot:
         arrays = {(scope, name): np.asarray(ds[()])
                   for scope, group in f.items() for name, ds in group.items()}
     header["arrays"] = [{"name": n, "scope": s} for s, n in arrays]
+    header["saved_file"] = str(path)
     return proto.Snapshot(header, arrays)

@@ -171,18 +171,25 @@ class MonitorWindow(QtWidgets.QMainWindow):
         font.setPointSize(16)
         font.setBold(True)
         painter.setFont(font)
+        current = self.tabs.currentIndex()
         try:
             for k, p in enumerate(self.panels):
-                p.setGeometry(0, 0, w, h)
+                self.tabs.removeTab(self.tabs.indexOf(p))  # out of the tabs, its own size
+                p.setParent(None)
+                p.setAttribute(QtCore.Qt.WA_DontShowOnScreen, True)
+                p.resize(w, h)
                 p.layout().activate()
                 if snap is not None:
                     p.prepare(snap)
                     p.draw(snap)
                 x, y = (k % cols) * w, (k // cols) * (h + 40)
                 painter.drawText(x + 10, y + 28, p.title)
-                painter.drawPixmap(x, y + 40, p.grab(QtCore.QRect(0, 0, w, h)))
+                painter.drawPixmap(x, y + 40, p.grab())
+                p.setAttribute(QtCore.Qt.WA_DontShowOnScreen, False)
+                self.tabs.insertTab(k, p, p.title)
         finally:
             painter.end()
+            self.tabs.setCurrentIndex(current)
         path = Path(path)
         if not image.save(str(path)):
             raise OSError(f"{path}: cannot write the PNG")

@@ -163,6 +163,7 @@ def daq(tmp_path, detector):
             "writer.directory": str(tmp_path / "runs"),
             "emulator.spill.duration_s": 0.5,
             "emulator.run.spills": 2,
+            "tap.end_of_run_png": False,  # a Qt process per run: tested once, on its own
         })
         values.update(overrides)
         cfg = load(DaqConfig, None, values)

@@ -103,6 +103,11 @@ def truth_file_name(run: int) -> str:
     return f"run_{run:06d}.truth.h5"
 
 
+def monitor_file_name(run: int) -> str:
+    """The run's monitor histograms, saved beside its run file (``docs/monitor.md``)."""
+    return f"run_{run:06d}.monitor.h5"
+
+
 _SEQUENCE = re.compile(r"run_(\d{6,})(?:_(\d{3,}))?\.h5")
 
 

@@ -31,16 +31,24 @@ def plot(title: str, x: tuple[str, str], y: tuple[str, str], legend: bool = Fals
          ) -> pg.PlotWidget:
     """A plot with its title and both axes labelled with their units."""
     w = pg.PlotWidget()
-    w.setTitle(title, size=f"{FONT_PT + 1}pt")
+    style(w.getPlotItem(), title, x, y, legend)
+    return w
+
+
+def style(item: pg.PlotItem, title: str, x: tuple[str, str], y: tuple[str, str],
+          legend: bool = False) -> None:
+    item.setTitle(title, size=f"{FONT_PT + 1}pt")
     font = QtGui.QFont()
     font.setPointSize(FONT_PT - 1)
     for side, (text, unit) in (("bottom", x), ("left", y)):
-        w.setLabel(side, f"{text} [{unit}]" if unit else text, **{"font-size": f"{FONT_PT}pt"})
-        w.getAxis(side).setTickFont(font)
-    w.showGrid(x=True, y=True, alpha=0.2)
+        item.setLabel(side, f"{text} [{unit}]" if unit else text,
+                      **{"font-size": f"{FONT_PT}pt"})
+        item.getAxis(side).setTickFont(font)
+        item.getAxis(side).enableAutoSIPrefix(False)  # "x0.001" beside a label misleads
+    item.getAxis("left").setWidth(78)  # room for 6-digit ticks and the label
+    item.showGrid(x=True, y=True, alpha=0.2)
     if legend:
-        w.addLegend(offset=(-10, 10), labelTextSize=f"{FONT_PT - 1}pt")
-    return w
+        item.addLegend(offset=(-10, 10), labelTextSize=f"{FONT_PT - 1}pt")
 
 
 def curve(w: pg.PlotWidget, name: str | None, k: int, symbol: str | None = "o"):

@@ -64,15 +64,16 @@ class DaqStatusPanel(Panel):
         rows = []
         for name, p in sorted((daq.get("processes") or {}).items()):
             c = p.get("counters") or {}
-            rows.append([name, "alive" if p.get("alive") else "DEAD",
-                         number_text(p.get("heartbeat_age_s")),
+            age = p.get("heartbeat_age_s")
+            rows.append([name, "alive" if p.get("alive") else "exited",
+                         "-" if age is None else f"{age:.1f}",
                          str(restarts.get(p.get("role"), 0)),
                          *(number_text(c.get(k)) for k in SHOWN_COUNTERS)])
         fill_table(self.processes, rows)
         ledgers = [r["ledger"] for r in h.get("spills") or [] if r.get("ledger")]
         total = daq.get("ledger")
         fill_table(self.ledger, [[number_text(g.get(k)) for k in LEDGER_COLUMNS]
-                            for g in ledgers + ([dict(total, spill="run")] if total else [])])
+                                 for g in ledgers + ([dict(total, spill="run")] if total else [])])
         c = h.get("counters") or {}
         self.monitor_counters.setText(
             "Monitor sample: " + json.dumps({k: c.get(k) for k in

@@ -17,7 +17,8 @@ from monitor.snapshot import Snapshot
 class CellMap(pg.PlotWidget):
     """One grid of cells ([y, x] -> channel, -1 empty), with hover and click."""
 
-    def __init__(self, title: str, grid: np.ndarray, names: list[str], on_click):
+    def __init__(self, title: str, grid: np.ndarray, names: list[str], on_click,
+                 values_in_cells: bool = True):
         super().__init__()
         self.setTitle(title, size=f"{FONT_PT}pt")
         self.grid = grid
@@ -36,7 +37,7 @@ class CellMap(pg.PlotWidget):
         self.scene().sigMouseMoved.connect(self._hover)
         self.scene().sigMouseClicked.connect(self._click)
         self.texts = []
-        for (y, x), c in np.ndenumerate(grid):
+        for (y, x), c in np.ndenumerate(grid if values_in_cells else np.zeros((0, 0))):
             t = pg.TextItem("", color="w", anchor=(0.5, 0.5))
             t.setPos(x + 0.5, y + 0.5)
             self.addItem(t)
@@ -81,8 +82,12 @@ class DetectorMapsPanel(Panel):
         self.choice = QtWidgets.QComboBox()
         for key, (text, unit) in CHANNEL_QUANTITIES.items():
             self.choice.addItem(f"{text} [{unit}]", key)
-        self.maps = [CellMap("ECAL preshower", detector.grid("ECAL", 0), names, self._clicked),
-                     CellMap("ECAL main", detector.grid("ECAL", 1), names, self._clicked)]
+        self.maps = [CellMap(f"ECAL {section}", detector.grid("ECAL", m), names, self._clicked,
+                             values_in_cells=False)  # 6x6: the colour bar, and hover
+                     for m, section in ((0, "preshower"), (1, "main"))]
+        self.bar = pg.ColorBarItem(values=(0, 1), colorMap=pg.colormap.get(COLOUR_MAP),
+                                   interactive=False, width=10, orientation="horizontal")
+        self.bar.setImageItem([m.image for m in self.maps], insert_in=self.maps[1].getPlotItem())
         self.maps += [CellMap(f"HCAL module {m + 1}", detector.grid("HCAL", m), names,
                               self._clicked) for m in range(4)]
         others = np.concatenate([detector.veto, detector.srd, detector.beam_counters,
@@ -122,5 +127,6 @@ class DetectorMapsPanel(Panel):
         self.range_label.setText(f"colour scale {levels[0]:.3g} .. {levels[1]:.3g} {unit}")
         for m in self.maps:
             m.show(values, (text, unit), levels)
+        self.bar.setLevels(levels)
         self.bars.setOpts(height=np.nan_to_num(values[self.others]))
         self.other_plot.setLabel("left", f"{text} [{unit}]")

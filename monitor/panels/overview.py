@@ -9,7 +9,7 @@ from PyQt5 import QtCore, QtGui, QtWidgets
 
 from daq.reco.reco_config import RecoConfig
 from monitor.histograms import PLANE_GEV
-from monitor.panels import COLOUR_MAP, Panel, curve, label, plot, set_data
+from monitor.panels import COLOUR_MAP, Panel, curve, label, plot, set_data, style
 from monitor.quantities import spill_series
 from monitor.snapshot import Snapshot
 
@@ -17,14 +17,21 @@ STRIP = (("triggered", "triggered"), ("written", "written"), ("rejected", "rejec
          ("dropped_by_policy", "dropped"), ("taken", "monitor sample"))
 
 
-def energy_plane_plot(title: str) -> tuple[pg.PlotWidget, pg.ImageItem]:
-    """The plane as an image, log colour scale, regions drawn and labelled."""
-    w = plot(title, ("E_ECAL", "GeV"), ("E_HCAL (modules 1+2)", "GeV"))
+def energy_plane_plot(title: str) -> tuple[pg.GraphicsLayoutWidget, pg.PlotItem,
+                                            pg.ImageItem]:
+    """The plane as an image with its colour bar, log colour scale, regions drawn and
+    labelled."""
+    layout = pg.GraphicsLayoutWidget()
+    w = layout.addPlot(0, 0)
+    style(w, title, ("E_ECAL", "GeV"), ("E_HCAL (modules 1+2)", "GeV"))
     img = pg.ImageItem(axisOrder="col-major")
-    img.setColorMap(pg.colormap.get(COLOUR_MAP))
-    lo, hi, n = PLANE_GEV
-    img.setRect(QtCore.QRectF(lo, lo, hi - lo, hi - lo))
     w.addItem(img)
+    bar = pg.ColorBarItem(values=(0, 3), colorMap=pg.colormap.get(COLOUR_MAP),
+                          interactive=False, orientation="horizontal", width=14,
+                          label="log10(1 + events)")
+    bar.setImageItem(img)
+    layout.addItem(bar, 1, 0)  # below the plane: a vertical bar's ticks were clipped
+    lo, hi, n = PLANE_GEV
     c = RecoConfig().classes
     e = c.beam_energy_gev
     pen = pg.mkPen("#D55E00", width=2, style=QtCore.Qt.DashLine)
@@ -40,8 +47,8 @@ def energy_plane_plot(title: str) -> tuple[pg.PlotWidget, pg.ImageItem]:
                                         2 * (c.mip_max_gev - c.mip_min_gev))
     muons.setPen(pg.mkPen("#56B4E9", width=2, style=QtCore.Qt.DotLine))
     w.addItem(muons)
-    for text, x, y in (("I dimuons", 62, 14), ("II: E_ECAL+E_HCAL = E_beam", 35, 75),
-                       ("III pileup", 95, 95), ("signal box", 2, 9)):
+    for text, x, y in (("I dimuons", 101, 12), ("II: E_ECAL+E_HCAL\n= E_beam", 88, 52),
+                       ("III pileup", 105, 100)):
         t = pg.TextItem(text, color="#000000", anchor=(0, 0.5))
         f = QtGui.QFont()
         f.setPointSize(10)
@@ -51,13 +58,16 @@ def energy_plane_plot(title: str) -> tuple[pg.PlotWidget, pg.ImageItem]:
         w.addItem(t)
     w.setXRange(lo, hi, padding=0)
     w.setYRange(lo, hi, padding=0)
-    return w, img
+    return layout, w, img
 
 
-def show_plane(w: pg.PlotWidget, img: pg.ImageItem, counts: np.ndarray, blinded: bool) -> None:
+def show_plane(w: pg.PlotItem, img: pg.ImageItem, counts: np.ndarray, blinded: bool) -> None:
     """log10(1 + counts); the box masked while blinded."""
-    image = np.log10(1.0 + counts)
-    img.setImage(image, autoLevels=False, levels=(0.0, max(1.0, float(image.max()))))
+    image = np.where(counts > 0, np.log10(1.0 + counts), np.nan)  # empty bins: white
+    top = float(np.nanmax(image)) if np.isfinite(image).any() else 1.0
+    img.setImage(image, autoLevels=False, levels=(0.0, max(1.0, top)))
+    lo, hi, _ = PLANE_GEV
+    img.setRect(QtCore.QRectF(lo, lo, hi - lo, hi - lo))  # after the image: bins -> GeV
     w.signal_box.setBrush(pg.mkBrush(150, 150, 150, 255) if blinded else pg.mkBrush(None))
 
 
@@ -66,14 +76,12 @@ class OverviewPanel(Panel):
 
     def __init__(self):
         super().__init__()
-        self.plane, self.image = energy_plane_plot("E_ECAL vs E_HCAL, beam triggers "
-                                                   "(log colour: log10(1 + events))")
-        self.bar = pg.ColorBarItem(values=(0, 3), colorMap=pg.colormap.get(COLOUR_MAP),
-                                   label="log10(1 + events)", interactive=False)
-        self.bar.setImageItem(self.image, insert_in=self.plane.getPlotItem())
-        self.blind_text = pg.TextItem("BLINDED", color="#CC79A7", anchor=(0, 1))
-        self.blind_text.setPos(2, 5)
-        self.plane.addItem(self.blind_text)
+        self.plane, self.plane_plot, self.image = energy_plane_plot(
+            "E_ECAL vs E_HCAL, beam triggers (log colour: log10(1 + events))")
+        self.blind_text = pg.TextItem("", color="#CC79A7", anchor=(0, 1),
+                                      fill=pg.mkBrush(255, 255, 255, 200))
+        self.blind_text.setPos(1, 6)
+        self.plane_plot.addItem(self.blind_text)
         self.strip = plot("Per spill: the DAQ's ledger and the monitor's sample",
                           ("spill", ""), ("events", ""), legend=True)
         self.curves = {key: curve(self.strip, name, k) for k, (key, name) in enumerate(STRIP)}
@@ -86,18 +94,20 @@ class OverviewPanel(Panel):
         grid.addWidget(self.plane, 1, 0, 2, 1)
         grid.addWidget(self.strip, 1, 1)
         grid.addWidget(self.eot, 2, 1)
-        grid.setColumnStretch(0, 1)
-        grid.setColumnStretch(1, 1)
+        grid.setColumnStretch(0, 3)
+        grid.setColumnStretch(1, 2)
 
     def draw(self, snap: Snapshot) -> None:
         h = snap.header
         daq = h.get("daq") or {}
+        when = (f"saved at the end of the run ({h['saved_file']})" if h.get("saved_file")
+                else f"snapshot {snap.seq}, {snap.age_s():.1f} s old")
         self.state.setText(
-            f"run {h.get('run')}   spill {h.get('spill')}   state {daq.get('state', 'file')}   "
-            f"snapshot {snap.seq}, {snap.age_s():.1f} s old   "
-            f"{'blinded' if h.get('blinded') else 'UNBLINDED'}")
-        show_plane(self.plane, self.image, snap.hist("energy_plane"), bool(h.get("blinded")))
-        self.blind_text.setVisible(bool(h.get("blinded")))
+            f"run {h.get('run')}   spill {h.get('spill')}   DAQ {daq.get('state', 'file')}   "
+            f"{when}   {'blinded' if h.get('blinded') else 'UNBLINDED'}")
+        show_plane(self.plane_plot, self.image, snap.hist("energy_plane"),
+                   bool(h.get("blinded")))
+        self.blind_text.setText("signal box (blinded)" if h.get("blinded") else "signal box")
         s = spill_series(snap)
         for key, c in self.curves.items():
             set_data(c, s["spill"], s[key])

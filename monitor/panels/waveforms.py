@@ -39,7 +39,7 @@ class WaveformsPanel(Panel):
         self.plot = plot("Latest sampled waveform", ("time in window", "ns"), ("ADC", "counts"),
                          legend=True)
         self.samples = curve(self.plot, "samples", 0)
-        self.fit = self.plot.plot([], [], name="fitted pulse (template)",
+        self.fit = self.plot.plot([], [], name="fitted in-time pulse (template)",
                                   pen=pg.mkPen("#D55E00", width=2))
         self.pedestal = [self.plot.plot([], [], name=f"pedestal, {parity} samples",
                                         pen=pg.mkPen(colour, width=2, style=2))

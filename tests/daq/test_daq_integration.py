@@ -36,7 +36,7 @@ def test_clean_run_writes_every_event_and_balances(daq, make_emulator, detector)
     assert ledger["triggered"] == ledger["written_complete"] == n
     assert ledger["spills"] == 2
     tap = ledger["stages"]["tap"]  # the monitor saw the run, and measured its latency
-    assert tap["malformed"] == 0 and 0 < tap["events"] <= n
+    assert tap["malformed"] == 0 and 0 < tap["taken"] <= n
     assert 0 < tap["latency_p50_s"] <= tap["latency_p99_s"]
     rec = sup.db.run(sup.run)
     assert rec["state"] == "stopped" and rec["ledger"]["balanced"]
@@ -100,7 +100,7 @@ def test_a_worker_or_the_tap_killed_mid_run_is_replaced_and_nothing_is_lost(daq,
     assert ledger["stages"]["restarted"][victim.split("-")[0]] >= 1
     if victim == "tap":  # restarted under its name...
         assert sup.procs["tap"].popen.pid != killed[0]
-        assert ledger["stages"]["tap"]["events"] > 0  # ...and taking batches again
+        assert ledger["stages"]["tap"]["taken"] > 0  # ...and taking batches again
     else:
         assert victim not in sup.procs  # replaced by a new worker
 
@@ -123,7 +123,7 @@ def test_a_frozen_monitor_does_not_slow_the_writer_path(daq):
     t_frozen, frozen = timed(**{"workers.prefetch": 2})
     assert free["balanced"] and frozen["balanced"], (free, frozen)
     assert frozen["stages"]["tap"]["frozen"]
-    assert frozen["stages"]["tap"]["events"] == 0  # the tap took nothing...
+    assert frozen["stages"]["tap"]["taken"] == 0  # the tap took nothing...
     dropped = sum(w["tap_dropped"] for w in frozen["stages"]["workers"].values())
     assert dropped > 0  # ...the workers' queues to it filled up and they dropped, counted...
     assert frozen["written_complete"] == frozen["triggered"]  # ...the writer lost nothing...
