@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from calib.calib_config import ADC_MAX, HV_K_RANGE, PMT_RATED_MAX_V, CalibConfig
 from calib.cell_gain import CellGain, finite_or_none, gains
-from calib.conditions import KINDS, Conditions, ConditionsError, LogEntry, Version, diff
+from calib.conditions import KINDS, NOTE_KINDS, Conditions, ConditionsError, LogEntry, Version, diff
 from calib.ecal_calibration import calibrate_ecal
 from calib.fit_figure import save_fit_figure
 from calib.hcal_calibration import calibrate_hcal
@@ -132,6 +132,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     q.add_argument("old", type=COUNT)
     q.add_argument("new", type=COUNT)
     common(q, writes=False)
+
+    q = cs.add_parser("note", help="a shift-crew note in the logbook",
+                      description="Add a note (text, kind, run) to the logbook: what the "
+                      "monitor's 'add entry' form writes.")
+    q.add_argument("text", help="the note")
+    q.add_argument("--kind", default="shift", choices=NOTE_KINDS)
+    q.add_argument("--run", type=RUN, help="the run it is about")
+    common(q)
 
     q = cs.add_parser("unblind", help="show the signal box of a range of runs (deliberate)",
                       description="Record runs FIRST-LAST as unblinded, with a logbook entry "
@@ -441,6 +449,15 @@ def _describe(v) -> str:
             f"{len(v.values)} channels, by {v.author or '?'}: {v.comment}")
 
 
+def cmd_note(args: argparse.Namespace, cond: Conditions) -> int:
+    if args.dry_run:
+        print(f"would add [{args.kind}] {args.text}")
+        return 0
+    entry = cond.add_note(args.text, args.kind, args.author, args.run)
+    print(f"logbook entry {entry} added")
+    return 0
+
+
 def cmd_unblind(args: argparse.Namespace, cond: Conditions) -> int:
     try:
         first, last = (int(x) for x in args.runs.split("-"))
@@ -465,8 +482,8 @@ def cmd_unblind(args: argparse.Namespace, cond: Conditions) -> int:
     return 0
 
 
-COMMANDS = {"unblind": cmd_unblind, "import-logbook": cmd_import_logbook, "hv": cmd_hv,
-            "ecal": cmd_ecal,
+COMMANDS = {"note": cmd_note, "unblind": cmd_unblind, "import-logbook": cmd_import_logbook,
+            "hv": cmd_hv, "ecal": cmd_ecal,
             "hcal": cmd_hcal,
             "set": cmd_set, "show": cmd_show,
             "history": cmd_history, "diff": cmd_diff, "logbook": cmd_logbook}

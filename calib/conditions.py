@@ -36,6 +36,10 @@ RANGES = {"pedestal_even_adc": (0.0, ADC_MAX, True), "pedestal_odd_adc": (0.0, A
 LOG_RANGES = {**RANGES, "amplitude_adc": (0.0, ADC_MAX, True), "hv_new_v": RANGES["hv_v"]}
 
 
+NOTE_KINDS = ("shift", "hv", "calibration", "problem", "other")
+MAX_NOTE_CHARS = 2000
+
+
 class ConditionsError(ValueError):
     """A conditions request is invalid (unknown kind or channel, empty interval, a value out
     of range, ...)."""
@@ -156,6 +160,19 @@ class Conditions:
             "INSERT INTO logbook_values (entry, channel, quantity, value) VALUES (?, ?, ?, ?)",
             [(entry_id, self._channel(ch), q, v) for ch, q, v in values])
         return entry_id
+
+    def add_note(self, text: str, kind: str, author: str, run: int | None) -> int:
+        """A shift-crew note in the logbook (``na64daq calib note``, the monitor's form,
+        directly or through run control); returns its id."""
+        if kind not in NOTE_KINDS:
+            raise ConditionsError(f"note kind {kind!r}: one of {', '.join(NOTE_KINDS)}")
+        if not isinstance(text, str) or not text.strip() or len(text) > MAX_NOTE_CHARS:
+            raise ConditionsError(f"a note is 1 to {MAX_NOTE_CHARS} characters of text")
+        if not isinstance(author, str) or not author.strip() or len(author) > 100:
+            raise ConditionsError("a note needs its author (at most 100 characters)")
+        if run is not None and (not isinstance(run, int) or isinstance(run, bool) or run < 1):
+            raise ConditionsError(f"note run {run!r}: a run number (1 or more) or none")
+        return self.add_entries([LogEntry(f"[{kind}] {text.strip()}", author.strip(), run)])[0]
 
     def unblind(self, first_run: int, last_run: int, author: str, reason: str) -> int:
         """Runs ``first_run``..``last_run`` unblinded, with the logbook entry that records

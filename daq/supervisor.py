@@ -490,6 +490,18 @@ class Supervisor:
                 self._go("finished")
                 self._finish_run()
 
+    def add_note(self, request: dict[str, Any]) -> int:
+        """A monitor's logbook note from another machine (``logbook`` request: text, kind,
+        author, run), written by the same code as ``na64daq calib note``."""
+        from calib.conditions import Conditions, ConditionsError
+
+        try:
+            return Conditions(self.db, self.detector).add_note(
+                request.get("text"), request.get("kind"), request.get("author"),
+                request.get("run"))
+        except ConditionsError as exc:
+            raise RunControlError(str(exc)) from None
+
     def _share_state(self) -> None:
         """Once a second, the DAQ's state to the tap, whose snapshots carry it to the
         monitor's viewers (``docs/monitor.md``)."""
@@ -561,7 +573,7 @@ def _unclosed_ledger(sources: list[Process], writer: Process | None,
                        "builder": builder.counters if builder else None}}
 
 
-COMMANDS = ("configure", "start", "stop", "status", "shutdown")
+COMMANDS = ("configure", "start", "stop", "status", "shutdown", "logbook")
 MAX_COMMAND_BYTES = 4096  # a command is a few words; anything longer is refused unread
 
 
@@ -631,6 +643,8 @@ def serve(cfg: DaqConfig, detector_path: str | None = None) -> int:
                     sup.stop()
                 elif command == "shutdown":
                     sup.shutdown()
+                elif command == "logbook":
+                    sup.add_note(json.loads(parts[0]))
                 refused = None
             except RunControlError as exc:
                 refused = str(exc)

@@ -27,6 +27,17 @@ def open_feed(connect: str | None, file: str | None, follow: bool = True) -> Fee
     return LiveFeed(connect)
 
 
+def on_this_machine(endpoint: str) -> bool:
+    """Whether a DAQ endpoint is on this machine (its conditions database is then ours)."""
+    import socket
+
+    if endpoint.startswith("ipc://"):
+        return True
+    host = endpoint.split("://", 1)[-1].rsplit(":", 1)[0].strip("[]")
+    return host in ("127.0.0.1", "localhost", "::1", "*", socket.gethostname(),
+                    socket.getfqdn())
+
+
 def qt_application():
     """The process's QApplication; offscreen when there is no display."""
     from PyQt5 import QtWidgets
@@ -52,7 +63,7 @@ def wait_for(feed: Feed, timeout_s: float) -> None:
 def run(feed: Feed, detector: Detector, snapshot_png: str | None = None,
         control_endpoint: str | None = None) -> int:
     app = qt_application()
-    from monitor.window import ControlButtons, MonitorWindow
+    from monitor.window import ControlButtons, MonitorWindow, NoteWriter
 
     feed.start()
     try:
@@ -65,7 +76,9 @@ def run(feed: Feed, detector: Detector, snapshot_png: str | None = None,
             print(f"wrote {path}")
             return 0
         control = ControlButtons(control_endpoint) if control_endpoint else None
-        window = MonitorWindow(feed, detector, control)
+        remote = control_endpoint is not None and not on_this_machine(control_endpoint)
+        notes = NoteWriter(detector, control_endpoint if remote else None)
+        window = MonitorWindow(feed, detector, control, notes=notes)
         window.show()
         return app.exec_()
     finally:

@@ -39,6 +39,24 @@ class Snapshot:
         return (now_monotonic_s or time.monotonic()) - self.received_monotonic_s
 
 
+def since(snap: Snapshot, baseline: Snapshot | None) -> Snapshot:
+    """What a viewer's reset by hand shows: the run scope counted from ``baseline`` on (the
+    spill and window scopes, and the strip charts' later spills, as they are). A baseline of
+    another run is no baseline: the tap starts every run from zero itself."""
+    if baseline is None or baseline.header.get("run") != snap.header.get("run"):
+        return snap
+    arrays = dict(snap.arrays)
+    for (scope, name), a in snap.arrays.items():
+        base = baseline.arrays.get((scope, name))
+        if scope == "run" and base is not None and base.shape == a.shape:
+            arrays[(scope, name)] = a - base
+    spill = baseline.header.get("spill") or 0
+    header = dict(snap.header, spills=[r for r in snap.header.get("spills") or []
+                                       if r.get("spill", 0) >= spill],
+                  reset_at_spill=spill)
+    return Snapshot(header, arrays, snap.received_monotonic_s)
+
+
 def encode(header: dict[str, Any], arrays: list[tuple[str, str, np.ndarray]]) -> list[Any]:
     """Message parts; the arrays' buffers are not copied."""
     specs, parts = [], []

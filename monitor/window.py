@@ -19,7 +19,7 @@ from monitor.panels.logbook import LogbookPanel
 from monitor.panels.overview import OverviewPanel
 from monitor.panels.physics_rates import PhysicsRatesPanel
 from monitor.panels.waveforms import WaveformsPanel
-from monitor.snapshot import Snapshot
+from monitor.snapshot import Snapshot, since
 
 REDRAW_HZ = 5.0
 PANEL_SIZE = (1280, 760)  # each panel's size in the all-panels PNG
@@ -46,9 +46,36 @@ class ControlButtons:
         return f"{command}: asked..."
 
 
+class NoteWriter:
+    """Where the logbook form's entries go: the conditions database itself on the DAQ's
+    machine, or the DAQ's run-control endpoint (``logbook`` request) from another one; the
+    same code (``Conditions.add_note``) writes them in both cases."""
+
+    def __init__(self, detector: Detector, control_endpoint: str | None = None):
+        self.detector = detector
+        self.control_endpoint = control_endpoint
+
+    def __call__(self, text: str, kind: str, author: str, run: int | None) -> str:
+        from calib.conditions import ConditionsError, ask_database
+        from daq.config import ConfigError
+        from daq.run_control_client import ask
+
+        try:
+            if self.control_endpoint is None:
+                entry = ask_database(self.detector,
+                                     lambda c: c.add_note(text, kind, author, run))
+                return f"entry {entry} added" if entry else "no conditions database here"
+            answer = ask(self.control_endpoint, "logbook", 10.0, text=text, kind=kind,
+                         author=author, run=run)
+            return "entry added through run control" if answer.get("ok") else \
+                f"refused: {answer.get('error')}"
+        except (ConditionsError, ConfigError) as exc:
+            return f"refused: {exc}"
+
+
 class MonitorWindow(QtWidgets.QMainWindow):
     def __init__(self, feed: Feed, detector: Detector, control: ControlButtons | None = None,
-                 remember: bool = True):
+                 remember: bool = True, notes: NoteWriter | None = None):
         super().__init__()
         self.feed = feed
         self.detector = detector
@@ -59,7 +86,7 @@ class MonitorWindow(QtWidgets.QMainWindow):
         self.daq_panel = DaqStatusPanel(control)
         self.panels: list[Panel] = [OverviewPanel(), PhysicsRatesPanel(), self.maps,
                                     self.waveforms, CalibrationHealthPanel(),
-                                    LogbookPanel(detector), self.daq_panel]
+                                    LogbookPanel(detector, notes), self.daq_panel]
         self.tabs = QtWidgets.QTabWidget()
         for p in self.panels:
             self.tabs.addTab(p, p.title)
@@ -86,18 +113,28 @@ class MonitorWindow(QtWidgets.QMainWindow):
                 self.restoreGeometry(s.value("geometry"))
             self.tabs.setCurrentIndex(int(s.value("tab", 0)))
         self.draw_times_s: list[float] = []
+        self.baseline: Snapshot | None = None
 
     def _toolbar(self) -> QtWidgets.QWidget:
         bar = QtWidgets.QWidget()
         row = QtWidgets.QHBoxLayout(bar)
         row.setContentsMargins(0, 0, 0, 0)
-        for text, slot in (("Save PNG of this panel", self._save_panel),
+        for text, slot in (("Reset", self.reset), ("Save PNG of this panel", self._save_panel),
                            ("Save PNG of all panels", self._save_all)):
             b = QtWidgets.QPushButton(text)
             b.clicked.connect(slot)
             row.addWidget(b)
         row.addStretch(1)
         return bar
+
+    def reset(self) -> None:
+        """By hand: this window's run histograms count from now (other viewers and the tap
+        are not touched); a new run resets by itself."""
+        self.baseline = self.feed.latest
+
+    def shown(self) -> Snapshot | None:
+        snap = self.feed.latest
+        return since(snap, self.baseline) if snap is not None else None
 
     def show_waveform(self, channel: int) -> None:
         self.waveforms.select(channel)
@@ -114,7 +151,7 @@ class MonitorWindow(QtWidgets.QMainWindow):
 
     def redraw(self) -> None:
         """The timer's work: the visible panel only."""
-        snap = self.feed.latest
+        snap = self.shown()
         stale = self.feed.stale()
         self.stale.setText("STALE: no data from the DAQ yet" if snap is None else
                            f"STALE: last snapshot {snap.age_s():.0f} s ago")
@@ -160,7 +197,7 @@ class MonitorWindow(QtWidgets.QMainWindow):
 
     def render_all(self, path: str | Path, snap: Snapshot | None = None) -> Path:
         """Every panel drawn from one snapshot, two per row, into one PNG."""
-        snap = snap or self.feed.latest
+        snap = snap or self.shown()
         w, h = PANEL_SIZE
         cols = 2
         rows = (len(self.panels) + cols - 1) // cols

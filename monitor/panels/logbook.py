@@ -4,12 +4,13 @@ database is read in a background thread (at a new run and on Refresh), never whi
 
 from __future__ import annotations
 
+import getpass
 import threading
 from typing import Any
 
 from PyQt5 import QtWidgets
 
-from calib.conditions import KINDS, ask_database, diff
+from calib.conditions import KINDS, NOTE_KINDS, ask_database, diff
 from daq.detector import Detector
 from monitor.panels import Panel, fill_table, label, number_text, table
 from monitor.snapshot import Snapshot
@@ -34,9 +35,13 @@ def read_logbook(detector: Detector, run: int | None) -> dict[str, Any]:
 class LogbookPanel(Panel):
     title = "Logbook"
 
-    def __init__(self, detector: Detector):
+    def __init__(self, detector: Detector, write_note=None):
+        """``write_note(text, kind, author, run) -> str``: how the form's entries reach the
+        logbook (``monitor.window.NoteWriter``); None: no form."""
         super().__init__()
         self.detector = detector
+        self.write_note = write_note
+        self.last_answer = ""
         self.data: dict[str, Any] | None = None
         self.loaded_for: object = "never"
         self.run_filter = QtWidgets.QLineEdit()
@@ -45,7 +50,7 @@ class LogbookPanel(Panel):
         self.detector_filter.addItems(["any detector", "ECAL", "HCAL", "VETO", "SRD", "BEAM",
                                        "MUON"])
         self.kind_filter = QtWidgets.QComboBox()
-        self.kind_filter.addItems(["any kind", *KINDS])
+        self.kind_filter.addItems(["any kind", *KINDS, *NOTE_KINDS])
         refresh = QtWidgets.QPushButton("Refresh")
         refresh.clicked.connect(lambda: self._load(self.loaded_for))
         self.entries = table(("id", "time", "run", "author", "text", "values"))
@@ -58,11 +63,46 @@ class LogbookPanel(Panel):
         top.addStretch(1)
         layout = QtWidgets.QVBoxLayout(self)
         layout.addLayout(top)
+        if write_note is not None:
+            layout.addLayout(self._form())
         layout.addWidget(label("Entries", bold=True))
         layout.addWidget(self.entries, 3)
         layout.addWidget(label("In force for this run", bold=True))
         layout.addWidget(self.in_force, 2)
         layout.addWidget(self.note)
+
+    def _form(self) -> QtWidgets.QHBoxLayout:
+        self.note_text = QtWidgets.QLineEdit()
+        self.note_text.setPlaceholderText("new entry: what happened, what was done")
+        self.note_kind = QtWidgets.QComboBox()
+        self.note_kind.addItems(NOTE_KINDS)
+        self.note_run = QtWidgets.QSpinBox()
+        self.note_run.setRange(0, 10**9)
+        self.note_run.setPrefix("run ")
+        self.note_author = QtWidgets.QLineEdit(getpass.getuser())
+        self.note_author.setMaximumWidth(140)
+        add = QtWidgets.QPushButton("Add entry...")
+        add.clicked.connect(self._add)
+        row = QtWidgets.QHBoxLayout()
+        for w in (label("Add:"), self.note_text, self.note_kind, self.note_run,
+                  label("by"), self.note_author, add):
+            row.addWidget(w)
+        row.setStretch(1, 1)
+        return row
+
+    def _add(self) -> None:
+        text, kind = self.note_text.text().strip(), self.note_kind.currentText()
+        run = self.note_run.value() or None
+        sure = QtWidgets.QMessageBox.question(
+            self, "Add a logbook entry", f"Add to the logbook, run {run}:\n[{kind}] {text}",
+            QtWidgets.QMessageBox.Yes | QtWidgets.QMessageBox.No, QtWidgets.QMessageBox.No)
+        if sure != QtWidgets.QMessageBox.Yes:
+            return
+
+        def work():
+            self.last_answer = self.write_note(text, kind, self.note_author.text(), run)
+            self._load(self.loaded_for)
+        threading.Thread(target=work, daemon=True).start()
 
     def _load(self, run, wait: bool = False) -> None:
         self.loaded_for = run
@@ -87,12 +127,15 @@ class LogbookPanel(Panel):
                 self.detector.channel(ch).detector == det for ch, _, _ in values
                 if _known(self.detector, ch)):
             return False
-        return kind == "any kind" or any(q == kind for _, q, _ in values)
+        return kind == "any kind" or any(q == kind for _, q, _ in values) or \
+            e.get("text", "").startswith(f"[{kind}]")
 
     def draw(self, snap: Snapshot) -> None:
         run = snap.header.get("run")
         if run != self.loaded_for:
             self._load(run)
+            if self.write_note is not None and isinstance(run, int):
+                self.note_run.setValue(run)  # the run number filled in
         if self.data is None:
             self.note.setText("reading the conditions database...")
             return
@@ -100,7 +143,8 @@ class LogbookPanel(Panel):
         if entries is None:
             self.note.setText("no conditions database on this machine (NA64DAQ_DB)")
             return
-        self.note.setText(f"{len(entries)} entries in the logbook")
+        self.note.setText(f"{len(entries)} entries in the logbook"
+                          + (f"; {self.last_answer}" if self.last_answer else ""))
         fill_table(self.entries, [[str(e["id"]), number_text(e["time"]), number_text(e["run"]),
                               e["author"], e["text"], f"{len(e['values'])} values"]
                              for e in entries if self._shown(e)])

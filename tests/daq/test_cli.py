@@ -140,6 +140,24 @@ def test_run_and_ctl_drive_a_daq(tmp_path, daq_toml):
                 break
             time.sleep(0.5)
         assert answer["ledger"]["balanced"] is True and answer["outcome"] == "stopped"
+        # a monitor on another machine writes the logbook through run control
+        from calib.conditions import Conditions
+        from daq.config import load
+        from daq.daq_config import DaqConfig
+        from daq.detector import Detector
+        from daq.run_database import RunDatabase
+        from monitor.window import NoteWriter
+
+        notes = NoteWriter(Detector.load(), load(DaqConfig, str(config)).endpoints.control)
+        assert notes("HV trip on ECAL 3-3, reset", "problem", "shifter-b", 1) == \
+            "entry added through run control"
+        assert "one of" in notes("x", "gossip", "shifter-b", 1)  # refused, with the reason
+        assert "author" in notes("x", "shift", " ", 1)
+        db = RunDatabase(tmp_path / "runs.db")
+        entries = Conditions(db, Detector.load()).entries()
+        db.close()
+        assert [(e["text"], e["author"], e["run"]) for e in entries] == \
+            [("[problem] HV trip on ECAL 3-3, reset", "shifter-b", 1)]
         code, answer = ctl("shutdown")
         assert code == 0 and answer["state"] == "idle"
         assert daq.wait(timeout=30) == 0

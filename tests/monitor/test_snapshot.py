@@ -49,3 +49,19 @@ def _with_header(**change):
 def test_bad_messages_are_refused_with_their_reason(parts, reason):
     with pytest.raises(proto.SnapshotError, match=reason):
         proto.decode(parts)
+
+
+def test_a_reset_counts_the_run_from_the_baseline_and_a_new_run_from_zero():
+    def snap(run, spill, value):
+        parts = proto.encode({"seq": 1, "run": run, "spill": spill,
+                              "spills": [{"spill": s} for s in range(1, spill + 1)]},
+                             [("plane", "run", np.full(3, float(value))),
+                              ("plane", "spill", np.full(3, 1.0))])
+        return proto.decode([bytes(p) for p in parts])
+
+    base, later = snap(3, 2, 10), snap(3, 5, 25)
+    shown = proto.since(later, base)
+    assert shown.hist("plane").tolist() == [15, 15, 15]
+    assert shown.hist("plane", "spill").tolist() == [1, 1, 1]  # as it is
+    assert [r["spill"] for r in shown.header["spills"]] == [2, 3, 4, 5]
+    assert proto.since(snap(4, 1, 7), base).hist("plane").tolist() == [7, 7, 7]

@@ -170,3 +170,35 @@ def test_the_file_mode_never_shows_the_box(run_file):
     shown = {(int(s), int(e)) for s, e in zip(w["spill"], w["event"], strict=True)
              if s is not None}
     assert shown and not shown & box_events
+
+
+def test_the_logbook_form_writes_the_entry_with_the_run_filled_in(qtbot, run_file, tmp_path,
+                                                                  monkeypatch):
+    from PyQt5 import QtWidgets
+
+    from calib.conditions import Conditions
+    from daq.run_database import RunDatabase
+    from monitor.window import MonitorWindow, NoteWriter
+
+    monkeypatch.setenv("NA64DAQ_DB", str(tmp_path / "c.db"))
+    feed = FileFeed(run_file).start()
+    assert _wait(lambda: feed.finished)
+    window = MonitorWindow(feed, feed.detector, remember=False,
+                           notes=NoteWriter(feed.detector))
+    qtbot.addWidget(window)
+    logbook = window.panels[5]
+    window.tabs.setCurrentWidget(logbook)
+    window.redraw()
+    assert logbook.note_run.value() == 7  # the file's run
+    logbook.note_text.setText("ECAL 2-3 noisy since spill 40")
+    logbook.note_kind.setCurrentText("problem")
+    monkeypatch.setattr(QtWidgets.QMessageBox, "question",
+                        lambda *a, **k: QtWidgets.QMessageBox.Yes)
+    logbook._add()
+    assert _wait(lambda: "added" in logbook.last_answer, 10), logbook.last_answer
+    db = RunDatabase(tmp_path / "c.db")
+    (entry,) = Conditions(db, feed.detector).entries()
+    db.close()
+    assert entry["text"] == "[problem] ECAL 2-3 noisy since spill 40" and entry["run"] == 7
+    assert _wait(lambda: (window.redraw(), logbook.entries.rowCount())[1] == 1, 10)
+    feed.stop()
