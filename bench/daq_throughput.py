@@ -128,7 +128,9 @@ def main() -> None:
     print("ledger: " + json.dumps(result["ledger"]))
 
 
-def measure(args: argparse.Namespace, tmp: Path) -> dict:
+def measure(args: argparse.Namespace, tmp: Path, on_start=None, ceiling: bool = True) -> dict:
+    """``on_start(supervisor)``: called once the run is started (a viewer attached, frozen,
+    killed: ``bench/monitor_freeze.py``); ``ceiling``: also measure bare ZeroMQ."""
     detector = Detector.load()
     rate = args.events / 4.8
     emu = {"trigger": {"physics_rate_hz": 0.9 * rate, "calibration_rate_hz": 0.07 * rate,
@@ -138,7 +140,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict:
     emulator_overrides["run.batch_events"] = args.source_batch
     write_run(Emulator(load(EmulatorConfig, None, emulator_overrides), detector), replay_file)
     replay = Replay(read_run(replay_file, truth=False), detector)
-    ceiling = zmq_ceiling(replay)
+    ceiling = zmq_ceiling(replay) if ceiling else None
 
     overrides = {} if args.tcp else {f"endpoints.{n}": f"ipc://{tmp}/{n}" for n in (
         "control", "heartbeat", "commands", "builder_work", "writer", "tap", "tap_publish")}
@@ -158,6 +160,8 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict:
                 sup.send("tap", "freeze")
                 sup.poll(0.1)
         sup.start()
+        if on_start is not None:
+            on_start(sup)
         while not sup.procs["writer"].counters.get("written_events"):
             sup.poll(0.05)  # measure from the first written event: start-up is not throughput
         cpu0 = {n: cpu_seconds(p.popen.pid) for n, p in sup.procs.items()}

@@ -85,7 +85,9 @@ def main(cfg: DaqConfig, detector: Detector, name: str = "tap") -> None:
         for b in built_batch.decode_all(drain(pull, 64), n_ch, n_s, c):
             if b.reco is None:
                 continue
-            latency.add(time.time() - float(b.header["t_first_fragment"]))
+            t_first = float(b.header["t_first_fragment"])
+            latency.add(time.time() - t_first)
+            c["newest_unix_s"] = max(c.get("newest_unix_s") or 0.0, t_first)  # to screen
             rows = np.asarray(b.header.get("waveform_rows", []), np.int64)
             server.add_batch(int(b.header.get("run") or 0), int(b.header["spill"]),
                              b.events, b.reco, b.channels, b.samples, rows)
