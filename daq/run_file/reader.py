@@ -122,7 +122,7 @@ class RunReader:
             dsets = {name: self._need(f, name) for name in names}
             for lo in range(0, n, chunk_events):
                 hi = min(lo + chunk_events, n)
-                yield {name: self._read(ds, lo, hi) for name, ds in dsets.items()}
+                yield {name: self.read_rows(ds, lo, hi) for name, ds in dsets.items()}
 
     def column(self, name: str, field: str | None = None) -> np.ndarray:
         """A whole dataset (or one field of it) over every file of the run."""
@@ -130,7 +130,7 @@ class RunReader:
         for f in self.files:
             ds = self._need(f, name)
             n = self.rows(f) if name in L.ROW_DATASETS else ds.shape[0]
-            values = self._read(ds, 0, n)
+            values = self.read_rows(ds, 0, n)
             parts.append(values[field] if field else values)
         return np.concatenate(parts)
 
@@ -168,7 +168,8 @@ class RunReader:
         return ds
 
     @staticmethod
-    def _read(ds: h5py.Dataset, lo: int, hi: int) -> np.ndarray:
+    def read_rows(ds: h5py.Dataset, lo: int, hi: int) -> np.ndarray:
+        """Rows lo..hi-1 of a dataset, or a RunFileError naming the damage."""
         try:
             return ds[lo:hi]
         except (OSError, ValueError) as exc:

@@ -85,7 +85,7 @@ def test_the_workers_and_the_file_feed_follow_the_record(db, detector, tmp_path,
 
     def box_in_snapshot():
         feed = FileFeed(tmp_path / "run_000007.h5", follow=False)
-        feed._read_all()
+        feed.read_all()
         snap = proto.decode([bytes(p) for p in feed.server.snapshot()])
         return snap.header["blinded"], snap.hist("classes")[er.SIGNAL_BOX]
 

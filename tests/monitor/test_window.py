@@ -120,7 +120,7 @@ def test_a_stalled_feed_says_stale_and_bad_messages_are_counted(qtbot, tmp_path,
     from monitor.window import MonitorWindow
 
     snapshot_parts = FileFeed(run_file, follow=False)
-    snapshot_parts._read_all()
+    snapshot_parts.read_all()
     good = snapshot_parts.server.snapshot()
     endpoint = f"ipc://{tmp_path}/pub"
     pub = _Publisher(endpoint)
@@ -158,7 +158,7 @@ def test_the_file_mode_never_shows_the_box(run_file):
     box = reco["event_class"] == er.SIGNAL_BOX
     assert box.sum() > 10
     feed = FileFeed(run_file, follow=False)
-    feed._read_all()
+    feed.read_all()
     snap = proto.decode([bytes(p) for p in feed.server.snapshot()])
     for scope in ("run", "spill", "window"):
         assert snap.hist("classes", scope)[er.SIGNAL_BOX] == 0

@@ -1,0 +1,74 @@
+"""The README's picture of the monitor: a demo DAQ run watched by the real window on an X
+server (run it under Xvfb: ``xvfb-run -s "-screen 0 1920x1080x24" python
+docs/make_screenshot.py``), grabbed from the screen once the run has data, one PNG per tab.
+
+    python docs/make_screenshot.py [--out docs] [--spills 4]
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default=str(Path(__file__).parent))
+    ap.add_argument("--spills", type=int, default=4)
+    ap.add_argument("--tabs", default="Overview,Physics rates,Detector maps,Waveforms,DAQ")
+    a = ap.parse_args()
+    if not os.environ.get("DISPLAY"):
+        sys.exit("no X display: run under xvfb-run (Debian package xvfb)")
+    from PyQt5 import QtWidgets
+
+    from daq.config import load
+    from daq.daq_config import DaqConfig
+    from daq.detector import Detector
+    from monitor.feeds import LiveFeed
+    from monitor.window import MonitorWindow
+
+    tmp = Path(tempfile.mkdtemp(prefix="na64daq-screenshot-"))
+    endpoints = {n: f"ipc://{tmp}/{n}" for n in ("control", "heartbeat", "commands",
+                                                 "builder_work", "writer", "tap",
+                                                 "tap_publish")}
+    sets = [f"endpoints.{k}='{v}'" for k, v in endpoints.items()]
+    sets += ["emulator.spill.time_compressed=false", "emulator.spill.pace=2.0"]
+    demo = subprocess.Popen([sys.executable, "-m", "daq.cli", "demo", "--no-gui", "--spills",
+                             str(a.spills), "--out", str(tmp / "runs"),
+                             *(x for s in sets for x in ("--set", s))],
+                            stdout=subprocess.DEVNULL)
+    cfg = load(DaqConfig, None, {f"endpoints.{k}": v for k, v in endpoints.items()})
+    app = QtWidgets.QApplication(sys.argv[:1])
+    feed = LiveFeed(cfg.endpoints.tap_publish).start()
+    window = MonitorWindow(feed, Detector.load(), remember=False)
+    window.resize(1920, 1050)
+    window.show()
+    try:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline and demo.poll() is None:
+            app.processEvents()
+            snap = feed.latest
+            if snap is not None and (snap.header.get("spill") or 0) >= a.spills:
+                break
+            time.sleep(0.05)
+        shots = []
+        for title in a.tabs.split(","):
+            k = [p.title for p in window.panels].index(title)
+            window.tabs.setCurrentIndex(k)
+            for _ in range(15):  # a few redraws of the timer
+                app.processEvents()
+                time.sleep(0.05)
+            name = Path(a.out) / f"monitor-{title.lower().replace(' ', '-')}.png"
+            app.primaryScreen().grabWindow(0).copy(window.frameGeometry()).save(str(name))
+            shots.append(name)
+        print("\n".join(str(s) for s in shots))
+    finally:
+        feed.stop()
+        demo.wait(300)
+
+
+if __name__ == "__main__":
+    main()
