@@ -22,6 +22,7 @@ import zmq
 from daq.config import load
 from daq.daq_config import DaqConfig
 from daq.detector import Detector
+from daq.machine import description as machine_description
 from daq.run_database import RunDatabase
 from daq.supervisor import Supervisor
 from emulator.config import EmulatorConfig
@@ -38,15 +39,6 @@ def cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
-
-
-def machine() -> str:
-    cpu = "unknown cpu"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    return f"{cpu}, {os.cpu_count()} cores"
 
 
 def _sink(endpoint: str, n_frames: int, ready) -> None:
@@ -180,7 +172,7 @@ def measure(args: argparse.Namespace, tmp: Path, on_start=None, ceiling: bool = 
         sup.close()
     n = w1["written_events"] - n0
     result = {
-        "machine": machine(), "seconds": dt, "workers": args.workers,
+        "machine": machine_description(), "seconds": dt, "workers": args.workers,
         "reconstruction": "stub" if args.stub else "full",
         "tap_frozen": args.freeze_tap,
         "events_per_s": n / dt, "mb_per_s": (w1["written_bytes"] - b0) / dt / 1e6,

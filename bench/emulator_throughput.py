@@ -14,7 +14,6 @@ import argparse
 import json
 import multiprocessing as mp
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -23,23 +22,12 @@ import zmq
 
 from daq.config import load
 from daq.detector import Detector
+from daq.machine import description as machine_description
 from daq.wire_format import FrameKind, decode
 from emulator.config import EmulatorConfig
 from emulator.emulator import Batch, Emulator
 from emulator.replay import Replay
 from emulator.run_file import read_run, write_run
-
-
-def machine() -> str:
-    cpu = platform.processor() or "unknown cpu"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
 def emulator_for(n_events: int, spills: int = 1) -> Emulator:
@@ -135,7 +123,7 @@ def main() -> None:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     results = [bench_generation(args.events)] + bench_replay(args.events)
-    out = {"machine": machine(), "results": results}
+    out = {"machine": machine_description(), "results": results}
     if args.json:
         print(json.dumps(out, indent=1))
         return

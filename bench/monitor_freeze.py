@@ -16,7 +16,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-from daq_throughput import machine, measure
+from daq_throughput import measure
+
+from daq.machine import description as machine
 
 CONDITIONS = ("no window", "window", "window frozen", "window killed")
 

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from daq.detector import Detector
+from daq.machine import description as machine_description
 
 BATCH_EVENTS = 1024
 
@@ -61,7 +62,7 @@ def measure(n_events: int = 8192, seconds: float = 2.0, live_s: float = 20.0,
     snapshot_s = (time.perf_counter() - t0) / 20
     size = sum(len(bytes(p)) for p in parts)
     snap = proto.decode([bytes(p) for p in parts])
-    result = {"machine": _machine(), "events": n_events, "batch_events": BATCH_EVENTS,
+    result = {"machine": machine_description(), "events": n_events, "batch_events": BATCH_EVENTS,
               "fill_events_per_s_one_core": fill_rate, "snapshot_build_s": snapshot_s,
               "snapshot_bytes": size, "redraw_s": _redraws(detector, snap)}
     if live_s > 0:
@@ -219,18 +220,6 @@ def _redraws(detector: Detector, snap) -> dict[str, float]:
         out[p.title] = float(np.median(times))
     out["all panels"] = sum(out.values())
     return out
-
-
-def _machine() -> str:
-    model = ""
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{model or 'unknown CPU'}, {os.cpu_count()} cores"
 
 
 def print_result(r: dict[str, Any]) -> None:
