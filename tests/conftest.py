@@ -325,3 +325,15 @@ def filler(detector):
 
     return HistogramFiller(detector, np.full(detector.n_channels, 0.01), 100.0, 50.0, 1.0,
                            blinded=True)
+
+
+def wait_until(predicate, timeout_s: float = 30.0) -> bool:
+    """Whether ``predicate()`` came true within ``timeout_s`` (looked at every 20 ms)."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False

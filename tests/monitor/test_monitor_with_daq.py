@@ -7,20 +7,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import h5py
+from conftest import wait_until  # noqa: E402
 
 from monitor.feeds import LiveFeed
-
-
-def _wait(predicate, timeout_s):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_a_frozen_then_killed_window_leaves_the_daq_and_other_viewers_alone(daq, tmp_path):
@@ -64,7 +55,7 @@ def test_a_frozen_then_killed_window_leaves_the_daq_and_other_viewers_alone(daq,
             taken = f["run/triggers"][()].sum()
         assert 0 < taken <= sup.ledger["written_complete"]
         png = saved.with_suffix(".png")
-        assert _wait(lambda: png.exists() and png.stat().st_size > 10_000, 90), \
+        assert wait_until(lambda: png.exists() and png.stat().st_size > 10_000, 90), \
             (tmp_path / "runs" / "logs" / f"monitor-png-run{sup.run}.log").read_text()
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     finally:
@@ -82,11 +73,11 @@ def test_the_window_reconnects_when_the_daq_comes_back(daq):
     viewer = LiveFeed(sup.cfg.endpoints.tap_publish, period_s=0.5).start()
     try:
         sup.start()
-        assert _wait(lambda: (sup.poll(0.05), viewer.latest)[1] is not None, 60)
+        assert wait_until(lambda: (sup.poll(0.05), viewer.latest)[1] is not None, 60)
         old = sup.procs["tap"].popen.pid
         os.kill(old, signal.SIGKILL)
-        assert _wait(lambda: (sup.poll(0.05), viewer.stale())[1], 30)
-        assert _wait(lambda: (sup.poll(0.05), not viewer.stale() and
+        assert wait_until(lambda: (sup.poll(0.05), viewer.stale())[1], 30)
+        assert wait_until(lambda: (sup.poll(0.05), not viewer.stale() and
                               sup.procs.get("tap") is not None and
                               sup.procs["tap"].popen.pid != old)[1], 60)
         while sup.state == "running":

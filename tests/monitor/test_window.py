@@ -11,20 +11,12 @@ import zmq
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+from conftest import wait_until  # noqa: E402
 from PyQt5 import QtCore  # noqa: E402
 
 from daq.reco import event_record as er  # noqa: E402
 from monitor import snapshot as proto  # noqa: E402
 from monitor.feeds import FileFeed, LiveFeed  # noqa: E402
-
-
-def _wait(predicate, timeout_s=30.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 @pytest.fixture
@@ -38,7 +30,7 @@ def file_window(qtbot, run_file, detector):
     from monitor.window import MonitorWindow
 
     feed = FileFeed(run_file).start()
-    assert _wait(lambda: feed.finished)
+    assert wait_until(lambda: feed.finished)
     window = MonitorWindow(feed, feed.detector, remember=False)
     qtbot.addWidget(window)
     yield window
@@ -87,17 +79,17 @@ def test_the_file_mode_follows_a_growing_file(tmp_path, write_run, run_batches, 
     feed = FileFeed(tmp_path / "run_000007.h5").start()
     first = sum(len(b[0]) for b in run_batches[0])
     try:
-        assert _wait(lambda: feed.rows_read == first)
+        assert wait_until(lambda: feed.rows_read == first)
         assert not feed.finished
         for batch in run_batches[1]:
             writer.append(*batch)
         writer.write_block()
         ledger = spill_ledger(2, {"builder": {"triggered": 0}}, writer.take_spill_counts())
         second = first + sum(len(b[0]) for b in run_batches[1])
-        assert _wait(lambda: feed.rows_read == second)
-        assert _wait(lambda: feed.latest.header["spill"] == 2)
+        assert wait_until(lambda: feed.rows_read == second)
+        assert wait_until(lambda: feed.latest.header["spill"] == 2)
         writer.close({"ledger": sum_ledgers([ledger], {}), "events": second})
-        assert _wait(lambda: feed.finished)
+        assert wait_until(lambda: feed.finished)
     finally:
         feed.stop()
 
@@ -130,13 +122,13 @@ def test_a_stalled_feed_says_stale_and_bad_messages_are_counted(qtbot, tmp_path,
     try:
         window.redraw()
         assert window.stale.isVisibleTo(window)  # nothing received yet
-        assert _wait(lambda: (pub.send([bytes(p) for p in good]), feed.latest)[1] is not None,
+        assert wait_until(lambda: (pub.send([bytes(p) for p in good]), feed.latest)[1] is not None,
                      10)
         window.redraw()
         assert not window.stale.isVisibleTo(window)
         pub.send([b"snapshot", b'{"protocol": "na64daq-monitor/0", "seq": 1, "arrays": []}'])
         pub.send([b"garbage"])
-        assert _wait(lambda: feed.bad_messages >= 2, 10)
+        assert wait_until(lambda: feed.bad_messages >= 2, 10)
         time.sleep(0.7)  # more than 3 periods without a snapshot
         window.redraw()
         assert window.stale.isVisibleTo(window) and "STALE" in window.stale.text()
@@ -182,7 +174,7 @@ def test_the_logbook_form_writes_the_entry_with_the_run_filled_in(qtbot, run_fil
 
     monkeypatch.setenv("NA64DAQ_DB", str(tmp_path / "c.db"))
     feed = FileFeed(run_file).start()
-    assert _wait(lambda: feed.finished)
+    assert wait_until(lambda: feed.finished)
     window = MonitorWindow(feed, feed.detector, remember=False,
                            notes=NoteWriter(feed.detector))
     qtbot.addWidget(window)
@@ -195,10 +187,10 @@ def test_the_logbook_form_writes_the_entry_with_the_run_filled_in(qtbot, run_fil
     monkeypatch.setattr(QtWidgets.QMessageBox, "question",
                         lambda *a, **k: QtWidgets.QMessageBox.Yes)
     logbook._add()
-    assert _wait(lambda: "added" in logbook.last_answer, 10), logbook.last_answer
+    assert wait_until(lambda: "added" in logbook.last_answer, 10), logbook.last_answer
     db = RunDatabase(tmp_path / "c.db")
     (entry,) = Conditions(db, feed.detector).entries()
     db.close()
     assert entry["text"] == "[problem] ECAL 2-3 noisy since spill 40" and entry["run"] == 7
-    assert _wait(lambda: (window.redraw(), logbook.entries.rowCount())[1] == 1, 10)
+    assert wait_until(lambda: (window.redraw(), logbook.entries.rowCount())[1] == 1, 10)
     feed.stop()
