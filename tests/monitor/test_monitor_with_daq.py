@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import h5py
-from conftest import wait_until  # noqa: E402
+from conftest import wait_until
 
 from monitor.feeds import LiveFeed
 
