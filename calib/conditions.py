@@ -10,6 +10,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
+import numpy as np
+
 from calib.calib_config import ADC_MAX, HV_K_RANGE, PMT_RATED_MAX_V
 from daq.config import in_interval, interval_text
 from daq.detector import Detector
@@ -353,6 +355,18 @@ def ask_database(detector: Detector, question: Callable[[Conditions], T]) -> T |
         return question(Conditions(db, detector))
     finally:
         db.close()
+
+
+def in_force(detector: Detector, kind: str, run: int | None) -> np.ndarray | None:
+    """Per channel (map order; NaN without a value) the ``kind`` in force for ``run``, or
+    None when there is none (or no database)."""
+    if run is None:
+        return None
+    version = ask_database(detector, lambda c: c.lookup(kind, run))
+    if version is None:
+        return None
+    return np.array([np.nan if version.values.get(c.name) is None else
+                     float(version.values[c.name]) for c in detector.channels])
 
 
 def blinded(detector: Detector, run: int | None) -> bool:

@@ -10,7 +10,7 @@ import time
 import numpy as np
 import zmq
 
-from calib.conditions import blinded
+from calib.conditions import blinded, in_force
 from daq import built_batch
 from daq.component import Component, drain
 from daq.daq_config import DaqConfig
@@ -52,12 +52,17 @@ def histogram_server(cfg: DaqConfig, detector: Detector) -> HistogramServer:
     c = reco_cfg.classes
     filler = HistogramFiller(detector, constants.gev_per_adc_in_force(), c.beam_energy_gev,
                              c.signal_ecal_max_gev, c.signal_hcal_max_gev, c.blinded)
-    server = HistogramServer(detector, filler, cfg.tap.window_spills,
-                             lambda run: blinded(detector, run))
     emulated = cfg.run.sources in ("emulator", "replay")
-    server.reference = reference(constants, expected_yields(cfg.emulator, detector)
-                                 if emulated else None, cfg.emulator.trigger.physics_prescale)
-    return server
+    yields = expected_yields(cfg.emulator, detector) if emulated else None
+
+    def reference_for(run: int | None) -> dict:
+        """What the run's panels compare with: its constants and LED references in force."""
+        return reference(online_setup(cfg, detector, run)[1], yields,
+                         cfg.emulator.trigger.physics_prescale,
+                         in_force(detector, "reference_adc", run))
+
+    return HistogramServer(detector, filler, cfg.tap.window_spills,
+                           lambda run: blinded(detector, run), reference_for)
 
 
 def main(cfg: DaqConfig, detector: Detector, name: str = "tap") -> None:

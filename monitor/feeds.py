@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import zmq
 
-from calib.conditions import blinded
+from calib.conditions import blinded, in_force
 from daq.detector import Detector
 from daq.reco.calibration_constants import CalibrationConstants
 from daq.reco.reco_config import RecoConfig
@@ -128,7 +128,9 @@ class FileFeed(Feed):
             self.detector, constants.gev_per_adc_in_force(), c.beam_energy_gev,
             c.signal_ecal_max_gev, c.signal_hcal_max_gev, c.blinded),
             blinding=lambda r: blinded(self.detector, r))
-        self.server.reference = reference(constants, *_emulated_yields(run, self.detector))
+        self.server.reference_for = lambda r: reference(
+            constants, *_emulated_yields(run, self.detector),
+            in_force(self.detector, "reference_adc", r))
         self.rows_read = 0
 
     def _run(self) -> None:

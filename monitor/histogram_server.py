@@ -32,24 +32,32 @@ WAVEFORM_FIELDS = ("spill", "event", "amplitude_adc", "time_ns", "flags", "pedes
 
 
 def reference(constants: CalibrationConstants, yields: dict[str, float] | None,
-              physics_prescale: float) -> dict[str, Any]:
+              physics_prescale: float, led_reference_adc: np.ndarray | None = None
+              ) -> dict[str, Any]:
     """The snapshot's ``reference``: the pedestals in force (mean of even and odd, ADC), the
+    LED reference amplitudes in force (``reference_adc``, when the conditions have them), the
     physics trigger's prescale, and the expected per-EOT yields before it when the data are
     emulated (``emulator.emulator.expected_yields``)."""
     ped = np.nanmean(constants.pedestal_adc, axis=1) if np.isfinite(
         constants.pedestal_adc).any() else np.full(len(constants.pedestal_adc), np.nan)
-    return {"pedestal_adc": _json_floats(ped), "physics_prescale": physics_prescale,
-            **(yields or {})}
+    out = {"pedestal_adc": _json_floats(ped), "physics_prescale": physics_prescale,
+           **(yields or {})}
+    if led_reference_adc is not None:
+        out["led_reference_adc"] = _json_floats(led_reference_adc)
+    return out
 
 
 class HistogramServer:
     def __init__(self, detector: Detector, filler: HistogramFiller, window_spills: int = 10,
-                 blinding: Callable[[int | None], bool] | None = None):
-        """``blinding``: whether a run is blinded, asked at each new run (the conditions
-        database's unblinding records); without it the filler's setting stands."""
+                 blinding: Callable[[int | None], bool] | None = None,
+                 reference_for: Callable[[int | None], dict[str, Any]] | None = None):
+        """``blinding``: whether a run is blinded, and ``reference_for``: the run's
+        ``reference``, both asked at each new run (the conditions database); without them
+        the filler's setting and ``reference`` as set stand."""
         self.detector = detector
         self.filler = filler
         self.blinding = blinding
+        self.reference_for = reference_for
         self.window_spills = int(window_spills)
         self.counters: dict[str, Any] = {"taken": 0, "batches": 0, "malformed": 0}
         self.daq: dict[str, Any] = {}  # the supervisor's last state (live feed only)
@@ -63,6 +71,8 @@ class HistogramServer:
         self.run = run
         if self.blinding is not None:
             self.filler.blinded = self.blinding(run)
+        if self.reference_for is not None:
+            self.reference = self.reference_for(run)
         self.spill: int | None = None
         self.run_set = self.filler.new_set()  # closed spills
         self.spill_set = self.filler.new_set()

@@ -50,7 +50,14 @@ class CalibrationHealthPanel(Panel):
                                "reconstruction learns them)")
         if known:
             set_data(self.pedestal_curve, np.arange(len(in_force)), run["pedestal"] - in_force)
-        window = channel_means(snap, "window")
+        led_ref = np.array([np.nan if v is None else v for v in
+                            (snap.header.get("reference") or {}).get("led_reference_adc", [])],
+                           float)
         with np.errstate(invalid="ignore", divide="ignore"):
-            set_data(self.led_curve, np.arange(len(window["led_adc"])),
-                     window["led_adc"] / run["led_adc"])
+            if len(led_ref) == len(run["led_adc"]) and np.isfinite(led_ref).any():
+                self.led.setTitle("LED amplitude / the reference in force (reference_adc)")
+                ratio = run["led_adc"] / led_ref
+            else:  # no reference in the conditions: the last spills against the whole run
+                self.led.setTitle("LED amplitude: last spills / whole run (no reference)")
+                ratio = channel_means(snap, "window")["led_adc"] / run["led_adc"]
+        set_data(self.led_curve, np.arange(len(ratio)), ratio)

@@ -8,11 +8,13 @@ import getpass
 import threading
 from typing import Any
 
+import numpy as np
 from PyQt5 import QtWidgets
 
 from calib.conditions import KINDS, NOTE_KINDS, ask_database, diff
 from daq.detector import Detector
 from monitor.panels import Panel, fill_table, label, number_text, table
+from monitor.panels.detector_maps import CellMap
 from monitor.snapshot import Snapshot
 
 
@@ -68,7 +70,17 @@ class LogbookPanel(Panel):
         layout.addWidget(label("Entries", bold=True))
         layout.addWidget(self.entries, 3)
         layout.addWidget(label("In force for this run", bold=True))
-        layout.addWidget(self.in_force, 2)
+        below = QtWidgets.QHBoxLayout()
+        below.addWidget(self.in_force, 1)
+        self.hv_maps = [CellMap(title, grid, [c.name for c in detector.channels],
+                                lambda _: None, values_in_cells=size < 6)
+                        for title, grid, size in _hv_grids(detector)]
+        hv = QtWidgets.QGridLayout()
+        hv.addWidget(label("HV in force [V] (hover a cell)", bold=True), 0, 0, 1, 3)
+        for k, m in enumerate(self.hv_maps):
+            hv.addWidget(m, 1 + k // 3, k % 3)
+        below.addLayout(hv, 1)
+        layout.addLayout(below, 2)
         layout.addWidget(self.note)
 
     def _form(self) -> QtWidgets.QHBoxLayout:
@@ -153,6 +165,20 @@ class LogbookPanel(Panel):
                                          for ch, a, b in v["diff"][:8])
                                + (" ..." if len(v["diff"]) > 8 else "")]
                               for kind, v in self.data["in_force"].items()])
+        hv = (self.data["in_force"].get("hv_v") or {}).get("values") or {}
+        volts = np.array([np.nan if hv.get(c.name) is None else float(hv[c.name])
+                          for c in self.detector.channels])
+        known = volts[np.isfinite(volts)]
+        levels = (float(known.min()), float(known.max()) + 1e-9) if len(known) else (0, 1)
+        for m in self.hv_maps:
+            m.show(volts, ("HV", "V"), levels)
+
+
+def _hv_grids(detector: Detector):
+    yield "ECAL preshower", detector.grid("ECAL", 0), 6
+    yield "ECAL main", detector.grid("ECAL", 1), 6
+    for m in range(4):
+        yield f"HCAL module {m + 1}", detector.grid("HCAL", m), 3
 
 
 def _known(detector: Detector, name: str) -> bool:

@@ -194,3 +194,34 @@ def test_the_logbook_form_writes_the_entry_with_the_run_filled_in(qtbot, run_fil
     assert entry["text"] == "[problem] ECAL 2-3 noisy since spill 40" and entry["run"] == 7
     assert wait_until(lambda: (window.redraw(), logbook.entries.rowCount())[1] == 1, 10)
     feed.stop()
+
+
+def test_the_logbook_shows_the_hv_in_force_as_cells_and_leds_meet_their_reference(
+        qtbot, run_file, tmp_path, monkeypatch, detector):
+    from calib.conditions import Conditions
+    from daq.run_database import RunDatabase
+    from monitor.window import MonitorWindow
+
+    monkeypatch.setenv("NA64DAQ_DB", str(tmp_path / "c.db"))
+    hcal = [c.name for c in detector.channels if c.detector == "HCAL"]
+    db = RunDatabase(tmp_path / "c.db")
+    cond = Conditions(db, detector)
+    cond.write("hv_v", {name: 900.0 + k for k, name in enumerate(hcal)}, first_run=1,
+               author="t", comment="test HVs")
+    cond.write("reference_adc", {c.name: 500.0 for c in detector.channels
+                                 if c.detector in ("ECAL", "HCAL")}, first_run=1, author="t")
+    db.close()
+    feed = FileFeed(run_file).start()
+    assert wait_until(lambda: feed.finished)
+    window = MonitorWindow(feed, feed.detector, remember=False)
+    qtbot.addWidget(window)
+    logbook, calibration = window.panels[5], window.panels[4]
+    logbook.prepare(feed.latest)
+    logbook.draw(feed.latest)
+    volts = logbook.hv_maps[2].values  # HCAL module 1's map holds every channel's HV
+    assert volts[detector.index(hcal[0])] == 900.0 and volts[detector.index(hcal[5])] == 905.0
+    assert np.isnan(volts[detector.ecal_main[0]])  # none in force for ECAL
+    assert feed.latest.header["reference"]["led_reference_adc"][detector.ecal_main[0]] == 500.0
+    calibration.draw(feed.latest)
+    assert "reference in force" in calibration.led.getPlotItem().titleLabel.text
+    feed.stop()
