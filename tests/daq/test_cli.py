@@ -141,14 +141,20 @@ def test_run_and_ctl_drive_a_daq(tmp_path, daq_toml):
             time.sleep(0.5)
         assert answer["ledger"]["balanced"] is True and answer["outcome"] == "stopped"
         # a monitor on another machine writes the logbook through run control
+        from conftest import wait_until
+
         from calib.conditions import Conditions
         from daq.config import load
         from daq.daq_config import DaqConfig
         from daq.detector import Detector
         from daq.run_database import RunDatabase
-        from monitor.window import NoteWriter
+        from monitor.window import ControlButtons, NoteWriter
 
-        notes = NoteWriter(Detector.load(), load(DaqConfig, str(config)).endpoints.control)
+        control = load(DaqConfig, str(config)).endpoints.control
+        buttons = ControlButtons(control)  # the DAQ panel's, asked in a thread
+        assert buttons.ask("status") == "status: asked..."
+        assert wait_until(lambda: buttons.last_answer == "status: ok", 30)
+        notes = NoteWriter(Detector.load(), control)
         assert notes("HV trip on ECAL 3-3, reset", "problem", "shifter-b", 1) == \
             "entry added through run control"
         assert "one of" in notes("x", "gossip", "shifter-b", 1)  # refused, with the reason

@@ -11,12 +11,14 @@ import sys
 import h5py
 from conftest import wait_until
 
+from daq.reco import event_record as er
+from daq.run_file.reader import RunReader
 from monitor.feeds import LiveFeed
 
 
 def test_a_frozen_then_killed_window_leaves_the_daq_and_other_viewers_alone(daq, tmp_path):
     sup = daq(**{"emulator.run.spills": 4, "emulator.spill.duration_s": 1.0,
-                 "tap.end_of_run_png": True})
+                 "tap.end_of_run_png": True, "emulator.classes.signal_probability": 5e-4})
     sup.configure()
     endpoint = sup.cfg.endpoints.tap_publish
     window = subprocess.Popen([sys.executable, "-m", "daq.cli", "monitor", "--connect",
@@ -53,7 +55,11 @@ def test_a_frozen_then_killed_window_leaves_the_daq_and_other_viewers_alone(daq,
             assert [a["unit"] for a in axes] == ["GeV", "GeV"]
             assert plane[()].sum() > 0
             taken = f["run/triggers"][()].sum()
+            saved_box = f["run/classes"][()][er.SIGNAL_BOX], plane[()][:50, :1].sum()
         assert 0 < taken <= sup.ledger["written_complete"]
+        with RunReader(sup.procs["writer"].counters["file"]) as run:  # the writer's copy
+            assert (run.column("reco/events", "event_class") == er.SIGNAL_BOX).sum() > 10
+        assert saved_box == (0, 0)  # the saved histograms hold none of them
         png = saved.with_suffix(".png")
         assert wait_until(lambda: png.exists() and png.stat().st_size > 10_000, 90), \
             (tmp_path / "runs" / "logs" / f"monitor-png-run{sup.run}.log").read_text()
