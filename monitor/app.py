@@ -44,8 +44,12 @@ def qt_application():
 
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    app = QtWidgets.QApplication.instance()
-    return app or QtWidgets.QApplication(sys.argv[:1])
+    global _APPLICATION
+    _APPLICATION = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
+    return _APPLICATION  # kept here: a QApplication nobody holds is destroyed
+
+
+_APPLICATION = None
 
 
 def wait_for(feed: Feed, timeout_s: float) -> None:

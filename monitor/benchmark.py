@@ -27,9 +27,9 @@ def reconstructed_sample(n_events: int = 8192):
     samples, raw_events = emulated_batch(detector, n_events)
     reco = Reconstruction(detector)
     events = np.zeros(len(raw_events), BUILT_DTYPE)
-    for name in ("spill", "event", "trigger", "trigger_time_ns"):
+    for name in ("event", "trigger", "trigger_time_ns"):
         events[name] = raw_events[name]
-    events["complete"] = 1
+    events["spill"], events["complete"] = 1, 1
     table, ch = reco(samples, events)
     return detector, reco, events, table, ch.table(), samples
 
@@ -72,18 +72,14 @@ def measure(n_events: int = 8192, seconds: float = 2.0, live_s: float = 20.0,
 
 def live(detector: Detector, events, table, channels, samples, seconds: float,
          rate_hz: float) -> dict[str, Any]:
-    """A real tap process fed at ``rate_hz`` by a pusher thread, watched by a window in this
+    """A real tap process fed at ``rate_hz`` by a pusher process, watched by a window in this
     process (offscreen, its own timer): the visible panel's redraw times while the data
     arrive, and the time from a batch's push to the first redraw that shows it."""
     import json
     import subprocess
     import sys
     import tempfile
-    import threading
 
-    import zmq
-
-    from daq import built_batch
     from daq.config import load, to_dict
     from daq.daq_config import DaqConfig, EndpointsSection
     from monitor.app import qt_application
@@ -102,41 +98,21 @@ def live(detector: Detector, events, table, channels, samples, seconds: float,
     with open(config, "w") as fh:
         json.dump(to_dict(cfg), fh)
     tap = subprocess.Popen([sys.executable, "-m", "daq.process_main", "tap", "tap", config, ""])
-    pushed: list[tuple[float, int]] = []  # (push time, seq)
-    stop = threading.Event()
+    import multiprocessing as mp
 
-    def push() -> None:
-        ctx = zmq.Context()
-        sock = ctx.socket(zmq.PUSH)
-        sock.setsockopt(zmq.SNDHWM, 4)
-        sock.connect(cfg.endpoints.tap)
-        period = BATCH_EVENTS / rate_hz
-        seq, next_t, spill_t0 = 0, time.monotonic(), time.monotonic()
-        while not stop.is_set():
-            lo = (seq * BATCH_EVENTS) % (len(events) - BATCH_EVENTS)
-            now = time.time()
-            header = {"seq": seq, "kind": "events", "run": 1, "n_events": BATCH_EVENTS,
-                      "spill": 1 + int((time.monotonic() - spill_t0) / 4.8),
-                      "t_first_fragment": now, "waveform_rows": [0]}
-            try:
-                sock.send_multipart(built_batch.encode(
-                    header, events[lo:lo + BATCH_EVENTS], samples[lo:lo + 1],
-                    table[lo:lo + BATCH_EVENTS], channels[lo:lo + BATCH_EVENTS]), zmq.NOBLOCK)
-                pushed.append((now, seq))
-            except zmq.Again:
-                pass  # the tap is behind: as a worker does, drop and go on
-            seq += 1
-            next_t += period
-            time.sleep(max(0.0, next_t - time.monotonic()))
-        ctx.destroy(linger=0)
-
+    ctx = mp.get_context("spawn")  # not fork: this process runs Qt
+    stop = ctx.Event()
+    results, their_end = ctx.Pipe(duplex=False)
+    pusher = ctx.Process(target=_push, args=(
+        cfg.endpoints.tap, events, table, channels, samples[:8].copy(), rate_hz, stop,
+        their_end),
+        daemon=True)  # a process of its own, as the DAQ's workers are: not this one's GIL
     feed = LiveFeed(cfg.endpoints.tap_publish).start()
     window = MonitorWindow(feed, detector, remember=False)
     window.resize(1920, 1080)
     shown: list[tuple[float, float]] = []  # (draw time, newest push shown)
     draws: dict[str, list[float]] = {p.title: [] for p in window.panels}
     rss: list[tuple[float, float]] = []
-    pusher = threading.Thread(target=push, daemon=True)
     pusher.start()
     t0 = time.monotonic()
     try:
@@ -157,6 +133,8 @@ def live(detector: Detector, events, table, channels, samples, seconds: float,
             time.sleep(1.0 / 5.0)  # the window's REDRAW_HZ
     finally:
         stop.set()
+        pushed = results.recv() if results.poll(30) else []
+        pusher.join(10)
         feed.stop()
         tap.terminate()
         tap.wait(10)
@@ -169,6 +147,40 @@ def live(detector: Detector, events, table, channels, samples, seconds: float,
             "push_to_screen_s_p50": float(np.percentile(latencies, 50)) if latencies else None,
             "push_to_screen_s_p99": float(np.percentile(latencies, 99)) if latencies else None,
             "rss_mb_first_last": (rss[0][1], rss[-1][1]) if rss else None}
+
+
+def _push(endpoint: str, events, table, channels, samples, rate_hz: float, stop, results
+          ) -> None:
+    """Batches into the tap at ``rate_hz`` events/s, stamped with their push time, dropped
+    (as a worker does) when the tap is behind; the (time, seq) of those sent, at the end."""
+    import zmq
+
+    from daq import built_batch
+
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.PUSH)
+    sock.setsockopt(zmq.SNDHWM, 4)
+    sock.connect(endpoint)
+    period = BATCH_EVENTS / rate_hz
+    pushed, seq, next_t, spill_t0 = [], 0, time.monotonic(), time.monotonic()
+    while not stop.is_set():
+        lo = (seq * BATCH_EVENTS) % (len(events) - BATCH_EVENTS)
+        now = time.time()
+        header = {"seq": seq, "kind": "events", "run": 1, "n_events": BATCH_EVENTS,
+                  "spill": 1 + int((time.monotonic() - spill_t0) / 4.8),
+                  "t_first_fragment": now, "waveform_rows": [0]}
+        try:
+            sock.send_multipart(built_batch.encode(
+                header, events[lo:lo + BATCH_EVENTS], samples[seq % len(samples)][None],
+                table[lo:lo + BATCH_EVENTS], channels[lo:lo + BATCH_EVENTS]), zmq.NOBLOCK)
+            pushed.append((now, seq))
+        except zmq.Again:
+            pass
+        seq += 1
+        next_t += period
+        time.sleep(max(0.0, next_t - time.monotonic()))
+    ctx.destroy(linger=0)
+    results.send(pushed)
 
 
 def _first_shown(pushed: list[tuple[float, int]], shown: list[tuple[float, float]]

@@ -11,7 +11,8 @@ from monitor.snapshot import Snapshot
 FONT_PT = 11
 COLOURS = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000")
 COLOUR_MAP = "viridis"  # colour-blind safe
-pg.setConfigOptions(background="w", foreground="k", antialias=True)  # legible when printed
+# white, legible when printed; no antialiasing: with it 200 spills of strip charts took 0.8 s
+pg.setConfigOptions(background="w", foreground="k", antialias=False)
 
 
 class Panel(QtWidgets.QWidget):
@@ -46,21 +47,29 @@ def style(item: pg.PlotItem, title: str, x: tuple[str, str], y: tuple[str, str],
         item.getAxis(side).setTickFont(font)
         item.getAxis(side).enableAutoSIPrefix(False)  # "x0.001" beside a label misleads
     item.getAxis("left").setWidth(78)  # room for 6-digit ticks and the label
-    item.showGrid(x=True, y=True, alpha=0.2)
+    item.showGrid(x=False, y=True, alpha=0.15)  # value lines; vertical ones cost draw time
     if legend:
         item.addLegend(offset=(-10, 10), labelTextSize=f"{FONT_PT - 1}pt")
 
 
+SYMBOLS_UP_TO = 40  # points per curve; more are drawn as a line only (symbols cost time)
+
+
 def curve(w: pg.PlotWidget, name: str | None, k: int, symbol: str | None = "o"):
-    return w.plot([], [], name=name, pen=pg.mkPen(COLOURS[k % len(COLOURS)], width=2),
-                  symbol=symbol, symbolSize=6, symbolBrush=COLOURS[k % len(COLOURS)],
-                  symbolPen=None)
+    c = w.plot([], [], name=name, pen=pg.mkPen(COLOURS[k % len(COLOURS)], width=2),
+               symbol=symbol, symbolSize=6, symbolBrush=COLOURS[k % len(COLOURS)],
+               symbolPen=None)
+    c.wanted_symbol = symbol
+    return c
 
 
 def set_data(c, x: np.ndarray, y: np.ndarray) -> None:
     """NaNs are left out (pyqtgraph draws nothing for a curve with one NaN in some modes)."""
     x, y = np.asarray(x, float), np.asarray(y, float)
     ok = np.isfinite(x) & np.isfinite(y)
+    symbol = getattr(c, "wanted_symbol", None)
+    if symbol is not None:
+        c.setSymbol(symbol if ok.sum() <= SYMBOLS_UP_TO else None)
     c.setData(x[ok], y[ok])
 
 
