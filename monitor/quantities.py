@@ -7,8 +7,14 @@ from typing import Any
 
 import numpy as np
 
+from daq.reco.reco_config import RecoConfig
 from monitor.histograms import DRIFT_S
 from monitor.snapshot import Snapshot
+
+_srd = RecoConfig().srd
+#: Side-band tags scaled to the in-time window's width: the accidental tags expected in it
+#: (``docs/reconstruction.md``, SRD: 1,814 side-band tags gave 45.3 accidentals)
+SIDEBAND_TO_WINDOW = 2 * _srd.window_ns / (_srd.sideband_hi_ns - _srd.sideband_lo_ns)
 
 CHANNEL_QUANTITIES = {  # name -> (label, unit)
     "occupancy": ("occupancy", "hits/event"),
@@ -56,7 +62,7 @@ def spill_series(snap: Snapshot) -> dict[str, np.ndarray]:
     col["dimuons"] = tags[:, 3]  # muon-tagged physics triggers, pileup or not
     col["dimuons_per_1e9_eot"] = _ratio(col["dimuons"] * prescale * 1e9, col["eot"])
     col["srd_fraction"] = _ratio(tags[:, 1], tags[:, 0])
-    col["srd_accidental_fraction"] = _ratio(tags[:, 2], tags[:, 0])
+    col["srd_accidental_fraction"] = _ratio(tags[:, 2], tags[:, 0]) * SIDEBAND_TO_WINDOW
     complete = np.array([sum(v for k, v in r["classes"].items() if k != "incomplete")
                          for r in rows], float)
     for name in ("other", "dimuon (I)", "E_ECAL+E_HCAL = E_beam (II)", "pileup (III)"):

@@ -33,7 +33,7 @@ class PhysicsRatesPanel(Panel):
         self.srd = plot("SRD tag on physics triggers", ("spill", ""), ("fraction", ""),
                         legend=True)
         self.srd_curve = curve(self.srd, "tagged", 0)
-        self.srd_side = curve(self.srd, "side band (accidentals)", 3)
+        self.srd_side = curve(self.srd, "accidentals (side band, scaled to the window)", 3)
         self.classes = plot("Class fractions of complete events (box blinded)",
                             ("spill", ""), ("fraction", ""), legend=True)
         self.class_curves = [curve(self.classes, name, k) for k, name in enumerate(FRACTIONS)]
