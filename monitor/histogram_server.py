@@ -20,6 +20,7 @@ from monitor import snapshot as proto
 from monitor.histograms import (
     CALIBRATION_GEV,
     CLASS_BINS,
+    PEDESTAL_SAMPLES,
     TRIGGER_NAMES,
     HistogramFiller,
     HistogramSet,
@@ -76,9 +77,7 @@ class HistogramServer:
         self.spill: int | None = None
         self.run_set = self.filler.new_set()  # closed spills
         self.spill_set = self.filler.new_set()
-        self.closed: deque[HistogramSet] = deque(maxlen=max(self.window_spills - 1, 0) or 1)
-        if self.window_spills <= 1:
-            self.closed.clear()
+        self.closed: deque[HistogramSet] = deque(maxlen=max(self.window_spills - 1, 1))
         self.rows: deque[dict[str, Any]] = deque(maxlen=STRIP_SPILLS)
         self.eot = SpillFigures(self.detector)
         n_ch, n_s = self.detector.n_channels, self.detector.samples_per_channel
@@ -95,10 +94,6 @@ class HistogramServer:
         if isinstance(ledger, dict) and state.get("run") == self.run and "spill" in ledger:
             self.spill_ledgers[int(ledger["spill"])] = {
                 k: ledger.get(k) for k in ("spill", *COUNTS, "cut_by_stop", "balanced")}
-
-    def reset(self) -> None:
-        """By hand (the crew's reset): the run's histograms start again."""
-        self._new_run(self.run)
 
     # -- filling -----------------------------------------------------------------------------
     def add_batch(self, run: int, spill: int, events: np.ndarray, reco: np.ndarray,
@@ -141,7 +136,7 @@ class HistogramServer:
         w = self.waveform_info
         w["spill"][delivered] = spill
         w["event"][delivered] = events["event"][rows[-1]]
-        w["pedestal_adc"][delivered] = last[delivered, :6].mean(1)
+        w["pedestal_adc"][delivered] = last[delivered, :PEDESTAL_SAMPLES].mean(1)
         if channels is not None:
             ch = channels[rows[-1]]
             for name in ("amplitude_adc", "time_ns", "flags"):

@@ -11,10 +11,9 @@ from daq.detector import Detector
 from daq.pulse_shape import shape
 from daq.reco import pulse_fit as pf
 from daq.reco.reco_config import RecoConfig
+from monitor.histograms import PEDESTAL_SAMPLES
 from monitor.panels import Panel, curve, label, plot, set_data
 from monitor.snapshot import Snapshot
-
-PEDESTAL_SAMPLES = 6
 
 
 def flag_text(flags: float | None) -> str:
