@@ -20,6 +20,7 @@ class Panel(QtWidgets.QWidget):
     while the panel is visible (and for PNGs)."""
 
     title = "panel"
+    changes = 0  # raised by a panel whose own data changed (the window then redraws it)
 
     def draw(self, snap: Snapshot) -> None:
         raise NotImplementedError

@@ -121,6 +121,7 @@ class LogbookPanel(Panel):
 
         def work():
             self.data = read_logbook(self.detector, run if isinstance(run, int) else None)
+            self.changes += 1
         thread = threading.Thread(target=work, daemon=True)
         thread.start()
         if wait:
