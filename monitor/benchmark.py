@@ -146,7 +146,19 @@ def live(detector: Detector, events, table, channels, samples, seconds: float,
             "redraw_s_max": {k: float(np.max(v)) for k, v in draws.items() if v},
             "push_to_screen_s_p50": float(np.percentile(latencies, 50)) if latencies else None,
             "push_to_screen_s_p99": float(np.percentile(latencies, 99)) if latencies else None,
-            "rss_mb_first_last": (rss[0][1], rss[-1][1]) if rss else None}
+            "rss_mb_first_last": (rss[0][1], rss[-1][1]) if rss else None,
+            **_memory_growth(rss)}
+
+
+def _memory_growth(rss: list[tuple[float, float]]) -> dict[str, float | None]:
+    """The window's resident memory after its first minute (caches, fonts, the first
+    snapshots) and its slope from then on: flat means the slope is ~0."""
+    later = [(t, m) for t, m in rss if t >= 60.0]
+    if len(later) < 10:
+        return {"rss_mb_after_1_min": None, "rss_mb_per_min_after_1_min": None}
+    t, m = np.array(later).T
+    return {"rss_mb_after_1_min": float(m[0]),
+            "rss_mb_per_min_after_1_min": float(np.polyfit(t / 60.0, m, 1)[0])}
 
 
 def _push(endpoint: str, events, table, channels, samples, rate_hz: float, stop, results
@@ -254,3 +266,6 @@ def print_result(r: dict[str, Any]) -> None:
                   f"{v['push_to_screen_s_p99']:.2f} s")
         a, b = v["rss_mb_first_last"]
         print(f"    window process memory: {a:.0f} MB at the start, {b:.0f} MB at the end")
+        if v["rss_mb_per_min_after_1_min"] is not None:
+            print(f"    after the first minute: {v['rss_mb_after_1_min']:.0f} MB, then "
+                  f"{v['rss_mb_per_min_after_1_min']:+.2f} MB/min")
