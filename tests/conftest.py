@@ -119,6 +119,12 @@ def free_base_port(n_sources: int) -> int:
     raise RuntimeError("no free ports")
 
 
+#: The DAQ fixtures' physics trigger: a fixed rate, since a 0.5 s spill of the beam's 5e6 e-
+#: would trigger ten times as often; an emulator that must plan the same triggers as such a
+#: DAQ takes it too (``make_emulator(**FIXED_PHYSICS, ...)``)
+FIXED_PHYSICS = {"trigger.physics_rate_hz": 1000.0}
+
+
 @pytest.fixture
 def source_base_port(detector) -> int:
     """A base port whose source ports (base + source id) are free."""
@@ -140,7 +146,8 @@ def daq_toml(tmp_path, private_endpoints, source_base_port):
     endpoints = "\n".join(f'{k} = "{v}"' for k, v in private_endpoints.items())
     config.write_text(f"[endpoints]\n{endpoints}\n[writer]\ndirectory = '{tmp_path}/runs'\n"
                       f"[emulator.spill]\nduration_s = 0.5\n"
-                      f"[emulator.trigger]\nphysics_rate_hz = 1000.0\n"
+                      f"[emulator.trigger]\nphysics_rate_hz = "
+                      f"{FIXED_PHYSICS['trigger.physics_rate_hz']}\n"
                       f"[emulator.publish]\nbase_port = {source_base_port}\n")
     return config
 
@@ -163,8 +170,7 @@ def daq(tmp_path, detector):
             "emulator.publish.base_port": free_base_port(max(detector.source_ids)),
             "writer.directory": str(tmp_path / "runs"),
             "emulator.spill.duration_s": 0.5,
-            # a fixed rate: a 0.5 s spill of the beam's 5e6 e- would trigger ten times as often
-            "emulator.trigger.physics_rate_hz": 1000.0,
+            **{f"emulator.{k}": v for k, v in FIXED_PHYSICS.items()},
             "emulator.run.spills": 2,
             "tap.end_of_run_png": False,  # a Qt process per run: tested once, on its own
         })

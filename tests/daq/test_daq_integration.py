@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 import zmq
-from conftest import log_tails, run_to_end
+from conftest import FIXED_PHYSICS, log_tails, run_to_end
 
 from daq.run_file.reader import RunReader
 from daq.wire_format import TriggerKind, to_bytes
@@ -19,8 +19,8 @@ from emulator.run_file import read_run
 
 
 def _triggered(make_emulator, sup):
-    em = make_emulator(**{"spill.duration_s": sup.cfg.emulator.spill.duration_s,
-                          "run.number": sup.run})
+    em = make_emulator(**FIXED_PHYSICS, **{
+        "spill.duration_s": sup.cfg.emulator.spill.duration_s, "run.number": sup.run})
     return sum(len(em.spill_plan(s).triggers) for s in range(1, sup.cfg.emulator.run.spills + 1))
 
 
@@ -48,7 +48,8 @@ def test_clean_run_writes_every_event_and_balances(daq, make_emulator, detector)
     assert len(events) == n and events["complete"].all()
     order = np.lexsort((events["event"], events["spill"]))
     assert np.array_equal(order, np.arange(n))
-    em = make_emulator(**{"spill.duration_s": 0.5, "run.number": sup.run, "run.spills": 2})
+    em = make_emulator(**FIXED_PHYSICS,
+                       **{"spill.duration_s": 0.5, "run.number": sup.run, "run.spills": 2})
     first = next(b for b in em.batches(em.spill_plan(1)))
     chans = list(detector.source(3).channels)
     assert np.array_equal(samples[: len(first.events)][:, chans], first.samples[3])
@@ -137,7 +138,8 @@ def test_a_garbage_storm_is_rejected_counted_and_survived(daq, make_emulator, de
     sup = daq(**{"run.sources": "external"})
     sup.configure()
     run = sup.start()
-    em = make_emulator(**{"spill.duration_s": 0.5, "run.spills": 2, "run.number": run})
+    em = make_emulator(**FIXED_PHYSICS,
+                       **{"spill.duration_s": 0.5, "run.spills": 2, "run.number": run})
     rng = np.random.default_rng(3)
     ctx = zmq.Context()
     socks = {}
@@ -305,7 +307,7 @@ def test_a_writer_killed_mid_run_errors_and_its_file_recovers(daq, make_emulator
     assert ledger["unaccounted"] == ledger["triggered"] - ledger["written"] > 0
     r = recover(path)
     assert r["events"] == report["verified_events"] and not r["closed"]
-    em = make_emulator(**{"spill.duration_s": 2.0, "run.number": sup.run})
+    em = make_emulator(**FIXED_PHYSICS, **{"spill.duration_s": 2.0, "run.number": sup.run})
     batches = list(em.batches(em.spill_plan(1)))
     expected = np.concatenate([b.samples_in_map_order(detector) for b in batches])[:r["events"]]
     with RunReader(r["file"]) as run:
@@ -365,8 +367,8 @@ def test_the_workers_reconstruct_with_the_constants_in_force_for_the_run(daq, ma
         tag = f.provenance_json("calibration")["tag"]
         e = f.column("reco/events")["e_ecal_gev"]
     assert tag == f"run {sup.run}: adc_per_gev@{version}"
-    em = make_emulator(**{"spill.duration_s": 0.5, "run.number": sup.run,
-                          "beam.intensity_per_spill": 5e6 * 0.5 / 4.8})
+    em = make_emulator(**FIXED_PHYSICS, **{"spill.duration_s": 0.5, "run.number": sup.run,
+                                           "beam.intensity_per_spill": 5e6 * 0.5 / 4.8})
     batches = list(em.batches(em.spill_plan(1)))
     truth = {k: np.concatenate([b.truth[k] for b in batches]) for k in (
         "class", "trigger", "e_ecal_gev", "n_pileup_window")}

@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 import zmq
-from conftest import log_tails, run_to_end
+from conftest import FIXED_PHYSICS, log_tails, run_to_end
 
 from daq import built_batch
 from daq.reco.event_record import OTHER
@@ -31,7 +31,8 @@ PACED = {"emulator.spill.time_compressed": False, "emulator.spill.duration_s": 1
 def _planned(make_emulator, sup):
     """The emulator's trigger plan of each spill of the supervisor's run."""
     e = sup.cfg.emulator
-    em = make_emulator(**{"spill.duration_s": e.spill.duration_s, "run.number": sup.run,
+    em = make_emulator(**FIXED_PHYSICS,
+                       **{"spill.duration_s": e.spill.duration_s, "run.number": sup.run,
                           "spill.pause_s": e.spill.pause_s,
                           "beam.intensity_per_spill": e.beam.intensity_per_spill})
     return [em.spill_plan(s) for s in range(1, e.run.spills + 1)]
@@ -185,7 +186,8 @@ def test_stray_frames_and_markers_cannot_open_end_or_grow_a_run(daq, make_emulat
         writer_in.close(linger=0)
 
         run = sup.start()
-        em = make_emulator(**{"spill.duration_s": 0.5, "run.spills": 2, "run.number": run})
+        em = make_emulator(**FIXED_PHYSICS,
+                           **{"spill.duration_s": 0.5, "run.spills": 2, "run.number": run})
         socks = {s: _push(ctx, sup.cfg.source_endpoint(s)) for s in detector.source_ids}
         time.sleep(0.5)
         rss0 = _rss_mb(sup.procs["builder"].popen.pid)
