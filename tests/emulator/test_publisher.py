@@ -134,3 +134,37 @@ def test_user_errors_are_one_line(args, words):
     assert len(lines) == 1 and re.match(r"na64daq( \w+)?: error: ", lines[0]), proc.stderr
     for w in words:
         assert w in lines[0]
+
+
+def test_a_source_whose_supervisor_died_does_not_wait_for_ever(tmp_path, source_base_port):
+    """Under run control (a heartbeat endpoint), a real-time crate whose supervisor and
+    builder are gone mid-spill ends its run and exits. (Four crates of a killed test run
+    were once found sleeping on, SIGTERM or not, in a state not reproduced here.)"""
+    import os
+
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import subprocess, sys\n"
+        "p = subprocess.Popen([sys.executable, '-m', 'daq.cli', 'emulate', '--source', '1',"
+        f" '--heartbeat', 'ipc://{tmp_path}/hb', '--set', 'publish.base_port={source_base_port}',"
+        " '--set', 'publish.send_hwm=1', '--set', 'spill.duration_s=5.0', '--real-time'],"
+        " stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)\n"
+        "p.stdout.readline()\n"  # 'publishing source 1': it knows its parent, waits to go
+        "import os, signal, time, zmq\n"
+        "pull = zmq.Context().socket(zmq.PULL)\n"  # a builder that takes a little, then dies
+        f"pull.connect('tcp://127.0.0.1:{source_base_port + 1}')\n"
+        "os.kill(p.pid, signal.SIGUSR1)\n"  # the trigger enabled
+        "pull.recv_multipart(); time.sleep(0.5)\n"
+        "print(p.pid, flush=True)\n"
+        "os._exit(0)\n")  # and the 'supervisor' with its 'builder' are gone
+    pid = int(subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                             timeout=60).stdout)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    os.kill(pid, 9)
+    raise AssertionError("the orphaned source was still waiting after 60 s")
