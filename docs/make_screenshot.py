@@ -3,6 +3,9 @@ server (run it under Xvfb: ``xvfb-run -s "-screen 0 1920x1080x24" python
 docs/make_screenshot.py``), grabbed from the screen once the run has data, one PNG per tab.
 
     python docs/make_screenshot.py [--out docs] [--spills 4]
+
+Needs Debian's xvfb and, for Qt's xcb platform, libxcb-icccm4, libxcb-keysyms1 and
+libxcb-xinerama0 (``apt-get install xvfb libxcb-icccm4 libxcb-keysyms1 libxcb-xinerama0``).
 """
 
 import argparse

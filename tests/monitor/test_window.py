@@ -225,3 +225,22 @@ def test_the_logbook_shows_the_hv_in_force_as_cells_and_leds_meet_their_referenc
     calibration.draw(feed.latest)
     assert "reference in force" in calibration.led.getPlotItem().titleLabel.text
     feed.stop()
+
+
+def test_one_click_saves_a_png_of_the_panel_or_of_all_beside_the_run_file(qtbot, file_window):
+    from PyQt5 import QtGui, QtWidgets
+
+    w = file_window
+    w.show()
+    qtbot.waitExposed(w)
+    buttons = {b.text(): b for b in w.findChildren(QtWidgets.QPushButton)}
+    before = set(w.feed.path.parent.glob("*.png"))
+    panel = w.tabs.currentWidget()
+    panel_size = (panel.width(), panel.height())  # as it is shown
+    qtbot.mouseClick(buttons["Save PNG of this panel"], QtCore.Qt.LeftButton)
+    qtbot.mouseClick(buttons["Save PNG of all panels"], QtCore.Qt.LeftButton)
+    made = sorted(set(w.feed.path.parent.glob("*.png")) - before)
+    assert [p.name.split(".")[2] for p in made] == ["all", "overview"]
+    sizes = {p.name.split(".")[2]: QtGui.QImage(str(p)).size() for p in made}
+    assert (sizes["all"].width(), sizes["all"].height()) == (2 * 1280, 4 * 800)  # 7 panels
+    assert (sizes["overview"].width(), sizes["overview"].height()) == panel_size
