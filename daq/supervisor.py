@@ -391,6 +391,8 @@ class Supervisor:
         if tap is None or self.run is None or tap.popen.poll() is not None:
             return
         path = (Path(self.cfg.writer.directory) / monitor_file_name(self.run)).resolve()
+        self._next_share = 0.0
+        self._share_state()  # the last spill's ledger with them
         self.send("tap", "save", run=self.run, path=str(path))
         if not self._wait(lambda: tap.counters.get("saved_run") == self.run, 8.0) or \
                 tap.counters.get("saved") != str(path):

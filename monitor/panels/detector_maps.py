@@ -48,8 +48,7 @@ class CellMap(pg.PlotWidget):
         self.values = values
         self.quantity = quantity
         cells = np.where(self.grid >= 0, values[np.maximum(self.grid, 0)], np.nan)
-        self.image.setImage(np.nan_to_num(cells, nan=levels[0]), autoLevels=False,
-                            levels=levels)
+        self.image.setImage(cells, autoLevels=False, levels=levels)  # no value: white
         for t, c in self.texts:
             t.setText("" if c < 0 or not np.isfinite(values[c]) else f"{values[c]:.2g}")
 

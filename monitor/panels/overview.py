@@ -82,10 +82,10 @@ class OverviewPanel(Panel):
                                       fill=pg.mkBrush(255, 255, 255, 200))
         self.blind_text.setPos(1, 6)
         self.plane_plot.addItem(self.blind_text)
-        self.strip = plot("Per spill: the DAQ's ledger and the monitor's sample",
+        self.strip = plot("Per spill: the ledger and the monitor's sample",
                           ("spill", ""), ("events", ""), legend=True)
         self.curves = {key: curve(self.strip, name, k) for k, (key, name) in enumerate(STRIP)}
-        self.eot = plot("Electrons on target per spill (from random triggers)",
+        self.eot = plot("Electrons on target per spill (random triggers)",
                         ("spill", ""), ("EOT", "e-"))
         self.eot_curve = curve(self.eot, None, 2)
         self.state = label("", bold=True, size_pt=13)
