@@ -53,7 +53,7 @@ def style(item: pg.PlotItem, title: str, x: tuple[str, str], y: tuple[str, str],
         item.addLegend(offset=(-10, 10), labelTextSize=f"{FONT_PT - 1}pt")
 
 
-SYMBOLS_UP_TO = 40  # points per curve; more are drawn as a line only (symbols cost time)
+SYMBOLS_UP_TO = 3  # points per curve; more are a line only (symbols were a third of a redraw)
 
 
 def curve(w: pg.PlotWidget, name: str | None, k: int, symbol: str | None = "o"):
