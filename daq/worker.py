@@ -18,30 +18,24 @@ from daq import built_batch
 from daq.component import Component
 from daq.daq_config import DaqConfig
 from daq.detector import Detector
-from daq.reco import event_record as er
 from daq.reco.calibration_constants import CalibrationConstants
 from daq.reco.reco_config import RecoConfig
 from daq.reco.reconstruction import Reconstruction
 from daq.reco.simple_extraction import SimpleExtraction
+from monitor.histograms import blind
 
 
 def tap_sample(batch: built_batch.BuiltBatch, reco: np.ndarray, channels: np.ndarray,
-               n_waveforms: int) -> tuple[list, int]:
+               n_waveforms: int, blinded: bool) -> tuple[list, int]:
     """What the monitor needs of a batch, and its number of events: every event's tables and
-    a few full waveforms, without the blinded events (the signal box), whose rows never leave
-    the worker (``docs/monitor.md``, Blinding)."""
-    events, samples = batch.events, batch.samples
-    seen = (reco["flags"] & er.EV_BLINDED) == 0
-    if not seen.all():
-        events, reco, channels = events[seen], reco[seen], channels[seen]
-        samples_of = np.flatnonzero(seen)
-    else:
-        samples_of = np.arange(len(reco))
+    a few full waveforms, without the blinded events (the signal box, ``blind``), whose rows
+    never leave the worker (``docs/monitor.md``, Blinding)."""
+    events, reco, channels, kept = blind(batch.events, reco, channels, blinded)
     header = dict(batch.header, kind="events", t_processed=time.time(), n_events=len(reco))
     step = max(1, len(reco) // max(n_waveforms, 1))
     pick = np.arange(0, len(reco), step)[:n_waveforms]
     header["waveform_rows"] = pick.tolist()
-    return built_batch.encode(header, events, samples[samples_of[pick]], reco,
+    return built_batch.encode(header, events, batch.samples[kept[pick]], reco,
                               channels), len(reco)
 
 
@@ -116,7 +110,8 @@ def main(cfg: DaqConfig, detector: Detector, name: str) -> None:
                                 copy=False, track=True)
             unacked.append((batch.seq, tracker))
             sample, n_sample = tap_sample(batch, result, table,
-                                          cfg.workers.tap_waveforms_per_batch)
+                                          cfg.workers.tap_waveforms_per_batch,
+                                          reco.cfg.classes.blinded)
             try:
                 tap.send_multipart(sample, zmq.NOBLOCK, copy=False)
                 c["tap_sent"] += n_sample

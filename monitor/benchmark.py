@@ -42,9 +42,8 @@ def measure(n_events: int = 8192, seconds: float = 2.0, live_s: float = 20.0,
     from monitor.histograms import HistogramFiller
 
     detector, reco, events, table, channels, samples = reconstructed_sample(n_events)
-    c = RecoConfig().classes
-    filler = HistogramFiller(detector, reco.constants.gev_per_adc, c.beam_energy_gev,
-                             c.signal_ecal_max_gev, c.signal_hcal_max_gev, c.blinded)
+    filler = HistogramFiller.for_classes(detector, reco.constants.gev_per_adc,
+                                         RecoConfig().classes)
     filler.warm_up()
     server = HistogramServer(detector, filler)
     batches = [(events[lo:lo + BATCH_EVENTS], table[lo:lo + BATCH_EVENTS],

@@ -11,6 +11,7 @@ from numba import njit
 
 from daq.detector import Detector
 from daq.reco import event_record as er
+from daq.reco.reco_config import ClassesSection
 from daq.wire_format import TriggerKind
 
 PHYSICS, CALIBRATION = int(TriggerKind.PHYSICS), int(TriggerKind.CALIBRATION)
@@ -216,6 +217,13 @@ class HistogramFiller:
         sources = list(detector.source_ids)
         self.source_bit = np.array([sources.index(c.source) for c in detector.channels],
                                    np.int64)
+
+    @classmethod
+    def for_classes(cls, detector: Detector, gev_per_adc: np.ndarray,
+                    classes: ClassesSection) -> HistogramFiller:
+        """The filler of the reconstruction's class cuts and blinding (``classes``)."""
+        return cls(detector, gev_per_adc, classes.beam_energy_gev, classes.signal_ecal_max_gev,
+                   classes.signal_hcal_max_gev, classes.blinded)
 
     def warm_up(self) -> None:
         """Compile (or load from the cache) both kernels for batches of one event and of

@@ -91,7 +91,7 @@ def test_signal_box_is_blinded_for_the_monitor(reconstructed, detector):
                                              detector.samples_per_channel), np.uint16), reco)
     channels = np.zeros((len(events), detector.n_channels), er.CHANNEL_DTYPE)
     channels["amplitude_adc"] = np.arange(len(events))[:, None]  # the row it came from
-    parts, n = tap_sample(batch, reco, channels, 2)
+    parts, n = tap_sample(batch, reco, channels, 2, blinded=True)
     seen = built_batch.decode(parts, detector.n_channels, detector.samples_per_channel)
     assert n == len(seen.reco) == (~box).sum()  # the box's rows never leave the worker
     assert (seen.reco["event_class"] != er.SIGNAL_BOX).all()
