@@ -49,8 +49,8 @@ class LatencyRecord:
 def histogram_server(cfg: DaqConfig, detector: Detector) -> HistogramServer:
     """The server the tap fills: the nominal energy scale, the reconstruction's class cuts."""
     reco_cfg, constants = online_setup(cfg, detector)
-    filler = HistogramFiller.for_classes(detector, constants.gev_per_adc_in_force(),
-                                         reco_cfg.classes)
+    filler = HistogramFiller.for_reco(detector, constants.gev_per_adc_in_force(),
+                                      reco_cfg)
     emulated = cfg.run.sources in ("emulator", "replay")
     yields = expected_yields(cfg.emulator, detector) if emulated else None
 

@@ -236,10 +236,28 @@ class PublishSection:
 
 @dataclass(frozen=True)
 class FaultsSection:
+    """Deliberate faults (``docs/emulator.md``): from spill ``at_spill`` on, to the run's end."""
+
     skip_source: int = param(0, "fault injection: this source id silently skips events "
                              "(0 = none)", low=0, high=65535)
     skip_every: int = param(7, "the faulty source skips events whose number is a multiple "
                             "of this", low=1, high=1_000_000)
+    at_spill: int = param(0, "the faults below start at this spill (0 = never)", low=0,
+                          high=100000)
+    dead_channel: str = param("", "this channel's PMT gives nothing (gain 0)")
+    hot_channel: str = param("", "this channel fires in every event (a pulse of hot_adc)")
+    hot_adc: float = param(300.0, "the hot channel's pulse", unit="ADC", low=0.0, high=4095.0)
+    pedestal_channel: str = param("", "this channel's pedestals jump by pedestal_jump_adc")
+    pedestal_jump_adc: float = param(5.0, "the pedestal jump", unit="ADC", low=-500.0,
+                                     high=500.0)
+    gain_channel: str = param("", "this channel's gain drops by gain_drop_fraction")
+    gain_drop_fraction: float = param(0.05, "the gain drop (0.05: 5 %)", low=0.0, high=1.0)
+    beam_off: bool = param(False, "no beam: no physics or calibration trigger, no pileup")
+    stop_source: int = param(0, "this crate stops sending event frames (0 = none)", low=0,
+                             high=65535)
+
+    def on(self, spill: int) -> bool:
+        return 0 < self.at_spill <= spill
 
 
 @dataclass(frozen=True)

@@ -120,6 +120,10 @@ class Emulator:
         #: pass the physics trigger
         self.acceptance = trigger_acceptance(cfg, self.params)
         self.physics_rate_hz = self._physics_rate_hz()
+        f = cfg.faults
+        for name in (f.dead_channel, f.hot_channel, f.pedestal_channel, f.gain_channel):
+            if name:
+                self._channel(name)  # a misspelt channel is refused before the run
 
     def _physics_rate_hz(self) -> float:
         """The configured rate, or (-1) the beam's: particles per second that the trigger
@@ -173,8 +177,9 @@ class Emulator:
         rng = np.random.default_rng(_seed(c.run.seed, c.run.number, spill, 3))
         duration_ns = c.spill.duration_s * 1e9
         kinds, times = [], []
-        for kind, rate in ((TriggerKind.PHYSICS, self.physics_rate_hz),
-                           (TriggerKind.CALIBRATION, t.calibration_rate_hz),
+        beam = 0.0 if c.faults.beam_off and c.faults.on(spill) else 1.0
+        for kind, rate in ((TriggerKind.PHYSICS, self.physics_rate_hz * beam),
+                           (TriggerKind.CALIBRATION, t.calibration_rate_hz * beam),
                            (TriggerKind.RANDOM, t.random_rate_hz),
                            (TriggerKind.LED, t.led_rate_hz)):
             n = rng.poisson(rate * c.spill.duration_s)
@@ -199,6 +204,10 @@ class Emulator:
         period = self.detector.sample_period_ns
         d, r = c.digitizer, c.response
         params = self.params_for_spill(plan.spill)
+        adc_per_gev, pedestal, hot = self._faulty(plan.spill)
+        if c.faults.beam_off and c.faults.on(plan.spill):
+            params = params.copy()
+            params["pileup_rate_per_ns"] = 0.0
         for index, lo in enumerate(range(0, n_events, size)):
             hi = min(lo + size, n_events)
             trig = plan.triggers[lo:hi]
@@ -218,6 +227,8 @@ class Emulator:
                                                     index, 6))
                 dep[offsets[led]] = self.led_gev * (
                     1.0 + r.led_fluctuation * flash.standard_normal((len(led), len(self.led_gev))))
+            if hot is not None:  # a hot channel: a pulse with every in-time particle
+                dep[offsets[:-1], hot] += c.faults.hot_adc / self.adc_per_gev[hot]
             if (cls < 0).any():
                 raise ConfigError(
                     "trigger: no beam particle passes the physics trigger (ecal_max_gev / "
@@ -231,7 +242,7 @@ class Emulator:
                 chans = np.asarray(self.detector.source(sid).channels, dtype=np.int64)
                 out = np.empty((hi - lo, len(chans), self.detector.samples_per_channel), np.uint16)
                 synthesize(out, chans, wave_key, numbers, offsets, part_time, dep,
-                           self.adc_per_gev, gain, saturation, phase, self.pedestal, d.noise_adc,
+                           adc_per_gev, gain, saturation, phase, pedestal, d.noise_adc,
                            self.bank, self.template.table, self.template.t0_ns, period,
                            d.trigger_offset_ns, r.time_jitter_ns, r.time_jitter_adc_ns,
                            self.detector.adc_max)
@@ -243,7 +254,32 @@ class Emulator:
                 rows = ev["event"] % f.skip_every != 0
                 samples[f.skip_source] = np.ascontiguousarray(samples[f.skip_source][rows])
                 sent = {f.skip_source: rows}
+            if f.stop_source in samples and f.on(plan.spill):  # a crate that stops sending
+                samples[f.stop_source] = samples[f.stop_source][:0]
+                sent = {**(sent or {}), f.stop_source: np.zeros(len(ev), bool)}
             yield Batch(plan.spill, index, ev, samples, truth, sent)
+
+    def _faulty(self, spill: int) -> tuple[np.ndarray, np.ndarray, int | None]:
+        """Gains (ADC/GeV), pedestals (even, odd) and the hot channel of a spill, with the
+        faults of ``faults.*`` that are on by then."""
+        f = self.cfg.faults
+        if not f.on(spill):
+            return self.adc_per_gev, self.pedestal, None
+        gains, pedestal = self.adc_per_gev.copy(), self.pedestal.copy()
+        if f.dead_channel:
+            gains[self._channel(f.dead_channel)] = 0.0
+        if f.gain_channel:
+            gains[self._channel(f.gain_channel)] *= 1.0 - f.gain_drop_fraction
+        if f.pedestal_channel:
+            k = self._channel(f.pedestal_channel)
+            pedestal[k] = np.clip(pedestal[k] + f.pedestal_jump_adc, 0, self.detector.adc_max)
+        return gains, pedestal, self._channel(f.hot_channel) if f.hot_channel else None
+
+    def _channel(self, name: str) -> int:
+        try:
+            return self.detector.index(name)
+        except KeyError:
+            raise ConfigError(f"faults: no channel {name!r} in the detector map") from None
 
     def params_for_spill(self, spill: int) -> np.ndarray:
         """The physics parameters of a spill: in a calibration scan, aimed at its cell."""

@@ -123,9 +123,9 @@ class FileFeed(Feed):
         self.detector = Detector.from_text(run.provenance("detector_map"), f"{path} map")
         constants = CalibrationConstants.from_dict(run.provenance_json("calibration"),
                                                    self.detector.n_channels)
-        self.server = HistogramServer(self.detector, HistogramFiller.for_classes(
+        self.server = HistogramServer(self.detector, HistogramFiller.for_reco(
             self.detector, constants.gev_per_adc_in_force(),
-            RecoConfig().classes),  # the cuts in force now, blinding included
+            RecoConfig()),  # the cuts in force now, blinding included
             blinding=lambda r: blinded(self.detector, r))
         self.server.reference_for = lambda r: reference(
             constants, *_emulated_yields(run, self.detector),

@@ -22,6 +22,7 @@ from monitor.histograms import (
     CLASS_BINS,
     PEDESTAL_SAMPLES,
     TRIGGER_NAMES,
+    EventSample,
     HistogramFiller,
     HistogramSet,
     blind,
@@ -80,6 +81,7 @@ class HistogramServer:
         self.closed: deque[HistogramSet] = deque(maxlen=max(self.window_spills - 1, 1))
         self.rows: deque[dict[str, Any]] = deque(maxlen=STRIP_SPILLS)
         self.eot = SpillFigures(self.detector)
+        self.event_sample = EventSample()
         n_ch, n_s = self.detector.n_channels, self.detector.samples_per_channel
         self.waveform_samples = np.zeros((n_ch, n_s), np.uint16)
         self.waveform_info = {k: np.full(n_ch, np.nan) for k in WAVEFORM_FIELDS}
@@ -118,6 +120,7 @@ class HistogramServer:
         if spill < self.spill:  # a late batch of a closed spill: the run's totals only
             target = self.filler.new_set()
         self.filler.fill(target, events, reco, channels, waveforms)
+        self.filler.sample(self.event_sample, events, reco)
         if target is not self.spill_set:
             self.run_set.add(target)
         else:
@@ -181,6 +184,7 @@ class HistogramServer:
         arrays = [(name, scope, a) for scope in SCOPES
                   for name, a in self.scope(scope).arrays.items()]
         arrays.append(("waveform_samples", "latest", self.waveform_samples))
+        arrays += [(name, "run", a) for name, a in self.event_sample.arrays()]
         rows = list(self.rows)
         if self.spill is not None:
             rows.append(self._row(live=True))

@@ -14,7 +14,7 @@ import numpy as np
 
 PROTOCOL = "na64daq-monitor/1"
 TOPIC = b"snapshot"
-DTYPES = ("<f8", "<u2")  # what arrays may be: histogram sums and raw samples
+DTYPES = ("<f8", "<u2", "<i4")  # histogram sums, raw samples, event identifiers
 MAX_ARRAYS = 256
 
 

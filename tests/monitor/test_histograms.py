@@ -20,7 +20,8 @@ def test_known_events_fill_their_bins(detector, filler):
         assert plane[i, j] == n
     assert plane[20, 0] == 0  # a pileup event in the box's bins is masked while blinded
     assert h["calibration_energy"][int(99.7 / 0.5)] == 3  # E_ECAL + E_HCAL = 99.7 GeV
-    assert np.allclose(h["calibration_drift"][2], [3, 3 * 0.997, 3 * 0.997], rtol=1e-6)
+    assert np.allclose(h["calibration_drift"][2], [3, 3 * 0.997, 3 * 0.997, 3 * 0.997**2],
+                       rtol=1e-6)
     classes = dict(zip(CLASS_BINS, h["classes"], strict=True))
     assert classes["signal box"] == 0 and classes["incomplete"] == 3
     assert classes["dimuon (I)"] == 3 and classes["pileup (III)"] == 3
@@ -32,6 +33,33 @@ def test_known_events_fill_their_bins(detector, filler):
     assert h["channel_hits"][0] == h["channel_events"][0]
     assert np.isclose(h["channel_energy_sum"][0], 1.0 * h["channel_hits"][0])
     assert h["channel_hits"][1:].sum() == 0
+
+
+def test_the_event_sample_keeps_the_latest_events_of_each_bin(detector, filler):
+    """Bin to events: the plane's bins and the classes keep their latest identifiers; the
+    box's bins keep none while blinded."""
+    from monitor.histograms import EVENT_SAMPLE_PER_BIN, EventSample
+
+    events, reco, channels = known_batch(detector, repeat=3)
+    events["event"] = np.arange(1, len(events) + 1)
+    events["spill"] = 5
+    ids = EventSample()
+    for _ in range(2):  # 6 events per bin: the ring keeps the latest 4 (all the same ids)
+        e, r, _c, _k = blind(events, reco, channels, True)
+        filler.sample(ids, e, r)
+    plane, classes = (a for _name, a in ids.arrays())
+    by_bin: dict[tuple[int, int], set] = {}
+    for i, j, spill, event in plane:
+        assert spill == 5
+        by_bin.setdefault((int(i), int(j)), set()).add(int(event))
+    assert set(by_bin) == {(10, 3), (80, 19), (99, 0)}  # (20, 0), pileup, is a box bin
+    for (i, j), evs in by_bin.items():
+        assert len(evs) == 3  # the bin's three events, each still held
+        assert all(int(reco["e_ecal_gev"][n - 1]) == i for n in evs)
+    assert len(plane) == 3 * EVENT_SAMPLE_PER_BIN
+    dimuons = {int(e) for c, _s, e in classes if c == er.DIMUON}
+    assert len(dimuons) == 3 and all(reco["event_class"][n - 1] == er.DIMUON for n in dimuons)
+    assert not (classes[:, 0] == er.SIGNAL_BOX).any()
 
 
 def test_unblinded_the_box_is_filled(detector):
