@@ -38,7 +38,7 @@ RANGES = {"pedestal_even_adc": (0.0, ADC_MAX, True), "pedestal_odd_adc": (0.0, A
 LOG_RANGES = {**RANGES, "amplitude_adc": (0.0, ADC_MAX, True), "hv_new_v": RANGES["hv_v"]}
 
 
-NOTE_KINDS = ("shift", "hv", "calibration", "problem", "other")
+NOTE_KINDS = ("shift", "hv", "calibration", "problem", "other", "alarm")
 MAX_NOTE_CHARS = 2000
 
 

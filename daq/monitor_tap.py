@@ -10,7 +10,7 @@ import time
 import numpy as np
 import zmq
 
-from calib.conditions import blinded, in_force
+from calib.conditions import ConditionsError, ask_database, blinded, in_force
 from daq import built_batch
 from daq.component import Component, drain
 from daq.daq_config import DaqConfig
@@ -19,6 +19,7 @@ from daq.worker import online_setup
 from emulator.emulator import expected_yields
 from monitor import saved_histograms
 from monitor import snapshot as proto
+from monitor.alarm_handler import AlarmCommandError, AlarmHandler
 from monitor.histogram_server import HistogramServer, reference
 from monitor.histograms import HistogramFiller
 
@@ -52,7 +53,8 @@ def histogram_server(cfg: DaqConfig, detector: Detector) -> HistogramServer:
     filler = HistogramFiller.for_reco(detector, constants.gev_per_adc_in_force(),
                                       reco_cfg)
     emulated = cfg.run.sources in ("emulator", "replay")
-    yields = expected_yields(cfg.emulator, detector) if emulated else None
+    follows_beam = cfg.emulator.trigger.physics_rate_hz < 0  # else per-EOT yields mean nothing
+    yields = expected_yields(cfg.emulator, detector) if emulated and follows_beam else None
 
     def reference_for(run: int | None) -> dict:
         """What the run's panels compare with: its constants and LED references in force."""
@@ -61,7 +63,16 @@ def histogram_server(cfg: DaqConfig, detector: Detector) -> HistogramServer:
                          in_force(detector, "reference_adc", run))
 
     return HistogramServer(detector, filler, cfg.tap.window_spills,
-                           lambda run: blinded(detector, run), reference_for)
+                           lambda run: blinded(detector, run), reference_for,
+                           AlarmHandler(detector, alarm_logbook(detector)))
+
+
+def alarm_logbook(detector: Detector):
+    """Alarm transitions into the conditions database's logbook (kind ``alarm``)."""
+    def write(text: str, author: str, run: int | None) -> None:
+        if ask_database(detector, lambda c: c.add_note(text, "alarm", author, run)) is None:
+            raise ConditionsError("no conditions database")
+    return write
 
 
 def main(cfg: DaqConfig, detector: Detector, name: str = "tap") -> None:
@@ -112,6 +123,12 @@ def main(cfg: DaqConfig, detector: Detector, name: str = "tap") -> None:
             c["saved"] = _save(server, str(cmd.get("path", "")))
             c["saved_run"] = server.run
             comp.beat(force=True)
+        elif cmd and cmd.get("cmd") == "alarm" and isinstance(cmd.get("request"), dict):
+            try:
+                server.alarms.command(cmd["request"])
+                c["alarm_refused"] = None
+            except AlarmCommandError as exc:
+                c["alarm_refused"] = str(exc)
         elif cmd and cmd.get("cmd") == "daq_state" and isinstance(cmd.get("state"), dict):
             server.set_daq_state(cmd["state"])
             c["offered"], c["dropped"] = _offered(cmd["state"])

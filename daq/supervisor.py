@@ -504,6 +504,20 @@ class Supervisor:
         except ConditionsError as exc:
             raise RunControlError(str(exc)) from None
 
+    def alarm(self, request: dict[str, Any]) -> None:
+        """An alarm command from a monitor (``alarm`` request: acknowledge, shelve,
+        unshelve), checked here and handled by the tap, where the alarms are."""
+        from monitor.alarm_handler import AlarmCommandError, check_command
+
+        try:
+            check_command(request)
+        except AlarmCommandError as exc:
+            raise RunControlError(str(exc)) from None
+        if "tap" not in self.procs:
+            raise RunControlError("no monitor tap running: no alarms to handle")
+        self.send("tap", "alarm", request={k: request.get(k) for k in (
+            "action", "name", "author", "minutes", "reason")})
+
     def _share_state(self) -> None:
         """Once a second, the DAQ's state to the tap, whose snapshots carry it to the
         monitor's viewers (``docs/monitor.md``)."""
@@ -575,7 +589,7 @@ def _unclosed_ledger(sources: list[Process], writer: Process | None,
                        "builder": builder.counters if builder else None}}
 
 
-COMMANDS = ("configure", "start", "stop", "status", "shutdown", "logbook")
+COMMANDS = ("configure", "start", "stop", "status", "shutdown", "logbook", "alarm")
 MAX_COMMAND_BYTES = 4096  # a command is a few words; anything longer is refused unread
 
 
@@ -647,6 +661,8 @@ def serve(cfg: DaqConfig, detector_path: str | None = None) -> int:
                     sup.shutdown()
                 elif command == "logbook":
                     sup.add_note(json.loads(parts[0]))
+                elif command == "alarm":
+                    sup.alarm(json.loads(parts[0]))
                 refused = None
             except RunControlError as exc:
                 refused = str(exc)

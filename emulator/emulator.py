@@ -228,7 +228,8 @@ class Emulator:
                 dep[offsets[led]] = self.led_gev * (
                     1.0 + r.led_fluctuation * flash.standard_normal((len(led), len(self.led_gev))))
             if hot is not None:  # a hot channel: a pulse with every in-time particle
-                dep[offsets[:-1], hot] += c.faults.hot_adc / self.adc_per_gev[hot]
+                first = offsets[:-1][trig != TriggerKind.RANDOM]  # random: none in time
+                dep[first, hot] += c.faults.hot_adc / self.adc_per_gev[hot]
             if (cls < 0).any():
                 raise ConfigError(
                     "trigger: no beam particle passes the physics trigger (ecal_max_gev / "

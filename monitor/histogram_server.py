@@ -17,6 +17,8 @@ from daq.ledger import COUNTS
 from daq.reco.calibration_constants import CalibrationConstants
 from daq.run_file.spill_figures import SpillFigures
 from monitor import snapshot as proto
+from monitor.alarm_checks import StateData
+from monitor.alarm_handler import AlarmHandler
 from monitor.histograms import (
     CALIBRATION_GEV,
     CLASS_BINS,
@@ -52,10 +54,12 @@ def reference(constants: CalibrationConstants, yields: dict[str, float] | None,
 class HistogramServer:
     def __init__(self, detector: Detector, filler: HistogramFiller, window_spills: int = 10,
                  blinding: Callable[[int | None], bool] | None = None,
-                 reference_for: Callable[[int | None], dict[str, Any]] | None = None):
+                 reference_for: Callable[[int | None], dict[str, Any]] | None = None,
+                 alarms: AlarmHandler | None = None):
         """``blinding``: whether a run is blinded, and ``reference_for``: the run's
         ``reference``, both asked at each new run (the conditions database); without them
-        the filler's setting and ``reference`` as set stand."""
+        the filler's setting and ``reference`` as set stand. ``alarms``: the checks run
+        beside the histograms (a handler without a logbook by default)."""
         self.detector = detector
         self.filler = filler
         self.blinding = blinding
@@ -63,6 +67,8 @@ class HistogramServer:
         self.window_spills = int(window_spills)
         self.counters: dict[str, Any] = {"taken": 0, "batches": 0, "malformed": 0}
         self.daq: dict[str, Any] = {}  # the supervisor's last state (live feed only)
+        self.daq_received_s: float | None = None
+        self.alarms = alarms or AlarmHandler(detector)
         #: what the panels compare with: expected yields, the pedestals in force
         self.reference: dict[str, Any] = {}
         self.seq = 0
@@ -71,6 +77,7 @@ class HistogramServer:
 
     def _new_run(self, run: int | None) -> None:
         self.run = run
+        self.alarms.new_run(run)
         if self.blinding is not None:
             self.filler.blinded = self.blinding(run)
         if self.reference_for is not None:
@@ -92,6 +99,7 @@ class HistogramServer:
         """The supervisor's state (processes, ledger so far); the writer's last spill ledger
         is kept by spill for the strip charts."""
         self.daq = state
+        self.daq_received_s = time.time()
         ledger = state.get("spill_ledger")
         if isinstance(ledger, dict) and state.get("run") == self.run and "spill" in ledger:
             self.spill_ledgers[int(ledger["spill"])] = {
@@ -146,10 +154,13 @@ class HistogramServer:
                 w[name][delivered] = ch[name][delivered]
 
     def _close_spill(self) -> None:
-        self.rows.append(self._row(live=False))
+        row = self._row(live=False)
+        self.rows.append(row)
         self.run_set.add(self.spill_set)
+        closed = self.spill_set.copy()
         if self.window_spills > 1:
-            self.closed.append(self.spill_set.copy())
+            self.closed.append(closed)
+        self.alarms.spill_closed(self.spill, closed, row, self.reference)
         self.spill_set.reset()
         self.eot = SpillFigures(self.detector)
 
@@ -190,11 +201,16 @@ class HistogramServer:
             rows.append(self._row(live=True))
         for r in rows:
             r["ledger"] = self.spill_ledgers.get(r["spill"])
-        header = {"seq": self.seq, "time_unix_s": now or time.time(), "run": self.run,
+        now = now or time.time()
+        self.alarms.state(StateData(
+            now, self.daq, None if self.daq_received_s is None else now - self.daq_received_s,
+            self.counters, self.spill_ledgers, self.run))
+        header = {"seq": self.seq, "time_unix_s": now, "run": self.run,
                   "spill": self.spill, "blinded": self.filler.blinded,
                   "counters": dict(self.counters), "spills": rows,
                   "waveforms": {k: _json_floats(v) for k, v in self.waveform_info.items()},
                   "daq": self.daq, "reference": self.reference,
+                  "alarms": self.alarms.header(),
                   "channels": [c.name for c in self.detector.channels]}
         return proto.encode(header, arrays)
 

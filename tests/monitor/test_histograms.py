@@ -53,7 +53,7 @@ def test_the_event_sample_keeps_the_latest_events_of_each_bin(detector, filler):
         assert spill == 5
         by_bin.setdefault((int(i), int(j)), set()).add(int(event))
     assert set(by_bin) == {(10, 3), (80, 19), (99, 0)}  # (20, 0), pileup, is a box bin
-    for (i, j), evs in by_bin.items():
+    for (i, _j), evs in by_bin.items():
         assert len(evs) == 3  # the bin's three events, each still held
         assert all(int(reco["e_ecal_gev"][n - 1]) == i for n in evs)
     assert len(plane) == 3 * EVENT_SAMPLE_PER_BIN

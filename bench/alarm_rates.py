@@ -1,0 +1,144 @@
+"""The alarms' false-alarm rate on clean emulated runs and their detection delay for each
+injected fault (``docs/monitor.md``, Alarms and Numbers).
+
+The spill checks see what the tap sees: emulated spills at the beam's defaults (5e6 e- per
+4.8 s spill, the physics trigger following the beam), reconstructed by the workers' code, one
+waveform per batch of 128 sampled, filled into the histogram server that runs the checks;
+the pedestals in force are the emulator's (a good pedestal calibration). 182 spills are one
+hour of beam. The DAQ-level checks (processes, ledgers, crates, feeds) need the real DAQ:
+``--daq-spills`` runs one, time-compressed, clean and then with a crate that stops.
+
+    python bench/alarm_rates.py --hours 8 --jobs 2      # false alarms: 1,456 spills
+    python bench/alarm_rates.py --faults                 # detection delays
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import time
+from typing import Any
+
+import numpy as np
+
+SPILLS_PER_HOUR = 3600 / (4.8 + 15.0)
+FAULT_SPILL = 7
+FAULTS = {  # name -> (emulator settings, the alarm that must rise)
+    "dead channel ECAL1:3:3": ({"faults.dead_channel": "ECAL1:3:3"}, "dead channel"),
+    "hot channel ECAL1:0:0 (300 ADC)": ({"faults.hot_channel": "ECAL1:0:0"}, "hot channel"),
+    "pedestal jump 5 ADC, ECAL1:2:2": ({"faults.pedestal_channel": "ECAL1:2:2",
+                                        "faults.pedestal_jump_adc": 5.0}, "pedestal jump"),
+    "gain drop 5 %, ECAL1:4:4": ({"faults.gain_channel": "ECAL1:4:4",
+                                  "faults.gain_drop_fraction": 0.05}, "gain drift"),
+    "beam off": ({"faults.beam_off": True}, "beam off"),
+}
+
+
+def checked_spills(settings: dict[str, Any], spills: int, run: int,
+                   on_close=None) -> dict[str, Any]:
+    """Emulate, reconstruct and monitor ``spills`` spills; ``on_close(spill, handler)`` after
+    each spill's checks. Returns the handler's final header and the time taken."""
+    from daq.config import load
+    from daq.detector import Detector
+    from daq.reco.reconstruction import Reconstruction
+    from emulator.config import EmulatorConfig
+    from emulator.emulator import Emulator, expected_yields
+    from monitor.histogram_server import HistogramServer, reference
+    from monitor.histograms import HistogramFiller
+
+    detector = Detector.load()
+    cfg = load(EmulatorConfig, None, {"run.number": run, **settings})
+    em = Emulator(cfg, detector)
+    rec = Reconstruction(detector)
+    server = HistogramServer(detector, HistogramFiller.for_reco(
+        detector, rec.constants.gev_per_adc, rec.cfg))
+    constants = rec.constants
+    constants.pedestal_adc[:] = em.pedestal  # in force: a good pedestal calibration
+    server.reference = reference(constants, expected_yields(cfg, detector),
+                                 cfg.trigger.physics_prescale)
+    closed = 0
+    t0 = time.perf_counter()
+    for spill in range(1, spills + 1):
+        for b in em.batches(em.spill_plan(spill)):
+            samples = b.samples_in_map_order(detector)
+            events = b.built_events()
+            for lo in range(0, len(events), 128):  # the DAQ's built batches
+                sl = slice(lo, lo + 128)
+                reco, ch = rec(samples[sl], events[sl])
+                pick = np.array([0])
+                server.add_batch(run, spill, events[sl], reco, ch.table(),
+                                 samples[sl][pick], pick)
+                if on_close is not None and len(server.rows) > closed:
+                    closed = len(server.rows)
+                    on_close(server.rows[-1]["spill"], server.alarms)
+        server.snapshot()  # the state checks' heartbeat, as the tap publishes
+    return {"header": server.alarms.header(), "seconds": time.perf_counter() - t0}
+
+
+def _clean(job: tuple[int, int]) -> dict[str, Any]:
+    run, spills = job
+    raised: list[dict[str, Any]] = []
+
+    def on_close(spill, handler):
+        for a in handler.alarms.values():
+            if a.severity not in ("ok", "too few"):
+                raised.append({"spill": spill, "check": a.check.name, "text": a.text()})
+
+    out = checked_spills({}, spills, run, on_close)
+    never = [a["name"] for a in out["header"]["alarms"] if a["state"] == "too few"]
+    raises = [e for e in out["header"]["log"] if e["what"].startswith("raised")]
+    return {"run": run, "spills": spills, "seconds": out["seconds"], "raised": raises,
+            "failing_spills": raised, "still_too_few": never}
+
+
+def false_alarms(hours: float, jobs: int) -> dict[str, Any]:
+    n = int(round(hours * SPILLS_PER_HOUR))
+    per = [n // jobs + (k < n % jobs) for k in range(jobs)]
+    with multiprocessing.get_context("spawn").Pool(jobs) as pool:
+        parts = pool.map(_clean, [(100 + k, m) for k, m in enumerate(per)])
+    raises = [r for p in parts for r in p["raised"]]
+    return {"spills": n, "hours_of_beam": n / SPILLS_PER_HOUR, "false_alarms": len(raises),
+            "raised": raises, "seconds": max(p["seconds"] for p in parts),
+            "checks_never_tested": sorted({c for p in parts for c in p["still_too_few"]})}
+
+
+def detection_delays(spills: int = FAULT_SPILL + 4) -> dict[str, Any]:
+    out = {}
+    for label, (settings, alarm) in FAULTS.items():
+        first: dict[str, int] = {}
+
+        def on_close(spill, handler, first=first):
+            for a in handler.alarms.values():
+                if a.severity not in ("ok", "too few"):
+                    first.setdefault(a.check.name, spill)
+
+        res = checked_spills({"faults.at_spill": FAULT_SPILL, **settings}, spills, 200,
+                             on_close)
+        spill = first.get(alarm)
+        out[label] = {"alarm": alarm, "fault_spill": FAULT_SPILL, "raised_at_close_of": spill,
+                      "delay_spills": None if spill is None else spill - FAULT_SPILL + 1,
+                      "others": {k: v for k, v in first.items() if k != alarm},
+                      "guidance": next(a["guidance"] for a in res["header"]["alarms"]
+                                       if a["name"] == alarm)[:60] + "..."}
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--hours", type=float, default=0.0, help="hours of clean beam to check")
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--faults", action="store_true", help="detection delays of the faults")
+    args = ap.parse_args()
+    from daq.machine import description
+
+    result: dict[str, Any] = {"machine": description()}
+    if args.hours:
+        result["false_alarms"] = false_alarms(args.hours, args.jobs)
+    if args.faults:
+        result["detection"] = detection_delays()
+    print(json.dumps(result, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,515 @@
+"""The monitor's checks (``docs/monitor.md``, Alarms): what each tests, its statistics, its
+minimum statistics, its guidance and the panel that shows it. Spill checks test a closed spill
+against a baseline of earlier spills; state checks test the DAQ's state at every publish.
+No Qt here: the tap runs them."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from daq.detector import Detector
+from monitor.histograms import DRIFT_S, HistogramSet
+
+OK, TOO_FEW, MINOR, MAJOR = "ok", "too few", "minor", "major"
+RANK = {OK: 0, TOO_FEW: 0, MINOR: 1, MAJOR: 2}
+P_FAIL = 1e-4  # an item fails a statistical test below this p-value (one-sided)
+Z_FAIL = float(stats.norm.isf(P_FAIL))  # 3.72
+FILTER = (2, 3)  # a statistical item raises after failing in 2 of its last 3 tested spills
+BASELINE_SPILLS = (3, 20)  # a spill check needs 3 baseline spills, and sums at most 20
+BASELINE_GAP = 2  # the spills just before the tested one stay out of its baseline
+EARLY_S = 1.0  # "early in the spill" for the saturation check
+
+Items = dict[str, tuple[str, str]]  # item -> (severity, one line)
+
+
+@dataclass
+class SpillData:
+    """What a spill check reads: the tested spill, its baseline, the run's references."""
+
+    spill: int
+    h: HistogramSet
+    row: dict[str, Any]
+    base: HistogramSet | None
+    base_rows: list[dict[str, Any]]
+    reference: dict[str, Any]
+    detector: Detector
+
+    @property
+    def base_spills(self) -> int:
+        return len(self.base_rows)
+
+
+@dataclass
+class StateData:
+    """What a state check reads: the DAQ's last state, when it came, the tap's counters."""
+
+    now_s: float
+    daq: dict[str, Any]
+    daq_age_s: float | None
+    counters: dict[str, Any]
+    spill_ledgers: dict[int, dict[str, Any]]
+    run: int | None
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    panel: str
+    guidance: str
+    kind: str  # "spill" or "state"
+    test: Callable[..., Items]
+    exact: bool = False  # no statistics: no filter
+    delay_s: float = 0.0  # state checks: the condition must last this long
+
+
+# -- statistics ----------------------------------------------------------------------------
+def fewer(k: float, n: float, k0: float, n0: float) -> float:
+    """p-value of ``k`` successes in ``n`` trials being this few, given ``k0`` in ``n0``
+    (Fisher's exact test, one-sided: the baseline's uncertainty is in it)."""
+    return float(stats.hypergeom.cdf(k, n + n0, k + k0, n))
+
+
+def more(k: float, n: float, k0: float, n0: float) -> float:
+    return float(stats.hypergeom.sf(k - 1, n + n0, k + k0, n))
+
+
+def rate_fewer(k: float, exposure: float, k0: float, exposure0: float) -> float:
+    """p-value of ``k`` counts in ``exposure`` being this few against ``k0`` in ``exposure0``
+    (Poisson rates, conditional binomial test)."""
+    return float(stats.binom.cdf(k, k + k0, exposure / (exposure + exposure0)))
+
+
+def rate_more(k: float, exposure: float, k0: float, exposure0: float) -> float:
+    return float(stats.binom.sf(k - 1, k + k0, exposure / (exposure + exposure0)))
+
+
+def mean_var(n: float, s: float, ss: float) -> tuple[float, float]:
+    """Mean and variance from a count, a sum and a sum of squares."""
+    m = s / n
+    return m, max(ss / n - m * m, 0.0)
+
+
+def _beam(h: HistogramSet) -> float:
+    return float(h["triggers"][0] + h["triggers"][1])
+
+
+def _no_beam(d: SpillData) -> Items | None:
+    """Checks that need beam say 'too few' in a spill without it (beam off says why)."""
+    if _beam(d.h) == 0 or d.base is None or d.base_spills < BASELINE_SPILLS[0]:
+        why = ("no beam in this spill" if _beam(d.h) == 0 else
+               f"{d.base_spills} baseline spills (needs {BASELINE_SPILLS[0]})")
+        return {"all": (TOO_FEW, why)}
+    return None
+
+
+def _names(d: SpillData) -> list[str]:
+    return [c.name for c in d.detector.channels]
+
+
+# -- spill checks --------------------------------------------------------------------------
+def dead_channel(d: SpillData) -> Items:
+    if (short := _no_beam(d)) is not None:
+        return short
+    out: Items = {}
+    k, n = d.h["channel_hits"], d.h["channel_events"]
+    k0, n0 = d.base["channel_hits"], d.base["channel_events"]
+    tested = 0
+    for c, name in enumerate(_names(d)):
+        if n[c] == 0 or n0[c] == 0 or n[c] * k0[c] / n0[c] < 10:
+            continue
+        tested += 1
+        ratio = (k[c] / n[c]) / (k0[c] / n0[c])
+        if ratio < 0.5 and fewer(k[c], n[c], k0[c], n0[c]) < P_FAIL:
+            out[name] = (MAJOR, f"{name}: {k[c] / n[c]:.3g} hits/event, baseline "
+                                f"{k0[c] / n0[c]:.3g}")
+    return out if tested else {"all": (TOO_FEW, "no channel with 10 hits expected")}
+
+
+def hot_channel(d: SpillData) -> Items:
+    if (short := _no_beam(d)) is not None:
+        return short
+    out: Items = {}
+    k, n = d.h["channel_hits"], d.h["channel_events"]
+    k0, n0 = d.base["channel_hits"], d.base["channel_events"]
+    for c, name in enumerate(_names(d)):
+        if n[c] < 200 or n0[c] < 200:
+            continue
+        occ, occ0 = k[c] / n[c], k0[c] / n0[c]
+        if occ > 2 * occ0 and occ - occ0 > 0.05 and more(k[c], n[c], k0[c], n0[c]) < P_FAIL:
+            out[name] = (MINOR, f"{name}: {occ:.3g} hits/event, baseline {occ0:.3g}")
+    return out
+
+
+def pedestal_jump(d: SpillData) -> Items:
+    ref = d.reference.get("pedestal_adc") or []
+    ped = d.h["channel_pedestal"]
+    out: Items = {}
+    tested = 0
+    for c, name in enumerate(_names(d)):
+        if c >= len(ref) or ref[c] is None or ped[c, 0] < 10:
+            continue
+        tested += 1
+        m, v = mean_var(*ped[c])
+        delta = m - ref[c]
+        sigma = np.hypot(np.sqrt(v / ped[c, 0]), 0.3)
+        if abs(delta) > 3 and abs(delta) / sigma > 5:
+            out[name] = (MAJOR if abs(delta) > 10 else MINOR,
+                         f"{name}: {m:.1f} ADC, {delta:+.1f} from the {ref[c]:.1f} in force")
+    if not tested:
+        return {"all": (TOO_FEW, "no pedestal in force, or fewer than 10 quiet waveforms")}
+    return out
+
+
+def srd_efficiency(d: SpillData) -> Items:
+    if (short := _no_beam(d)) is not None:
+        return short
+    n, k = d.h["calibration_tags"][:2]
+    n0, k0 = d.base["calibration_tags"][:2]
+    if n < 30 or n0 < 30:
+        return {"all": (TOO_FEW, f"{n:.0f} calibration electrons (needs 30)")}
+    if k0 / n0 - k / n > 0.05 and fewer(k, n, k0, n0) < P_FAIL:
+        return {"all": (MAJOR, f"SRD tags {k / n:.1%} of calibration electrons, baseline "
+                               f"{k0 / n0:.1%}")}
+    return {}
+
+
+def _relative(m: float, v: float, n: float, m0: float, v0: float, n0: float,
+              floor: float) -> tuple[float, float]:
+    """Relative change of a mean and its significance (z), with a systematic floor."""
+    delta = m / m0 - 1
+    sigma = np.hypot(np.sqrt(v / n + v0 / n0) / m0, floor)
+    return delta, abs(delta) / sigma
+
+
+def _size(delta: float) -> str:
+    return MAJOR if abs(delta) > 0.10 else MINOR
+
+
+def gain_drift(d: SpillData) -> Items:
+    if (short := _no_beam(d)) is not None:
+        return short
+    out: Items = {}
+    led, led0 = d.h["channel_led"], d.base["channel_led"]
+    for c, name in enumerate(_names(d)):
+        if led[c, 0] < 5 or led0[c, 0] < 5:
+            continue
+        delta, z = _relative(*mean_var(*led[c]), led[c, 0], *mean_var(*led0[c]), led0[c, 0],
+                             0.002)
+        if abs(delta) > 0.02 and z > Z_FAIL:
+            out[name] = (_size(delta), f"{name}: LED pulse {delta:+.1%} from the baseline")
+    drift, drift0 = d.h["calibration_drift"], d.base["calibration_drift"]
+    n, n0 = drift[:, 0].sum(), drift0[:, 0].sum()
+    if n >= 30 and n0 >= 30:
+        m, v = mean_var(n, drift[:, 1].sum(), drift[:, 3].sum())
+        m0, v0 = mean_var(n0, drift0[:, 1].sum(), drift0[:, 3].sum())
+        delta, z = _relative(m, v, n, m0, v0, n0, 0.002)
+        if abs(delta) > 0.02 and z > Z_FAIL:
+            out["calibration peak"] = (_size(delta), f"calibration peak {delta:+.1%} from the "
+                                                     "baseline")
+    times = np.flatnonzero(drift[:, 0])
+    if len(times) >= 2:  # the spill's two halves, in its drift bins
+        half = (times[0] + times[-1] + 1) // 2
+        first, second = drift[:half], drift[half:]
+        if first[:, 0].sum() >= 30 and second[:, 0].sum() >= 30:
+            m1, v1 = mean_var(first[:, 0].sum(), first[:, 1].sum(), first[:, 3].sum())
+            m2, v2 = mean_var(second[:, 0].sum(), second[:, 1].sum(), second[:, 3].sum())
+            delta, z = _relative(m2, v2, second[:, 0].sum(), m1, v1, first[:, 0].sum(), 0.002)
+            if abs(delta) > 0.02 and z > Z_FAIL:
+                out["along the spill"] = (_size(delta), f"second half of the spill {delta:+.1%}"
+                                                        " from the first (corrected)")
+    return out
+
+
+def rate_drop(d: SpillData) -> Items:
+    if (short := _no_beam(d)) is not None:
+        return short
+    k, k0, spills = _beam(d.h), _beam(d.base), d.base_spills
+    if k0 / spills < 100:
+        return {"all": (TOO_FEW, f"{k0 / spills:.0f} beam triggers per baseline spill")}
+    if k < 0.5 * k0 / spills and rate_fewer(k, 1, k0, spills) < P_FAIL:
+        return {"all": (MINOR, f"{k:.0f} beam triggers, baseline {k0 / spills:.0f} per spill")}
+    return {}
+
+
+def beam_off(d: SpillData) -> Items:
+    others = float(d.h["triggers"][2] + d.h["triggers"][3])
+    if _beam(d.h) == 0 and others > 0:
+        return {"all": (MAJOR, f"spill {d.spill}: no physics or calibration trigger "
+                               f"({others:.0f} random and LED)")}
+    return {}
+
+
+def incomplete_events(d: SpillData) -> Items:
+    if d.base is None or d.base_spills < BASELINE_SPILLS[0]:
+        return {"all": (TOO_FEW, f"{d.base_spills} baseline spills")}
+    n, n0 = d.h["triggers"].sum(), d.base["triggers"].sum()
+    if n < 100:
+        return {"all": (TOO_FEW, f"{n:.0f} events (needs 100)")}
+    out: Items = {}
+    for sid in d.detector.source_ids:
+        first = d.detector.source(sid).channels[0]
+        k = n - d.h["channel_events"][first]
+        k0 = n0 - d.base["channel_events"][first]
+        if k / n - k0 / n0 > 0.01 and more(k, n, k0, n0) < P_FAIL:
+            out[f"source {sid}"] = (MAJOR, f"source {sid} missing from {k / n:.1%} of events, "
+                                           f"baseline {k0 / n0:.1%}")
+    return out
+
+
+def dimuon_yield(d: SpillData) -> Items:
+    if (short := _no_beam(d)) is not None:
+        return short
+    k, eot = float(d.h["physics_tags"][3]), float(d.row.get("eot") or 0.0)
+    prescale = float(d.reference.get("physics_prescale") or 1.0)
+    expected = d.reference.get("dimuons_per_eot")
+    if eot <= 0:
+        return {"all": (TOO_FEW, "no EOT estimate")}
+    if expected:
+        mu = expected * eot / prescale
+        what = "expected"
+        p = min(stats.poisson.cdf(k, mu), stats.poisson.sf(k - 1, mu)) if mu >= 10 else 1.0
+    else:
+        k0 = float(d.base["physics_tags"][3])
+        eot0 = sum(r.get("eot") or 0.0 for r in d.base_rows)
+        mu = k0 * eot / eot0 if eot0 > 0 else 0.0
+        what = "baseline"
+        p = min(rate_fewer(k, eot, k0, eot0), rate_more(k, eot, k0, eot0)) if mu >= 10 else 1.0
+    if mu < 10:
+        return {"all": (TOO_FEW, f"{mu:.1f} dimuons expected (needs 10)")}
+    if abs(k / mu - 1) > 0.3 and p < P_FAIL:
+        per = 1e9 * prescale / eot
+        return {"all": (MINOR, f"{k * per:.0f} dimuons per 1e9 EOT, {what} {mu * per:.0f}")}
+    return {}
+
+
+def srd_accidentals(d: SpillData) -> Items:
+    if (short := _no_beam(d)) is not None:
+        return short
+    n, k = d.h["physics_tags"][0], d.h["physics_tags"][2]
+    n0, k0 = d.base["physics_tags"][0], d.base["physics_tags"][2]
+    if n0 == 0 or n * k0 / n0 < 20:
+        return {"all": (TOO_FEW, "fewer than 20 side-band tags expected")}
+    if (k / n) > 1.5 * (k0 / n0) and more(k, n, k0, n0) < P_FAIL:
+        return {"all": (MINOR, f"side-band tags {k / n:.2%} of physics triggers, baseline "
+                               f"{k0 / n0:.2%}")}
+    return {}
+
+
+def early_saturation(d: SpillData) -> Items:
+    drift = d.h["calibration_drift"]
+    edge = int(round(EARLY_S / (DRIFT_S[1] - DRIFT_S[0]) * drift.shape[0]))
+    early, late = drift[:edge], drift[edge:]
+    n1, n2 = early[:, 0].sum(), late[:, 0].sum()
+    if n1 < 20 or n2 < 20:
+        return {"all": (TOO_FEW, f"{n1:.0f} early and {n2:.0f} later calibration electrons "
+                                 "(needs 20 each)")}
+    m1, v1 = mean_var(n1, early[:, 1].sum(), early[:, 3].sum())
+    m2, v2 = mean_var(n2, late[:, 1].sum(), late[:, 3].sum())
+    delta, z = _relative(m1, v1, n1, m2, v2, n2, 0.002)
+    if delta < -0.02 and z > Z_FAIL:
+        return {"all": (MAJOR if delta < -0.05 else MINOR,
+                        f"E/E_beam {delta:+.1%} in the first {EARLY_S:g} s of the spill")}
+    return {}
+
+
+# -- state checks --------------------------------------------------------------------------
+def _running(s: StateData) -> bool:
+    return s.daq.get("state") == "running" and s.daq.get("run") == s.run
+
+
+def ledger_imbalance(s: StateData) -> Items:
+    if not s.spill_ledgers:
+        return {"all": (TOO_FEW, "no spill ledger yet")}
+    return {f"spill {n}": (MAJOR, f"spill {n}: triggered {led.get('triggered')}, written "
+                                  f"{_written(led)}, rejected {led.get('rejected')}: does not "
+                                  "balance")
+            for n, led in s.spill_ledgers.items() if led.get("balanced") is False}
+
+
+def _written(ledger: dict[str, Any]) -> int:
+    return int(ledger.get("written_complete") or 0) + int(ledger.get("written_incomplete") or 0)
+
+
+def _builder_rejected(daq: dict[str, Any]) -> dict[str, int]:
+    builder = ((daq.get("processes") or {}).get("builder") or {}).get("counters") or {}
+    return {str(sid): sum(int(v) for v in (st.get("rejected") or {}).values())
+            for sid, st in (builder.get("sources") or {}).items() if isinstance(st, dict)}
+
+
+class RejectedFrames:
+    """Frames of a source rejected since the run started (the builder's counters)."""
+
+    def __init__(self) -> None:
+        self.run: int | None = None
+        self.start: dict[str, int] = {}
+
+    def __call__(self, s: StateData) -> Items:
+        counts = _builder_rejected(s.daq)
+        if not counts or s.daq.get("run") != s.run:
+            return {"all": (TOO_FEW, "no builder counters for this run")}
+        if self.run != s.run:
+            self.run, self.start = s.run, counts
+        return {f"source {sid}": (MINOR, f"source {sid}: {n - self.start.get(sid, 0)} frames "
+                                         "rejected since the run started")
+                for sid, n in counts.items() if n > self.start.get(sid, 0)}
+
+
+class ProcessNotAnswering:
+    """A process silent for 3 s or dead while running; restarts since the run started."""
+
+    SILENT_S = 3.0
+
+    def __init__(self) -> None:
+        self.run: int | None = None
+        self.restarts0 = 0
+
+    def __call__(self, s: StateData) -> Items:
+        if not s.daq or s.daq_age_s is None:
+            return {"all": (TOO_FEW, "no state from the DAQ")}
+        if not _running(s):
+            return {}
+        out: Items = {}
+        for name, p in (s.daq.get("processes") or {}).items():
+            age = p.get("heartbeat_age_s")
+            if p.get("role") == "source" and not p.get("alive"):
+                continue  # a crate ends with its spills; one that fails fails the run
+            if not p.get("alive") or (age is not None and age > self.SILENT_S):
+                out[name] = (MAJOR, f"{name}: " + ("dead" if not p.get("alive") else
+                                                   f"no heartbeat for {age:.0f} s"))
+        restarts = sum((s.daq.get("restarts") or {}).values())
+        if self.run != s.run:
+            self.run, self.restarts0 = s.run, restarts
+        if restarts > self.restarts0:
+            out["restarts"] = (MINOR, f"{restarts - self.restarts0} restarts this run: "
+                                      f"{s.daq.get('restarts')}")
+        return out
+
+
+class FeedStale:
+    """The writer writes and the tap takes nothing, or the DAQ's state stops coming."""
+
+    WINDOW_S = 10.0
+
+    def __init__(self) -> None:
+        self.history: deque[tuple[float, float, float]] = deque()
+
+    def __call__(self, s: StateData) -> Items:
+        if not s.daq or s.daq_age_s is None:
+            return {"all": (TOO_FEW, "no state from the DAQ")}
+        if s.daq.get("state") == "running" and s.daq_age_s > self.WINDOW_S:
+            return {"all": (MAJOR, f"no state from the DAQ for {s.daq_age_s:.0f} s")}
+        if not _running(s):
+            self.history.clear()
+            return {}
+        writer = ((s.daq.get("processes") or {}).get("writer") or {}).get("counters") or {}
+        written = float(writer.get("written_events") or 0)
+        self.history.append((s.now_s, written, float(s.counters.get("taken") or 0)))
+        while self.history and self.history[0][0] < s.now_s - self.WINDOW_S:
+            self.history.popleft()
+        t0, w0, k0 = self.history[0]
+        if s.now_s - t0 >= 0.8 * self.WINDOW_S and written > w0 and s.counters.get(
+                "taken", 0) == k0:
+            return {"all": (MAJOR, f"the writer wrote {written - w0:.0f} events in "
+                                   f"{s.now_s - t0:.0f} s, the monitor took none")}
+        return {}
+
+
+def checks() -> tuple[Check, ...]:
+    """The checks of ``docs/monitor.md``'s table, in its order (state checks with memory are
+    made anew for each evaluator)."""
+    return (
+        Check("dead channel", "Detector maps",
+              "A channel has far fewer hits than in the previous spills: PMT or HV off, a "
+              "cable, or its digitizer. Look at its waveform (Detector maps, click the cell); "
+              "check its HV in the logbook; call the detector expert.", "spill", dead_channel),
+        Check("hot channel", "Detector maps",
+              "A channel fires far more often than before: noise or light leak. Look at its "
+              "waveforms; if it persists, note it in the logbook and call the detector expert.",
+              "spill", hot_channel),
+        Check("pedestal jump", "Calibration health",
+              "A channel's pedestal moved away from the value in force: the energies of that "
+              "channel are off. Check the digitizer; take a pedestal run and write the new "
+              "pedestals (calib) after the expert's approval.", "spill", pedestal_jump),
+        Check("SRD efficiency", "Physics rates",
+              "Fewer calibration electrons carry an SRD tag: SRD HV, timing or the beam's "
+              "tune. The signal selection's efficiency falls with it. Call the SRD expert.",
+              "spill", srd_efficiency),
+        Check("gain drift", "Calibration health",
+              "A gain moved: LED pulses of a channel, the calibration peak, or the energy "
+              "along the spill. Compare with the HV in force (Logbook); if real, the "
+              "calibration expert decides on a new calibration.", "spill", gain_drift),
+        Check("rate drop", "Physics rates",
+              "Fewer beam triggers per spill than before: lower beam intensity or a trigger "
+              "problem. Ask the SPS/beam operators (CCC) about the intensity; check the "
+              "trigger rates on the DAQ tab.", "spill", rate_drop),
+        Check("beam off", "Overview",
+              "A spill without beam triggers: the beam is off or blocked upstream. Ask the "
+              "CCC; note it in the logbook; the DAQ may keep running.", "spill", beam_off,
+              exact=True),
+        Check("ledger imbalance", "DAQ",
+              "A spill's events do not add up (triggered != written + rejected): data may be "
+              "lost. Note the spill in the logbook, keep the run file, call the DAQ expert.",
+              "state", ledger_imbalance, exact=True),
+        Check("incomplete events", "DAQ",
+              "A crate is missing from more events than before: it stopped sending or its "
+              "link is bad. Check the crate's process on the DAQ tab; stop the run and "
+              "restart if it does not recover; call the DAQ expert.", "spill",
+              incomplete_events),
+        Check("rejected frames", "DAQ",
+              "The event builder rejected frames of a crate (malformed or out of order). Look "
+              "at the builder's counters on the DAQ tab and call the DAQ expert.", "state",
+              RejectedFrames(), exact=True),
+        Check("process not answering", "DAQ",
+              "A DAQ process stopped answering or was restarted. The supervisor restarts "
+              "workers and the tap by itself; if it repeats, stop the run and call the DAQ "
+              "expert.", "state", ProcessNotAnswering(), delay_s=3.0),
+        Check("monitor feed stale", "DAQ",
+              "The monitor gets no data while the writer writes, or no state from the DAQ: "
+              "what you see is old. The data are being taken; restart the monitor; call the "
+              "DAQ expert if it persists.", "state", FeedStale(), delay_s=0.0),
+        Check("dimuon yield", "Physics rates",
+              "The dimuons per electron on target are off their reference: the muon "
+              "counters, the HCAL or the EOT estimate. Check the muon counters on Detector "
+              "maps and the beam counters.", "spill", dimuon_yield),
+        Check("SRD accidentals", "Physics rates",
+              "More accidental SRD tags than before: higher intensity or a noisy SRD. Check "
+              "the beam intensity; the signal selection may need a tighter window.", "spill",
+              srd_accidentals),
+        Check("early saturation", "Calibration health",
+              "Energies are low early in the spill: PMT saturation at the spill's high "
+              "instantaneous intensity (in NA64 it made signal-like events in a few spills). "
+              "Ask the CCC for a smoother spill; note the spills in the logbook.", "spill",
+              early_saturation),
+    )
+
+
+CHECK_NAMES = tuple(c.name for c in checks())
+
+
+@dataclass
+class Baseline:
+    """The run's closed spills (their histograms and rows) for spill checks' baselines."""
+
+    sets: deque = field(default_factory=lambda: deque(maxlen=BASELINE_SPILLS[1] + BASELINE_GAP))
+    rows: deque = field(default_factory=lambda: deque(maxlen=BASELINE_SPILLS[1] + BASELINE_GAP))
+
+    def data(self, spill: int, h: HistogramSet, row: dict[str, Any], reference: dict[str, Any],
+             detector: Detector) -> SpillData:
+        sets = list(self.sets)[:-BASELINE_GAP] if len(self.sets) > BASELINE_GAP else []
+        rows = list(self.rows)[:-BASELINE_GAP] if len(self.rows) > BASELINE_GAP else []
+        base = None
+        if sets:
+            base = sets[0].copy()
+            for other in sets[1:]:
+                base.add(other)
+        return SpillData(spill, h, row, base, rows, reference, detector)
+
+    def append(self, h: HistogramSet, row: dict[str, Any]) -> None:
+        self.sets.append(h)
+        self.rows.append(row)

@@ -1,0 +1,258 @@
+"""Alarm handling (``docs/monitor.md``, Alarms): runs the checks, filters them against chatter,
+latches alarms until acknowledged, shelves them for a while, and records every transition
+in the logbook. One per histogram server; its state goes into every snapshot."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from daq.detector import Detector
+from monitor.alarm_checks import (
+    CHECK_NAMES,
+    FILTER,
+    OK,
+    RANK,
+    TOO_FEW,
+    Baseline,
+    Check,
+    Items,
+    StateData,
+    checks,
+)
+from monitor.histograms import HistogramSet
+
+LOG_KEPT = 50
+SHELVE_MINUTES = (1, 480)
+ACTIONS = ("acknowledge", "shelve", "unshelve")
+SERVER_AUTHOR = "alarm server"
+
+
+class AlarmCommandError(ValueError):
+    """A refused alarm command, with the reason."""
+
+
+@dataclass
+class Alarm:
+    check: Check
+    severity: str = OK  # after the filter
+    latched: str = OK
+    items: Items = field(default_factory=dict)  # the active (filtered) items
+    result: Items = field(default_factory=dict)  # the last result, unfiltered
+    since_unix_s: float | None = None
+    acknowledged_by: str | None = None
+    shelved_until_unix_s: float | None = None
+    shelved_by: str | None = None
+    history: dict[str, deque] = field(default_factory=dict)  # item -> last severities
+    failing_since: dict[str, float] = field(default_factory=dict)  # state checks' delay
+
+    @property
+    def state(self) -> str:
+        if self.shelved_until_unix_s is not None:
+            return "shelved"
+        if self.severity != OK:
+            return "acknowledged" if self.acknowledged_by else "active"
+        if self.latched != OK:
+            return "cleared, unacknowledged"
+        if set(self.result) == {"all"} and self.result["all"][0] == TOO_FEW:
+            return TOO_FEW
+        return OK
+
+    def text(self) -> str:
+        lines = [t for _s, t in self.items.values()] or [
+            t for s, t in self.result.values() if s == TOO_FEW]
+        return "; ".join(lines[:6]) + (f"; and {len(lines) - 6} more" if len(lines) > 6 else "")
+
+    def as_dict(self) -> dict[str, Any]:
+        c = self.check
+        return {"name": c.name, "panel": c.panel, "guidance": c.guidance, "kind": c.kind,
+                "severity": self.severity, "latched": self.latched, "state": self.state,
+                "items": {k: list(v) for k, v in self.items.items()}, "text": self.text(),
+                "since_unix_s": self.since_unix_s, "acknowledged_by": self.acknowledged_by,
+                "shelved_until_unix_s": self.shelved_until_unix_s,
+                "shelved_by": self.shelved_by}
+
+
+def check_command(request: dict[str, Any]) -> None:
+    """What can be refused without the alarms' state (the supervisor asks it too)."""
+    action, name, author = request.get("action"), request.get("name"), request.get("author")
+    if action not in ACTIONS:
+        raise AlarmCommandError(f"alarm action {action!r}: one of {', '.join(ACTIONS)}")
+    if name not in CHECK_NAMES:
+        raise AlarmCommandError(f"no alarm {name!r}: one of {', '.join(CHECK_NAMES)}")
+    if not isinstance(author, str) or not author.strip() or len(author) > 100:
+        raise AlarmCommandError("an alarm command needs its author's name (at most 100 "
+                                "characters)")
+    if action == "shelve":
+        minutes = request.get("minutes")
+        if (not isinstance(minutes, (int, float)) or isinstance(minutes, bool)
+                or not SHELVE_MINUTES[0] <= minutes <= SHELVE_MINUTES[1]):
+            raise AlarmCommandError(f"shelving for {minutes!r} minutes: "
+                                    f"{SHELVE_MINUTES[0]} to {SHELVE_MINUTES[1]}")
+        reason = request.get("reason")
+        if not isinstance(reason, str) or not reason.strip():
+            raise AlarmCommandError("shelving needs a reason")
+
+
+def _worst(items: Items) -> str:
+    sev = OK
+    for s, _t in items.values():
+        if RANK[s] > RANK[sev]:
+            sev = s
+    return sev
+
+
+class AlarmHandler:
+    def __init__(self, detector: Detector,
+                 logbook: Callable[[str, str, int | None], None] | None = None):
+        """``logbook(text, author, run)`` records a transition (the conditions database's
+        logbook, kind ``alarm``); without it transitions are only kept in the snapshot."""
+        self.detector = detector
+        self.logbook = logbook
+        self.alarms = {c.name: Alarm(c) for c in checks()}
+        self.log: deque[dict[str, Any]] = deque(maxlen=LOG_KEPT)
+        self.errors: dict[str, str] = {}
+        self.evaluated_unix_s: float | None = None
+        self.logbook_failures = 0
+        self.run: int | None = None
+        self.baseline = Baseline()
+
+    def new_run(self, run: int | None) -> None:
+        """Baselines and filters start again; alarms stay latched until acknowledged."""
+        self.run = run
+        self.baseline = Baseline()
+        for a in self.alarms.values():
+            a.history.clear()
+            a.failing_since.clear()
+
+    # -- evaluation --------------------------------------------------------------------------
+    def spill_closed(self, spill: int, h: HistogramSet, row: dict[str, Any],
+                     reference: dict[str, Any], now: float | None = None) -> None:
+        """Tests a closed spill against its baseline, then adds it to the baseline."""
+        data = self.baseline.data(spill, h, row, reference, self.detector)
+        for a in self.alarms.values():
+            if a.check.kind == "spill":
+                self._run(a, data, now or time.time())
+        self.baseline.append(h, row)
+
+    def state(self, data: StateData) -> None:
+        """The state checks, at every publish period; the alarm source's heartbeat."""
+        for a in self.alarms.values():
+            if a.check.kind == "state":
+                self._run(a, data, data.now_s)
+            self._expire(a, data.now_s)
+        self.evaluated_unix_s = data.now_s
+
+    def _run(self, a: Alarm, data: Any, now: float) -> None:
+        try:
+            result = a.check.test(data)
+        except Exception as exc:  # a check's bug must not silence the others, nor the tap
+            self.errors[a.check.name] = f"{type(exc).__name__}: {exc}"
+            return
+        self.errors.pop(a.check.name, None)
+        a.result = result
+        self._update(a, self._filter(a, result, now), now)
+
+    def _filter(self, a: Alarm, result: Items, now: float) -> Items:
+        failing = {k: v for k, v in result.items() if RANK[v[0]] > 0}
+        c = a.check
+        if c.kind == "state":
+            for k in list(a.failing_since):
+                if k not in failing:
+                    del a.failing_since[k]
+            for k in failing:
+                a.failing_since.setdefault(k, now)
+            return {k: v for k, v in failing.items() if now - a.failing_since[k] >= c.delay_s}
+        if c.exact:
+            return failing
+        need, of = FILTER
+        active = {}
+        for k in set(a.history) | set(failing):
+            h = a.history.setdefault(k, deque(maxlen=of))
+            h.append(failing.get(k, (OK, ""))[0])
+            fails = [s for s in h if RANK[s] > 0]
+            if len(fails) >= need:
+                text = failing[k][1] if k in failing else a.items.get(k, (OK, k))[1]
+                active[k] = (max(fails, key=RANK.get), text)
+            if not fails:
+                del a.history[k]
+        return active
+
+    def _update(self, a: Alarm, active: Items, now: float) -> None:
+        before = a.severity
+        a.items, a.severity = active, _worst(active)
+        if a.shelved_until_unix_s is not None:
+            return  # shelved: nothing raises, nothing latches
+        if a.severity != OK and (before == OK or RANK[a.severity] > RANK[before]):
+            if RANK[a.severity] > RANK[a.latched] or a.latched == OK:
+                a.latched = a.severity
+                a.acknowledged_by = None  # a worse alarm needs a new acknowledgement
+            a.since_unix_s = now
+            self._record(a, f"raised {a.severity.upper()}", SERVER_AUTHOR, a.text(), now)
+        elif a.severity == OK and before != OK:
+            if a.acknowledged_by:
+                a.latched, a.acknowledged_by = OK, None
+            self._record(a, "cleared", SERVER_AUTHOR, "", now)
+
+    def _expire(self, a: Alarm, now: float) -> None:
+        if a.shelved_until_unix_s is not None and now >= a.shelved_until_unix_s:
+            a.shelved_until_unix_s = a.shelved_by = None
+            self._record(a, "shelving expired", SERVER_AUTHOR, "", now)
+            self._update(a, a.items, now)
+
+    # -- commands ----------------------------------------------------------------------------
+    def command(self, request: dict[str, Any], now: float | None = None) -> None:
+        """``acknowledge``, ``shelve`` or ``unshelve`` an alarm (the run-control request
+        ``alarm``); :class:`AlarmCommandError` names what is wrong."""
+        now = now or time.time()
+        check_command(request)
+        action, name = request["action"], request["name"]
+        a, author = self.alarms[name], request["author"].strip()
+        if action == "acknowledge":
+            if a.latched == OK and a.severity == OK:
+                raise AlarmCommandError(f"alarm {name!r} is not raised: nothing to acknowledge")
+            a.acknowledged_by = author
+            if a.severity == OK:
+                a.latched, a.acknowledged_by = OK, None
+            self._record(a, "acknowledged", author, "", now)
+        elif action == "shelve":
+            minutes = request["minutes"]
+            a.shelved_until_unix_s, a.shelved_by = now + 60.0 * minutes, author
+            self._record(a, f"shelved for {minutes:g} min", author,
+                         request["reason"].strip()[:500], now)
+        else:
+            if a.shelved_until_unix_s is None:
+                raise AlarmCommandError(f"alarm {name!r} is not shelved")
+            a.shelved_until_unix_s = a.shelved_by = None
+            self._record(a, "unshelved", author, "", now)
+            self._update(a, a.items, now)
+
+    # -- record and report -------------------------------------------------------------------
+    def _record(self, a: Alarm, what: str, by: str, text: str, now: float) -> None:
+        entry = {"time_unix_s": now, "name": a.check.name, "what": what, "by": by,
+                 "text": text, "run": self.run}
+        self.log.append(entry)
+        if self.logbook is None:
+            return
+        line = (f"{a.check.name} {what}" + (f": {text}" if text else ""))[:1900]
+        try:
+            self.logbook(line, by, self.run)
+        except Exception:  # a logbook that cannot be written is counted, never fatal
+            self.logbook_failures += 1
+
+    def header(self) -> dict[str, Any]:
+        """The snapshot's ``alarms``."""
+        return {"evaluated_unix_s": self.evaluated_unix_s, "errors": dict(self.errors),
+                "logbook_failures": self.logbook_failures,
+                "alarms": [a.as_dict() for a in self.alarms.values()], "log": list(self.log)}
+
+
+def raised(header: dict[str, Any]) -> list[dict[str, Any]]:
+    """The alarms a crew must see: latched or active and not shelved, worst first."""
+    alarms = [a for a in (header or {}).get("alarms", []) if a.get("state") in (
+        "active", "acknowledged", "cleared, unacknowledged")]
+    return sorted(alarms, key=lambda a: (-RANK.get(a.get("latched"), 0), a.get("name", "")))
+
