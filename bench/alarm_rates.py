@@ -38,7 +38,7 @@ FAULTS = {  # name -> (emulator settings, the alarm that must rise)
 def checked_spills(settings: dict[str, Any], spills: int, run: int,
                    on_close=None) -> dict[str, Any]:
     """Emulate, reconstruct and monitor ``spills`` spills; ``on_close(spill, handler)`` after
-    each spill's checks. Returns the handler's final header and the time taken."""
+    each spill's checks. Returns the handler's final header, the time taken, the server."""
     from daq.config import load
     from daq.detector import Detector
     from daq.reco.reconstruction import Reconstruction
@@ -73,7 +73,8 @@ def checked_spills(settings: dict[str, Any], spills: int, run: int,
                     closed = len(server.rows)
                     on_close(server.rows[-1]["spill"], server.alarms)
         server.snapshot()  # the state checks' heartbeat, as the tap publishes
-    return {"header": server.alarms.header(), "seconds": time.perf_counter() - t0}
+    return {"header": server.alarms.header(), "seconds": time.perf_counter() - t0,
+            "server": server}
 
 
 def _clean(job: tuple[int, int]) -> dict[str, Any]:

@@ -265,18 +265,19 @@ def incomplete_events(d: SpillData) -> Items:
 def dimuon_yield(d: SpillData) -> Items:
     if (short := _no_beam(d)) is not None:
         return short
-    k, eot = float(d.h["physics_tags"][3]), float(d.row.get("eot") or 0.0)
+    k = float(d.h["physics_tags"][3])
+    eot = float(d.row.get("eot") or 0.0) * _complete(d.h)  # muon tags need complete events
     prescale = float(d.reference.get("physics_prescale") or 1.0)
     expected = d.reference.get("dimuons_per_eot")
-    if eot <= 0:
-        return {"all": (TOO_FEW, "no EOT estimate")}
+    if eot <= 0 or _complete(d.h) < 0.5:
+        return {"all": (TOO_FEW, "no EOT estimate, or most physics triggers incomplete")}
     if expected:
         mu = expected * eot / prescale
         what = "expected"
         p = min(stats.poisson.cdf(k, mu), stats.poisson.sf(k - 1, mu)) if mu >= 10 else 1.0
     else:
         k0 = float(d.base["physics_tags"][3])
-        eot0 = sum(r.get("eot") or 0.0 for r in d.base_rows)
+        eot0 = sum(r.get("eot") or 0.0 for r in d.base_rows) * _complete(d.base)
         mu = k0 * eot / eot0 if eot0 > 0 else 0.0
         what = "baseline"
         p = min(rate_fewer(k, eot, k0, eot0), rate_more(k, eot, k0, eot0)) if mu >= 10 else 1.0
@@ -286,6 +287,11 @@ def dimuon_yield(d: SpillData) -> Items:
         per = 1e9 * prescale / eot
         return {"all": (MINOR, f"{k * per:.0f} dimuons per 1e9 EOT, {what} {mu * per:.0f}")}
     return {}
+
+
+def _complete(h: HistogramSet) -> float:
+    """The fraction of physics triggers that were complete (the tags count those only)."""
+    return float(h["physics_tags"][0] / h["triggers"][0]) if h["triggers"][0] else 0.0
 
 
 def srd_accidentals(d: SpillData) -> Items:

@@ -4,6 +4,7 @@ in the logbook. One per histogram server; its state goes into every snapshot."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -118,7 +119,11 @@ class AlarmHandler:
         self.evaluated_unix_s: float | None = None
         self.logbook_failures = 0
         self.run: int | None = None
+        self.tested_spill: int | None = None  # while spill checks run: the log says which
         self.baseline = Baseline()
+        #: a file feed's handler is evaluated in the feed's thread and commanded from the
+        #: window's; the tap's has one thread
+        self.lock = threading.Lock()
 
     def new_run(self, run: int | None) -> None:
         """Baselines and filters start again; alarms stay latched until acknowledged."""
@@ -133,18 +138,22 @@ class AlarmHandler:
                      reference: dict[str, Any], now: float | None = None) -> None:
         """Tests a closed spill against its baseline, then adds it to the baseline."""
         data = self.baseline.data(spill, h, row, reference, self.detector)
-        for a in self.alarms.values():
-            if a.check.kind == "spill":
-                self._run(a, data, now or time.time())
+        with self.lock:
+            self.tested_spill = spill
+            for a in self.alarms.values():
+                if a.check.kind == "spill":
+                    self._run(a, data, now or time.time())
+            self.tested_spill = None
         self.baseline.append(h, row)
 
     def state(self, data: StateData) -> None:
         """The state checks, at every publish period; the alarm source's heartbeat."""
-        for a in self.alarms.values():
-            if a.check.kind == "state":
-                self._run(a, data, data.now_s)
-            self._expire(a, data.now_s)
-        self.evaluated_unix_s = data.now_s
+        with self.lock:
+            for a in self.alarms.values():
+                if a.check.kind == "state":
+                    self._run(a, data, data.now_s)
+                self._expire(a, data.now_s)
+            self.evaluated_unix_s = data.now_s
 
     def _run(self, a: Alarm, data: Any, now: float) -> None:
         try:
@@ -181,8 +190,9 @@ class AlarmHandler:
                 del a.history[k]
         return active
 
-    def _update(self, a: Alarm, active: Items, now: float) -> None:
-        before = a.severity
+    def _update(self, a: Alarm, active: Items, now: float, before: str | None = None) -> None:
+        """``before``: the severity the crew last saw (OK after a shelving)."""
+        before = a.severity if before is None else before
         a.items, a.severity = active, _worst(active)
         if a.shelved_until_unix_s is not None:
             return  # shelved: nothing raises, nothing latches
@@ -201,7 +211,7 @@ class AlarmHandler:
         if a.shelved_until_unix_s is not None and now >= a.shelved_until_unix_s:
             a.shelved_until_unix_s = a.shelved_by = None
             self._record(a, "shelving expired", SERVER_AUTHOR, "", now)
-            self._update(a, a.items, now)
+            self._update(a, a.items, now, before=OK)
 
     # -- commands ----------------------------------------------------------------------------
     def command(self, request: dict[str, Any], now: float | None = None) -> None:
@@ -209,6 +219,10 @@ class AlarmHandler:
         ``alarm``); :class:`AlarmCommandError` names what is wrong."""
         now = now or time.time()
         check_command(request)
+        with self.lock:
+            self._command(request, now)
+
+    def _command(self, request: dict[str, Any], now: float) -> None:
         action, name = request["action"], request["name"]
         a, author = self.alarms[name], request["author"].strip()
         if action == "acknowledge":
@@ -228,16 +242,17 @@ class AlarmHandler:
                 raise AlarmCommandError(f"alarm {name!r} is not shelved")
             a.shelved_until_unix_s = a.shelved_by = None
             self._record(a, "unshelved", author, "", now)
-            self._update(a, a.items, now)
+            self._update(a, a.items, now, before=OK)
 
     # -- record and report -------------------------------------------------------------------
     def _record(self, a: Alarm, what: str, by: str, text: str, now: float) -> None:
         entry = {"time_unix_s": now, "name": a.check.name, "what": what, "by": by,
-                 "text": text, "run": self.run}
+                 "text": text, "run": self.run, "spill": self.tested_spill}
         self.log.append(entry)
         if self.logbook is None:
             return
-        line = (f"{a.check.name} {what}" + (f": {text}" if text else ""))[:1900]
+        at = f" (spill {self.tested_spill})" if self.tested_spill is not None else ""
+        line = (f"{a.check.name} {what}{at}" + (f": {text}" if text else ""))[:1900]
         try:
             self.logbook(line, by, self.run)
         except Exception:  # a logbook that cannot be written is counted, never fatal
@@ -245,9 +260,11 @@ class AlarmHandler:
 
     def header(self) -> dict[str, Any]:
         """The snapshot's ``alarms``."""
-        return {"evaluated_unix_s": self.evaluated_unix_s, "errors": dict(self.errors),
-                "logbook_failures": self.logbook_failures,
-                "alarms": [a.as_dict() for a in self.alarms.values()], "log": list(self.log)}
+        with self.lock:
+            return {"evaluated_unix_s": self.evaluated_unix_s, "errors": dict(self.errors),
+                    "logbook_failures": self.logbook_failures,
+                    "alarms": [a.as_dict() for a in self.alarms.values()],
+                    "log": list(self.log)}
 
 
 def raised(header: dict[str, Any]) -> list[dict[str, Any]]:

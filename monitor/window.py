@@ -12,6 +12,7 @@ from PyQt5 import QtCore, QtGui, QtWidgets
 from daq.detector import Detector
 from monitor.feeds import Feed
 from monitor.panels import Panel, label
+from monitor.panels.alarms import AlarmsPanel, alarm_source_trouble
 from monitor.panels.calibration_health import CalibrationHealthPanel
 from monitor.panels.daq_status import DaqStatusPanel
 from monitor.panels.detector_maps import DetectorMapsPanel
@@ -46,6 +47,41 @@ class ControlButtons:
         return f"{command}: asked..."
 
 
+class AlarmCommands:
+    """Where the Alarms tab's acknowledge, shelve and unshelve go: the DAQ's run-control
+    endpoint (``alarm`` request, handled by the tap), or a file feed's own handler."""
+
+    def __init__(self, endpoint: str | None = None, handler=None):
+        self.endpoint = endpoint
+        self.handler = handler
+        self.last_answer = ""
+
+    def __call__(self, request: dict) -> str:
+        from monitor.alarm_handler import AlarmCommandError
+
+        what = f"{request['action']} {request['name']!r}"
+        if self.handler is not None:
+            try:
+                self.handler.command(request)
+                self.last_answer = f"{what}: done"
+            except AlarmCommandError as exc:
+                self.last_answer = f"{what}: refused: {exc}"
+            return self.last_answer
+
+        def work():
+            from daq.config import ConfigError
+            from daq.run_control_client import ask
+
+            try:
+                a = ask(self.endpoint, "alarm", 10.0, **request)
+                self.last_answer = f"{what}: " + ("sent to the alarm server" if a.get("ok")
+                                                  else f"refused: {a.get('error')}")
+            except ConfigError as exc:
+                self.last_answer = f"{what}: {exc}"
+        threading.Thread(target=work, daemon=True).start()
+        return f"{what}: asked..."
+
+
 class NoteWriter:
     """Where the logbook form's entries go: the conditions database itself on the DAQ's
     machine, or the DAQ's run-control endpoint (``logbook`` request) from another one; the
@@ -75,7 +111,8 @@ class NoteWriter:
 
 class MonitorWindow(QtWidgets.QMainWindow):
     def __init__(self, feed: Feed, detector: Detector, control: ControlButtons | None = None,
-                 remember: bool = True, notes: NoteWriter | None = None):
+                 remember: bool = True, notes: NoteWriter | None = None,
+                 alarm_commands: AlarmCommands | None = None):
         super().__init__()
         self.feed = feed
         self.detector = detector
@@ -84,13 +121,19 @@ class MonitorWindow(QtWidgets.QMainWindow):
         self.maps = DetectorMapsPanel(detector)
         self.waveforms = WaveformsPanel(detector)
         self.daq_panel = DaqStatusPanel(control)
-        self.panels: list[Panel] = [OverviewPanel(), PhysicsRatesPanel(), self.maps,
-                                    self.waveforms, CalibrationHealthPanel(),
+        server = getattr(feed, "server", None)  # a file feed runs its own alarms
+        self.alarm_commands = alarm_commands or (
+            AlarmCommands(handler=server.alarms) if server is not None else
+            AlarmCommands(control.endpoint) if control is not None else None)
+        self.alarms = AlarmsPanel(self.alarm_commands)
+        self.panels: list[Panel] = [OverviewPanel(), self.alarms, PhysicsRatesPanel(),
+                                    self.maps, self.waveforms, CalibrationHealthPanel(),
                                     LogbookPanel(detector, notes), self.daq_panel]
         self.tabs = QtWidgets.QTabWidget()
         for p in self.panels:
             self.tabs.addTab(p, p.title)
         self.maps.open_waveform.connect(self.show_waveform)
+        self.alarms.show_panel.connect(self.show_panel)
         self.stale = label("STALE", bold=True, size_pt=28)
         self.stale.setStyleSheet("color: white; background: rgba(200, 0, 0, 200); "
                                  "padding: 8px;")
@@ -98,6 +141,14 @@ class MonitorWindow(QtWidgets.QMainWindow):
         central = QtWidgets.QWidget()
         layout = QtWidgets.QVBoxLayout(central)
         layout.addWidget(self._toolbar())
+        self.banner = QtWidgets.QPushButton()  # the raised alarms, on every tab
+        f = self.banner.font()
+        f.setPointSize(12)
+        f.setBold(True)
+        self.banner.setFont(f)
+        self.banner.clicked.connect(lambda: self.tabs.setCurrentWidget(self.alarms))
+        self.banner.setVisible(False)
+        layout.addWidget(self.banner)
         layout.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
         self.stale.setParent(central)
@@ -137,6 +188,11 @@ class MonitorWindow(QtWidgets.QMainWindow):
         snap = self.feed.latest
         return since(snap, self.baseline) if snap is not None else None
 
+    def show_panel(self, title: str) -> None:
+        for p in self.panels:
+            if p.title == title:
+                self.tabs.setCurrentWidget(p)
+
     def show_waveform(self, channel: int) -> None:
         self.waveforms.select(channel)
         self.tabs.setCurrentWidget(self.waveforms)
@@ -160,7 +216,9 @@ class MonitorWindow(QtWidgets.QMainWindow):
         self._place_stale()
         self.feed_status.setText(self._feed_text())
         if snap is None:
+            self.banner.setVisible(False)
             return
+        self._draw_banner(snap)
         panel = self.tabs.currentWidget()
         key = (snap.seq, snap.received_monotonic_s, id(panel), panel.changes, id(self.baseline))
         if key == self._drawn:
@@ -170,6 +228,32 @@ class MonitorWindow(QtWidgets.QMainWindow):
         panel.draw(snap)
         self.draw_times_s.append(time.perf_counter() - t0)
         del self.draw_times_s[:-1000]
+
+    def _draw_banner(self, snap: Snapshot) -> None:
+        """The raised alarms (latched, not shelved), worst first, or why the alarms cannot
+        be trusted; one line, on every tab (a click opens the Alarms tab)."""
+        from monitor.alarm_handler import raised
+
+        trouble = alarm_source_trouble(snap, getattr(self.feed, "period_s", 0.5))
+        alarms = raised(snap.header.get("alarms") or {})
+        if trouble:
+            text, colour = trouble, "#C00000"
+        elif alarms:
+            a = alarms[0]
+            unacked = sum(1 for x in alarms if x.get("state") != "acknowledged")
+            text = (f"{a['latched'].upper()}: {a['name']}: {a.get('text', '')[:90]} "
+                    f"({a['state']})" + (f"; {len(alarms) - 1} more" if len(alarms) > 1
+                                         else "") + f"; {unacked} unacknowledged")
+            colour = "#C00000" if a["latched"] == "major" else "#B35900"
+        else:
+            self.banner.setVisible(False)
+            self.tabs.setTabText(self.tabs.indexOf(self.alarms), "Alarms")
+            return
+        self.banner.setText(text)
+        self.banner.setStyleSheet(f"color: white; background-color: {colour}; padding: 6px; "
+                                  "text-align: left; border: none;")
+        self.banner.setVisible(True)
+        self.tabs.setTabText(self.tabs.indexOf(self.alarms), f"Alarms ({len(alarms)})")
 
     def _feed_text(self) -> str:
         f = self.feed
@@ -181,6 +265,8 @@ class MonitorWindow(QtWidgets.QMainWindow):
             text += f"; {f.last_error}"
         if self.daq_panel.control is not None and self.daq_panel.control.last_answer:
             text += f"; {self.daq_panel.control.last_answer}"
+        if self.alarm_commands is not None and self.alarm_commands.last_answer:
+            text += f"; {self.alarm_commands.last_answer}"
         return text
 
     # -- pictures ----------------------------------------------------------------------------
