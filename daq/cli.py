@@ -98,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the tap's snapshot endpoint (default: endpoints.tap_publish)")
     p.add_argument("--file", metavar="RUN", help="a run file instead of a live DAQ")
     p.add_argument("--snapshot", metavar="PNG", help="write every panel into PNG and exit")
+    p.add_argument("--reference", metavar="RUN",
+                   help="the reference run (a number, or a run or monitor file); default: "
+                   "the last good run of the same beam energy, trigger and HV version")
 
     p = sub.add_parser("run", help="start a DAQ and serve run-control commands",
                        description="Start the DAQ's processes from a configuration and wait "
@@ -331,7 +334,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
                          follow=not args.snapshot)
     detector = getattr(feed, "detector", None) or Detector.load(args.detector)
     control = None if args.file else cfg.endpoints.control
-    return app.run(feed, detector, args.snapshot, control)
+    return app.run(feed, detector, args.snapshot, control, args.reference)
 
 
 def _open_monitor(cfg) -> None:

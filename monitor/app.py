@@ -65,7 +65,7 @@ def wait_for(feed: Feed, timeout_s: float) -> None:
 
 
 def run(feed: Feed, detector: Detector, snapshot_png: str | None = None,
-        control_endpoint: str | None = None) -> int:
+        control_endpoint: str | None = None, reference: str | None = None) -> int:
     app = qt_application()
     from monitor.window import ControlButtons, MonitorWindow, NoteWriter
 
@@ -75,14 +75,14 @@ def run(feed: Feed, detector: Detector, snapshot_png: str | None = None,
             wait_for(feed, FIRST_SNAPSHOT_S if feed.live else 600.0)
             if feed.last_error and not feed.live:
                 raise ConfigError(feed.last_error)
-            window = MonitorWindow(feed, detector, remember=False)
+            window = MonitorWindow(feed, detector, remember=False, reference=reference)
             path = window.render_all(snapshot_png)
             print(f"wrote {path}")
             return 0
         control = ControlButtons(control_endpoint) if control_endpoint else None
         remote = control_endpoint is not None and not on_this_machine(control_endpoint)
         notes = NoteWriter(detector, control_endpoint if remote else None)
-        window = MonitorWindow(feed, detector, control, notes=notes)
+        window = MonitorWindow(feed, detector, control, notes=notes, reference=reference)
         window.show()
         return app.exec_()
     finally:

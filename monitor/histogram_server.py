@@ -88,6 +88,7 @@ class HistogramServer:
         self.closed: deque[HistogramSet] = deque(maxlen=max(self.window_spills - 1, 1))
         self.rows: deque[dict[str, Any]] = deque(maxlen=STRIP_SPILLS)
         self.eot = SpillFigures(self.detector)
+        self.closed_eot = [0.0, 0.0]  # the run's closed spills: EOT and its variance
         self.event_sample = EventSample()
         n_ch, n_s = self.detector.n_channels, self.detector.samples_per_channel
         self.waveform_samples = np.zeros((n_ch, n_s), np.uint16)
@@ -156,6 +157,8 @@ class HistogramServer:
     def _close_spill(self) -> None:
         row = self._row(live=False)
         self.rows.append(row)
+        self.closed_eot[0] += row["eot"] or 0.0
+        self.closed_eot[1] += (row["eot_error"] or 0.0) ** 2
         self.run_set.add(self.spill_set)
         closed = self.spill_set.copy()
         if self.window_spills > 1:
@@ -205,7 +208,12 @@ class HistogramServer:
         self.alarms.state(StateData(
             now, self.daq, None if self.daq_received_s is None else now - self.daq_received_s,
             self.counters, self.spill_ledgers, self.run))
+        live_eot = rows[-1] if rows and rows[-1]["live"] else {}
+        exposure = {"eot": self.closed_eot[0] + (live_eot.get("eot") or 0.0),
+                    "eot_error": float(np.sqrt(self.closed_eot[1] + (
+                        live_eot.get("eot_error") or 0.0) ** 2))}
         header = {"seq": self.seq, "time_unix_s": now, "run": self.run,
+                  "exposure": exposure,
                   "spill": self.spill, "blinded": self.filler.blinded,
                   "counters": dict(self.counters), "spills": rows,
                   "waveforms": {k: _json_floats(v) for k, v in self.waveform_info.items()},

@@ -242,9 +242,10 @@ def sample_events(spill, event, trigger, complete, e_ecal_gev, e_hcal_gev, event
 
 
 @njit(cache=True, nogil=True)
-def fill_channels(trigger, missing, channel_source_bit, amplitude_adc, time_ns, gev_per_adc,
-                  events, hits, energy_sum, time_sum, led):
-    """One pass over a batch's channel tables into the per-channel sums."""
+def fill_channels(trigger, missing, channel_source_bit, amplitude_adc, time_ns, n_pulses,
+                  gev_per_adc, events, hits, energy_sum, time_sum, led):
+    """One pass over a batch's channel tables into the per-channel sums. LED sums take
+    pulses alone in their window (a beam particle on top would bias the mean)."""
     for ev in range(trigger.shape[0]):
         is_led = trigger[ev] == LED
         for c in range(amplitude_adc.shape[1]):
@@ -257,7 +258,7 @@ def fill_channels(trigger, missing, channel_source_bit, amplitude_adc, time_ns, 
                 hits[c] += 1.0
                 energy_sum[c] += a * gev_per_adc[c]
                 time_sum[c] += t
-                if is_led:
+                if is_led and n_pulses[ev, c] == 1:
                     led[c, 0] += 1.0
                     led[c, 1] += a
                     led[c, 2] += a * a
@@ -336,7 +337,8 @@ class HistogramFiller:
                     a["calibration_tags"], a["classes"], a["triggers"], a["physics_tags"])
         if channels is not None:
             fill_channels(events["trigger"], events["missing"], self.source_bit,
-                          channels["amplitude_adc"], channels["time_ns"], self.gev_per_adc,
+                          channels["amplitude_adc"], channels["time_ns"],
+                          channels["n_pulses"], self.gev_per_adc,
                           a["channel_events"], a["channel_hits"], a["channel_energy_sum"],
                           a["channel_time_sum"], a["channel_led"])
         if waveforms is not None and len(waveforms):

@@ -19,6 +19,8 @@ from monitor.panels.detector_maps import DetectorMapsPanel
 from monitor.panels.logbook import LogbookPanel
 from monitor.panels.overview import OverviewPanel
 from monitor.panels.physics_rates import PhysicsRatesPanel
+from monitor.panels.reach import ReachPanel
+from monitor.panels.reference import ReferencePanel, ReferenceSource
 from monitor.panels.waveforms import WaveformsPanel
 from monitor.snapshot import Snapshot, since
 
@@ -112,7 +114,8 @@ class NoteWriter:
 class MonitorWindow(QtWidgets.QMainWindow):
     def __init__(self, feed: Feed, detector: Detector, control: ControlButtons | None = None,
                  remember: bool = True, notes: NoteWriter | None = None,
-                 alarm_commands: AlarmCommands | None = None):
+                 alarm_commands: AlarmCommands | None = None, reference: str | None = None):
+        """``reference``: the crew's reference run or file (default: chosen automatically)."""
         super().__init__()
         self.feed = feed
         self.detector = detector
@@ -126,9 +129,11 @@ class MonitorWindow(QtWidgets.QMainWindow):
             AlarmCommands(handler=server.alarms) if server is not None else
             AlarmCommands(control.endpoint) if control is not None else None)
         self.alarms = AlarmsPanel(self.alarm_commands)
+        self.reference = ReferencePanel(detector, ReferenceSource(detector, reference))
         self.panels: list[Panel] = [OverviewPanel(), self.alarms, PhysicsRatesPanel(),
                                     self.maps, self.waveforms, CalibrationHealthPanel(),
-                                    LogbookPanel(detector, notes), self.daq_panel]
+                                    self.reference, ReachPanel(), LogbookPanel(detector, notes),
+                                    self.daq_panel]
         self.tabs = QtWidgets.QTabWidget()
         for p in self.panels:
             self.tabs.addTab(p, p.title)
@@ -188,10 +193,11 @@ class MonitorWindow(QtWidgets.QMainWindow):
         snap = self.feed.latest
         return since(snap, self.baseline) if snap is not None else None
 
+    def panel(self, title: str) -> Panel:
+        return next(p for p in self.panels if p.title == title)
+
     def show_panel(self, title: str) -> None:
-        for p in self.panels:
-            if p.title == title:
-                self.tabs.setCurrentWidget(p)
+        self.tabs.setCurrentWidget(self.panel(title))
 
     def show_waveform(self, channel: int) -> None:
         self.waveforms.select(channel)

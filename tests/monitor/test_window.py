@@ -43,7 +43,9 @@ def test_every_panel_draws_real_content(file_window, run_batches):
     for p in w.panels:
         p.prepare(snap)
         p.draw(snap)
-    overview, physics, maps, waveforms, calibration, logbook, daq = w.panels
+    overview, physics, maps, waveforms, calibration, logbook, daq = (w.panel(t) for t in (
+        "Overview", "Physics rates", "Detector maps", "Waveforms", "Calibration health",
+        "Logbook", "DAQ"))
     n_events = sum(len(b[0]) for spill in run_batches for b in spill)
     assert w.feed.rows_read == n_events
     assert np.nanmax(overview.image.image) > 0
@@ -178,7 +180,7 @@ def test_the_logbook_form_writes_the_entry_with_the_run_filled_in(qtbot, run_fil
     window = MonitorWindow(feed, feed.detector, remember=False,
                            notes=NoteWriter(feed.detector))
     qtbot.addWidget(window)
-    logbook = window.panels[5]
+    logbook = window.panel("Logbook")
     window.tabs.setCurrentWidget(logbook)
     window.redraw()
     assert logbook.note_run.value() == 7  # the file's run
@@ -215,7 +217,7 @@ def test_the_logbook_shows_the_hv_in_force_as_cells_and_leds_meet_their_referenc
     assert wait_until(lambda: feed.finished)
     window = MonitorWindow(feed, feed.detector, remember=False)
     qtbot.addWidget(window)
-    logbook, calibration = window.panels[5], window.panels[4]
+    logbook, calibration = window.panel("Logbook"), window.panel("Calibration health")
     logbook.prepare(feed.latest)
     logbook.draw(feed.latest)
     volts = logbook.hv_maps[2].values  # HCAL module 1's map holds every channel's HV
@@ -242,5 +244,5 @@ def test_one_click_saves_a_png_of_the_panel_or_of_all_beside_the_run_file(qtbot,
     made = sorted(set(w.feed.path.parent.glob("*.png")) - before)
     assert [p.name.split(".")[2] for p in made] == ["all", "overview"]
     sizes = {p.name.split(".")[2]: QtGui.QImage(str(p)).size() for p in made}
-    assert (sizes["all"].width(), sizes["all"].height()) == (2 * 1280, 4 * 800)  # 7 panels
+    assert (sizes["all"].width(), sizes["all"].height()) == (2 * 1280, 5 * 800)  # 10 panels
     assert (sizes["overview"].width(), sizes["overview"].height()) == panel_size

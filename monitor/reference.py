@@ -1,0 +1,181 @@
+"""Reference histograms (``docs/monitor.md``): which earlier run to compare with (the last good
+run of the same beam energy, trigger and HV version, or the crew's choice), its histograms
+(saved monitor file, or its run file filled by the file feed's code), the overlay scaled to
+the same integral with its ratio, and the shape tests (chi2, Kolmogorov-Smirnov). No Qt."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from daq.config import ConfigError
+from daq.detector import Detector
+from daq.run_database import RunDatabase
+from daq.run_file.layout import file_name, monitor_file_name
+from monitor.snapshot import Snapshot
+
+GOOD_STATES = ("finished", "stopped")
+MIN_ENTRIES = 50  # either histogram below this: the shape tests say "too few"
+CHI2_MIN_BIN = 5  # bins with fewer entries in both histograms are left out of the chi2
+
+
+@dataclass
+class ReferenceChoice:
+    run: int | None
+    path: Path | None
+    how: str  # "automatic", "chosen", or why there is none
+    differences: list[str] = field(default_factory=list)
+
+
+def conditions(record: dict[str, Any], hv_version: int | None) -> dict[str, Any]:
+    """What must match for a run to be another's reference: beam energy, trigger, HV."""
+    cfg = record.get("config") or {}
+    em = cfg.get("emulator") or {}
+    trigger = {k: v for k, v in (em.get("trigger") or {}).items() if not k.endswith("_rate_hz")}
+    return {"beam energy [GeV]": (em.get("beam") or {}).get("energy_gev"),
+            "trigger": trigger, "HV version": hv_version}
+
+
+def differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    out = []
+    for key in a:
+        if a[key] != b.get(key):
+            if isinstance(a[key], dict) and isinstance(b.get(key), dict):
+                keys = sorted(k for k in set(a[key]) | set(b[key])
+                              if a[key].get(k) != b[key].get(k))
+                out += [f"{key} {k}: {a[key].get(k)} here, {b[key].get(k)} in the reference"
+                        for k in keys]
+            else:
+                out.append(f"{key}: {a[key]} here, {b.get(key)} in the reference")
+    return out
+
+
+def _files(record: dict[str, Any]) -> Path | None:
+    """The run's monitor file, else its run file, if either is on disk."""
+    directory = Path(((record.get("config") or {}).get("writer") or {}).get("directory", "."))
+    for name in (monitor_file_name(record["run"]), file_name(record["run"])):
+        if (directory / name).exists():
+            return directory / name
+    return None
+
+
+def _balanced(record: dict[str, Any]) -> bool:
+    return bool((record.get("ledger") or {}).get("balanced"))
+
+
+def choose(db: RunDatabase, detector: Detector, run: int, chosen: int | str | None = None
+           ) -> ReferenceChoice:
+    """The reference of ``run``: ``chosen`` (a run number or a file) if given, else the last
+    good earlier run with the same conditions; differences are listed either way."""
+    from calib.conditions import Conditions
+
+    cond = Conditions(db, detector)
+
+    def hv(r: int) -> int | None:
+        v = cond.lookup("hv_v", r)
+        return v.id if v is not None else None
+
+    here = db.run(run)
+    mine = conditions(here, hv(run)) if here else {}
+    if isinstance(chosen, str) and not chosen.isdigit():
+        path = Path(chosen)
+        if not path.exists():
+            raise ConfigError(f"reference {chosen}: no such file")
+        return ReferenceChoice(None, path, "chosen (a file: conditions unknown)")
+    if chosen is not None:
+        record = db.run(int(chosen))
+        if record is None:
+            raise ConfigError(f"reference run {chosen}: not in the run database")
+        path = _files(record)
+        if path is None:
+            raise ConfigError(f"reference run {chosen}: neither its monitor file nor its run "
+                              "file is on disk")
+        return ReferenceChoice(record["run"], path, "chosen",
+                               differences(mine, conditions(record, hv(record["run"]))))
+    latest_good = None
+    rows = db.db.execute("SELECT run FROM runs WHERE run < ? AND state IN (?, ?) "
+                         "ORDER BY run DESC", (run, *GOOD_STATES)).fetchall()
+    for (r,) in rows:
+        record = db.run(r)
+        path = _files(record)
+        if not _balanced(record) or path is None:
+            continue
+        theirs = conditions(record, hv(r))
+        if not differences(mine, theirs):
+            return ReferenceChoice(r, path, "automatic")
+        latest_good = latest_good or (r, path, differences(mine, theirs))
+    if latest_good is not None:
+        return ReferenceChoice(latest_good[0], latest_good[1],
+                               "automatic: no run with the same conditions, the latest good one",
+                               latest_good[2])
+    return ReferenceChoice(None, None, "no good earlier run with its files on disk")
+
+
+def load(path: str | Path) -> Snapshot:
+    """A reference's histograms: its saved monitor file, or its run file read to the end."""
+    from monitor.feeds import FileFeed
+    from monitor.saved_histograms import is_saved_histograms
+    from monitor.saved_histograms import load as load_saved
+
+    if is_saved_histograms(path):
+        return load_saved(path)
+    feed = FileFeed(path, follow=False)
+    feed.read_all()
+    if feed.latest is None:
+        raise ConfigError(f"{path}: {feed.last_error or 'no histograms'}")
+    return feed.latest
+
+
+def one_dimensional(snap: Snapshot, name: str, scope: str = "run") -> np.ndarray:
+    """A histogram as counts per bin: the set's 1-D ones, the plane's projections
+    (``energy_plane:E_ECAL``, ``energy_plane:E_HCAL``) and the first column of 2-D sums."""
+    if name.startswith("energy_plane:"):
+        plane = snap.hist("energy_plane", scope)
+        return plane.sum(1) if name.endswith("E_ECAL") else plane.sum(0)
+    a = snap.hist(name, scope)
+    return a if a.ndim == 1 else a[:, 0]
+
+
+def scaled(h: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The reference scaled to the same integral, the ratio data/reference and its error
+    (Poisson, both)."""
+    h, ref = np.asarray(h, float), np.asarray(ref, float)
+    scale = h.sum() / ref.sum() if ref.sum() > 0 else 0.0
+    r = ref * scale
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.where(r > 0, h / r, np.nan)
+        err = ratio * np.sqrt(np.where(h > 0, 1 / h, 0) + np.where(ref > 0, 1 / ref, 0))
+    return r, ratio, np.where(r > 0, err, np.nan)
+
+
+def chi2_test(h: np.ndarray, ref: np.ndarray) -> dict[str, Any]:
+    """Chi2 of two shapes (both errors: the two-sample chi2 of unweighted histograms), over
+    bins with at least CHI2_MIN_BIN entries in either; p-value for bins - 1 degrees."""
+    h, ref = np.asarray(h, float), np.asarray(ref, float)
+    n, m = h.sum(), ref.sum()
+    if n < MIN_ENTRIES or m < MIN_ENTRIES:
+        return {"result": "too few", "entries": (n, m)}
+    use = (h >= CHI2_MIN_BIN) | (ref >= CHI2_MIN_BIN)
+    if use.sum() < 2:
+        return {"result": "too few", "entries": (n, m)}
+    a, b = h[use], ref[use]
+    chi2 = float((((np.sqrt(m / n) * a - np.sqrt(n / m) * b) ** 2) / (a + b)).sum())
+    ndf = int(use.sum() - 1)
+    return {"result": "ok", "chi2": chi2, "ndf": ndf, "p": float(stats.chi2.sf(chi2, ndf))}
+
+
+def ks_test(h: np.ndarray, ref: np.ndarray) -> dict[str, Any]:
+    """Kolmogorov-Smirnov distance of the binned cumulative distributions and its p-value
+    for the effective number of entries (conservative for binned data)."""
+    h, ref = np.asarray(h, float), np.asarray(ref, float)
+    n, m = h.sum(), ref.sum()
+    if n < MIN_ENTRIES or m < MIN_ENTRIES:
+        return {"result": "too few", "entries": (n, m)}
+    d = float(np.abs(np.cumsum(h) / n - np.cumsum(ref) / m).max())
+    effective = n * m / (n + m)
+    return {"result": "ok", "distance": d,
+            "p": float(stats.kstwobign.sf(d * np.sqrt(effective)))}
