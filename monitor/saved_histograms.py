@@ -16,6 +16,11 @@ from monitor.histograms import histogram_specs
 
 FORMAT = "na64daq-monitor-histograms"
 FORMAT_VERSION = 1
+OTHER_ARRAYS = {  # what a snapshot carries besides the histograms
+    "waveform_samples": "latest sampled waveform per channel (ADC counts)",
+    "plane_events": "rows (E_ECAL bin, E_HCAL bin, spill, event): the latest events per bin",
+    "class_events": "rows (class, spill, event): the latest events per class",
+}
 
 
 def save(snap: proto.Snapshot, path: str | Path) -> Path:
@@ -40,7 +45,7 @@ def save(snap: proto.Snapshot, path: str | Path) -> Path:
                 ds.attrs["units"] = json.dumps([x.unit for x in spec.axes])
                 ds.attrs["description"] = spec.description
             else:
-                ds.attrs["description"] = "latest sampled waveform per channel (ADC counts)"
+                ds.attrs["description"] = OTHER_ARRAYS.get(name, name)
     os.replace(tmp, path)
     return path
 

@@ -139,6 +139,8 @@ class MonitorWindow(QtWidgets.QMainWindow):
             self.tabs.addTab(p, p.title)
         self.maps.open_waveform.connect(self.show_waveform)
         self.alarms.show_panel.connect(self.show_panel)
+        self.panel("Overview").bin_clicked.connect(self.open_bin)
+        self.events_dialog = None
         self.stale = label("STALE", bold=True, size_pt=28)
         self.stale.setStyleSheet("color: white; background: rgba(200, 0, 0, 200); "
                                  "padding: 8px;")
@@ -192,6 +194,43 @@ class MonitorWindow(QtWidgets.QMainWindow):
     def shown(self) -> Snapshot | None:
         snap = self.feed.latest
         return since(snap, self.baseline) if snap is not None else None
+
+    def run_file(self, snap: Snapshot) -> Path | None:
+        """Where the shown run's events are: the file read, or the DAQ writer's file."""
+        path = getattr(self.feed, "path", None)
+        if path is not None:
+            path = Path(path)
+            if path.name.endswith(".monitor.h5"):  # saved histograms beside their run file
+                path = path.with_name(path.name.replace(".monitor.h5", ".h5"))
+            return path
+        writer = ((snap.header.get("daq") or {}).get("processes") or {}).get("writer") or {}
+        name = (writer.get("counters") or {}).get("file")
+        return Path(name) if name else None
+
+    def open_bin(self, i: int, j: int):
+        """The events the tap kept in bin (i, j) of the plane, read from the run file."""
+        from monitor.event_view import events_in_bin
+        from monitor.histograms import PLANE_GEV
+        from monitor.panels.events import EventsDialog
+
+        snap = self.shown()
+        if snap is None:
+            return None
+        lo, hi, n = PLANE_GEV
+        width = (hi - lo) / n
+        what = (f"E_ECAL {lo + i * width:g}-{lo + (i + 1) * width:g} GeV, E_HCAL "
+                f"{lo + j * width:g}-{lo + (j + 1) * width:g} GeV")
+        path = self.run_file(snap)
+        if path is None:
+            self.feed_status.setText(f"{what}: no run file known for these events")
+            return None
+        if self.events_dialog is not None:  # one at a time; Qt deletes the one before
+            self.events_dialog.close()
+            self.events_dialog.deleteLater()
+        self.events_dialog = EventsDialog(path, events_in_bin(snap, i, j), what,
+                                          bool(snap.header.get("blinded")), self)
+        self.events_dialog.show()
+        return self.events_dialog
 
     def panel(self, title: str) -> Panel:
         return next(p for p in self.panels if p.title == title)

@@ -73,6 +73,8 @@ def show_plane(w: pg.PlotItem, img: pg.ImageItem, counts: np.ndarray, blinded: b
 
 class OverviewPanel(Panel):
     title = "Overview"
+    #: a click on the plane: its bin (E_ECAL, E_HCAL), to list the events the tap kept there
+    bin_clicked = QtCore.pyqtSignal(int, int)
 
     def __init__(self):
         super().__init__()
@@ -82,6 +84,7 @@ class OverviewPanel(Panel):
                                       fill=pg.mkBrush(255, 255, 255, 200))
         self.blind_text.setPos(1, 6)
         self.plane_plot.addItem(self.blind_text)
+        self.plane.scene().sigMouseClicked.connect(self._clicked)
         self.strip = plot("Per spill: the ledger and the monitor's sample",
                           ("spill", ""), ("events", ""), legend=True)
         self.curves = {key: curve(self.strip, name, k) for k, (key, name) in enumerate(STRIP)}
@@ -96,6 +99,16 @@ class OverviewPanel(Panel):
         grid.addWidget(self.eot, 2, 1)
         grid.setColumnStretch(0, 3)
         grid.setColumnStretch(1, 2)
+
+    def _clicked(self, event) -> None:
+        from monitor.event_view import plane_bin
+
+        if not self.plane_plot.sceneBoundingRect().contains(event.scenePos()):
+            return
+        p = self.plane_plot.vb.mapSceneToView(event.scenePos())
+        b = plane_bin(p.x(), p.y())
+        if b is not None:
+            self.bin_clicked.emit(*b)
 
     def draw(self, snap: Snapshot) -> None:
         h = snap.header
