@@ -63,7 +63,7 @@ def encode(header: dict[str, Any], arrays: list[tuple[str, str, np.ndarray]]) ->
     for name, scope, a in arrays:
         a = np.ascontiguousarray(a)
         specs.append({"name": name, "scope": scope, "dtype": a.dtype.str, "shape": a.shape})
-        parts.append(a.data)
+        parts.append(a.data if a.size else b"")
     head = dict(header, protocol=PROTOCOL, arrays=specs)
     return [TOPIC, json.dumps(head, default=_plain).encode(), *parts]
 
@@ -106,7 +106,8 @@ def decode(parts: list[Any]) -> Snapshot:
             raise SnapshotError(f"array description {str(spec)[:60]} is malformed") from None
         if spec["dtype"] not in DTYPES or any(n < 0 for n in shape) or len(shape) > 3:
             raise SnapshotError(f"array {name}: type {spec['dtype']} or shape {shape} refused")
-        buf = memoryview(getattr(part, "buffer", part)).cast("B")
+        view = memoryview(getattr(part, "buffer", part))
+        buf = view.cast("B") if view.nbytes else b""  # an empty array's view cannot cast
         if len(buf) != math.prod(shape) * dtype.itemsize:
             raise SnapshotError(f"array {scope}/{name}: {len(buf)} bytes for shape {shape}")
         arrays[(scope, name)] = np.frombuffer(buf, dtype).reshape(shape)

@@ -65,3 +65,13 @@ def test_a_reset_counts_the_run_from_the_baseline_and_a_new_run_from_zero():
     assert shown.hist("plane", "spill").tolist() == [1, 1, 1]  # as it is
     assert [r["spill"] for r in shown.header["spills"]] == [2, 3, 4, 5]
     assert proto.since(snap(4, 1, 7), base).hist("plane").tolist() == [7, 7, 7]
+
+
+def test_a_fresh_server_s_snapshot_with_empty_event_samples_decodes(detector, filler):
+    """Before the first event the event samples are 0 rows: their part is empty, not an
+    error (a memoryview of an empty array cannot be cast)."""
+    from monitor.histogram_server import HistogramServer
+
+    snap = proto.decode(HistogramServer(detector, filler).snapshot())
+    assert snap.arrays[("run", "plane_events")].shape == (0, 4)
+    assert snap.arrays[("run", "class_events")].dtype == np.dtype("<i4")

@@ -1,0 +1,123 @@
+"""Reference histograms: the automatic choice (the last good run of the same beam energy,
+trigger and HV version, in a real run database), the crew's override with its differences,
+the overlay's scaling and ratio, and the shape tests."""
+
+import json
+
+import numpy as np
+import pytest
+
+from calib.conditions import Conditions
+from daq.config import ConfigError, to_dict
+from daq.daq_config import DaqConfig
+from daq.run_database import RunDatabase
+from monitor import reference as ref
+from monitor import saved_histograms
+from monitor import snapshot as proto
+from monitor.histogram_server import HistogramServer
+
+
+def _saved(detector, filler, path, run, calibration_counts):
+    server = HistogramServer(detector, filler)
+    server.run = run
+    server.run_set["calibration_energy"][:] = calibration_counts
+    saved_histograms.save(proto.decode(server.snapshot()), path)
+
+
+@pytest.fixture
+def runs(tmp_path, detector, filler):
+    """Runs 1-4: 1 good (HV version A), 2 good but under HV version B, 3 ended in error
+    (HV A), 4 the current run (HV A). Monitor files beside the run files of 1-3."""
+    db = RunDatabase(tmp_path / "runs.db")
+    config = to_dict(DaqConfig())
+    config["writer"]["directory"] = str(tmp_path)
+    shape = np.zeros(300)
+    shape[190:210] = np.arange(1, 21)  # a peak
+    for run, state in ((1, "finished"), (2, "stopped"), (3, "error"), (4, "running")):
+        assert db.new_run(config) == run
+        if state != "running":
+            db.close_run(run, state, {"balanced": state != "error"})
+        if run < 4:
+            _saved(detector, filler, tmp_path / f"run_{run:06d}.monitor.h5", run, shape * run)
+    cond = Conditions(db, detector)
+    cond.write("hv_v", {"ECAL1:3:3": 1000.0}, 1, author="t", comment="HV A")
+    cond.write("hv_v", {"ECAL1:3:3": 1020.0}, 2, 2, author="t", comment="HV B, run 2 only")
+    yield db
+    db.close()
+
+
+def test_the_automatic_choice_skips_another_hv_version_and_a_failed_run(runs, detector,
+                                                                        tmp_path):
+    choice = ref.choose(runs, detector, 4)
+    assert (choice.run, choice.how, choice.differences) == (1, "automatic", [])
+    assert choice.path == tmp_path / "run_000001.monitor.h5"
+
+
+def test_an_override_shows_what_differs(runs, detector):
+    choice = ref.choose(runs, detector, 4, "2")
+    assert choice.run == 2 and choice.how == "chosen"
+    (diff,) = choice.differences
+    assert diff.startswith("HV version: ") and "in the reference" in diff
+    with pytest.raises(ConfigError, match="run 9: not in the run database"):
+        ref.choose(runs, detector, 4, "9")
+
+
+def test_without_a_matching_run_the_latest_good_one_is_taken_with_its_differences(
+        runs, detector):
+    config = runs.run(1)["config"]
+    config["emulator"]["beam"]["energy_gev"] = 150.0
+    runs.db.execute("UPDATE runs SET config = ? WHERE run = 1", (json.dumps(config),))
+    choice = ref.choose(runs, detector, 4)
+    assert choice.run == 2 and choice.how.startswith("automatic: no run with the same")
+    assert any(d.startswith("HV version") for d in choice.differences)
+
+
+def test_the_overlay_is_scaled_to_the_same_integral_with_its_ratio(runs, detector, tmp_path):
+    reference = ref.load(tmp_path / "run_000001.monitor.h5")
+    r_hist = ref.one_dimensional(reference, "calibration_energy")
+    data = 3 * r_hist  # run 3's shape is three times run 1's
+    scaled, ratio, err = ref.scaled(data, r_hist)
+    assert scaled.sum() == pytest.approx(data.sum())
+    assert np.allclose(scaled, data) and np.allclose(ratio[190:210], 1.0)
+    assert np.isnan(ratio[:190]).all()  # empty reference bins: no ratio
+    assert err[200] == pytest.approx(np.sqrt(1 / data[200] + 1 / r_hist[200]))
+    assert ref.chi2_test(data, r_hist)["p"] > 0.99  # the same shape
+    assert ref.ks_test(data, r_hist)["distance"] == pytest.approx(0.0, abs=1e-12)
+    shifted = np.roll(data, 8)
+    assert ref.chi2_test(shifted, r_hist)["p"] < 1e-6
+    assert ref.ks_test(shifted, r_hist)["p"] < 1e-6
+    assert ref.chi2_test(data[:195], r_hist[:195])["result"] == "too few"  # 15 entries
+
+
+def test_chi2_of_two_samples_against_a_hand_computation():
+    h, r = np.array([10.0, 20, 30, 40]), np.array([20.0, 20, 40, 20])
+    n, m = h.sum(), r.sum()
+    hand = sum((np.sqrt(m / n) * a - np.sqrt(n / m) * b) ** 2 / (a + b)
+               for a, b in zip(h, r, strict=True))
+    assert ref.chi2_test(h, r)["chi2"] == pytest.approx(hand) and ref.chi2_test(h, r)["ndf"] == 3
+
+
+def test_the_reference_panel_draws_the_scaled_overlay(qtbot, runs, detector, tmp_path,
+                                                      monkeypatch):
+    import os
+
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from monitor.panels.reference import ReferencePanel, ReferenceSource
+
+    monkeypatch.setenv("NA64DAQ_DB", str(tmp_path / "runs.db"))
+    current = ref.load(tmp_path / "run_000002.monitor.h5")  # twice run 1's shape
+    current.header["run"] = 4
+    panel = ReferencePanel(detector, ReferenceSource(detector))
+    qtbot.addWidget(panel)
+    panel.prepare(current)
+    panel.draw(current)
+    assert "run 1 (automatic" in panel.about.text() and panel.mismatch.text() == ""
+    x, y = panel.ref_curve.getData()
+    assert np.allclose(y, ref.one_dimensional(current, "calibration_energy"))
+    assert "chi2 / ndf" in panel.tests.text()
+    panel.chosen.setText("2")
+    panel._choose()
+    panel.prepare(current)
+    panel.draw(current)
+    assert "run 2 (chosen" in panel.about.text()
+    assert panel.mismatch.text().startswith("Conditions differ: HV version")
