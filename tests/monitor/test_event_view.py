@@ -20,13 +20,12 @@ WIDTH_GEV = (PLANE_GEV[1] - PLANE_GEV[0]) / PLANE_GEV[2]
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory, detector):
     """A 2-spill DAQ run: its run file and its saved monitor histograms."""
-    from conftest import run_to_end
+    from conftest import FIXED_PHYSICS, free_base_port, private_endpoint_values, run_to_end
 
     from daq.config import load
     from daq.daq_config import DaqConfig
     from daq.run_database import RunDatabase
     from daq.supervisor import Supervisor
-    from conftest import FIXED_PHYSICS, free_base_port, private_endpoint_values
 
     tmp = tmp_path_factory.mktemp("demo")
     (tmp / "ipc").mkdir()
