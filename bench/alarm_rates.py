@@ -105,7 +105,8 @@ def false_alarms(hours: float, jobs: int) -> dict[str, Any]:
         for k, v in p["failed_items"].items():
             failed[k] = failed.get(k, 0) + v
     return {"spills": n, "hours_of_beam": n / SPILLS_PER_HOUR, "false_alarms": len(raises),
-            "failed_items_before_the_filter": failed, "raised": raises, "seconds": max(p["seconds"] for p in parts),
+            "failed_items_before_the_filter": failed, "raised": raises,
+            "seconds": max(p["seconds"] for p in parts),
             "checks_never_tested": sorted({c for p in parts for c in p["still_too_few"]})}
 
 
