@@ -10,6 +10,7 @@ hour of beam. The DAQ-level checks (processes, ledgers, crates, feeds) need the 
 
     python bench/alarm_rates.py --hours 8 --jobs 2      # false alarms: 1,456 spills
     python bench/alarm_rates.py --faults                 # detection delays
+    python bench/alarm_rates.py --daq-spills 30 --pace 4 # a real DAQ, clean and a crate stop
 """
 
 from __future__ import annotations
@@ -131,11 +132,56 @@ def detection_delays(spills: int = FAULT_SPILL + 4) -> dict[str, Any]:
     return out
 
 
+def daq_run(directory, spills: int, pace: float, settings: dict[str, Any]) -> dict[str, Any]:
+    """A real DAQ at the beam's pace (``pace`` times faster), its alarms from the saved
+    monitor file: every check, the DAQ-level ones too."""
+    from pathlib import Path
+
+    import h5py
+
+    from daq.config import load
+    from daq.daq_config import DaqConfig
+    from daq.run_database import RunDatabase
+    from daq.supervisor import Supervisor
+
+    directory = Path(directory)
+    directory.mkdir(parents=True)
+    values = {f"endpoints.{n}": f"ipc://{directory}/{n}" for n in (
+        "control", "heartbeat", "commands", "builder_work", "writer", "tap", "tap_publish")}
+    values.update({"writer.directory": str(directory / "runs"), "emulator.run.spills": spills,
+                   "emulator.spill.time_compressed": False, "emulator.spill.pace": pace,
+                   "tap.end_of_run_png": False,
+                   **{f"emulator.{k}": v for k, v in settings.items()}})
+    sup = Supervisor(load(DaqConfig, None, values), db=RunDatabase(directory / "runs.db"),
+                     log=lambda m: None)
+    t0 = time.monotonic()
+    try:
+        sup.configure()
+        sup.start()
+        while sup.state == "running":
+            sup.poll(0.05)
+        saved = directory / "runs" / f"run_{sup.run:06d}.monitor.h5"
+        with h5py.File(saved, "r") as f:
+            header = json.loads(f.attrs["snapshot_header"])
+        log = header["alarms"]["log"]
+        return {"spills": spills, "pace": pace, "settings": settings, "outcome": sup.outcome,
+                "balanced": (sup.ledger or {}).get("balanced"),
+                "seconds": time.monotonic() - t0,
+                "raised": [{k: e[k] for k in ("name", "what", "spill", "text")}
+                           for e in log if e["what"].startswith("raised")],
+                "errors": header["alarms"]["errors"]}
+    finally:
+        sup.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--hours", type=float, default=0.0, help="hours of clean beam to check")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--faults", action="store_true", help="detection delays of the faults")
+    ap.add_argument("--daq-spills", type=int, default=0, help="a real DAQ run this long, clean, "
+                    "then one with a crate that stops at spill 7")
+    ap.add_argument("--pace", type=float, default=4.0, help="the real DAQ's speed-up")
     args = ap.parse_args()
     from daq.machine import description
 
@@ -144,6 +190,14 @@ def main() -> None:
         result["false_alarms"] = false_alarms(args.hours, args.jobs)
     if args.faults:
         result["detection"] = detection_delays()
+    if args.daq_spills:
+        import tempfile
+
+        tmp = tempfile.mkdtemp(prefix="na64daq-alarms-")
+        result["daq_clean"] = daq_run(f"{tmp}/clean", args.daq_spills, args.pace, {})
+        result["daq_crate_stops"] = daq_run(
+            f"{tmp}/crate", FAULT_SPILL + 3, args.pace,
+            {"faults.at_spill": FAULT_SPILL, "faults.stop_source": 3})
     print(json.dumps(result, indent=1, default=str))
 
 

@@ -113,21 +113,25 @@ def _names(d: SpillData) -> list[str]:
 
 
 # -- spill checks --------------------------------------------------------------------------
+def _hits(d: SpillData):
+    """Per channel: its name, in-time hits and events in the spill and in the baseline."""
+    h, b = d.h, d.base
+    for c, name in enumerate(_names(d)):
+        yield (name, h["channel_hits"][c], h["channel_events"][c], b["channel_hits"][c],
+               b["channel_events"][c])
+
+
 def dead_channel(d: SpillData) -> Items:
     if (short := _no_beam(d)) is not None:
         return short
     out: Items = {}
-    k, n = d.h["channel_hits"], d.h["channel_events"]
-    k0, n0 = d.base["channel_hits"], d.base["channel_events"]
     tested = 0
-    for c, name in enumerate(_names(d)):
-        if n[c] == 0 or n0[c] == 0 or n[c] * k0[c] / n0[c] < 10:
+    for name, k, n, k0, n0 in _hits(d):
+        if n == 0 or n0 == 0 or n * k0 / n0 < 10:
             continue
         tested += 1
-        ratio = (k[c] / n[c]) / (k0[c] / n0[c])
-        if ratio < 0.5 and fewer(k[c], n[c], k0[c], n0[c]) < P_FAIL:
-            out[name] = (MAJOR, f"{name}: {k[c] / n[c]:.3g} hits/event, baseline "
-                                f"{k0[c] / n0[c]:.3g}")
+        if (k / n) < 0.5 * (k0 / n0) and fewer(k, n, k0, n0) < P_FAIL:
+            out[name] = (MAJOR, f"{name}: {k / n:.3g} hits/event, baseline {k0 / n0:.3g}")
     return out if tested else {"all": (TOO_FEW, "no channel with 10 hits expected")}
 
 
@@ -135,13 +139,11 @@ def hot_channel(d: SpillData) -> Items:
     if (short := _no_beam(d)) is not None:
         return short
     out: Items = {}
-    k, n = d.h["channel_hits"], d.h["channel_events"]
-    k0, n0 = d.base["channel_hits"], d.base["channel_events"]
-    for c, name in enumerate(_names(d)):
-        if n[c] < 200 or n0[c] < 200:
+    for name, k, n, k0, n0 in _hits(d):
+        if n < 200 or n0 < 200:
             continue
-        occ, occ0 = k[c] / n[c], k0[c] / n0[c]
-        if occ > 2 * occ0 and occ - occ0 > 0.05 and more(k[c], n[c], k0[c], n0[c]) < P_FAIL:
+        occ, occ0 = k / n, k0 / n0
+        if occ > 2 * occ0 and occ - occ0 > 0.05 and more(k, n, k0, n0) < P_FAIL:
             out[name] = (MINOR, f"{name}: {occ:.3g} hits/event, baseline {occ0:.3g}")
     return out
 

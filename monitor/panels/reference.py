@@ -120,7 +120,6 @@ class ReferencePanel(Panel):
         self.ratio_curve = self.ratio.plot([], [], pen=None, symbol="o", symbolSize=5,
                                            symbolBrush=COLOURS[2], symbolPen=None)
         self.ratio.addLine(y=1.0, pen=pg.mkPen("#777777", style=QtCore.Qt.DotLine))
-        self.ratio.setXLink(self.overlay)
         layout = QtWidgets.QVBoxLayout(self)
         layout.addLayout(bar)
         layout.addWidget(self.about)
@@ -145,8 +144,10 @@ class ReferencePanel(Panel):
         s.want(snap.header.get("run"))
         name = self.which.currentText()
         xlabel, unit, lo, hi = self.choices[name]
-        for w in (self.overlay, self.ratio):
+        for w in (self.overlay, self.ratio):  # the histogram's own range (a link of the two
+            # views froze their x range at pyqtgraph's default)
             w.getPlotItem().setLabel("bottom", f"{xlabel} [{unit}]" if unit else xlabel)
+            w.setXRange(lo, hi, padding=0.01)
         h = ref.one_dimensional(snap, name, self.scope.currentText())
         edges = np.linspace(lo, hi, len(h) + 1)
         self.data_curve.setData(edges, h)
