@@ -64,7 +64,26 @@ def histogram_server(cfg: DaqConfig, detector: Detector) -> HistogramServer:
 
     return HistogramServer(detector, filler, cfg.tap.window_spills,
                            lambda run: blinded(detector, run), reference_for,
-                           AlarmHandler(detector, alarm_logbook(detector)))
+                           AlarmHandler(detector, alarm_logbook(detector)),
+                           lambda run: _alarm_baseline(detector, run))
+
+
+def _alarm_baseline(detector: Detector, run: int | None):
+    """The reference run's histograms for the alarms' first spills, or None (no database,
+    no reference, a damaged file: the alarms then wait for the run's own spills)."""
+    from daq.run_database import RunDatabase, RunDatabaseError
+    from monitor.reference import alarm_baseline
+
+    try:
+        db = RunDatabase()
+    except RunDatabaseError:
+        return None
+    try:
+        return alarm_baseline(db, detector, run)
+    except (OSError, ValueError, KeyError):
+        return None
+    finally:
+        db.close()
 
 
 def alarm_logbook(detector: Detector):

@@ -3,6 +3,9 @@ server (run it under Xvfb: ``xvfb-run -s "-screen 0 1920x1080x24" python
 docs/make_screenshot.py``), grabbed from the screen once the run has data, one PNG per tab.
 
     python docs/make_screenshot.py [--out docs] [--spills 4]
+    python docs/make_screenshot.py --spills 9 --tabs Alarms,Reference,Reach \
+        --set emulator.faults.at_spill=7 --set emulator.faults.dead_channel=ECAL1:2:3 \
+        --reference runs/run_000001.monitor.h5       # an alarm, and a reference to compare
 
 Needs Debian's xvfb and, for Qt's xcb platform, libxcb-icccm4, libxcb-keysyms1 and
 libxcb-xinerama0 (``apt-get install xvfb libxcb-icccm4 libxcb-keysyms1 libxcb-xinerama0``).
@@ -22,6 +25,8 @@ def main() -> None:
     ap.add_argument("--out", default=str(Path(__file__).parent))
     ap.add_argument("--spills", type=int, default=4)
     ap.add_argument("--tabs", default="Overview,Physics rates,Detector maps,Waveforms,DAQ")
+    ap.add_argument("--set", action="append", default=[], help="a setting for the demo")
+    ap.add_argument("--reference", help="the reference run or file of the window")
     a = ap.parse_args()
     if not os.environ.get("DISPLAY"):
         sys.exit("no X display: run under xvfb-run (Debian package xvfb)")
@@ -38,7 +43,7 @@ def main() -> None:
                                                  "builder_work", "writer", "tap",
                                                  "tap_publish")}
     sets = [f"endpoints.{k}='{v}'" for k, v in endpoints.items()]
-    sets += ["emulator.spill.time_compressed=false", "emulator.spill.pace=2.0"]
+    sets += ["emulator.spill.time_compressed=false", "emulator.spill.pace=2.0", *a.set]
     demo = subprocess.Popen([sys.executable, "-m", "daq.cli", "demo", "--no-gui", "--spills",
                              str(a.spills), "--out", str(tmp / "runs"),
                              *(x for s in sets for x in ("--set", s))],
@@ -46,7 +51,7 @@ def main() -> None:
     cfg = load(DaqConfig, None, {f"endpoints.{k}": v for k, v in endpoints.items()})
     app = QtWidgets.QApplication(sys.argv[:1])
     feed = LiveFeed(cfg.endpoints.tap_publish).start()
-    window = MonitorWindow(feed, Detector.load(), remember=False)
+    window = MonitorWindow(feed, Detector.load(), remember=False, reference=a.reference)
     window.resize(1920, 1050)
     window.show()
     try:

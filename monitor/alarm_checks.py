@@ -39,6 +39,7 @@ class SpillData:
     base_rows: list[dict[str, Any]]
     reference: dict[str, Any]
     detector: Detector
+    base_name: str = "baseline"  # or "reference run N": the start of a run has no own
 
     @property
     def base_spills(self) -> int:
@@ -131,7 +132,8 @@ def dead_channel(d: SpillData) -> Items:
             continue
         tested += 1
         if (k / n) < 0.5 * (k0 / n0) and fewer(k, n, k0, n0) < P_FAIL:
-            out[name] = (MAJOR, f"{name}: {k / n:.3g} hits/event, baseline {k0 / n0:.3g}")
+            out[name] = (MAJOR, f"{name}: {k / n:.3g} hits/event, {d.base_name} "
+                                f"{k0 / n0:.3g}")
     return out if tested else {"all": (TOO_FEW, "no channel with 10 hits expected")}
 
 
@@ -144,7 +146,7 @@ def hot_channel(d: SpillData) -> Items:
             continue
         occ, occ0 = k / n, k0 / n0
         if occ > 2 * occ0 and occ - occ0 > 0.05 and more(k, n, k0, n0) < P_FAIL:
-            out[name] = (MINOR, f"{name}: {occ:.3g} hits/event, baseline {occ0:.3g}")
+            out[name] = (MINOR, f"{name}: {occ:.3g} hits/event, {d.base_name} {occ0:.3g}")
     return out
 
 
@@ -176,8 +178,8 @@ def srd_efficiency(d: SpillData) -> Items:
     if n < 30 or n0 < 30:
         return {"all": (TOO_FEW, f"{n:.0f} calibration electrons (needs 30)")}
     if k0 / n0 - k / n > 0.05 and fewer(k, n, k0, n0) < P_FAIL:
-        return {"all": (MAJOR, f"SRD tags {k / n:.1%} of calibration electrons, baseline "
-                               f"{k0 / n0:.1%}")}
+        return {"all": (MAJOR, f"SRD tags {k / n:.1%} of calibration electrons, "
+                               f"{d.base_name} {k0 / n0:.1%}")}
     return {}
 
 
@@ -204,7 +206,8 @@ def gain_drift(d: SpillData) -> Items:
         delta, z = _relative(*mean_var(*led[c]), led[c, 0], *mean_var(*led0[c]), led0[c, 0],
                              0.002)
         if abs(delta) > 0.02 and z > Z_FAIL:
-            out[name] = (_size(delta), f"{name}: LED pulse {delta:+.1%} from the baseline")
+            out[name] = (_size(delta), f"{name}: LED pulse {delta:+.1%} from the "
+                                       f"{d.base_name}")
     drift, drift0 = d.h["calibration_drift"], d.base["calibration_drift"]
     n, n0 = drift[:, 0].sum(), drift0[:, 0].sum()
     if n >= 30 and n0 >= 30:
@@ -213,7 +216,7 @@ def gain_drift(d: SpillData) -> Items:
         delta, z = _relative(m, v, n, m0, v0, n0, 0.002)
         if abs(delta) > 0.02 and z > Z_FAIL:
             out["calibration peak"] = (_size(delta), f"calibration peak {delta:+.1%} from the "
-                                                     "baseline")
+                                                     f"{d.base_name}")
     times = np.flatnonzero(drift[:, 0])
     if len(times) >= 2:  # the spill's two halves, in its drift bins
         half = (times[0] + times[-1] + 1) // 2
@@ -235,7 +238,8 @@ def rate_drop(d: SpillData) -> Items:
     if k0 / spills < 100:
         return {"all": (TOO_FEW, f"{k0 / spills:.0f} beam triggers per baseline spill")}
     if k < 0.5 * k0 / spills and rate_fewer(k, 1, k0, spills) < P_FAIL:
-        return {"all": (MINOR, f"{k:.0f} beam triggers, baseline {k0 / spills:.0f} per spill")}
+        return {"all": (MINOR, f"{k:.0f} beam triggers, {d.base_name} {k0 / spills:.0f} per "
+                               "spill")}
     return {}
 
 
@@ -260,7 +264,7 @@ def incomplete_events(d: SpillData) -> Items:
         k0 = n0 - d.base["channel_events"][first]
         if k / n - k0 / n0 > 0.01 and more(k, n, k0, n0) < P_FAIL:
             out[f"source {sid}"] = (MAJOR, f"source {sid} missing from {k / n:.1%} of events, "
-                                           f"baseline {k0 / n0:.1%}")
+                                           f"{d.base_name} {k0 / n0:.1%}")
     return out
 
 
@@ -284,7 +288,7 @@ def dimuon_yield(d: SpillData) -> Items:
         raw0 = sum(r.get("eot") or 0.0 for r in d.base_rows)
         eot0 = raw0 * _complete(d.base)
         mu = k0 * eot / eot0 if eot0 > 0 else 0.0
-        what = "baseline"
+        what = d.base_name
         rel2 += 1.0 / max(k0, 1.0) + sum((r.get("eot_error") or 0.0) ** 2
                                          for r in d.base_rows) / max(raw0, 1.0) ** 2
     if mu < 10:
@@ -309,8 +313,8 @@ def srd_accidentals(d: SpillData) -> Items:
     if n0 == 0 or n * k0 / n0 < 20:
         return {"all": (TOO_FEW, "fewer than 20 side-band tags expected")}
     if (k / n) > 1.5 * (k0 / n0) and more(k, n, k0, n0) < P_FAIL:
-        return {"all": (MINOR, f"side-band tags {k / n:.2%} of physics triggers, baseline "
-                               f"{k0 / n0:.2%}")}
+        return {"all": (MINOR, f"side-band tags {k / n:.2%} of physics triggers, "
+                               f"{d.base_name} {k0 / n0:.2%}")}
     return {}
 
 
@@ -507,15 +511,21 @@ CHECK_NAMES = tuple(c.name for c in checks())
 
 @dataclass
 class Baseline:
-    """The run's closed spills (their histograms and rows) for spill checks' baselines."""
+    """The run's closed spills (their histograms and rows) for spill checks' baselines; until
+    the run has BASELINE_SPILLS[0] of its own, its reference run's (``reference``: its run
+    scope, its spill rows and its name), when there is one."""
 
     sets: deque = field(default_factory=lambda: deque(maxlen=BASELINE_SPILLS[1] + BASELINE_GAP))
     rows: deque = field(default_factory=lambda: deque(maxlen=BASELINE_SPILLS[1] + BASELINE_GAP))
+    reference: tuple[HistogramSet, list[dict[str, Any]], str] | None = None
 
     def data(self, spill: int, h: HistogramSet, row: dict[str, Any], reference: dict[str, Any],
              detector: Detector) -> SpillData:
         sets = list(self.sets)[:-BASELINE_GAP] if len(self.sets) > BASELINE_GAP else []
         rows = list(self.rows)[:-BASELINE_GAP] if len(self.rows) > BASELINE_GAP else []
+        if len(sets) < BASELINE_SPILLS[0] and self.reference is not None:
+            base, ref_rows, name = self.reference
+            return SpillData(spill, h, row, base, ref_rows, reference, detector, name)
         base = None
         if sets:
             base = sets[0].copy()

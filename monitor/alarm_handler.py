@@ -125,10 +125,12 @@ class AlarmHandler:
         #: window's; the tap's has one thread
         self.lock = threading.Lock()
 
-    def new_run(self, run: int | None) -> None:
-        """Baselines and filters start again; alarms stay latched until acknowledged."""
+    def new_run(self, run: int | None, reference: tuple | None = None) -> None:
+        """Baselines and filters start again (from ``reference``, the reference run's
+        histograms, rows and name, until the run has its own); alarms stay latched until
+        acknowledged."""
         self.run = run
-        self.baseline = Baseline()
+        self.baseline = Baseline(reference=reference)
         for a in self.alarms.values():
             a.history.clear()
             a.failing_since.clear()

@@ -55,11 +55,13 @@ class HistogramServer:
     def __init__(self, detector: Detector, filler: HistogramFiller, window_spills: int = 10,
                  blinding: Callable[[int | None], bool] | None = None,
                  reference_for: Callable[[int | None], dict[str, Any]] | None = None,
-                 alarms: AlarmHandler | None = None):
+                 alarms: AlarmHandler | None = None,
+                 baseline_for: Callable[[int | None], tuple | None] | None = None):
         """``blinding``: whether a run is blinded, and ``reference_for``: the run's
         ``reference``, both asked at each new run (the conditions database); without them
         the filler's setting and ``reference`` as set stand. ``alarms``: the checks run
-        beside the histograms (a handler without a logbook by default)."""
+        beside the histograms (a handler without a logbook by default); ``baseline_for``:
+        the reference run's baseline for the first spills of a run (``monitor.reference``)."""
         self.detector = detector
         self.filler = filler
         self.blinding = blinding
@@ -68,6 +70,7 @@ class HistogramServer:
         self.counters: dict[str, Any] = {"taken": 0, "batches": 0, "malformed": 0}
         self.daq: dict[str, Any] = {}  # the supervisor's last state (live feed only)
         self.daq_received_s: float | None = None
+        self.baseline_for = baseline_for
         self.alarms = alarms or AlarmHandler(detector)
         #: what the panels compare with: expected yields, the pedestals in force
         self.reference: dict[str, Any] = {}
@@ -77,7 +80,7 @@ class HistogramServer:
 
     def _new_run(self, run: int | None) -> None:
         self.run = run
-        self.alarms.new_run(run)
+        self.alarms.new_run(run, self.baseline_for(run) if self.baseline_for else None)
         if self.blinding is not None:
             self.filler.blinded = self.blinding(run)
         if self.reference_for is not None:

@@ -16,6 +16,7 @@ from daq.config import ConfigError
 from daq.detector import Detector
 from daq.run_database import RunDatabase
 from daq.run_file.layout import file_name, monitor_file_name
+from monitor.histograms import HistogramSet, histogram_specs
 from monitor.snapshot import Snapshot
 
 GOOD_STATES = ("finished", "stopped")
@@ -113,6 +114,35 @@ def choose(db: RunDatabase, detector: Detector, run: int, chosen: int | str | No
                                "automatic: no run with the same conditions, the latest good one",
                                latest_good[2])
     return ReferenceChoice(None, None, "no good earlier run with its files on disk")
+
+
+def alarm_baseline(db: RunDatabase, detector: Detector, run: int | None
+                   ) -> tuple[HistogramSet, list[dict[str, Any]], str] | None:
+    """For the alarms' first spills of ``run``: the automatically chosen reference (same
+    conditions, saved monitor file: quick to read in the tap) as a baseline, its run scope
+    with one row per spill; None without one."""
+    from monitor.saved_histograms import is_saved_histograms
+
+    if run is None:
+        return None
+    choice = choose(db, detector, run)
+    if choice.how != "automatic" or choice.path is None or not is_saved_histograms(
+            choice.path):
+        return None
+    snap = load(choice.path)
+    h = HistogramSet(histogram_specs(detector.n_channels))
+    for name, a in h.arrays.items():
+        saved = snap.arrays.get(("run", name))
+        if saved is None or saved.shape != a.shape:
+            return None  # another histogram set: no baseline rather than a wrong one
+        a[:] = saved
+    rows = snap.header.get("spills") or []
+    n = max(int(snap.header.get("spill") or 0), len(rows), 1)
+    exposure = snap.header.get("exposure") or {}
+    eot = float(exposure.get("eot") or sum(r.get("eot") or 0.0 for r in rows))
+    error = float(exposure.get("eot_error") or 0.0)
+    per_spill = [{"eot": eot / n, "eot_error": error / np.sqrt(n)}] * n  # the run's spills
+    return h, per_spill, f"reference run {choice.run}"
 
 
 def load(path: str | Path) -> Snapshot:

@@ -77,6 +77,8 @@ class AlarmsPanel(Panel):
                 bar.addWidget(self.reason, 2)
         self.answer = label()
         self.log = table(("time", "check", "what", "by", "text"))
+        for t, column in ((self.table, COLUMNS.index("what fails")), (self.log, 4)):
+            t.horizontalHeader().setSectionResizeMode(column, QtWidgets.QHeaderView.Stretch)
         layout = QtWidgets.QVBoxLayout(self)
         layout.addWidget(self.source)
         layout.addWidget(self.table, 3)
@@ -112,6 +114,8 @@ class AlarmsPanel(Panel):
                     self.table.item(i, j).setBackground(QtGui.QColor(colour))
             if a.get("name") == selected:
                 self.table.selectRow(i)
+        if selected is None and self.rows:
+            self.table.selectRow(0)  # the worst: its guidance shows at once
         fill_table(self.log, [[_since(e.get("time_unix_s")), e.get("name", ""),
                                e.get("what", ""), e.get("by", ""), e.get("text", "")]
                               for e in reversed(alarms.get("log") or [])])

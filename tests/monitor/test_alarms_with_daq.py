@@ -184,3 +184,29 @@ def _left():
     from PyQt5 import QtCore
 
     return QtCore.Qt.LeftButton
+
+
+def test_a_fault_from_the_first_spill_is_found_against_the_reference_run(daq, detector,
+                                                                         tmp_path):
+    """A channel dead from the start of a run has no earlier spill of its own run to be
+    compared with: the alarms take the last good run of the same conditions as baseline."""
+    from conftest import run_to_end
+
+    settings = {"emulator.spill.duration_s": 4.8, "emulator.run.spills": 4}
+    clean = daq(**settings)
+    _pedestals_in_force(clean, detector)
+    assert run_to_end(clean, timeout_s=300)["balanced"]
+    faulty = daq(**settings, **{"emulator.faults.at_spill": 1,
+                                "emulator.faults.dead_channel": "ECAL1:2:3"})
+    assert run_to_end(faulty, timeout_s=300)["balanced"]
+    assert faulty.run == clean.run + 1
+    saved = tmp_path / "runs" / f"run_{faulty.run:06d}.monitor.h5"
+    with h5py.File(saved, "r") as f:
+        header = json.loads(f.attrs["snapshot_header"])
+    raised = [e for e in header["alarms"]["log"] if e["what"].startswith("raised")]
+    first = {e["name"]: e for e in reversed(raised)}
+    assert first["dead channel"]["spill"] == 2  # the 2nd spill: 2 of 3 failing spills
+    assert f"reference run {clean.run}" in first["dead channel"]["text"]
+    # and its consequence: the dead cell's share of every shower is missing from the peak
+    assert set(first) == {"dead channel", "gain drift"}
+    assert first["gain drift"]["text"].startswith("calibration peak -")
