@@ -4,7 +4,8 @@ injected fault (``docs/monitor.md``, Alarms and Numbers).
 The spill checks see what the tap sees: emulated spills at the beam's defaults (5e6 e- per
 4.8 s spill, the physics trigger following the beam), reconstructed by the workers' code, one
 waveform per batch of 128 sampled, filled into the histogram server that runs the checks;
-the pedestals in force are the emulator's (a good pedestal calibration). 182 spills are one
+the pedestals in force are the emulator's (a good pedestal calibration); each clean run's
+first spills are checked against a 20-spill reference run, as the tap does. 182 spills are one
 hour of beam. The DAQ-level checks (processes, ledgers, crates, feeds) need the real DAQ:
 ``--daq-spills`` runs one, time-compressed, clean and then with a crate that stops.
 
@@ -25,6 +26,7 @@ import numpy as np
 
 SPILLS_PER_HOUR = 3600 / (4.8 + 15.0)
 FAULT_SPILL = 7
+REFERENCE_SPILLS = 20  # each clean run's first spills are checked against a run this long
 FAULTS = {  # name -> (emulator settings, the alarm that must rise)
     "dead channel ECAL1:3:3": ({"faults.dead_channel": "ECAL1:3:3"}, "dead channel"),
     "hot channel ECAL1:0:0 (300 ADC)": ({"faults.hot_channel": "ECAL1:0:0"}, "hot channel"),
@@ -37,9 +39,11 @@ FAULTS = {  # name -> (emulator settings, the alarm that must rise)
 
 
 def checked_spills(settings: dict[str, Any], spills: int, run: int,
-                   on_close=None) -> dict[str, Any]:
+                   on_close=None, reference_server=None) -> dict[str, Any]:
     """Emulate, reconstruct and monitor ``spills`` spills; ``on_close(spill, handler)`` after
-    each spill's checks. Returns the handler's final header, the time taken, the server."""
+    each spill's checks; ``reference_server``: an earlier run's, the alarms' baseline for the
+    first spills (as the tap takes its reference run's saved histograms). Returns the
+    handler's final header, the time taken, the server."""
     from daq.config import load
     from daq.detector import Detector
     from daq.reco.reconstruction import Reconstruction
@@ -54,6 +58,13 @@ def checked_spills(settings: dict[str, Any], spills: int, run: int,
     rec = Reconstruction(detector)
     server = HistogramServer(detector, HistogramFiller.for_reco(
         detector, rec.constants.gev_per_adc, rec.cfg))
+    if reference_server is not None:
+        from monitor import snapshot as proto
+        from monitor.reference import baseline_of
+
+        base = baseline_of(proto.decode(reference_server.snapshot()), detector,
+                           f"reference run {reference_server.run}")
+        server.baseline_for = lambda _run: base
     constants = rec.constants
     constants.pedestal_adc[:] = em.pedestal  # in force: a good pedestal calibration
     server.reference = reference(constants, expected_yields(cfg, detector),
@@ -88,7 +99,8 @@ def _clean(job: tuple[int, int]) -> dict[str, Any]:
                 if severity in ("minor", "major"):
                     failed[a.check.name] = failed.get(a.check.name, 0) + 1
 
-    out = checked_spills({}, spills, run, on_close)
+    reference = checked_spills({}, REFERENCE_SPILLS, run + 1000)["server"]
+    out = checked_spills({}, spills, run, on_close, reference)
     never = [a["name"] for a in out["header"]["alarms"] if a["state"] == "too few"]
     raises = [e for e in out["header"]["log"] if e["what"].startswith("raised")]
     return {"run": run, "spills": spills, "seconds": out["seconds"], "raised": raises,

@@ -129,7 +129,12 @@ def alarm_baseline(db: RunDatabase, detector: Detector, run: int | None
     if choice.how != "automatic" or choice.path is None or not is_saved_histograms(
             choice.path):
         return None
-    snap = load(choice.path)
+    return baseline_of(load(choice.path), detector, f"reference run {choice.run}")
+
+
+def baseline_of(snap: Snapshot, detector: Detector, name: str
+                ) -> tuple[HistogramSet, list[dict[str, Any]], str] | None:
+    """A snapshot's run scope as the alarms' baseline, with one row per spill."""
     h = HistogramSet(histogram_specs(detector.n_channels))
     for name, a in h.arrays.items():
         saved = snap.arrays.get(("run", name))
@@ -142,7 +147,7 @@ def alarm_baseline(db: RunDatabase, detector: Detector, run: int | None
     eot = float(exposure.get("eot") or sum(r.get("eot") or 0.0 for r in rows))
     error = float(exposure.get("eot_error") or 0.0)
     per_spill = [{"eot": eot / n, "eot_error": error / np.sqrt(n)}] * n  # the run's spills
-    return h, per_spill, f"reference run {choice.run}"
+    return h, per_spill, name
 
 
 def load(path: str | Path) -> Snapshot:

@@ -121,7 +121,8 @@ class MonitorWindow(QtWidgets.QMainWindow):
         self.detector = detector
         self.remember = remember
         self.setWindowTitle("na64daq monitor")
-        self.maps = DetectorMapsPanel(detector)
+        self.reference_source = ReferenceSource(detector, reference)
+        self.maps = DetectorMapsPanel(detector, self.reference_source)
         self.waveforms = WaveformsPanel(detector)
         self.daq_panel = DaqStatusPanel(control)
         server = getattr(feed, "server", None)  # a file feed runs its own alarms
@@ -129,7 +130,7 @@ class MonitorWindow(QtWidgets.QMainWindow):
             AlarmCommands(handler=server.alarms) if server is not None else
             AlarmCommands(control.endpoint) if control is not None else None)
         self.alarms = AlarmsPanel(self.alarm_commands)
-        self.reference = ReferencePanel(detector, ReferenceSource(detector, reference))
+        self.reference = ReferencePanel(detector, self.reference_source)
         self.panels: list[Panel] = [OverviewPanel(), self.alarms, PhysicsRatesPanel(),
                                     self.maps, self.waveforms, CalibrationHealthPanel(),
                                     self.reference, ReachPanel(), LogbookPanel(detector, notes),

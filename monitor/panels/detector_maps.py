@@ -75,12 +75,18 @@ class DetectorMapsPanel(Panel):
     title = "Detector maps"
     open_waveform = QtCore.pyqtSignal(int)  # a clicked cell's channel
 
-    def __init__(self, detector: Detector):
+    def __init__(self, detector: Detector, reference=None):
+        """``reference``: the window's reference run (``panels.reference.ReferenceSource``):
+        each quantity can be shown divided by the reference run's."""
         super().__init__()
         names = [c.name for c in detector.channels]
         self.choice = QtWidgets.QComboBox()
         for key, (text, unit) in CHANNEL_QUANTITIES.items():
             self.choice.addItem(f"{text} [{unit}]", key)
+        self.reference = reference
+        self.ratio = QtWidgets.QCheckBox("divided by the reference run's")
+        self.ratio.setEnabled(reference is not None)
+        self.ratio.toggled.connect(self._changed)
         self.maps = [CellMap(f"ECAL {section}", detector.grid("ECAL", m), names, self._clicked,
                              values_in_cells=False)  # 6x6: the colour bar, and hover
                      for m, section in ((0, "preshower"), (1, "main"))]
@@ -103,6 +109,7 @@ class DetectorMapsPanel(Panel):
         top = QtWidgets.QHBoxLayout()
         top.addWidget(label("Show:"))
         top.addWidget(self.choice)
+        top.addWidget(self.ratio)
         top.addWidget(self.range_label, 1)
         grid = QtWidgets.QGridLayout()
         for k, m in enumerate(self.maps):
@@ -114,6 +121,13 @@ class DetectorMapsPanel(Panel):
         layout.addWidget(label("Hover a cell for its name and value; click it for its "
                                "waveform.", size_pt=FONT_PT - 1))
 
+    def _changed(self) -> None:
+        self.changes += 1
+
+    def prepare(self, snap: Snapshot) -> None:
+        if self.ratio.isChecked() and self.reference is not None:
+            self.reference.want(snap.header.get("run"), wait=True)
+
     def _clicked(self, channel: int) -> None:
         self.open_waveform.emit(channel)
 
@@ -121,9 +135,24 @@ class DetectorMapsPanel(Panel):
         key = self.choice.currentData()
         values = channel_means(snap)[key]
         text, unit = CHANNEL_QUANTITIES[key]
+        against = ""
+        if self.ratio.isChecked() and self.reference is not None:
+            ref = self.reference
+            ref.want(snap.header.get("run"))
+            if ref.snapshot is None:
+                against = f"; reference: {'loading...' if ref.busy else ref.error or 'none'}"
+            else:
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    values = values / channel_means(ref.snapshot)[key]
+                text, unit = f"{text} / the reference's", "ratio"
+                c = ref.choice
+                against = (f"; reference: run {c.run if c.run is not None else c.path}"
+                           + (f" (differs: {'; '.join(c.differences)})" if c.differences
+                              else ""))
         finite = values[np.isfinite(values)]
         levels = (float(finite.min()), float(finite.max()) + 1e-9) if len(finite) else (0, 1)
-        self.range_label.setText(f"colour scale {levels[0]:.3g} .. {levels[1]:.3g} {unit}")
+        self.range_label.setText(f"colour scale {levels[0]:.3g} .. {levels[1]:.3g} {unit}"
+                                 f"{against}")
         for m in self.maps:
             m.show(values, (text, unit), levels)
         self.bar.setLevels(levels)

@@ -121,3 +121,35 @@ def test_the_reference_panel_draws_the_scaled_overlay(qtbot, runs, detector, tmp
     panel.draw(current)
     assert "run 2 (chosen" in panel.about.text()
     assert panel.mismatch.text().startswith("Conditions differ: HV version")
+
+
+def test_detector_maps_divided_by_the_reference_run(qtbot, detector, filler, tmp_path):
+    import os
+
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from monitor.panels.detector_maps import DetectorMapsPanel
+    from monitor.panels.reference import ReferenceSource
+
+    def snapshot(run, hits):
+        server = HistogramServer(detector, filler)
+        server.run = run
+        server.run_set["channel_events"][:] = 1000
+        server.run_set["channel_hits"][:] = hits
+        return proto.decode(server.snapshot())
+
+    saved_histograms.save(snapshot(1, 500.0), tmp_path / "ref.monitor.h5")
+    hits = np.full(detector.n_channels, 500.0)
+    k = detector.index("ECAL1:2:3")
+    hits[k] = 250.0
+    panel = DetectorMapsPanel(detector, ReferenceSource(detector, str(tmp_path /
+                                                                     "ref.monitor.h5")))
+    qtbot.addWidget(panel)
+    panel.ratio.setChecked(True)
+    current = snapshot(2, hits)
+    panel.prepare(current)
+    panel.draw(current)
+    main = panel.maps[1]
+    assert main.values[k] == pytest.approx(0.5)
+    others = np.delete(main.values, k)
+    assert np.allclose(others[np.isfinite(others)], 1.0)
+    assert "ratio" in panel.range_label.text() and "ref.monitor.h5" in panel.range_label.text()
