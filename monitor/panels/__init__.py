@@ -97,7 +97,14 @@ def fill_table(t: QtWidgets.QTableWidget, rows: list[list[str]]) -> None:
     for i, row in enumerate(rows):
         for j, text in enumerate(row):
             t.setItem(i, j, QtWidgets.QTableWidgetItem(text))
-    t.resizeColumnsToContents()
+    h = t.horizontalHeader()
+    stretch = [k for k in range(h.count()) if h.sectionResizeMode(k) == h.Stretch]
+    t.resizeColumnsToContents()  # this undoes stretching until the next resize: set again
+    for k in stretch:
+        h.setSectionResizeMode(k, h.Stretch)
+    if h.stretchLastSection():
+        h.setStretchLastSection(False)
+        h.setStretchLastSection(True)
 
 
 def number_text(v) -> str:

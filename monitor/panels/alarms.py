@@ -78,6 +78,7 @@ class AlarmsPanel(Panel):
         self.answer = label()
         self.log = table(("time", "check", "what", "by", "text"))
         for t, column in ((self.table, COLUMNS.index("what fails")), (self.log, 4)):
+            t.horizontalHeader().setStretchLastSection(False)
             t.horizontalHeader().setSectionResizeMode(column, QtWidgets.QHeaderView.Stretch)
         layout = QtWidgets.QVBoxLayout(self)
         layout.addWidget(self.source)
