@@ -35,6 +35,9 @@ FAULTS = {  # name -> (emulator settings, the alarm that must rise)
     "gain drop 5 %, ECAL1:4:4": ({"faults.gain_channel": "ECAL1:4:4",
                                   "faults.gain_drop_fraction": 0.05}, "gain drift"),
     "beam off": ({"faults.beam_off": True}, "beam off"),
+    # not a fault knob (no start spill): PMT saturation early in every spill, from spill 1
+    "PMT saturation 0.3 early in the spill (response.pmt_saturation)": (
+        {"response.pmt_saturation": 0.3}, "early saturation"),
 }
 
 
@@ -133,11 +136,11 @@ def detection_delays(spills: int = FAULT_SPILL + 4) -> dict[str, Any]:
                 if a.severity not in ("ok", "too few"):
                     first.setdefault(a.check.name, spill)
 
-        res = checked_spills({"faults.at_spill": FAULT_SPILL, **settings}, spills, 200,
-                             on_close)
+        at = FAULT_SPILL if any(k.startswith("faults.") for k in settings) else 1
+        res = checked_spills({"faults.at_spill": at, **settings}, spills, 200, on_close)
         spill = first.get(alarm)
-        out[label] = {"alarm": alarm, "fault_spill": FAULT_SPILL, "raised_at_close_of": spill,
-                      "delay_spills": None if spill is None else spill - FAULT_SPILL + 1,
+        out[label] = {"alarm": alarm, "fault_spill": at, "raised_at_close_of": spill,
+                      "delay_spills": None if spill is None else spill - at + 1,
                       "others": {k: v for k, v in first.items() if k != alarm},
                       "guidance": next(a["guidance"] for a in res["header"]["alarms"]
                                        if a["name"] == alarm)[:60] + "..."}

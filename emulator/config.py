@@ -244,6 +244,8 @@ class FaultsSection:
                             "of this", low=1, high=1_000_000)
     at_spill: int = param(0, "the faults below start at this spill (0 = never)", low=0,
                           high=100000)
+    until_spill: int = param(0, "and end before this spill (0 = last to the end of the run)",
+                             low=0, high=100000)
     dead_channel: str = param("", "this channel's PMT gives nothing (gain 0)")
     hot_channel: str = param("", "this channel fires in every event (a pulse of hot_adc)")
     hot_adc: float = param(300.0, "the hot channel's pulse", unit="ADC", low=0.0, high=4095.0)
@@ -257,7 +259,7 @@ class FaultsSection:
                              high=65535)
 
     def on(self, spill: int) -> bool:
-        return 0 < self.at_spill <= spill
+        return 0 < self.at_spill <= spill and not 0 < self.until_spill <= spill
 
 
 @dataclass(frozen=True)

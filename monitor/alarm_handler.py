@@ -146,7 +146,10 @@ class AlarmHandler:
                 if a.check.kind == "spill":
                     self._run(a, data, now or time.time())
             self.tested_spill = None
-        self.baseline.append(h, row)
+            failed = any(RANK[s] > 0 for a in self.alarms.values() if a.check.kind == "spill"
+                         for s, _t in a.result.values())
+        if not failed:  # a spill in which a check failed never becomes a baseline
+            self.baseline.append(h, row)
 
     def state(self, data: StateData) -> None:
         """The state checks, at every publish period; the alarm source's heartbeat."""

@@ -246,3 +246,31 @@ def test_one_click_saves_a_png_of_the_panel_or_of_all_beside_the_run_file(qtbot,
     sizes = {p.name.split(".")[2]: QtGui.QImage(str(p)).size() for p in made}
     assert (sizes["all"].width(), sizes["all"].height()) == (2 * 1280, 5 * 800)  # 10 panels
     assert (sizes["overview"].width(), sizes["overview"].height()) == panel_size
+
+
+def test_the_window_says_when_the_alarm_source_is_silent_or_failing(file_window):
+    """The alarms' own heartbeat: checks that stopped running (or never ran, or fail) are
+    shown on every tab, in place of the alarms they can no longer vouch for."""
+    import copy
+
+    from monitor.snapshot import Snapshot
+
+    w = file_window
+    live = w.feed.latest
+    assert live.header["alarms"]["evaluated_unix_s"] is not None
+    w._draw_banner(live)
+    assert w.banner.isHidden()  # a clean file: no alarm, the source alive
+
+    def drawn(header):
+        w._draw_banner(Snapshot(header, live.arrays))
+        return w.banner.text()
+
+    old = copy.deepcopy(live.header)
+    old["alarms"]["evaluated_unix_s"] = old["time_unix_s"] - 10.0
+    assert drawn(old).startswith("ALARMS SILENT: the checks last ran 10 s")
+    assert not w.banner.isHidden()
+    none = {k: v for k, v in live.header.items() if k != "alarms"}
+    assert drawn(none).startswith("ALARMS SILENT: this feed carries no alarm state")
+    failing = copy.deepcopy(live.header)
+    failing["alarms"]["errors"] = {"gain drift": "ZeroDivisionError: bug"}
+    assert drawn(failing) == "ALARMS FAILING: check 'gain drift': ZeroDivisionError: bug"
