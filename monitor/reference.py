@@ -136,8 +136,8 @@ def baseline_of(snap: Snapshot, detector: Detector, name: str
                 ) -> tuple[HistogramSet, list[dict[str, Any]], str] | None:
     """A snapshot's run scope as the alarms' baseline, with one row per spill."""
     h = HistogramSet(histogram_specs(detector.n_channels))
-    for name, a in h.arrays.items():
-        saved = snap.arrays.get(("run", name))
+    for histogram, a in h.arrays.items():
+        saved = snap.arrays.get(("run", histogram))
         if saved is None or saved.shape != a.shape:
             return None  # another histogram set: no baseline rather than a wrong one
         a[:] = saved
