@@ -36,7 +36,7 @@ FAULTS = {  # name -> (emulator settings, the alarm that must rise)
                                   "faults.gain_drop_fraction": 0.05}, "gain drift"),
     "beam off": ({"faults.beam_off": True}, "beam off"),
     # not a fault knob (no start spill): PMT saturation early in every spill, from spill 1
-    "PMT saturation 0.3 early in the spill (response.pmt_saturation)": (
+    "PMT saturation 0.3 early in the spill (response.pmt_saturation), from spill 1": (
         {"response.pmt_saturation": 0.3}, "early saturation"),
 }
 

@@ -236,7 +236,8 @@ class PublishSection:
 
 @dataclass(frozen=True)
 class FaultsSection:
-    """Deliberate faults (``docs/emulator.md``): from spill ``at_spill`` on, to the run's end."""
+    """Deliberate faults (``docs/emulator.md``): from spill ``at_spill`` on, to the run's end
+    or to the spill before ``until_spill``."""
 
     skip_source: int = param(0, "fault injection: this source id silently skips events "
                              "(0 = none)", low=0, high=65535)

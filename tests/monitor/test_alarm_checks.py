@@ -42,7 +42,7 @@ def spill(detector, filler):
             h["physics_tags"][:] = [900 * scale, 880 * scale, 90 * scale, 30 * scale]
             d = h["calibration_drift"]
             d[:10, 0] = 8 * scale  # 8 electrons per 0.5 s bin over 5 s
-            d[:10, 1] = 8 * scale * 1.0
+            d[:10, 1] = d[:10, 2] = 8 * scale * 1.0
             d[:10, 3] = 8 * scale * (1.0 + 0.04**2)
             return h
         base = one(5)
@@ -162,7 +162,7 @@ def test_early_saturation(spill):
     d = spill()
     drift = d.h["calibration_drift"]
     drift[:2, 0] = 20
-    drift[:2, 1] = 20 * 0.93  # the first second 7 % low
+    drift[:2, 1] = drift[:2, 2] = 20 * 0.93  # the first second 7 % low
     drift[:2, 3] = 20 * (0.93**2 + 0.04**2)
     assert ac.early_saturation(d)["all"][0] == ac.MAJOR
     drift[:2, 0] = 5
