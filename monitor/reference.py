@@ -22,6 +22,7 @@ from monitor.snapshot import Snapshot
 GOOD_STATES = ("finished", "stopped")
 MIN_ENTRIES = 50  # either histogram below this: the shape tests say "too few"
 CHI2_MIN_BIN = 5  # bins with fewer entries in both histograms are left out of the chi2
+SEARCHED_RUNS = 200  # the automatic choice looks this far back (the tap asks at each run)
 
 
 @dataclass
@@ -99,7 +100,8 @@ def choose(db: RunDatabase, detector: Detector, run: int, chosen: int | str | No
                                differences(mine, conditions(record, hv(record["run"]))))
     latest_good = None
     rows = db.db.execute("SELECT run FROM runs WHERE run < ? AND state IN (?, ?) "
-                         "ORDER BY run DESC", (run, *GOOD_STATES)).fetchall()
+                         "ORDER BY run DESC LIMIT ?", (run, *GOOD_STATES,
+                                                       SEARCHED_RUNS)).fetchall()
     for (r,) in rows:
         record = db.run(r)
         path = _files(record)
