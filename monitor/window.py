@@ -28,35 +28,44 @@ REDRAW_HZ = 5.0
 PANEL_SIZE = (1280, 760)  # each panel's size in the all-panels PNG
 
 
-class ControlButtons:
-    """The DAQ panel's start/stop, asked in a thread (a stop takes seconds)."""
+class RunControlAsker:
+    """Asks the DAQ's run-control endpoint in a thread (a stop takes seconds; the GUI thread
+    only draws); the answer lands in ``last_answer`` for the status bar."""
 
-    def __init__(self, endpoint: str):
+    def __init__(self, endpoint: str | None):
         self.endpoint = endpoint
         self.last_answer = ""
 
-    def ask(self, command: str) -> str:
+    def _ask(self, what: str, command: str, timeout_s: float, ok_text: str,
+             refused: str = "", **fields) -> str:
         from daq.config import ConfigError
         from daq.run_control_client import ask
 
         def work():
             try:
-                a = ask(self.endpoint, command, 60.0)
-                self.last_answer = f"{command}: {'ok' if a.get('ok') else a.get('error')}"
+                a = ask(self.endpoint, command, timeout_s, **fields)
+                self.last_answer = f"{what}: " + (ok_text if a.get("ok") else
+                                                  f"{refused}{a.get('error')}")
             except ConfigError as exc:
-                self.last_answer = f"{command}: {exc}"
+                self.last_answer = f"{what}: {exc}"
         threading.Thread(target=work, daemon=True).start()
-        return f"{command}: asked..."
+        return f"{what}: asked..."
 
 
-class AlarmCommands:
+class ControlButtons(RunControlAsker):
+    """The DAQ panel's start/stop."""
+
+    def ask(self, command: str) -> str:
+        return self._ask(command, command, 60.0, "ok")
+
+
+class AlarmCommands(RunControlAsker):
     """Where the Alarms tab's acknowledge, shelve and unshelve go: the DAQ's run-control
     endpoint (``alarm`` request, handled by the tap), or a file feed's own handler."""
 
     def __init__(self, endpoint: str | None = None, handler=None):
-        self.endpoint = endpoint
+        super().__init__(endpoint)
         self.handler = handler
-        self.last_answer = ""
 
     def __call__(self, request: dict) -> str:
         from monitor.alarm_handler import AlarmCommandError
@@ -69,19 +78,8 @@ class AlarmCommands:
             except AlarmCommandError as exc:
                 self.last_answer = f"{what}: refused: {exc}"
             return self.last_answer
-
-        def work():
-            from daq.config import ConfigError
-            from daq.run_control_client import ask
-
-            try:
-                a = ask(self.endpoint, "alarm", 10.0, **request)
-                self.last_answer = f"{what}: " + ("sent to the alarm server" if a.get("ok")
-                                                  else f"refused: {a.get('error')}")
-            except ConfigError as exc:
-                self.last_answer = f"{what}: {exc}"
-        threading.Thread(target=work, daemon=True).start()
-        return f"{what}: asked..."
+        return self._ask(what, "alarm", 10.0, "sent to the alarm server", "refused: ",
+                         **request)
 
 
 class NoteWriter:
