@@ -39,11 +39,19 @@ def on_this_machine(endpoint: str) -> bool:
 
 
 def qt_application():
-    """The process's QApplication; offscreen when there is no display."""
-    from PyQt5 import QtWidgets
+    """The process's QApplication; offscreen when there is no display. On an X display
+    whose plugin lacks system libraries, one line naming them (a ConfigError), not Qt's
+    abort."""
+    from monitor.qt_platform import DisplayLibrariesMissing, check_display
 
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    try:
+        check_display()
+    except DisplayLibrariesMissing as exc:
+        raise ConfigError(str(exc)) from None
+    from PyQt5 import QtWidgets
+
     global _APPLICATION
     _APPLICATION = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     return _APPLICATION  # kept here: a QApplication nobody holds is destroyed
