@@ -4,6 +4,7 @@ and the append-only logbook beside them, in the run database's SQLite file
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Callable, Mapping
@@ -38,7 +39,8 @@ RANGES = {"pedestal_even_adc": (0.0, ADC_MAX, True), "pedestal_odd_adc": (0.0, A
 LOG_RANGES = {**RANGES, "amplitude_adc": (0.0, ADC_MAX, True), "hv_new_v": RANGES["hv_v"]}
 
 
-NOTE_KINDS = ("shift", "hv", "calibration", "problem", "other", "alarm")
+NOTE_KINDS = ("shift", "hv", "calibration", "problem", "other", "alarm", "run")
+CREW_NOTE_KINDS = NOTE_KINDS[:5]  # the others the DAQ writes: alarm transitions, run start/stop
 MAX_NOTE_CHARS = 2000
 
 
@@ -191,6 +193,16 @@ class Conditions:
             self.sql.execute("INSERT INTO unblinding (entry, first_run, last_run) "
                              "VALUES (?, ?, ?)", (entry, first_run, last_run))
         return entry
+
+    def save_alarm_state(self, name: str, state: dict[str, Any]) -> None:
+        """How the crew handled alarm ``name`` (latched, acknowledged, shelved: JSON), kept
+        so that a new monitor tap restores it (``docs/conditions.md``)."""
+        self.sql.execute("INSERT OR REPLACE INTO alarm_state (name, state, updated) "
+                         "VALUES (?, ?, ?)", (name, json.dumps(state), time.time()))
+
+    def alarm_states(self) -> dict[str, dict[str, Any]]:
+        return {name: json.loads(state) for name, state in
+                self.sql.execute("SELECT name, state FROM alarm_state").fetchall()}
 
     def unblinded(self, run: int) -> bool:
         return self.sql.execute("SELECT 1 FROM unblinding WHERE first_run <= ? AND ? <= "

@@ -288,42 +288,49 @@ def _daq_config(args: argparse.Namespace, extra: dict[str, Any] | None = None):
 def cmd_demo(args: argparse.Namespace) -> int:
     cfg = _daq_config(args, {"writer.directory": args.out})
     from daq.run_summary import end_progress, print_progress, print_summary
-    from daq.supervisor import RunControlError, StopSignals, Supervisor
+    from daq.supervisor import PNG_WAIT_S, RunControlError, Supervisor
+    from daq.terminal import Output, StopSignals, stop_reason
 
     def log(message: str) -> None:
         end_progress()
         print(message, flush=True)
 
-    signals = StopSignals()  # Ctrl-C and SIGTERM stop the run cleanly, at any moment
+    # Ctrl-C, SIGTERM, a closed terminal or a lost output stop the run cleanly, at any moment
+    signals, output = StopSignals(), Output()
     sup = Supervisor(cfg, args.detector, log=log)
+    window = None
     try:
         print("starting builder, writer, monitor tap and "
               f"{cfg.workers.count} workers...", flush=True)
         sup.configure()
         if sup.state != "configured":
             raise RunControlError(f"the DAQ could not start: {sup.error}")
-        if signals.received:
-            print(f"{signals.received}: no run taken", flush=True)
+        if (why := stop_reason(signals, output)) is not None:
+            print(f"{why}: no run taken", flush=True)
             return 130
         if not args.no_gui and (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-            _open_monitor(cfg)
+            window = MonitorWindowProcess(cfg)
         sup.start()
         next_print = time.monotonic()
         while sup.state == "running":
-            if signals.received:
-                print(f"\n{signals.received}: stopping...", flush=True)
-                sup.stop()
+            if (why := stop_reason(signals, output)) is not None:
+                print(f"\n{why}: stopping...", flush=True)
+                sup.stop(why)
                 break
             sup.poll(0.2)
+            if window is not None:
+                window.check(log)
             if sup.state == "running" and time.monotonic() >= next_print:
                 next_print += 1.0
                 print_progress(sup.status())
+        sup.wait_for_png(PNG_WAIT_S)  # said in the log, and in the run record
         print_summary(sup.status())
         ok = sup.outcome == "stopped" and sup.ledger and sup.ledger.get("balanced")
         return 0 if ok else 1
     finally:
         sup.close()
         signals.restore()
+        output.restore()
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
@@ -337,15 +344,34 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     return app.run(feed, detector, args.snapshot, control, args.reference)
 
 
-def _open_monitor(cfg) -> None:
-    """The window in a process of its own (the GUI never shares a process with the DAQ); it
+class MonitorWindowProcess:
+    """``demo``'s monitor window, in a process of its own (the GUI never shares a process with
+    the DAQ), watched: one that fails is said with its cause, never announced as open. It
     stays open after the run, until the crew closes it."""
-    import subprocess
 
-    subprocess.Popen([sys.executable, "-m", "daq.cli", "monitor", "--connect",
-                      cfg.endpoints.tap_publish.replace("*", "127.0.0.1")],
-                     start_new_session=True)
-    print(f"monitor window opened on {cfg.endpoints.tap_publish}", flush=True)
+    def __init__(self, cfg) -> None:
+        import subprocess
+
+        self.log_path = cfg.log_directory / "monitor-window.log"
+        with open(self.log_path, "ab") as out:
+            self.popen = subprocess.Popen(
+                [sys.executable, "-m", "daq.cli", "monitor", "--connect",
+                 cfg.endpoints.tap_publish.replace("*", "127.0.0.1")],
+                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        print(f"monitor window starting on {cfg.endpoints.tap_publish} (its log: "
+              f"{self.log_path})", flush=True)
+        self.said = False
+
+    def check(self, say) -> None:
+        code = self.popen.poll()
+        if code is None or self.said:
+            return
+        from daq.supervisor import last_line
+
+        self.said = True
+        if code != 0:
+            say(f"the monitor window failed (exit code {code}): "
+                f"{last_line(self.log_path) or 'no message'}")
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: Statements of each migration, run in one transaction (``docs/run-control.md`` for the
 #: runs, ``docs/conditions.md`` for the conditions and the logbook).
 MIGRATIONS = {
@@ -67,6 +67,13 @@ MIGRATIONS = {
         entry INTEGER NOT NULL REFERENCES logbook(id),
         first_run INTEGER NOT NULL,
         last_run INTEGER NOT NULL
+    )"""],
+    4: ["""
+    ALTER TABLE runs ADD COLUMN summary TEXT""", """
+    CREATE TABLE alarm_state (
+        name TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        updated REAL NOT NULL
     )"""],
 }
 
@@ -141,6 +148,27 @@ class RunDatabase:
                         "WHERE run = ?",
                         (time.time(), state, json.dumps(ledger) if ledger else None, error, run))
 
+    def add_summary(self, run: int, **fields: Any) -> None:
+        """Merge ``fields`` into the run's ``summary`` (stop reason, alarms at the end, EOT,
+        the end-of-run PNG: ``docs/run-control.md``)."""
+        row = self.db.execute("SELECT summary FROM runs WHERE run = ?", (run,)).fetchone()
+        if row is None:
+            return
+        summary = dict(json.loads(row[0]) if row[0] else {}, **fields)
+        self.db.execute("UPDATE runs SET summary = ? WHERE run = ?",
+                        (json.dumps(summary), run))
+
+    def next_run(self) -> int:
+        """The number the next run will get (numbers only increase, across restarts)."""
+        row = self.db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'runs'").fetchone()
+        return int(row[0]) + 1 if row else 1
+
+    def runs_since(self, start_unix_s: float) -> list[dict[str, Any]]:
+        """The runs that were running at or after ``start_unix_s``, oldest first."""
+        rows = self.db.execute("SELECT run FROM runs WHERE stop_time IS NULL OR stop_time >= ? "
+                               "ORDER BY run", (start_unix_s,)).fetchall()
+        return [r for (n,) in rows if (r := self.run(n)) is not None]
+
     def run(self, run: int | None = None) -> dict[str, Any] | None:
         """One run record (the latest without ``run``), as a dict."""
         q = "SELECT * FROM runs " + ("WHERE run = ?" if run is not None else
@@ -152,6 +180,7 @@ class RunDatabase:
         rec = dict(zip([d[0] for d in cur.description], row, strict=True))
         rec["config"] = json.loads(rec["config"])
         rec["ledger"] = json.loads(rec["ledger"]) if rec["ledger"] else None
+        rec["summary"] = json.loads(rec["summary"]) if rec["summary"] else {}
         return rec
 
     def close(self) -> None:

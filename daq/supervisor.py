@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,8 @@ from daq import heartbeat
 from daq.config import to_dict
 from daq.daq_config import DaqConfig
 from daq.detector import Detector
-from daq.run_database import RunDatabase
+from daq.run_database import RunDatabase, RunDatabaseError
+from daq.run_description import describe
 from daq.run_file.layout import monitor_file_name, truth_file_name
 
 #: (state, event) -> next state. Events are commands or what the supervisor observes.
@@ -49,6 +52,8 @@ CRITICAL = ("builder", "writer", "source")
 MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(128 << 20),
               "MALLOC_TOP_PAD_": str(16 << 20)}
 STARTUP_GRACE_S = 60.0  # a new process may take this long to its first heartbeat (imports, JIT)
+PNG_WAIT_S = 120.0  # demo and shutdown wait this long for the end-of-run PNG's process
+RATE_WINDOW_S = 10.0  # the header's events per second: written over this long
 
 
 class RunControlError(RuntimeError):
@@ -73,6 +78,16 @@ class Process:
         if self.last_beat == 0.0:
             return now - self.started < STARTUP_GRACE_S
         return now - self.last_beat < dead_after_s
+
+
+@dataclass
+class PngJob:
+    """The process drawing a run's end-of-run PNG, watched until it ends."""
+
+    run: int
+    path: Path
+    popen: subprocess.Popen
+    log_path: Path
 
 
 class Supervisor:
@@ -100,6 +115,11 @@ class Supervisor:
         self.bad_heartbeats: dict[str, int] = {}  # reason -> count, never acted on
         self.trigger_enabled = False  # the sources of this run were told to go
         self._next_share = 0.0  # when the tap next gets the DAQ's state for its viewers
+        self.run_started_unix_s: float | None = None
+        self.stop_reason: str | None = None  # of the run being stopped (the record says it)
+        self.png_jobs: list[PngJob] = []  # end-of-run PNGs being drawn
+        self.description = describe(cfg)  # what a run takes, in words
+        self._written = deque()  # (monotonic s, events written): the header's rate
 
     def _bind(self, kind: int, key: str) -> zmq.Socket:
         endpoint = getattr(self.cfg.endpoints, key)
@@ -275,13 +295,20 @@ class Supervisor:
             for sid in self.detector.source_ids:
                 self._spawn_source(sid, config, self.run)
         self.run_started = time.monotonic()
+        self.run_started_unix_s = time.time()
+        self.stop_reason = None
+        self._written.clear()
         self.trigger_enabled = self.cfg.run.sources == "external"
         self._go("start")
         self.log(f"run {self.run} started")
+        self._logbook(f"run {self.run} started: {self.description}")
         return self.run
 
-    def stop(self) -> None:
-        """Always succeeds: what does not stop in time is killed."""
+    def stop(self, reason: str = "ctl stop") -> None:
+        """Always succeeds: what does not stop in time is killed. ``reason`` goes into the
+        run record (``summary.stop_reason``)."""
+        if self.state == "running" and self.stop_reason is None:
+            self.stop_reason = reason
         if self.state == "error":
             for p in self.procs.values():  # a hung process is killed, then replaced
                 if p.role != "source" and p.popen.poll() is None and p.last_beat and \
@@ -382,7 +409,46 @@ class Supervisor:
         self.outcome = outcome
         if self.run is not None:
             self.db.close_run(self.run, outcome, ledger, self.error)
+            self._close_record(outcome, ledger, tap)
         self.log(f"run {self.run} {outcome}")
+
+    def _close_record(self, outcome: str, ledger: dict[str, Any], tap: Process | None) -> None:
+        """The run's summary (why it ended, the monitor's figures and the alarms not cleared
+        at its end), the record's JSON file rewritten closed, and the logbook's entry."""
+        reason = self.stop_reason or (self.error if outcome == "error" else None) or outcome
+        if outcome == "error" and self.error and reason != self.error:
+            reason = f"{reason}; error: {self.error}"
+        monitor = (tap.counters.get("run_summary") if tap else None) or {}
+        if monitor.get("run") != self.run:
+            monitor = {}
+        fields = {k: monitor.get(k) for k in ("spills", "eot", "eot_error", "alarms",
+                                              "major_alarms_not_cleared") if k in monitor}
+        self.db.add_summary(self.run, stop_reason=reason, **fields)
+        record = {k: v for k, v in (self.db.run(self.run) or {}).items() if k != "config"}
+        self.cfg.run_record_path(self.run).write_text(json.dumps(record))
+        written = int(ledger.get("written_complete") or 0) + int(
+            ledger.get("written_incomplete") or 0) if "written_complete" in ledger else \
+            ledger.get("written")
+        text = (f"run {self.run} {outcome} ({reason}): "
+                + (f"{monitor['spills']} spill{'' if monitor['spills'] == 1 else 's'}, "
+                   if monitor.get("spills") is not None else "")
+                + f"{_count(written)} of {_count(ledger.get('triggered'))} events written, "
+                + ("balanced" if ledger.get("balanced") else "NOT balanced")
+                + (f", EOT {monitor['eot']:.3g}" if monitor.get("eot") else "")
+                + (f"; major alarms not cleared: {', '.join(fields['major_alarms_not_cleared'])}"
+                   if fields.get("major_alarms_not_cleared") else ""))
+        self._logbook(text)
+
+    def _logbook(self, text: str) -> None:
+        """A run-control entry in the logbook (kind ``run``); a logbook that cannot be
+        written is said, never fatal."""
+        from calib.conditions import Conditions, ConditionsError
+
+        try:
+            Conditions(self.db, self.detector).add_note(text[:1900], "run", "run control",
+                                                        self.run)
+        except (ConditionsError, RunDatabaseError) as exc:
+            self.log(f"the logbook could not be written: {exc}")
 
     def _save_monitor(self) -> None:
         """The tap's histograms of the run beside its run file, and (``tap.end_of_run_png``)
@@ -400,16 +466,45 @@ class Supervisor:
                      f"({tap.counters.get('saved') or 'the tap did not answer'})")
             return
         if self.cfg.tap.end_of_run_png:
-            log = open(self.workdir / f"monitor-png-run{self.run}.log", "ab")
-            subprocess.Popen([sys.executable, "-m", "daq.cli", "monitor", "--file", str(path),
-                              "--snapshot", str(path.with_suffix(".png"))],
-                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                             env=dict(os.environ, QT_QPA_PLATFORM="offscreen"))
-            log.close()
+            log_path = self.workdir / f"monitor-png-run{self.run}.log"
+            png = path.with_suffix(".png")
+            with open(log_path, "ab") as log:
+                popen = subprocess.Popen(
+                    [sys.executable, "-m", "daq.cli", "monitor", "--file", str(path),
+                     "--snapshot", str(png)], stdout=log, stderr=subprocess.STDOUT,
+                    start_new_session=True, env=dict(os.environ, QT_QPA_PLATFORM="offscreen"))
+            self.png_jobs.append(PngJob(self.run, png, popen, log_path))
+            self.db.add_summary(self.run, monitor_png={"path": str(png), "state": "drawing"})
 
-    def shutdown(self) -> None:
+    def _check_png(self) -> None:
+        """End-of-run PNGs whose process has ended: said, and in their run's record."""
+        for job in [j for j in self.png_jobs if j.popen.poll() is not None]:
+            self.png_jobs.remove(job)
+            ok = job.popen.returncode == 0 and job.path.exists()
+            error = None if ok else (last_line(job.log_path) or
+                                     f"exit code {job.popen.returncode}")
+            self.db.add_summary(job.run, monitor_png={"path": str(job.path), "state": (
+                "written" if ok else "failed"), "error": error})
+            self.log(f"run {job.run}: monitor PNG written: {job.path}" if ok else
+                     f"run {job.run}: monitor PNG failed: {error} (log {job.log_path})")
+
+    def wait_for_png(self, timeout_s: float) -> None:
+        """Until the end-of-run PNGs are drawn (those not drawn within ``timeout_s`` are
+        stopped, and recorded as failed)."""
+        deadline = time.monotonic() + timeout_s
+        for job in self.png_jobs:
+            try:
+                job.popen.wait(max(deadline - time.monotonic(), 0.0))
+            except subprocess.TimeoutExpired:
+                os.killpg(job.popen.pid, signal.SIGKILL)
+                job.popen.wait()
+                with open(job.log_path, "a") as log:
+                    log.write(f"\nnot drawn within {timeout_s:g} s: stopped\n")
+        self._check_png()
+
+    def shutdown(self, reason: str = "shutdown") -> None:
         if self.state == "running":
-            self.stop()
+            self.stop(reason)
         self.send("all", "exit")
         for p in list(self.procs.values()):
             self._kill(p, wait_s=3.0)
@@ -419,6 +514,7 @@ class Supervisor:
     def close(self) -> None:
         if self.state != "idle":
             self.shutdown()
+        self.wait_for_png(PNG_WAIT_S)
         self.ctx.destroy(linger=0)
 
     # -- watching --------------------------------------------------------------------------
@@ -445,6 +541,7 @@ class Supervisor:
                 proc.last_beat = time.monotonic()
                 proc.counters = msg["counters"]
         self._share_state()
+        self._check_png()
         if self.state not in ("running", "configured", "stopping"):
             return
         writer = self.procs.get("writer")
@@ -489,6 +586,7 @@ class Supervisor:
                 self._enable_trigger(sources)
             closed = writer is not None and writer.counters.get("run_done") == self.run
             if (sources and all(p.popen.poll() == 0 for p in sources)) or closed:
+                self.stop_reason = self.stop_reason or "end of spills"
                 self._go("finished")
                 self._finish_run()
 
@@ -526,6 +624,11 @@ class Supervisor:
             return
         self._next_share = now + 1.0
         writer = self.procs.get("writer")
+        written = (writer.counters.get("written_events") if writer else None) or 0
+        self._written.append((now, written))
+        while now - self._written[0][0] > RATE_WINDOW_S:
+            self._written.popleft()
+        t0, w0 = self._written[0]
         processes = {p.name: {
             "role": p.role, "alive": p.popen.poll() is None,
             "heartbeat_age_s": now - p.last_beat if p.last_beat else None,
@@ -536,7 +639,12 @@ class Supervisor:
             "state": self.state, "run": self.run, "error": self.error,
             "processes": processes, "restarts": dict(self.restarts),
             "spill_ledger": writer.counters.get("spill_ledger") if writer else None,
-            "ledger": self.ledger if self.state in ("idle", "configured") else None})
+            "ledger": self.ledger if self.state in ("idle", "configured") else None,
+            "run_started_unix_s": self.run_started_unix_s,
+            "rate_hz": (written - w0) / (now - t0) if now > t0 and self.state == "running"
+            else None,
+            "disk_free_bytes": _free_bytes(self.cfg.writer.directory),
+            "next_run": self.db.next_run(), "description": self.description})
 
     def status(self) -> dict[str, Any]:
         writer = self.procs.get("writer")
@@ -561,15 +669,31 @@ class Supervisor:
 
 def _cause(proc: Process) -> str:
     """The last line of a dead process's log (its error), to name the cause in one line."""
+    line = last_line(getattr(proc.log, "name", None))
+    return f": {line}" if line else ""
+
+
+def last_line(path: str | Path | None) -> str:
     try:
-        with open(proc.log.name, "rb") as fh:
+        with open(path, "rb") as fh:
             fh.seek(0, os.SEEK_END)
             fh.seek(max(0, fh.tell() - 4096))
             lines = [x.strip() for x in fh.read().decode(errors="replace").splitlines()]
-    except (OSError, AttributeError):
+    except (OSError, TypeError):
         return ""
     lines = [x for x in lines if x]
-    return f": {lines[-1][:300]}" if lines else ""
+    return lines[-1][:300] if lines else ""
+
+
+def _free_bytes(directory: str | Path) -> int | None:
+    try:
+        return shutil.disk_usage(directory).free
+    except OSError:
+        return None
+
+
+def _count(n: Any) -> str:
+    return "?" if n is None else f"{int(n):,}"
 
 
 def _unclosed_ledger(sources: list[Process], writer: Process | None,
@@ -613,37 +737,22 @@ def parse_command(parts: list[bytes]) -> str:
     return command
 
 
-class StopSignals:
-    """SIGINT (Ctrl-C, to the whole process group) and SIGTERM to ``na64daq run`` or
-    ``demo``: a clean stop, the same as ``ctl stop``. Set explicitly, since a shell that
-    starts a program in the background has it ignore SIGINT (the demo ran on through it)."""
-
-    def __init__(self) -> None:
-        self.received: str | None = None
-        self.previous = {sig: signal.signal(sig, self._on) for sig in (signal.SIGINT,
-                                                                       signal.SIGTERM)}
-
-    def _on(self, signum: int, _frame: Any) -> None:
-        self.received = signal.Signals(signum).name
-
-    def restore(self) -> None:
-        for sig, handler in self.previous.items():
-            signal.signal(sig, handler)
-
-
 def serve(cfg: DaqConfig, detector_path: str | None = None) -> int:
     """``na64daq run``: configure, then answer run-control commands until ``shutdown`` (or
-    SIGINT/SIGTERM: the run is stopped, then the DAQ shut down)."""
-    signals = StopSignals()
+    SIGINT/SIGTERM/SIGHUP, or its output lost: the run is stopped, then the DAQ shut
+    down)."""
+    from daq.terminal import Output, StopSignals, stop_reason
+
+    signals, output = StopSignals(), Output()
     sup = Supervisor(cfg, detector_path, log=lambda m: print(m, flush=True))
     rep = sup._bind(zmq.REP, "control")
     try:
         sup.configure()
         print(f"DAQ {sup.state}; commands on {cfg.endpoints.control}", flush=True)
         while sup.state != "idle":
-            if signals.received:
-                print(f"{signals.received}: stopping and shutting down", flush=True)
-                sup.shutdown()
+            if (why := stop_reason(signals, output)) is not None:
+                print(f"{why}: stopping and shutting down", flush=True)
+                sup.shutdown(why)
                 break
             sup.poll(0.05)
             if not rep.poll(0):
@@ -656,7 +765,7 @@ def serve(cfg: DaqConfig, detector_path: str | None = None) -> int:
                 elif command == "start":
                     sup.start()
                 elif command == "stop":
-                    sup.stop()
+                    sup.stop("ctl stop")
                 elif command == "shutdown":
                     sup.shutdown()
                 elif command == "logbook":
@@ -673,4 +782,5 @@ def serve(cfg: DaqConfig, detector_path: str | None = None) -> int:
     finally:
         sup.close()
         signals.restore()
+        output.restore()
     return 0

@@ -38,6 +38,10 @@ class SourceCounters:
         return {"triggered": t, "sent": s, "not_sent": t - s}
 
 
+class Abandoned(Exception):
+    """The run cannot be ended by sending: nobody takes the frames any more."""
+
+
 class Publisher:
     """Sends ``(emit_time_s, source_id, parts)`` items on per-source endpoints."""
 
@@ -52,6 +56,10 @@ class Publisher:
         self._starting = False
         self.heartbeat = None
         self.parent = os.getppid()
+        self.linger_s = linger_s
+        #: the supervisor is gone, or a second stop came: a blocked send gives up
+        self.orphaned = False
+        self.abandon = False
         if heartbeat:  # under run control: tell the supervisor we live, with our counters
             self.heartbeat = self.context.socket(zmq.PUSH)
             self.heartbeat.setsockopt(zmq.SNDHWM, 10)
@@ -84,6 +92,13 @@ class Publisher:
         while not self.go.is_set() and not self.stop_reason:  # ready, and saying so
             self.beat()
             self.go.wait(0.05)
+        try:
+            self._run(items)
+        except Abandoned as exc:
+            print(f"{self.name}: {exc}", flush=True)
+        return self.counters
+
+    def _run(self, items: Iterable[tuple[float, int, list]]) -> None:
         start = time.monotonic()
         opened: dict[int, tuple[FrameKind, Any]] = {}  # source -> last SOR/SOS frame
         last_ns: dict[int, int] = {}  # source -> crate clock of its last event read out
@@ -133,11 +148,14 @@ class Publisher:
                 opened[sid] = (FrameKind.SOR, opened[sid][1])
             self._send(sock, parts)  # control frames always go: blocking
         self.beat(force=True)
-        return self.counters
 
     def request_stop(self, reason: str) -> None:
         """End the run: at once when time-compressed; at the beam's pace, after the frames
-        that were due by now (what the crate triggered before the stop)."""
+        that were due by now (what the crate triggered before the stop). A second request
+        gives up what cannot be sent at once."""
+        if self.stop_reason is not None:
+            self.abandon = True
+            return
         self.stop_at = time.monotonic()
         self.stop_reason = reason
 
@@ -156,13 +174,22 @@ class Publisher:
                 return
 
     def _send(self, sock: zmq.Socket, parts: list) -> None:
-        """Blocking send that keeps the heartbeat going while the consumer holds us back."""
+        """Blocking send that keeps the heartbeat going while the consumer holds us back. An
+        orphan (its supervisor gone, so its builder too) gives up after ``linger_s``, and a
+        second stop at once: four crates blocked for ever on a builder that was gone once
+        held their ports for an hour, deaf to SIGTERM."""
+        blocked_since = time.monotonic()
         while True:
             try:
                 sock.send_multipart(parts, copy=False, flags=zmq.NOBLOCK)
                 return
             except zmq.Again:
                 self.beat()
+                if self.abandon:
+                    raise Abandoned("stopped again while blocked: giving up") from None
+                if self.orphaned and time.monotonic() - blocked_since > self.linger_s:
+                    raise Abandoned(f"nobody took a frame for {self.linger_s:g} s after the "
+                                    "supervisor was gone: giving up") from None
                 sock.poll(100, zmq.POLLOUT)
 
     def beat(self, force: bool = False) -> None:
@@ -172,8 +199,10 @@ class Publisher:
         if not force and now < self._next_beat:
             return
         self._next_beat = now + self.heartbeat_s
-        if os.getppid() != self.parent and not self.stop_reason:  # the supervisor died
-            self.request_stop("the supervisor is gone")
+        if os.getppid() != self.parent and not self.orphaned:  # the supervisor died
+            self.orphaned = True
+            if not self.stop_reason:
+                self.request_stop("the supervisor is gone")
         counters: dict[str, Any] = {str(sid): c.info(spill=False)
                                     for sid, c in self.counters.items()}
         if self._starting:
@@ -232,7 +261,7 @@ class Publisher:
         waits up to ``linger_s``), not left to the interpreter's exit, which would free the
         buffers under frames still queued (seen as checksum failures at the receiver)."""
         for sock in self.sockets.values():
-            sock.close()
+            sock.close(linger=0 if self.abandon or self.orphaned else None)
         self.sockets.clear()
         if self.heartbeat is not None:
             self.heartbeat.close()

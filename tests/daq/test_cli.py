@@ -1,3 +1,4 @@
+import os
 import re
 import subprocess
 import sys
@@ -162,11 +163,36 @@ def test_run_and_ctl_drive_a_daq(tmp_path, daq_toml):
         db = RunDatabase(tmp_path / "runs.db")
         entries = Conditions(db, Detector.load()).entries()
         db.close()
-        assert [(e["text"], e["author"], e["run"]) for e in entries] == \
+        assert [(e["text"], e["author"], e["run"]) for e in entries
+                if not e["text"].startswith("[run]")] == \
             [("[problem] HV trip on ECAL 3-3, reset", "shifter-b", 1)]
+        # run control wrote the run's start and stop itself, naming what it took
+        started, stopped = (e["text"] for e in entries if e["text"].startswith("[run]"))
+        assert started.startswith("[run] run 1 started: emulated crates, 100 GeV electrons")
+        assert stopped.startswith("[run] run 1 stopped (end of spills): 1 spill, ")
+        assert "balanced" in stopped and "NOT" not in stopped
         code, answer = ctl("shutdown")
         assert code == 0 and answer["state"] == "idle"
         assert daq.wait(timeout=30) == 0
     finally:
         if daq.poll() is None:
             daq.kill()
+
+
+def test_a_failed_end_of_run_png_is_said_and_kept_in_the_run_record(tmp_path, daq_toml):
+    """The PNG's process fails (here its path is taken by a directory): demo says so with
+    its cause, and the record keeps it (it failed silently, into a log, before)."""
+    from daq.run_database import RunDatabase
+
+    runs = tmp_path / "runs"
+    (runs / "run_000001.monitor.png").mkdir(parents=True)
+    r = subprocess.run([sys.executable, "-m", "daq.cli", "demo", "--no-gui", "--spills", "1",
+                        "--config", str(daq_toml), "--out", str(runs)],
+                       env=dict(os.environ, NA64DAQ_DB=str(tmp_path / "runs.db")),
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    said = [x for x in r.stdout.splitlines() if "monitor PNG" in x]
+    assert len(said) == 1 and said[0].startswith("run 1: monitor PNG failed: ") and \
+        "cannot write the PNG" in said[0], r.stdout
+    png = RunDatabase(tmp_path / "runs.db").run(1)["summary"]["monitor_png"]
+    assert png["state"] == "failed" and "cannot write the PNG" in png["error"], png

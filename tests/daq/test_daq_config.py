@@ -37,7 +37,7 @@ def test_host_names_and_ipc_are_accepted():
                                  "endpoints.tap": "ipc:///tmp/na64daq-tap",
                                  "endpoints.source_host": "crate-1"})
     assert cfg.source_endpoint(3) == "tcp://crate-1:5553"
-    for host in ("10.0.0.7", "::1", "pcdmfs01.cern.ch."):
+    for host in ("127.0.0.7", "::1", "pcdmfs01.cern.ch."):
         assert load(DaqConfig, None, {"endpoints.source_host": host}).endpoints.source_host == host
     cfg = load(DaqConfig, None, {"endpoints.writer": "tcp://[::1]:5604",
                                  "endpoints.tap": "tcp://*:5605"})

@@ -146,6 +146,64 @@ def test_ctrl_c_or_sigterm_stops_the_demo_cleanly(tmp_path, daq_toml, sig, ignor
         assert verify(f)["ok"] and f.run_end() is not None
 
 
+def _read_until(proc, pattern: str, timeout_s: float) -> str:
+    """What ``proc`` printed until ``pattern`` appeared (progress lines end in a carriage
+    return, not a newline: read as it comes)."""
+    import re
+    import select
+
+    out, fd = "", proc.stdout.fileno()
+    deadline = time.monotonic() + timeout_s
+    while not re.search(pattern, out) and time.monotonic() < deadline:
+        if proc.poll() is not None:
+            break
+        if select.select([fd], [], [], 0.5)[0]:
+            out += os.read(fd, 65536).decode(errors="replace")
+    assert re.search(pattern, out), out
+    return out
+
+
+def _daq_processes(tmp_path) -> list[str]:
+    """Processes of a DAQ of this test (their command lines name its directory)."""
+    left = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                cmd = open(f"/proc/{d}/cmdline", "rb").read().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if str(tmp_path) in cmd and int(d) != os.getpid():
+                left.append(cmd)
+    return left
+
+
+@pytest.mark.parametrize("how", ["sighup", "stdout-reader-gone"])
+def test_a_terminal_that_goes_away_stops_the_run_cleanly_and_leaves_nothing(tmp_path,
+                                                                            daq_toml, how):
+    """A closed terminal or a dropped SSH session (SIGHUP), or the reader of the demo's
+    output gone (a closed pipe), mid-run at the beam's pace: it exited 129 before, the
+    record said 'running' for ever, no file, and every process ran on as an orphan."""
+    demo = _demo(tmp_path, daq_toml, "--set", "emulator.spill.pace=2", "--spills", "8")
+    _read_until(demo, r"run 1: +[\d.]+ s, [1-9]\d* events written", 120)
+    if how == "sighup":
+        os.killpg(demo.pid, signal.SIGHUP)  # the terminal's whole process group
+    else:
+        demo.stdout.close()  # the next line the demo prints has no reader
+    demo.wait(90)
+    assert demo.returncode == 0
+    assert _daq_processes(tmp_path) == []  # nothing left behind, nothing holds a port
+    rec = RunDatabase(tmp_path / "runs.db").run()
+    assert rec["state"] == "stopped" and rec["ledger"]["balanced"], rec
+    assert rec["ledger"]["spills"] < 8  # it stopped, rather than ran on to the end
+    assert rec["summary"]["stop_reason"] == ("SIGHUP (the terminal was closed)"
+                                             if how == "sighup" else
+                                             "standard output lost (EPIPE)")
+    record = json.loads((tmp_path / "runs" / "logs" / "run-1.record.json").read_text())
+    assert record["state"] == "stopped"
+    with RunReader(tmp_path / "runs" / "run_000001.h5") as f:
+        assert verify(f)["ok"] and f.run_end() is not None
+
+
 def _push(ctx, endpoint, bind=True):
     s = ctx.socket(zmq.PUSH)
     s.setsockopt(zmq.LINGER, 2000)
@@ -297,18 +355,24 @@ def test_no_single_message_kills_or_misleads_run_control(tmp_path, daq_toml):
 
 def test_a_process_that_fails_at_configure_is_named_in_one_line_with_its_cause(
         tmp_path, daq_toml):
-    """The builder cannot bind its work endpoint (an address of no interface here): demo says
-    so in one line with the builder's own error, no traceback."""
+    """The builder cannot bind its work endpoint (a port held by another socket first): demo
+    says so in one line with the builder's own error, no traceback."""
+    import socket
+
     env = dict(os.environ, NA64DAQ_DB=str(tmp_path / "runs.db"))
-    r = subprocess.run([sys.executable, "-m", "daq.cli", "demo", "--no-gui", "--config",
-                        str(daq_toml), "--out", str(tmp_path / "runs"),
-                        "--set", 'endpoints.builder_work="tcp://192.0.2.1:5603"'],
-                       env=env, capture_output=True, text=True, timeout=180)
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        r = subprocess.run([sys.executable, "-m", "daq.cli", "demo", "--no-gui", "--config",
+                            str(daq_toml), "--out", str(tmp_path / "runs"),
+                            "--set", f'endpoints.builder_work="tcp://127.0.0.1:{port}"'],
+                           env=env, capture_output=True, text=True, timeout=180)
     assert r.returncode == 2, r.stdout + r.stderr
     err = r.stderr.strip()
     assert "Traceback" not in r.stdout + r.stderr and "\n" not in err, err
     assert err.startswith("na64daq: error: the DAQ could not start: builder exited with code")
-    assert "ZMQError" in err and "Cannot assign requested address" in err, err
+    assert "ZMQError" in err and "Address already in use" in err, err
 
 
 def test_recover_ends_within_seconds_on_any_truncation_of_a_daq_run_file(daq, tmp_path):

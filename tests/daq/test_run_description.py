@@ -1,0 +1,32 @@
+"""What a run takes, in words: an emulated run names every fault and boost, so that nobody
+takes them for the detector's."""
+
+from daq.config import load
+from daq.daq_config import DaqConfig
+from daq.run_description import describe, emulated_departures
+
+
+def test_an_emulated_run_names_its_faults_and_boosts():
+    cfg = load(DaqConfig, None, {
+        "emulator.spill.time_compressed": False, "emulator.spill.pace": 4.0,
+        "emulator.run.spills": 3, "emulator.classes.dimuon_boost": 2e5,
+        "emulator.faults.at_spill": 7, "emulator.faults.until_spill": 9,
+        "emulator.faults.dead_channel": "ECAL1:2:3", "emulator.faults.gain_channel": "HCAL0:1:1",
+        "emulator.faults.gain_drop_fraction": 0.05, "emulator.faults.stop_source": 3})
+    text = describe(cfg)
+    assert text.startswith("emulated crates, 100 GeV electrons, 5e+06 per spill, 3 spills at "
+                           "4 x the beam's pace; EMULATED ")
+    assert emulated_departures(cfg) == [
+        "dimuon yield x200000", "fault: dead channel ECAL1:2:3 from spill 7 to 8",
+        "fault: gain drop 5% in HCAL0:1:1 from spill 7 to 8",
+        "fault: crate 3 stops sending from spill 7 to 8"]
+
+
+def test_faults_never_switched_on_and_other_sources_say_nothing_emulated():
+    cfg = load(DaqConfig, None, {"emulator.classes.dimuon_boost": 1.0,
+                                 "emulator.faults.dead_channel": "ECAL1:2:3"})  # at_spill 0
+    assert emulated_departures(cfg) == [] and "EMULATED" not in describe(cfg)
+    external = load(DaqConfig, None, {"run.sources": "external",
+                                      "emulator.faults.at_spill": 1,
+                                      "emulator.faults.dead_channel": "ECAL1:2:3"})
+    assert describe(external) == "external sources (the crates' own readout)"
