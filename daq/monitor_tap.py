@@ -64,7 +64,8 @@ def histogram_server(cfg: DaqConfig, detector: Detector) -> HistogramServer:
 
     return HistogramServer(detector, filler, cfg.tap.window_spills,
                            lambda run: blinded(detector, run), reference_for,
-                           AlarmHandler(detector, alarm_logbook(detector)),
+                           AlarmHandler(detector, alarm_logbook(detector),
+                                        ConditionsAlarmStore(detector)),
                            lambda run: _alarm_baseline(detector, run))
 
 
@@ -92,6 +93,21 @@ def alarm_logbook(detector: Detector):
         if ask_database(detector, lambda c: c.add_note(text, "alarm", author, run)) is None:
             raise ConditionsError("no conditions database")
     return write
+
+
+class ConditionsAlarmStore:
+    """The alarms' handling in the conditions database (``alarm_state``): a new tap restores
+    what the crew acknowledged and shelved."""
+
+    def __init__(self, detector: Detector):
+        self.detector = detector
+
+    def load(self) -> dict:
+        return ask_database(self.detector, lambda c: c.alarm_states()) or {}
+
+    def save(self, name: str, kept: dict) -> None:
+        if ask_database(self.detector, lambda c: c.save_alarm_state(name, kept) or True) is None:
+            raise ConditionsError("no conditions database")
 
 
 def main(cfg: DaqConfig, detector: Detector, name: str = "tap") -> None:
@@ -139,6 +155,8 @@ def main(cfg: DaqConfig, detector: Detector, name: str = "tap") -> None:
             deadline = time.monotonic() + SAVE_DRAIN_S  # what the workers still sent
             while pull.poll(200) and time.monotonic() < deadline:
                 take()
+            server.end_run()  # the last spill's checks, before the run's summary
+            c["run_summary"] = server.run_summary()
             c["saved"] = _save(server, str(cmd.get("path", "")))
             c["saved_run"] = server.run
             comp.beat(force=True)

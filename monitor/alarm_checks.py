@@ -40,6 +40,10 @@ class SpillData:
     reference: dict[str, Any]
     detector: Detector
     base_name: str = "baseline"  # or "reference run N": the start of a run has no own
+    #: what each check compared, for the panels to draw the same (``docs/monitor.md``): per
+    #: spill (scalars, into the spill's row) and per channel (the latest tested spill)
+    drawn: dict[str, dict[str, Any]] = field(default_factory=dict)
+    channels: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def base_spills(self) -> int:
@@ -151,22 +155,42 @@ def hot_channel(d: SpillData) -> Items:
 
 
 def pedestal_jump(d: SpillData) -> Items:
+    """Against the pedestal in force; where none is, against the baseline's mean (both
+    spreads), and the text says so: a default run has no pedestal calibration."""
     ref = d.reference.get("pedestal_adc") or []
     ped = d.h["channel_pedestal"]
+    base = d.base["channel_pedestal"] if d.base is not None and (
+        d.base_spills >= BASELINE_SPILLS[0]) else None
+    n_ch = len(ped)
+    delta_adc, error_adc = np.full(n_ch, np.nan), np.full(n_ch, np.nan)
+    against = [""] * n_ch
     out: Items = {}
-    tested = 0
     for c, name in enumerate(_names(d)):
-        if c >= len(ref) or ref[c] is None or ped[c, 0] < 10:
+        if ped[c, 0] < 10:
             continue
-        tested += 1
         m, v = mean_var(*ped[c])
-        delta = m - ref[c]
-        sigma = np.hypot(np.sqrt(v / ped[c, 0]), 0.3)
+        if c < len(ref) and ref[c] is not None:
+            m0, spread, against[c] = ref[c], np.sqrt(v / ped[c, 0]), "in force"
+        elif base is not None and base[c, 0] >= 10:
+            m0, v0 = mean_var(*base[c])
+            spread, against[c] = np.sqrt(v / ped[c, 0] + v0 / base[c, 0]), d.base_name
+        else:
+            continue
+        delta = m - m0
+        sigma = np.hypot(spread, 0.3)
+        delta_adc[c], error_adc[c] = delta, sigma
         if abs(delta) > 3 and abs(delta) / sigma > 5:
+            what = (f"the {m0:.1f} in force" if against[c] == "in force" else
+                    f"the {d.base_name}'s {m0:.1f} (no pedestal in force)")
             out[name] = (MAJOR if abs(delta) > 10 else MINOR,
-                         f"{name}: {m:.1f} ADC, {delta:+.1f} from the {ref[c]:.1f} in force")
-    if not tested:
-        return {"all": (TOO_FEW, "no pedestal in force, or fewer than 10 quiet waveforms")}
+                         f"{name}: {m:.1f} ADC, {delta:+.1f} from {what}")
+    tested = np.isfinite(delta_adc)
+    if not tested.any():
+        return {"all": (TOO_FEW, "no pedestal in force and no baseline yet, or fewer than 10 "
+                                 "quiet waveforms")}
+    kinds = sorted({a for a in against if a})
+    d.channels["pedestal jump"] = {"delta_adc": delta_adc, "error_adc": error_adc,
+                                   "limit_adc": 3.0, "against": " and ".join(kinds)}
     return out
 
 
@@ -177,6 +201,11 @@ def srd_efficiency(d: SpillData) -> Items:
     n0, k0 = d.base["calibration_tags"][:2]
     if n < 30 or n0 < 30:
         return {"all": (TOO_FEW, f"{n:.0f} calibration electrons (needs 30)")}
+    p0 = k0 / n0
+    spread = np.sqrt(max(p0 * (1 - p0), 1e-12) * (1 / n + 1 / n0))
+    d.drawn["SRD efficiency"] = {"measured": k / n, "error": np.sqrt(max(
+        k / n * (1 - k / n), 1e-12) / n), "baseline": p0, "limit": p0 - max(
+        0.05, Z_FAIL * spread), "against": d.base_name}
     if k0 / n0 - k / n > 0.05 and fewer(k, n, k0, n0) < P_FAIL:
         return {"all": (MAJOR, f"SRD tags {k / n:.1%} of calibration electrons, "
                                f"{d.base_name} {k0 / n0:.1%}")}
@@ -184,11 +213,12 @@ def srd_efficiency(d: SpillData) -> Items:
 
 
 def _relative(m: float, v: float, n: float, m0: float, v0: float, n0: float,
-              floor: float) -> tuple[float, float]:
-    """Relative change of a mean and its significance (z), with a systematic floor."""
+              floor: float) -> tuple[float, float, float]:
+    """Relative change of a mean, its significance (z) and its error, with a systematic
+    floor."""
     delta = m / m0 - 1
-    sigma = np.hypot(np.sqrt(v / n + v0 / n0) / m0, floor)
-    return delta, abs(delta) / sigma
+    sigma = float(np.hypot(np.sqrt(v / n + v0 / n0) / m0, floor))
+    return delta, abs(delta) / sigma, sigma
 
 
 def _size(delta: float) -> str:
@@ -200,20 +230,28 @@ def gain_drift(d: SpillData) -> Items:
         return short
     out: Items = {}
     led, led0 = d.h["channel_led"], d.base["channel_led"]
+    ratio, error = np.full(len(led), np.nan), np.full(len(led), np.nan)
     for c, name in enumerate(_names(d)):
         if led[c, 0] < 5 or led0[c, 0] < 5:
             continue
-        delta, z = _relative(*mean_var(*led[c]), led[c, 0], *mean_var(*led0[c]), led0[c, 0],
-                             0.002)
+        delta, z, sigma = _relative(*mean_var(*led[c]), led[c, 0], *mean_var(*led0[c]),
+                                    led0[c, 0], 0.002)
+        ratio[c], error[c] = 1 + delta, sigma
         if abs(delta) > 0.02 and z > Z_FAIL:
             out[name] = (_size(delta), f"{name}: LED pulse {delta:+.1%} from the "
                                        f"{d.base_name}")
+    if np.isfinite(ratio).any():
+        d.channels["gain drift"] = {"led_ratio": ratio, "led_error": error, "limit": 0.02,
+                                    "against": d.base_name}
     drift, drift0 = d.h["calibration_drift"], d.base["calibration_drift"]
     n, n0 = drift[:, 0].sum(), drift0[:, 0].sum()
     if n >= 30 and n0 >= 30:
         m, v = mean_var(n, drift[:, 1].sum(), drift[:, 3].sum())
         m0, v0 = mean_var(n0, drift0[:, 1].sum(), drift0[:, 3].sum())
-        delta, z = _relative(m, v, n, m0, v0, n0, 0.002)
+        delta, z, sigma = _relative(m, v, n, m0, v0, n0, 0.002)
+        half = m0 * max(0.02, Z_FAIL * sigma)  # outside both: fails
+        d.drawn["gain drift"] = {"measured": m, "error": np.sqrt(v / n), "baseline": m0,
+                                 "limits": [m0 - half, m0 + half], "against": d.base_name}
         if abs(delta) > 0.02 and z > Z_FAIL:
             out["calibration peak"] = (_size(delta), f"calibration peak {delta:+.1%} from the "
                                                      f"{d.base_name}")
@@ -224,7 +262,8 @@ def gain_drift(d: SpillData) -> Items:
         if first[:, 0].sum() >= 30 and second[:, 0].sum() >= 30:
             m1, v1 = mean_var(first[:, 0].sum(), first[:, 1].sum(), first[:, 3].sum())
             m2, v2 = mean_var(second[:, 0].sum(), second[:, 1].sum(), second[:, 3].sum())
-            delta, z = _relative(m2, v2, second[:, 0].sum(), m1, v1, first[:, 0].sum(), 0.002)
+            delta, z, _ = _relative(m2, v2, second[:, 0].sum(), m1, v1, first[:, 0].sum(),
+                                    0.002)
             if abs(delta) > 0.02 and z > Z_FAIL:
                 out["along the spill"] = (_size(delta), f"second half of the spill {delta:+.1%}"
                                                         " from the first (corrected)")
@@ -237,6 +276,9 @@ def rate_drop(d: SpillData) -> Items:
     k, k0, spills = _beam(d.h), _beam(d.base), d.base_spills
     if k0 / spills < 100:
         return {"all": (TOO_FEW, f"{k0 / spills:.0f} beam triggers per baseline spill")}
+    mean = k0 / spills  # below both the ratio and the binomial test's limit (normal approx.)
+    d.drawn["rate drop"] = {"measured": k, "baseline": mean, "limit": min(
+        0.5 * mean, mean - Z_FAIL * np.sqrt(mean * (1 + 1 / spills))), "against": d.base_name}
     if k < 0.5 * k0 / spills and rate_fewer(k, 1, k0, spills) < P_FAIL:
         return {"all": (MINOR, f"{k:.0f} beam triggers, {d.base_name} {k0 / spills:.0f} per "
                                "spill")}
@@ -293,9 +335,14 @@ def dimuon_yield(d: SpillData) -> Items:
                                          for r in d.base_rows) / max(raw0, 1.0) ** 2
     if mu < 10:
         return {"all": (TOO_FEW, f"{mu:.1f} dimuons expected (needs 10)")}
-    z = (k - mu) / np.sqrt(mu + mu * mu * rel2)
+    sigma = np.sqrt(mu + mu * mu * rel2)
+    z = (k - mu) / sigma
+    per = 1e9 * prescale / eot
+    half = max(0.3 * mu, Z_FAIL * sigma)  # outside both: fails
+    d.drawn["dimuon yield"] = {"measured": k * per, "expected": mu * per, "error": sigma * per,
+                               "limits": [(mu - half) * per, (mu + half) * per],
+                               "against": what}
     if abs(k / mu - 1) > 0.3 and abs(z) > Z_FAIL:
-        per = 1e9 * prescale / eot
         return {"all": (MINOR, f"{k * per:.0f} dimuons per 1e9 EOT, {what} {mu * per:.0f}")}
     return {}
 
@@ -312,6 +359,10 @@ def srd_accidentals(d: SpillData) -> Items:
     n0, k0 = d.base["physics_tags"][0], d.base["physics_tags"][2]
     if n0 == 0 or n * k0 / n0 < 20:
         return {"all": (TOO_FEW, "fewer than 20 side-band tags expected")}
+    p0 = k0 / n0
+    d.drawn["SRD accidentals"] = {"measured": k / n, "baseline": p0, "limit": max(
+        1.5 * p0, p0 + Z_FAIL * np.sqrt(p0 * (1 - p0) * (1 / n + 1 / n0))),
+        "against": d.base_name}
     if (k / n) > 1.5 * (k0 / n0) and more(k, n, k0, n0) < P_FAIL:
         return {"all": (MINOR, f"side-band tags {k / n:.2%} of physics triggers, "
                                f"{d.base_name} {k0 / n0:.2%}")}
@@ -332,7 +383,9 @@ def early_saturation(d: SpillData) -> Items:
     _m, v1 = mean_var(n1, early[:, 1].sum(), early[:, 3].sum())
     _m, v2 = mean_var(n2, late[:, 1].sum(), late[:, 3].sum())
     m1, m2 = early[:, 2].sum() / n1, late[:, 2].sum() / n2
-    delta, z = _relative(m1, v1, n1, m2, v2, n2, 0.002)
+    delta, z, sigma = _relative(m1, v1, n1, m2, v2, n2, 0.002)
+    d.drawn["early saturation"] = {"early": m1, "later": m2, "delta": delta,
+                                   "limit": -max(0.02, Z_FAIL * sigma)}
     if delta < -0.02 and z > Z_FAIL:
         return {"all": (MAJOR if delta < -0.05 else MINOR,
                         f"E/E_beam {delta:+.1%} in the first {EARLY_S:g} s of the spill")}

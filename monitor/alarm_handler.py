@@ -9,12 +9,15 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
+
+import numpy as np
 
 from daq.detector import Detector
 from monitor.alarm_checks import (
     CHECK_NAMES,
     FILTER,
+    MAJOR,
     OK,
     RANK,
     TOO_FEW,
@@ -47,6 +50,7 @@ class Alarm:
     acknowledged_by: str | None = None
     shelved_until_unix_s: float | None = None
     shelved_by: str | None = None
+    shelved_reason: str | None = None
     history: dict[str, deque] = field(default_factory=dict)  # item -> last severities
     failing_since: dict[str, float] = field(default_factory=dict)  # state checks' delay
 
@@ -74,7 +78,31 @@ class Alarm:
                 "items": {k: list(v) for k, v in self.items.items()}, "text": self.text(),
                 "since_unix_s": self.since_unix_s, "acknowledged_by": self.acknowledged_by,
                 "shelved_until_unix_s": self.shelved_until_unix_s,
-                "shelved_by": self.shelved_by}
+                "shelved_by": self.shelved_by, "shelved_reason": self.shelved_reason}
+
+    def kept(self) -> dict[str, Any]:
+        """What the crew's handling left, for a new tap to restore (``docs/conditions.md``)."""
+        return {"severity": self.severity, "latched": self.latched,
+                "items": {k: list(v) for k, v in self.items.items()},
+                "since_unix_s": self.since_unix_s, "acknowledged_by": self.acknowledged_by,
+                "shelved_until_unix_s": self.shelved_until_unix_s,
+                "shelved_by": self.shelved_by, "shelved_reason": self.shelved_reason}
+
+    def restore(self, kept: dict[str, Any]) -> None:
+        """From :meth:`kept`, checked: a damaged row restores nothing of this alarm."""
+        sev, latched = kept.get("severity"), kept.get("latched")
+        items = kept.get("items")
+        if sev not in RANK or latched not in RANK or not isinstance(items, dict) or not all(
+                isinstance(v, list) and len(v) == 2 and v[0] in RANK for v in items.values()):
+            return
+        self.severity, self.latched = sev, latched
+        self.items = {str(k): (v[0], str(v[1])) for k, v in items.items()}
+        for key in ("since_unix_s", "shelved_until_unix_s"):
+            value = kept.get(key)
+            setattr(self, key, float(value) if isinstance(value, (int, float)) else None)
+        for key in ("acknowledged_by", "shelved_by", "shelved_reason"):
+            value = kept.get(key)
+            setattr(self, key, value if isinstance(value, str) else None)
 
 
 def check_command(request: dict[str, Any]) -> None:
@@ -106,13 +134,27 @@ def _worst(items: Items) -> str:
     return sev
 
 
+class AlarmStore(Protocol):
+    """Where the crew's handling of each alarm outlives the process (the conditions
+    database's ``alarm_state``)."""
+
+    def load(self) -> dict[str, dict[str, Any]]: ...
+
+    def save(self, name: str, kept: dict[str, Any]) -> None: ...
+
+
 class AlarmHandler:
     def __init__(self, detector: Detector,
-                 logbook: Callable[[str, str, int | None], None] | None = None):
+                 logbook: Callable[[str, str, int | None], None] | None = None,
+                 store: AlarmStore | None = None):
         """``logbook(text, author, run)`` records a transition (the conditions database's
-        logbook, kind ``alarm``); without it transitions are only kept in the snapshot."""
+        logbook, kind ``alarm``); without it transitions are only kept in the snapshot.
+        ``store`` keeps latching, acknowledgements and shelvings across restarts: what it
+        holds is restored here."""
         self.detector = detector
         self.logbook = logbook
+        self.store = store
+        self.store_failures = 0
         self.alarms = {c.name: Alarm(c) for c in checks()}
         self.log: deque[dict[str, Any]] = deque(maxlen=LOG_KEPT)
         self.errors: dict[str, str] = {}
@@ -121,9 +163,20 @@ class AlarmHandler:
         self.run: int | None = None
         self.tested_spill: int | None = None  # while spill checks run: the log says which
         self.baseline = Baseline()
+        #: the latest tested spill's per-channel comparisons (``SpillData.channels``)
+        self.channels: dict[str, Any] = {}
         #: a file feed's handler is evaluated in the feed's thread and commanded from the
         #: window's; the tap's has one thread
         self.lock = threading.Lock()
+        if store is not None:
+            try:
+                kept = store.load()
+            except Exception:  # a store that cannot be read restores nothing, never fatal
+                kept = {}
+                self.store_failures += 1
+            for name, state in kept.items():
+                if name in self.alarms and isinstance(state, dict):
+                    self.alarms[name].restore(state)
 
     def new_run(self, run: int | None, reference: tuple | None = None) -> None:
         """Baselines and filters start again (from ``reference``, the reference run's
@@ -148,6 +201,8 @@ class AlarmHandler:
             self.tested_spill = None
             failed = any(RANK[s] > 0 for a in self.alarms.values() if a.check.kind == "spill"
                          for s, _t in a.result.values())
+            row["checks"] = _plain(data.drawn)  # the strip charts draw what was compared
+            self.channels = {"spill": spill, **_plain(data.channels)}
         if not failed:  # a spill in which a check failed never becomes a baseline
             self.baseline.append(h, row)
 
@@ -214,7 +269,7 @@ class AlarmHandler:
 
     def _expire(self, a: Alarm, now: float) -> None:
         if a.shelved_until_unix_s is not None and now >= a.shelved_until_unix_s:
-            a.shelved_until_unix_s = a.shelved_by = None
+            a.shelved_until_unix_s = a.shelved_by = a.shelved_reason = None
             self._record(a, "shelving expired", SERVER_AUTHOR, "", now)
             self._update(a, a.items, now, before=OK)
 
@@ -240,12 +295,12 @@ class AlarmHandler:
         elif action == "shelve":
             minutes = request["minutes"]
             a.shelved_until_unix_s, a.shelved_by = now + 60.0 * minutes, author
-            self._record(a, f"shelved for {minutes:g} min", author,
-                         request["reason"].strip()[:500], now)
+            a.shelved_reason = request["reason"].strip()[:500]
+            self._record(a, f"shelved for {minutes:g} min", author, a.shelved_reason, now)
         else:
             if a.shelved_until_unix_s is None:
                 raise AlarmCommandError(f"alarm {name!r} is not shelved")
-            a.shelved_until_unix_s = a.shelved_by = None
+            a.shelved_until_unix_s = a.shelved_by = a.shelved_reason = None
             self._record(a, "unshelved", author, "", now)
             self._update(a, a.items, now, before=OK)
 
@@ -254,6 +309,11 @@ class AlarmHandler:
         entry = {"time_unix_s": now, "name": a.check.name, "what": what, "by": by,
                  "text": text, "run": self.run, "spill": self.tested_spill}
         self.log.append(entry)
+        if self.store is not None:
+            try:
+                self.store.save(a.check.name, a.kept())
+            except Exception:  # counted, never fatal (like the logbook)
+                self.store_failures += 1
         if self.logbook is None:
             return
         at = f" (spill {self.tested_spill})" if self.tested_spill is not None else ""
@@ -268,8 +328,33 @@ class AlarmHandler:
         with self.lock:
             return {"evaluated_unix_s": self.evaluated_unix_s, "errors": dict(self.errors),
                     "logbook_failures": self.logbook_failures,
+                    "store_failures": self.store_failures,
                     "alarms": [a.as_dict() for a in self.alarms.values()],
-                    "log": list(self.log)}
+                    "channels": self.channels, "log": list(self.log)}
+
+    def run_summary(self) -> dict[str, Any]:
+        """The alarms that are not ``ok`` now, and the names of the major ones (shelved too):
+        at a run's end, what its record keeps (a run with a major alarm not cleared is no
+        reference, ``monitor/reference.py``)."""
+        with self.lock:
+            alarms = [a for a in self.alarms.values() if a.state not in (OK, TOO_FEW)]
+            return {"alarms": [{"name": a.check.name, "severity": a.severity,
+                                "latched": a.latched, "state": a.state} for a in alarms],
+                    "major_alarms_not_cleared": [a.check.name for a in alarms
+                                                 if a.severity == MAJOR]}
+
+
+def _plain(x: Any) -> Any:
+    """Numbers and arrays of a check's comparison as JSON (NaN as null)."""
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple, np.ndarray)):
+        return [_plain(v) for v in x]
+    if isinstance(x, (float, np.floating)):
+        return float(x) if np.isfinite(x) else None
+    if isinstance(x, np.integer):
+        return int(x)
+    return x
 
 
 def raised(header: dict[str, Any]) -> list[dict[str, Any]]:

@@ -166,6 +166,8 @@ class FileFeed(Feed):
             end = run.run_end()
             ended = end is not None
             self._ledgers(end)
+            if ended:
+                self.server.end_run()  # the last spill's checks
             if ended or not self.follow:
                 self.finished = ended or not self.follow
                 self._publish()
@@ -178,8 +180,11 @@ class FileFeed(Feed):
         """The file's spill ledgers, and the run's at its end, for the DAQ panel."""
         for ledger in self.reader.spill_ledgers():
             self.server.set_daq_state({"run": self.reader.run, "spill_ledger": ledger})
+        record = self.reader.provenance_json("run_record", missing_ok=True)
         self.server.daq = {"state": "file", "run": self.reader.run,
-                           "ledger": (end or {}).get("ledger")}
+                           "ledger": (end or {}).get("ledger"),
+                           "run_started_unix_s": record.get("start_time")
+                           if isinstance(record, dict) else None}
 
     def _add_rows(self, f, lo: int, hi: int) -> None:
         read = self.reader.read_rows

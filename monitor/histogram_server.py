@@ -86,6 +86,8 @@ class HistogramServer:
         if self.reference_for is not None:
             self.reference = self.reference_for(run)
         self.spill: int | None = None
+        self.ended = False  # the run's end closed its last spill (end_run)
+        self.closed_spills = 0
         self.run_set = self.filler.new_set()  # closed spills
         self.spill_set = self.filler.new_set()
         self.closed: deque[HistogramSet] = deque(maxlen=max(self.window_spills - 1, 1))
@@ -125,12 +127,12 @@ class HistogramServer:
             waveforms, rows = waveforms[keep], np.searchsorted(kept, waveform_rows[keep])
         else:
             waveforms, rows = None, None
-        if spill > self.spill:
+        if spill > self.spill and not self.ended:
             self._close_spill()
             self.spill = spill
         target = self.spill_set
-        if spill < self.spill:  # a late batch of a closed spill: the run's totals only
-            target = self.filler.new_set()
+        if spill < self.spill or self.ended:  # a late batch of a closed spill: the run's
+            target = self.filler.new_set()  # totals only
         self.filler.fill(target, events, reco, channels, waveforms)
         self.filler.sample(self.event_sample, events, reco)
         if target is not self.spill_set:
@@ -157,8 +159,22 @@ class HistogramServer:
             for name in ("amplitude_adc", "time_ns", "flags"):
                 w[name][delivered] = ch[name][delivered]
 
+    def end_run(self) -> None:
+        """The run has ended: its last spill closes now (its spill checks run), and nothing
+        is open any more."""
+        if self.spill is not None and not self.ended:
+            self._close_spill()
+            self.ended = True
+
+    def run_summary(self) -> dict[str, Any]:
+        """What the run's record keeps of the monitor (``docs/run-control.md``): closed
+        spills, EOT, and the alarms not ``ok``."""
+        return {"run": self.run, "spills": self.closed_spills, "eot": self.closed_eot[0],
+                "eot_error": float(np.sqrt(self.closed_eot[1])), **self.alarms.run_summary()}
+
     def _close_spill(self) -> None:
         row = self._row(live=False)
+        self.closed_spills += 1
         self.rows.append(row)
         self.closed_eot[0] += row["eot"] or 0.0
         self.closed_eot[1] += (row["eot_error"] or 0.0) ** 2
@@ -177,7 +193,12 @@ class HistogramServer:
         cal = h["calibration_energy"]
         centres = np.linspace(CALIBRATION_GEV[0], CALIBRATION_GEV[1], len(cal) + 1)
         centres = 0.5 * (centres[1:] + centres[:-1])
+        drift = h["calibration_drift"]
         return {"spill": self.spill, "live": live, "taken": int(h["triggers"].sum()),
+                "calibration_tags": h["calibration_tags"][:2].tolist(),
+                # the gain drift check's quantity: calibration electrons' E/E_beam, corrected
+                "calibration_ratio": (float(drift[:, 1].sum() / drift[:, 0].sum())
+                                      if drift[:, 0].sum() else None),
                 "classes": dict(zip(CLASS_BINS, h["classes"].tolist(), strict=True)),
                 "triggers": dict(zip(TRIGGER_NAMES, h["triggers"].tolist(), strict=True)),
                 "tags": h["physics_tags"].tolist(), "eot": eot, "eot_error": eot_error,
@@ -203,7 +224,7 @@ class HistogramServer:
         arrays.append(("waveform_samples", "latest", self.waveform_samples))
         arrays += [(name, "run", a) for name, a in self.event_sample.arrays()]
         rows = list(self.rows)
-        if self.spill is not None:
+        if self.spill is not None and not self.ended:
             rows.append(self._row(live=True))
         for r in rows:
             r["ledger"] = self.spill_ledgers.get(r["spill"])
@@ -221,6 +242,7 @@ class HistogramServer:
                   "counters": dict(self.counters), "spills": rows,
                   "waveforms": {k: _json_floats(v) for k, v in self.waveform_info.items()},
                   "daq": self.daq, "reference": self.reference,
+                  "daq_age_s": None if self.daq_received_s is None else now - self.daq_received_s,
                   "alarms": self.alarms.header(),
                   "channels": [c.name for c in self.detector.channels]}
         return proto.encode(header, arrays)

@@ -31,6 +31,8 @@ class ReferenceChoice:
     path: Path | None
     how: str  # "automatic", "chosen", or why there is none
     differences: list[str] = field(default_factory=list)
+    why: str = ""  # in words, for the Reference tab
+    skipped: list[str] = field(default_factory=list)  # later runs passed over, and for what
 
 
 def conditions(record: dict[str, Any], hv_version: int | None) -> dict[str, Any]:
@@ -97,25 +99,52 @@ def choose(db: RunDatabase, detector: Detector, run: int, chosen: int | str | No
             raise ConfigError(f"reference run {chosen}: neither its monitor file nor its run "
                               "file is on disk")
         return ReferenceChoice(record["run"], path, "chosen",
-                               differences(mine, conditions(record, hv(record["run"]))))
+                               differences(mine, conditions(record, hv(record["run"]))),
+                               why=f"run {record['run']}, chosen by the crew")
     latest_good = None
-    rows = db.db.execute("SELECT run FROM runs WHERE run < ? AND state IN (?, ?) "
-                         "ORDER BY run DESC LIMIT ?", (run, *GOOD_STATES,
-                                                       SEARCHED_RUNS)).fetchall()
-    for (r,) in rows:
+    skipped: list[str] = []
+    rows = db.db.execute("SELECT run, state FROM runs WHERE run < ? ORDER BY run DESC LIMIT ?",
+                         (run, SEARCHED_RUNS)).fetchall()
+    for r, state in rows:
         record = db.run(r)
-        path = _files(record)
-        if not _balanced(record) or path is None:
+        why_not = _unfit(record, state)
+        if why_not:
+            skipped.append(f"run {r}: {why_not}")
             continue
         theirs = conditions(record, hv(r))
+        summary = record.get("summary") or {}
+        unknown = ("" if "major_alarms_not_cleared" in summary else
+                   " (its alarms were not recorded)")
         if not differences(mine, theirs):
-            return ReferenceChoice(r, path, "automatic")
-        latest_good = latest_good or (r, path, differences(mine, theirs))
+            return ReferenceChoice(r, _files(record), "automatic", why=(
+                f"run {r} is the latest earlier run that ended {state}, balanced, with no "
+                f"major alarm left raised{unknown}, the same beam energy, trigger and HV "
+                "version"), skipped=skipped)
+        latest_good = latest_good or (r, _files(record), differences(mine, theirs), state)
     if latest_good is not None:
-        return ReferenceChoice(latest_good[0], latest_good[1],
-                               "automatic: no run with the same conditions, the latest good one",
-                               latest_good[2])
-    return ReferenceChoice(None, None, "no good earlier run with its files on disk")
+        r, path, diffs, state = latest_good
+        return ReferenceChoice(r, path, "automatic: no run with the same conditions, the latest "
+                               "good one", diffs, why=(
+                                   f"run {r} is the latest earlier run that ended {state}, "
+                                   "balanced, with no major alarm left raised; no earlier run "
+                                   "had the same conditions"), skipped=skipped)
+    return ReferenceChoice(None, None, "no good earlier run with its files on disk",
+                           skipped=skipped)
+
+
+def _unfit(record: dict[str, Any], state: str) -> str | None:
+    """Why a run cannot be a reference, or None."""
+    if state not in GOOD_STATES:
+        return f"it ended {state}"
+    if not _balanced(record):
+        return "its ledger did not balance"
+    faulty = (record.get("summary") or {}).get("major_alarms_not_cleared")
+    if faulty:
+        return (f"major alarm{'s' if len(faulty) > 1 else ''} {', '.join(faulty)} not cleared "
+                "at its end")
+    if _files(record) is None:
+        return "neither its monitor file nor its run file is on disk"
+    return None
 
 
 def alarm_baseline(db: RunDatabase, detector: Detector, run: int | None

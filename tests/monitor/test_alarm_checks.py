@@ -100,6 +100,82 @@ def test_pedestal_jump_against_the_value_in_force(spill, detector):
     assert ac.pedestal_jump(d)["all"][0] == ac.TOO_FEW  # nothing in force: no green light
 
 
+def test_without_a_pedestal_in_force_the_baseline_is_the_reference_and_the_text_says_so(
+        spill, detector):
+    """A default run has no pedestal calibration: the check was 'too few' for ever and a
+    5 ADC jump went unseen. Against the baseline's own pedestals it is seen."""
+    k = _channel(detector, "ECAL0:1:1")
+    d = spill()
+    d.reference["pedestal_adc"] = [None] * detector.n_channels
+    for h, n in ((d.h, 40), (d.base, 200)):
+        ped = h["channel_pedestal"]
+        ped[:, 0] = n
+        ped[:, 1] = n * 100.0
+        ped[:, 2] = n * (100.0**2 + 0.6**2)
+    assert ac.pedestal_jump(d) == {}  # tested, and clean
+    assert d.channels["pedestal jump"]["against"] == "baseline"
+    d.h["channel_pedestal"][k] = [40, 40 * 105.0, 40 * (105.0**2 + 0.6**2)]
+    severity, text = ac.pedestal_jump(d)["ECAL0:1:1"]
+    assert severity == ac.MINOR and "no pedestal in force" in text and "+5.0" in text
+    d.base["channel_pedestal"][:] = 0  # and neither a baseline: no green light
+    assert ac.pedestal_jump(d)["all"][0] == ac.TOO_FEW
+
+
+def test_a_check_records_what_it_compared_and_it_fails_exactly_outside_the_limits(spill,
+                                                                                  detector):
+    """The panels draw what the checks record (``docs/monitor.md``): for the LED pulses, a
+    channel alarms exactly when its drawn ratio lies outside the drawn limits, and its error
+    is the check's; for the dimuon yield the same per spill."""
+    k = _channel(detector)
+    for ratio in (0.95, 0.985, 1.0, 1.03):
+        d = spill()
+        d.h["channel_led"][k] = [10, 10 * 1000 * ratio, 10 * ((1000 * ratio)**2 + 5.0**2)]
+        alarmed = "ECAL1:2:3" in ac.gain_drift(d)
+        led = d.channels["gain drift"]
+        drawn = led["led_ratio"][k]
+        assert drawn == pytest.approx(ratio)
+        # the check's error: both means' spreads (5 ADC over 10 and 50 pulses) and 0.2 %
+        assert led["led_error"][k] == pytest.approx(
+            ((5.0 / 1000 / 10**0.5) ** 2 + (5.0 / 1000 / 50**0.5) ** 2 + 0.002**2) ** 0.5,
+            rel=0.05)
+        outside = abs(drawn - 1) > max(led["limit"], ac.Z_FAIL * led["led_error"][k])
+        assert alarmed == outside, ratio
+    for expected in (30e-6, 45e-6, 60e-6, 90e-6):
+        d = spill()
+        d.reference["dimuons_per_eot"] = expected
+        d.row["eot_error"] = 0.15e6
+        alarmed = bool(ac.dimuon_yield(d))
+        y = d.drawn["dimuon yield"]
+        assert y["expected"] == pytest.approx(expected * 1e9)
+        assert alarmed == (not y["limits"][0] <= y["measured"] <= y["limits"][1]), expected
+
+
+def test_the_dimuon_band_drawn_holds_the_clean_spills(spill):
+    """A model of its own: dimuons Poisson in the true exposure, the EOT estimate 15 % off it
+    per spill (the beam counters of ~100 random triggers). The band the panel draws (the
+    check's) holds every clean spill; the Poisson-only band it drew before left about a
+    quarter of them outside while the alarm stayed green."""
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    outside = outside_poisson = alarms = 0
+    n = 300
+    for _ in range(n):
+        d = spill()
+        d.reference["dimuons_per_eot"] = 60e-6
+        k = rng.poisson(60e-6 * 5e6)
+        estimate = 5e6 * (1 + 0.15 * rng.standard_normal())
+        d.h["physics_tags"][3] = k
+        d.row.update(eot=estimate, eot_error=0.15 * estimate)
+        alarms += bool(ac.dimuon_yield(d))
+        y = d.drawn["dimuon yield"]
+        outside += not y["limits"][0] <= y["measured"] <= y["limits"][1]
+        mu = 60e-6 * estimate
+        outside_poisson += abs(k - mu) > 2 * mu**0.5
+    assert alarms == outside <= 2  # about 3e-4 expected per spill
+    assert outside_poisson > 0.15 * n
+
+
 def test_srd_efficiency_drop(spill):
     d = spill(calibration_tags=lambda a: a.__setitem__(1, 60.0))  # 75 % against 97.5 %
     assert ac.srd_efficiency(d)["all"][0] == ac.MAJOR

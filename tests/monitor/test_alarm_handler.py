@@ -2,6 +2,8 @@
 shelving that expires by itself, transitions in the real conditions database's logbook,
 refused commands, and the heartbeat."""
 
+from types import SimpleNamespace
+
 import pytest
 
 from monitor import alarm_checks as ac
@@ -29,6 +31,7 @@ def _handler(detector, results, exact=False, logbook=None, kind="spill", delay_s
     return h, a
 
 
+NOTHING = SimpleNamespace(drawn={}, channels={})  # the scripted check reads no spill data
 FAIL = {"S0": (ac.MAJOR, "S0 dead")}
 MINOR = {"S0": (ac.MINOR, "S0 low")}
 
@@ -40,7 +43,7 @@ def _spills(h, n, start=1):
 
 def test_a_single_failing_spill_raises_nothing_two_of_three_do(detector, filler):
     h, a = _handler(detector, [FAIL, {}, {}, FAIL, {}, FAIL])
-    h.baseline.data = lambda *args: None  # the scripted check reads nothing
+    h.baseline.data = lambda *args: NOTHING  # the scripted check reads nothing
     h.baseline.append = lambda *args: None
     _spills(h, 3)
     assert a.severity == ac.OK and a.latched == ac.OK  # fail, ok, ok: chatter filtered
@@ -59,10 +62,10 @@ def test_latching_acknowledging_and_clearing(detector, tmp_path):
     cond = Conditions(db, detector)
     h, a = _handler(detector, [MINOR, FAIL, {}, {}, FAIL, FAIL], exact=True,
                     logbook=lambda text, by, run: cond.add_note(text, "alarm", by, run))
-    h.baseline.data = lambda *args: None
+    h.baseline.data = lambda *args: NOTHING
     h.baseline.append = lambda *args: None
     h.new_run(12)
-    h.baseline.data = lambda *args: None
+    h.baseline.data = lambda *args: NOTHING
     h.baseline.append = lambda *args: None
     _spills(h, 2)
     assert (a.severity, a.latched) == (ac.MAJOR, ac.MAJOR)  # minor, then worse
@@ -91,7 +94,7 @@ def test_latching_acknowledging_and_clearing(detector, tmp_path):
 
 def test_shelving_hides_and_expires_by_itself(detector):
     h, a = _handler(detector, [FAIL, FAIL, FAIL], exact=True)
-    h.baseline.data = lambda *args: None
+    h.baseline.data = lambda *args: NOTHING
     h.baseline.append = lambda *args: None
     h.command({"action": "shelve", "name": "dead channel", "author": "A. Shifter",
                "minutes": 10, "reason": "HV being changed"}, now=1000.0)
@@ -150,7 +153,37 @@ def test_a_logbook_that_fails_is_counted_not_fatal(detector):
         raise OSError("disk full")
 
     h, a = _handler(detector, [FAIL], exact=True, logbook=broken)
-    h.baseline.data = lambda *args: None
+    h.baseline.data = lambda *args: NOTHING
     h.baseline.append = lambda *args: None
     _spills(h, 1)
     assert a.severity == ac.MAJOR and h.header()["logbook_failures"] == 1
+
+
+def test_acknowledgements_and_shelvings_are_restored_from_the_conditions_database(detector,
+                                                                                   tmp_path,
+                                                                                   monkeypatch):
+    """What the crew did outlives the handler: a new one (a new tap) reads it back."""
+    from daq.monitor_tap import ConditionsAlarmStore
+
+    monkeypatch.setenv("NA64DAQ_DB", str(tmp_path / "c.db"))
+    h, a = _handler(detector, [FAIL], exact=True)
+    h.store = ConditionsAlarmStore(detector)
+    h.baseline.data = lambda *args: NOTHING
+    h.baseline.append = lambda *args: None
+    _spills(h, 1)
+    h.command({"action": "acknowledge", "name": "dead channel", "author": "A"}, now=2000.0)
+    again = AlarmHandler(detector, store=ConditionsAlarmStore(detector))
+    b = again.alarms["dead channel"]
+    assert (b.latched, b.severity, b.state, b.acknowledged_by) == (ac.MAJOR, ac.MAJOR,
+                                                                  "acknowledged", "A")
+    assert b.items == {"S0": (ac.MAJOR, "S0 dead")}
+    full = AlarmHandler(detector, store=ConditionsAlarmStore(detector))
+    full.command({"action": "shelve", "name": "rate drop", "author": "B", "minutes": 30,
+                  "reason": "tuning"}, now=3000.0)
+    later = AlarmHandler(detector, store=ConditionsAlarmStore(detector))
+    r = later.alarms["rate drop"]
+    assert (r.shelved_until_unix_s, r.shelved_by, r.shelved_reason) == (4800.0, "B", "tuning")
+    later.state(ac.StateData(4801.0, {}, None, {}, {}, None))  # past it: expires by itself
+    assert later.alarms["rate drop"].state != "shelved"
+    assert AlarmHandler(detector, store=ConditionsAlarmStore(
+        detector)).alarms["rate drop"].shelved_by is None  # and the expiry is kept too

@@ -111,7 +111,9 @@ def test_the_reference_panel_draws_the_scaled_overlay(qtbot, runs, detector, tmp
     qtbot.addWidget(panel)
     panel.prepare(current)
     panel.draw(current)
-    assert "run 1 (automatic" in panel.about.text() and panel.mismatch.text() == ""
+    assert panel.about.text().startswith("Reference: run 1 is the latest earlier run that "
+                                         "ended finished, balanced")
+    assert panel.mismatch.text() == ""
     x, y = panel.ref_curve.getData()
     assert np.allclose(y, ref.one_dimensional(current, "calibration_energy"))
     assert "chi2 / ndf" in panel.tests.text()
@@ -119,7 +121,7 @@ def test_the_reference_panel_draws_the_scaled_overlay(qtbot, runs, detector, tmp
     panel._choose()
     panel.prepare(current)
     panel.draw(current)
-    assert "run 2 (chosen" in panel.about.text()
+    assert panel.about.text().startswith("Reference: run 2, chosen by the crew")
     assert panel.mismatch.text().startswith("Conditions differ: HV version")
 
 
