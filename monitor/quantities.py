@@ -51,7 +51,11 @@ def spill_series(snap: Snapshot) -> dict[str, np.ndarray]:
     """One value per spill row of the snapshot (the live spill last)."""
     rows = snap.header.get("spills") or []
     col = {"spill": np.array([r["spill"] for r in rows], float)}
+    col["live"] = np.array([bool(r.get("live")) for r in rows], bool)  # the open spill
     col["taken"] = np.array([r["taken"] for r in rows], float)
+    col["beam"] = np.array([(r.get("triggers") or {}).get("physics", 0)
+                            + (r.get("triggers") or {}).get("calibration", 0) for r in rows],
+                           float)
     for key in ("triggered", "rejected", "dropped_by_policy", "written_complete",
                 "written_incomplete"):
         col[key] = np.array([_ledger(r, key) for r in rows])
@@ -63,6 +67,11 @@ def spill_series(snap: Snapshot) -> dict[str, np.ndarray]:
     col["dimuons_per_1e9_eot"] = _ratio(col["dimuons"] * prescale * 1e9, col["eot"])
     col["srd_fraction"] = _ratio(tags[:, 1], tags[:, 0])
     col["srd_accidental_fraction"] = _ratio(tags[:, 2], tags[:, 0]) * SIDEBAND_TO_WINDOW
+    col["sideband_fraction"] = _ratio(tags[:, 2], tags[:, 0])  # what the check tests
+    cal = np.array([r.get("calibration_tags") or [0, 0] for r in rows], float).reshape(-1, 2)
+    col["srd_efficiency"] = _ratio(cal[:, 1], cal[:, 0])  # on calibration electrons
+    col["calibration_ratio"] = np.array([np.nan if r.get("calibration_ratio") is None else
+                                         r["calibration_ratio"] for r in rows], float)
     complete = np.array([sum(v for k, v in r["classes"].items() if k != "incomplete")
                          for r in rows], float)
     for name in ("other", "dimuon (I)", "E_ECAL+E_HCAL = E_beam (II)", "pileup (III)"):
@@ -73,6 +82,32 @@ def spill_series(snap: Snapshot) -> dict[str, np.ndarray]:
         [r.get("calibration_peak_gev") if r.get("calibration_peak_gev") is not None
          else np.nan for r in rows], float)
     return col
+
+
+def check_series(snap: Snapshot, check: str) -> dict[str, np.ndarray]:
+    """What an alarm check compared in each closed spill (``spills[i].checks``,
+    ``docs/monitor.md``), aligned with :func:`spill_series`: one array per number (NaN where
+    the check did not test), ``limits`` split into ``limit_low`` and ``limit_high``."""
+    rows = snap.header.get("spills") or []
+    out: dict[str, np.ndarray] = {}
+    for i, r in enumerate(rows):
+        for key, v in ((r.get("checks") or {}).get(check) or {}).items():
+            pairs = (("limit_low", v[0]), ("limit_high", v[1])) if key == "limits" and \
+                isinstance(v, list) and len(v) == 2 else ((key, v),)
+            for k, x in pairs:
+                if isinstance(x, (int, float)) and not isinstance(x, bool):
+                    out.setdefault(k, np.full(len(rows), np.nan))[i] = x
+    return out
+
+
+def check_baseline(snap: Snapshot, check: str) -> str:
+    """What the latest tested spill of ``check`` was compared with (``baseline``,
+    ``reference run N``, ``expected``), or ''."""
+    for r in reversed(snap.header.get("spills") or []):
+        against = ((r.get("checks") or {}).get(check) or {}).get("against")
+        if against:
+            return str(against)
+    return ""
 
 
 def expected_dimuons_per_1e9_eot(snap: Snapshot, eot: np.ndarray, n_sigma: float = 2.0

@@ -39,21 +39,22 @@ class Snapshot:
         return (now_monotonic_s or time.monotonic()) - self.received_monotonic_s
 
 
-def since(snap: Snapshot, baseline: Snapshot | None) -> Snapshot:
-    """What a viewer's reset by hand shows: the run scope counted from ``baseline`` on (the
-    spill and window scopes, and the strip charts' later spills, as they are). A baseline of
-    another run is no baseline: the tap starts every run from zero itself."""
+def since(snap: Snapshot, baseline: Snapshot | None, reset_unix_s: float | None = None
+          ) -> Snapshot:
+    """What a viewer's reset by hand shows: the run scope counted from ``baseline`` on, said
+    in the header (``reset_unix_s``); the spill and window scopes, the strip charts and the
+    ledgers as they are (a reset never touches the loss ledger). A baseline of another run
+    is no baseline: the tap starts every run from zero itself."""
     if baseline is None or baseline.header.get("run") != snap.header.get("run"):
         return snap
     arrays = dict(snap.arrays)
     for (scope, name), a in snap.arrays.items():
         base = baseline.arrays.get((scope, name))
-        if scope == "run" and base is not None and base.shape == a.shape:
+        if scope == "run" and base is not None and base.shape == a.shape and \
+                a.dtype.kind == "f":
             arrays[(scope, name)] = a - base
-    spill = baseline.header.get("spill") or 0
-    header = dict(snap.header, spills=[r for r in snap.header.get("spills") or []
-                                       if r.get("spill", 0) >= spill],
-                  reset_at_spill=spill)
+    header = dict(snap.header, reset_at_spill=baseline.header.get("spill"),
+                  reset_unix_s=reset_unix_s or time.time() - baseline.age_s())
     return Snapshot(header, arrays, snap.received_monotonic_s)
 
 

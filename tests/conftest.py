@@ -6,6 +6,9 @@ import os
 import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # Qt tests never need a display
+# Every process a test starts (``python -m daq.cli ...`` from the repository's root) imports
+# the installed package, as a user's would, never the source tree beside it
+os.environ["PYTHONSAFEPATH"] = "1"
 
 import numpy as np
 import pytest
@@ -346,3 +349,32 @@ def wait_until(predicate, timeout_s: float = 30.0) -> bool:
             return True
         time.sleep(0.02)
     return False
+
+
+@pytest.fixture
+def run_file(tmp_path, write_run):
+    """``write_run``'s three spills as run 7 in the test's directory."""
+    write_run(tmp_path)
+    return tmp_path / "run_000007.h5"
+
+
+@pytest.fixture
+def heard():
+    """An AlarmSound whose tones are only counted (``heard.played``): no speaker in a test."""
+    from monitor.alarm_sound import AlarmSound
+
+    return AlarmSound(lambda: None)
+
+
+@pytest.fixture
+def file_window(qtbot, run_file, heard):
+    """The monitor's window (offscreen) on ``run_file``, read to its end."""
+    from monitor.feeds import FileFeed
+    from monitor.window import MonitorWindow
+
+    feed = FileFeed(run_file).start()
+    assert wait_until(lambda: feed.finished)
+    window = MonitorWindow(feed, feed.detector, remember=False, sound=heard)
+    qtbot.addWidget(window)
+    yield window
+    feed.stop()

@@ -19,6 +19,17 @@ EV_FIT_FAILED = 16
 EV_PILEUP_OURS = 32  # our rule: an unresolved overlap in a significant cell
 EV_PILEUP_NA64 = 64  # the published rule
 EV_BLINDED = 128  # energies hidden from the monitor (signal box, blinded)
+EVENT_FLAG_NAMES = {EV_SATURATED: "a channel saturated",
+                    EV_PEDESTAL_FALLBACK: "a channel used the running pedestal",
+                    EV_BAD_CHANNEL: "a flat channel left out", EV_MISSING: "a source missing",
+                    EV_FIT_FAILED: "a fit failed", EV_PILEUP_OURS: "pileup (our rule)",
+                    EV_PILEUP_NA64: "pileup (NA64's rule)", EV_BLINDED: "blinded"}
+
+
+def flag_text(flags: int) -> str:
+    """An event's flags in words."""
+    names = [text for bit, text in EVENT_FLAG_NAMES.items() if flags & bit]
+    return "flags: " + (", ".join(names) if names else "none")
 
 RECO_DTYPE = np.dtype([
     ("e_ecal_gev", "<f4"), ("e_preshower_gev", "<f4"), ("e_hcal_gev", "<f4", (4,)),

@@ -1,6 +1,7 @@
 """Alarms: every check with its latched severity, state, what fails and its guidance; the
 crew acknowledges, shelves and unshelves here (with their name), and jumps to the panel
-that shows the problem. The alarms themselves live in the tap (``docs/monitor.md``)."""
+that shows the problem. The alarms themselves live in the tap (``docs/monitor.md``); the
+window's own (the alarm source silent) is handled here."""
 
 from __future__ import annotations
 
@@ -8,12 +9,17 @@ import time
 
 from PyQt5 import QtCore, QtGui, QtWidgets
 
-from monitor.panels import Panel, fill_table, label, table
+from monitor.alarm_handler import raised
+from monitor.panels import Panel, clock, fill_table, label, local_time, table
 from monitor.snapshot import Snapshot
+from monitor.window_alarm import NAME as WINDOW_ALARM
+from monitor.window_alarm import SilentSourceAlarm
 
 SEVERITY_COLOURS = {"major": "#F4A6A6", "minor": "#FFD27F", "too few": "#E0E0E0"}
+ACKNOWLEDGED = ("#EEEEEE", "#7A7A7A")  # background, text: dimmed, still listed
 COLUMNS = ("latched", "check", "state", "since", "what fails", "panel")
 ALARMS_SILENT_PERIODS = 3  # alarms older than this many publish periods: the source is silent
+ORDER = {"major": 0, "minor": 1}
 
 
 def alarm_source_trouble(snap: Snapshot, period_s: float = 0.5) -> str | None:
@@ -27,24 +33,33 @@ def alarm_source_trouble(snap: Snapshot, period_s: float = 0.5) -> str | None:
         return f"ALARMS SILENT: the checks last ran {age:.0f} s before this snapshot"
     if alarms.get("errors"):
         name, text = next(iter(alarms["errors"].items()))
-        return f"ALARMS FAILING: check {name!r}: {text}"
+        return f"ALARMS FAILING: check '{name}': {text}"
     return None
 
 
-def _since(t: float | None) -> str:
-    return time.strftime("%H:%M:%S", time.localtime(t)) if t else "-"
+def shown_alarms(snap: Snapshot, local: SilentSourceAlarm | None) -> list[dict]:
+    """The tap's alarms and the window's own, worst first (the window's leads its rank)."""
+    rows = list((snap.header.get("alarms") or {}).get("alarms") or [])
+    if local is not None and local.state != "ok":
+        rows.append(local.as_dict())
+    return sorted(rows, key=lambda a: (
+        ORDER.get(a.get("latched"), 2), a.get("state") in ("acknowledged", "shelved"),
+        not a.get("local"), a.get("state") == "too few", a.get("name", "")))
 
 
 class AlarmsPanel(Panel):
     title = "Alarms"
     show_panel = QtCore.pyqtSignal(str)
 
-    def __init__(self, commands=None):
+    def __init__(self, commands=None, local: SilentSourceAlarm | None = None):
         """``commands(request) -> str``: sends an alarm command (run control, or the file
-        feed's own handler); None: read only."""
+        feed's own handler); None: read only. ``local``: the window's own alarm."""
         super().__init__()
         self.commands = commands
+        self.local = local
         self.rows: list[dict] = []
+        self.selected: str | None = None  # the check's name: the table re-sorts under it
+        self.raised_before: set[str] = set()
         self.source = label("", bold=True, size_pt=12)
         self.author = QtWidgets.QLineEdit()
         self.author.setPlaceholderText("your name (required to acknowledge or shelve)")
@@ -60,7 +75,7 @@ class AlarmsPanel(Panel):
         self.table.itemSelectionChanged.connect(self._selected)
         self.guidance = QtWidgets.QTextEdit()
         self.guidance.setReadOnly(True)
-        self.guidance.setMaximumHeight(110)
+        self.guidance.setMaximumHeight(120)
         self.buttons = {}
         bar = QtWidgets.QHBoxLayout()
         bar.addWidget(label("Name:"))
@@ -69,7 +84,7 @@ class AlarmsPanel(Panel):
                            ("Unshelve", self.unshelve), ("Show panel", self._show)):
             b = QtWidgets.QPushButton(text)
             b.clicked.connect(slot)
-            b.setEnabled(commands is not None or text == "Show panel")
+            b.setEnabled(commands is not None or text in ("Show panel", "Acknowledge"))
             self.buttons[text] = b
             bar.addWidget(b)
             if text == "Shelve":
@@ -92,67 +107,127 @@ class AlarmsPanel(Panel):
 
     def draw(self, snap: Snapshot) -> None:
         alarms = snap.header.get("alarms") or {}
-        trouble = alarm_source_trouble(snap)
-        self.source.setText(trouble or f"Alarm source alive: checks ran "
-                            f"{_since(alarms.get('evaluated_unix_s'))}")
+        if self.stale_since is not None:
+            trouble = (f"No data from the DAQ since {clock(self.stale_since)} "
+                       f"({time.time() - self.stale_since:.0f} s): the states below are as "
+                       "last heard, and no alarm can rise")
+        else:
+            trouble = alarm_source_trouble(snap)
+        self.source.setText(trouble or f"Alarm source answering: checks ran at "
+                            f"{clock(alarms.get('evaluated_unix_s'))}")
         self.source.setStyleSheet("color: white; background: #C00000; padding: 4px;"
                                   if trouble else "color: #006400;")
-        order = {"major": 0, "minor": 1}
-        self.rows = sorted(alarms.get("alarms") or [], key=lambda a: (
-            order.get(a.get("latched"), 2), a.get("state") == "too few", a.get("name", "")))
-        selected = self._current_name()
-        fill_table(self.table, [[
-            a.get("latched", "ok").upper() if a.get("latched") != "ok" else "ok",
-            a.get("name", ""), a.get("state", ""), _since(a.get("since_unix_s")),
-            a.get("text", ""), a.get("panel", "")] for a in self.rows])
-        for i, a in enumerate(self.rows):
-            colour = SEVERITY_COLOURS.get(a.get("latched")) or SEVERITY_COLOURS.get(
-                "too few" if a.get("state") == "too few" else "")
-            if a.get("state") == "shelved":
-                colour = "#CCE5FF"
-            if colour:
-                for j in range(len(COLUMNS)):
-                    self.table.item(i, j).setBackground(QtGui.QColor(colour))
-            if a.get("name") == selected:
-                self.table.selectRow(i)
-        if selected is None and self.rows:
-            self.table.selectRow(0)  # the worst: its guidance shows at once
-        fill_table(self.log, [[_since(e.get("time_unix_s")), e.get("name", ""),
+        self.rows = shown_alarms(snap, self.local)
+        up = {a["name"] for a in raised({"alarms": self.rows})}
+        rising = bool(up - self.raised_before)
+        self.raised_before = up
+        self.table.blockSignals(True)  # refilling is not the crew selecting
+        try:
+            fill_table(self.table, [[
+                a.get("latched", "ok").upper() if a.get("latched") != "ok" else "ok",
+                a.get("name", "") + (" (this window)" if a.get("local") else ""),
+                a.get("state", ""), local_time(a.get("since_unix_s")), a.get("text", ""),
+                a.get("panel", "")] for a in self.rows])
+            for i, a in enumerate(self.rows):
+                self._colour(i, a)
+            if rising or self.selected not in [a.get("name") for a in self.rows]:
+                self.selected = self.rows[0]["name"] if self.rows else None  # the worst
+            self._select(self.selected, scroll=rising)
+        finally:
+            self.table.blockSignals(False)
+        self._guidance()
+        answered = getattr(self.commands, "last_answer", "")  # asked in a thread: its answer
+        if answered and self.answer.text().endswith("asked..."):
+            self.answer.setText(answered)
+        fill_table(self.log, [[local_time(e.get("time_unix_s")), e.get("name", ""),
                                e.get("what", ""), e.get("by", ""), e.get("text", "")]
                               for e in reversed(alarms.get("log") or [])])
 
-    def _current_name(self) -> str | None:
-        row = self.table.currentRow()
-        return self.rows[row]["name"] if 0 <= row < len(self.rows) else None
+    def _colour(self, i: int, a: dict) -> None:
+        state = a.get("state")
+        colour = SEVERITY_COLOURS.get(a.get("latched")) or SEVERITY_COLOURS.get(
+            "too few" if state == "too few" else "")
+        text = None
+        if state == "shelved":
+            colour = "#CCE5FF"
+        elif state == "acknowledged":
+            colour, text = ACKNOWLEDGED
+        for j in range(len(COLUMNS)):
+            item = self.table.item(i, j)
+            if colour:
+                item.setBackground(QtGui.QColor(colour))
+            if text:
+                item.setForeground(QtGui.QColor(text))
+                f = item.font()
+                f.setItalic(True)
+                item.setFont(f)
 
-    def _selected(self) -> None:
-        row = self.table.currentRow()
-        if 0 <= row < len(self.rows):
-            a = self.rows[row]
-            shelved = (f"\nShelved by {a['shelved_by']} until "
-                       f"{_since(a['shelved_until_unix_s'])}." if a.get("shelved_by") else "")
-            acked = (f"\nAcknowledged by {a['acknowledged_by']}."
-                     if a.get("acknowledged_by") else "")
-            self.guidance.setPlainText(f"{a['name']} ({a['panel']}): {a['guidance']}"
-                                       f"{acked}{shelved}")
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        """Opening the tab shows the worst alarm, wherever the table was scrolled."""
+        super().showEvent(event)
+        if self.rows:
+            self.selected = self.rows[0]["name"]
+            self._select(self.selected, scroll=True)
+            self._guidance()
 
-    def select(self, name: str) -> None:
+    def _select(self, name: str | None, scroll: bool = False) -> None:
         for i, a in enumerate(self.rows):
             if a.get("name") == name:
                 self.table.selectRow(i)
+                if scroll:
+                    self.table.scrollToItem(self.table.item(i, 0))
+                return
+
+    def _selected(self) -> None:
+        """The crew chose a row: the selection follows that check from now on."""
+        row = self.table.currentRow()
+        if 0 <= row < len(self.rows):
+            self.selected = self.rows[row]["name"]
+        self._guidance()
+
+    def current(self) -> dict | None:
+        return next((a for a in self.rows if a.get("name") == self.selected), None)
+
+    def _guidance(self) -> None:
+        """The selected check's guidance and handling as they are now."""
+        a = self.current()
+        if a is None:
+            self.guidance.setPlainText("")
+            return
+        shelved = (f"\nShelved by {a['shelved_by']} until "
+                   f"{local_time(a['shelved_until_unix_s'])}"
+                   + (f": {a['shelved_reason']}" if a.get("shelved_reason") else "") + "."
+                   if a.get("shelved_by") else "")
+        acked = (f"\nAcknowledged by {a['acknowledged_by']}." if a.get("acknowledged_by")
+                 else "")
+        self.guidance.setPlainText(f"{a['name']} ({a['panel']}): {a['guidance']}"
+                                   f"{acked}{shelved}")
+
+    def select(self, name: str) -> None:
+        self.selected = name
+        self._select(name, scroll=True)
+        self._guidance()
 
     # -- commands ----------------------------------------------------------------------------
     def _send(self, action: str, **extra) -> None:
-        name = self._current_name()
-        if name is None:
+        a = self.current()
+        if a is None:
             self.answer.setText("select an alarm first")
             return
         author = self.author.text().strip()
         if not author:
             self.answer.setText("type your name first: acknowledging and shelving are signed")
             return
-        self.answer.setText(self.commands({"action": action, "name": name, "author": author,
-                                           **extra}))
+        if a.get("local"):
+            self.answer.setText(self.local.acknowledge(author) if action == "acknowledge"
+                                else f"{WINDOW_ALARM}: the window's own alarm is "
+                                     "acknowledged, never shelved")
+            return
+        if self.commands is None:
+            self.answer.setText("read only: this window has no alarm server to command")
+            return
+        self.answer.setText(self.commands({"action": action, "name": a["name"],
+                                           "author": author, **extra}))
 
     def acknowledge(self) -> None:
         self._send("acknowledge")
@@ -164,6 +239,6 @@ class AlarmsPanel(Panel):
         self._send("unshelve")
 
     def _show(self) -> None:
-        row = self.table.currentRow()
-        if 0 <= row < len(self.rows):
-            self.show_panel.emit(self.rows[row]["panel"])
+        a = self.current()
+        if a is not None:
+            self.show_panel.emit(a["panel"])

@@ -1,17 +1,21 @@
 """Detector maps: ECAL preshower and main (6x6), HCAL (4 x 3x3), and the other channels
-(veto, SRD, counters), coloured by occupancy, mean energy, mean time or pedestal. Hovering a
-cell names it; clicking it opens its waveform."""
+(veto, SRD, counters), coloured by occupancy, mean energy, mean time or pedestal, or each
+divided by the reference run's (a diverging scale centred on 1). Cells are labelled by column
+and row; the channels an alarm names are outlined in red. Hovering a cell names it; clicking
+it opens its waveform."""
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt5 import QtCore, QtWidgets
+from PyQt5 import QtCore, QtGui, QtWidgets
 
 from daq.detector import Detector
-from monitor.panels import COLOUR_MAP, FONT_PT, Panel, label, plot
+from monitor.panels import COLOUR_MAP, FONT_PT, Panel, clock, label, plot
 from monitor.quantities import CHANNEL_QUANTITIES, channel_means
 from monitor.snapshot import Snapshot
+
+RATIO_COLOUR_MAP = "CET-D1"  # blue - white - red, centred on the middle of its levels
 
 
 class CellMap(pg.PlotWidget):
@@ -28,10 +32,22 @@ class CellMap(pg.PlotWidget):
         self.quantity = ("", "")
         self.image = pg.ImageItem(axisOrder="row-major")
         self.image.setColorMap(pg.colormap.get(COLOUR_MAP))
+        no_value = QtWidgets.QGraphicsRectItem(0, 0, grid.shape[1], grid.shape[0])
+        no_value.setBrush(pg.mkBrush(QtGui.QBrush(QtGui.QColor("#9E9E9E"),
+                                                  QtCore.Qt.BDiagPattern)))
+        no_value.setPen(pg.mkPen(None))
+        no_value.setZValue(-10)  # seen through the cells without a value (transparent)
+        self.addItem(no_value)
         self.addItem(self.image)
         self.setAspectLocked(True)
-        self.getPlotItem().hideAxis("left")
-        self.getPlotItem().hideAxis("bottom")
+        item = self.getPlotItem()
+        for side, n, text in (("bottom", grid.shape[1], "x (column)"),
+                              ("left", grid.shape[0], "y (row)")):
+            axis = item.getAxis(side)
+            axis.setTicks([[(k + 0.5, str(k)) for k in range(n)], []])
+            axis.setLabel(text, **{"font-size": f"{FONT_PT - 1}pt"})
+            axis.setStyle(tickLength=0)
+        self.marks: list[QtWidgets.QGraphicsRectItem] = []
         self.setMouseEnabled(False, False)
         self.setMenuEnabled(False)
         self.scene().sigMouseMoved.connect(self._hover)
@@ -43,6 +59,22 @@ class CellMap(pg.PlotWidget):
             self.addItem(t)
             self.texts.append((t, c))
         self.setToolTip(title)
+
+    def mark(self, channels: set[int]) -> None:
+        """Red outlines on the cells of ``channels`` (what an alarm names)."""
+        for m in self.marks:
+            self.removeItem(m)
+        self.marks = []
+        for (y, x), c in np.ndenumerate(self.grid):
+            if c in channels:
+                r = QtWidgets.QGraphicsRectItem(x + 0.04, y + 0.04, 0.92, 0.92)
+                r.setPen(pg.mkPen("#E00000", width=4))
+                r.setZValue(20)
+                self.addItem(r)
+                self.marks.append(r)
+
+    def set_colour_map(self, name: str) -> None:
+        self.image.setColorMap(pg.colormap.get(name))
 
     def show(self, values: np.ndarray, quantity: tuple[str, str], levels) -> None:
         self.values = values
@@ -104,8 +136,10 @@ class DetectorMapsPanel(Panel):
         self.other_plot.addItem(self.bars)
         ticks = [(k, names[c]) for k, c in enumerate(others)]
         axis = self.other_plot.getAxis("bottom")
-        axis.setTicks([ticks[::2], ticks[1::2]])  # every other name, the rest on zooming
+        axis.setTicks([ticks[::3], ticks[1::3] + ticks[2::3]])  # every third name: legible
         self.range_label = label()
+        self.alarm_label = label("", bold=True)
+        self.alarm_label.setStyleSheet("color: #C00000;")
         top = QtWidgets.QHBoxLayout()
         top.addWidget(label("Show:"))
         top.addWidget(self.choice)
@@ -117,6 +151,7 @@ class DetectorMapsPanel(Panel):
         grid.addWidget(self.other_plot, 1, 2, 1, 2)
         layout = QtWidgets.QVBoxLayout(self)
         layout.addLayout(top)
+        layout.addWidget(self.alarm_label)
         layout.addLayout(grid, 1)
         layout.addWidget(label("Hover a cell for its name and value; click it for its "
                                "waveform.", size_pt=FONT_PT - 1))
@@ -136,6 +171,7 @@ class DetectorMapsPanel(Panel):
         values = channel_means(snap)[key]
         text, unit = CHANNEL_QUANTITIES[key]
         against = ""
+        ratio = False
         if self.ratio.isChecked() and self.reference is not None:
             ref = self.reference
             ref.want(snap.header.get("run"))
@@ -144,17 +180,48 @@ class DetectorMapsPanel(Panel):
             else:
                 with np.errstate(invalid="ignore", divide="ignore"):
                     values = values / channel_means(ref.snapshot)[key]
+                values = np.where(np.isfinite(values), values, np.nan)  # 0/0, x/0: no value
+                ratio = True
                 text, unit = f"{text} / the reference's", "ratio"
                 c = ref.choice
                 against = (f"; reference: run {c.run if c.run is not None else c.path}"
                            + (f" (differs: {'; '.join(c.differences)})" if c.differences
                               else ""))
         finite = values[np.isfinite(values)]
-        levels = (float(finite.min()), float(finite.max()) + 1e-9) if len(finite) else (0, 1)
+        if ratio:  # diverging, centred on 1: above and below the reference look different
+            half = max(float(np.abs(finite - 1).max()) if len(finite) else 0.0, 0.05)
+            levels = (1 - half, 1 + half)
+        else:
+            levels = (float(finite.min()), float(finite.max()) + 1e-9) if len(finite) else (0, 1)
+        reset = snap.header.get("reset_unix_s")
         self.range_label.setText(f"colour scale {levels[0]:.3g} .. {levels[1]:.3g} {unit}"
-                                 f"{against}")
+                                 + (f"; since Reset {clock(reset)}" if reset else "")
+                                 + f"{against}")
+        alarmed = self._alarmed(snap)
+        self.alarm_label.setText("Alarmed (outlined in red): " + "; ".join(
+            f"{check}: {', '.join(names)}" for check, names in alarmed.items())
+            if alarmed else "")
+        marked = {snap.header["channels"].index(n) for names in alarmed.values()
+                  for n in names if n in (snap.header.get("channels") or [])}
+        colour_map = RATIO_COLOUR_MAP if ratio else COLOUR_MAP
         for m in self.maps:
+            m.set_colour_map(colour_map)
             m.show(values, (text, unit), levels)
+            m.mark(marked)
+        self.bar.setColorMap(pg.colormap.get(colour_map))
         self.bar.setLevels(levels)
-        self.bars.setOpts(height=np.nan_to_num(values[self.others]))
+        shown = np.isfinite(values[self.others])  # no value, no bar (never a 0)
+        self.bars.setOpts(x=np.arange(len(self.others))[shown],
+                          height=values[self.others][shown])
         self.other_plot.setLabel("left", f"{text} [{unit}]")
+
+    @staticmethod
+    def _alarmed(snap: Snapshot) -> dict[str, list[str]]:
+        """The channels the Detector-maps alarms name (dead, hot), by check."""
+        out = {}
+        for a in (snap.header.get("alarms") or {}).get("alarms") or []:
+            if a.get("panel") == "Detector maps" and a.get("state") not in ("ok", "too few"):
+                names = [k for k in a.get("items") or {} if k != "all"]
+                if names:
+                    out[a["name"]] = names
+        return out

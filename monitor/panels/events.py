@@ -96,12 +96,12 @@ class EventsDialog(QtWidgets.QDialog):
         r = e.reco
         self.reco_text.setText(
             f"spill {e.spill} event {e.event}: E_ECAL {r['e_ecal_gev']:.2f} GeV (preshower "
-            f"{r['e_preshower_gev']:.2f}), E_HCAL modules {np.round(r['e_hcal_gev'], 2)} GeV, "
-            f"veto {np.round(r['e_veto_gev'] * 1e3, 2)} MeV, SRD "
-            f"{np.round(r['e_srd_gev'] * 1e3, 1)} MeV, shower x/y "
+            f"{r['e_preshower_gev']:.2f}), E_HCAL modules {_list(r['e_hcal_gev'], 2)} GeV, "
+            f"veto {_list(r['e_veto_gev'] * 1e3, 2)} MeV, SRD "
+            f"{_list(r['e_srd_gev'] * 1e3, 1)} MeV, shower x/y "
             f"{r['ecal_x_cells']:.2f}/{r['ecal_y_cells']:.2f} cells, shape chi2 "
-            f"{r['ecal_shape_chi2']:.2f}, SRD tag {r['srd_tag']}, muon tag {r['muon_tag']}, "
-            f"flags {int(r['flags'])}")
+            f"{r['ecal_shape_chi2']:.2f}, SRD tag {'yes' if r['srd_tag'] else 'no'}, muon tag "
+            f"{'yes' if r['muon_tag'] else 'no'}; {er.flag_text(int(r['flags']))}")
 
     def _ask_proposal(self) -> None:
         path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Proposed calibration", "",
@@ -131,3 +131,7 @@ class EventsDialog(QtWidgets.QDialog):
         if self.run is not None:
             self.run.close()
         super().closeEvent(event)
+
+
+def _list(values, digits: int) -> str:
+    return ", ".join(f"{v:.{digits}f}" for v in np.ravel(values))

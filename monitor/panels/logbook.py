@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 from PyQt5 import QtWidgets
 
-from calib.conditions import KINDS, NOTE_KINDS, ask_database, diff
+from calib.conditions import CREW_NOTE_KINDS, KINDS, NOTE_KINDS, ask_database, diff
 from daq.detector import Detector
-from monitor.panels import Panel, fill_table, label, number_text, table
+from monitor.panels import Panel, fill_table, label, local_time, number_text, table
 from monitor.panels.detector_maps import CellMap
 from monitor.snapshot import Snapshot
 
@@ -46,6 +46,7 @@ class LogbookPanel(Panel):
         self.last_answer = ""
         self.data: dict[str, Any] | None = None
         self.loaded_for: object = "never"
+        self.form_run: object = "never"  # the run the form last followed
         self.run_filter = QtWidgets.QLineEdit()
         self.run_filter.setPlaceholderText("run")
         self.detector_filter = QtWidgets.QComboBox()
@@ -87,7 +88,7 @@ class LogbookPanel(Panel):
         self.note_text = QtWidgets.QLineEdit()
         self.note_text.setPlaceholderText("new entry: what happened, what was done")
         self.note_kind = QtWidgets.QComboBox()
-        self.note_kind.addItems(NOTE_KINDS)
+        self.note_kind.addItems(CREW_NOTE_KINDS)
         self.note_run = QtWidgets.QSpinBox()
         self.note_run.setRange(0, 10**9)
         self.note_run.setPrefix("run ")
@@ -112,8 +113,11 @@ class LogbookPanel(Panel):
             return
 
         def work():
-            self.last_answer = self.write_note(text, kind, self.note_author.text(), run)
+            answer = self.write_note(text, kind, self.note_author.text(), run)
+            self.last_answer = answer if "added" in answer else \
+                f"{answer}; NOT written: [{kind}] {text}"
             self._load(self.loaded_for)
+        self.note_text.clear()  # written, or the answer says why not (with the text)
         threading.Thread(target=work, daemon=True).start()
 
     def _load(self, run, wait: bool = False) -> None:
@@ -147,8 +151,9 @@ class LogbookPanel(Panel):
         run = snap.header.get("run")
         if run != self.loaded_for:
             self._load(run)
-            if self.write_note is not None and isinstance(run, int):
-                self.note_run.setValue(run)  # the run number filled in
+        if self.write_note is not None and run != self.form_run and isinstance(run, int):
+            self.form_run = run
+            self.note_run.setValue(run)  # follows the current run; the crew may change it
         if self.data is None:
             self.note.setText("reading the conditions database...")
             return
@@ -158,7 +163,7 @@ class LogbookPanel(Panel):
             return
         self.note.setText(f"{len(entries)} entries in the logbook"
                           + (f"; {self.last_answer}" if self.last_answer else ""))
-        fill_table(self.entries, [[str(e["id"]), number_text(e["time"]), number_text(e["run"]),
+        fill_table(self.entries, [[str(e["id"]), local_time(e["time"]), number_text(e["run"]),
                               e["author"], e["text"], f"{len(e['values'])} values"]
                              for e in entries if self._shown(e)])
         fill_table(self.in_force, [[kind, v["version"], str(len(v["values"])),

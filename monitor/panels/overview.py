@@ -9,9 +9,11 @@ from PyQt5 import QtCore, QtGui, QtWidgets
 
 from daq.reco.reco_config import RecoConfig
 from monitor.histograms import PLANE_GEV
-from monitor.panels import COLOUR_MAP, Panel, curve, label, plot, set_data, style
+from monitor.panels import COLOUR_MAP, Panel, Strip, clock, note, plot, spill_axis, style
 from monitor.quantities import spill_series
 from monitor.snapshot import Snapshot
+
+BELOW_GEV = 7.0  # room under E_HCAL = 0 for the signal box's label, beside its outline
 
 STRIP = (("triggered", "triggered"), ("written", "written"), ("rejected", "rejected"),
          ("dropped_by_policy", "dropped"), ("taken", "monitor sample"))
@@ -43,12 +45,18 @@ def energy_plane_plot(title: str) -> tuple[pg.GraphicsLayoutWidget, pg.PlotItem,
     box.setZValue(10)
     w.addItem(box)
     w.signal_box = box
+    box_label = pg.TextItem("", color="#A0306E", anchor=(0.5, 0.5))  # under its own box
+    box_label.setPos(c.signal_ecal_max_gev / 2, -BELOW_GEV / 2)
+    w.addItem(box_label)
+    w.signal_box_label = box_label
     muons = QtWidgets.QGraphicsRectItem(0, 2 * c.mip_min_gev, e,
                                         2 * (c.mip_max_gev - c.mip_min_gev))
     muons.setPen(pg.mkPen("#56B4E9", width=2, style=QtCore.Qt.DotLine))
     w.addItem(muons)
-    for text, x, y in (("I dimuons", 101, 12), ("II: E_ECAL+E_HCAL\n= E_beam", 88, 52),
-                       ("III pileup", 105, 100)):
+    for text, x, y in (("I: dimuons", e + c.region2_tolerance_gev + 1,
+                        c.mip_min_gev + c.mip_max_gev),
+                       ("II: E_ECAL+E_HCAL\n= E_beam", 88, 52),
+                       ("III: pileup (above II)", 100, 100)):
         t = pg.TextItem(text, color="#000000", anchor=(0, 0.5))
         f = QtGui.QFont()
         f.setPointSize(10)
@@ -57,7 +65,7 @@ def energy_plane_plot(title: str) -> tuple[pg.GraphicsLayoutWidget, pg.PlotItem,
         t.setPos(x, y)
         w.addItem(t)
     w.setXRange(lo, hi, padding=0)
-    w.setYRange(lo, hi, padding=0)
+    w.setYRange(lo - BELOW_GEV, hi, padding=0)
     return layout, w, img
 
 
@@ -69,6 +77,7 @@ def show_plane(w: pg.PlotItem, img: pg.ImageItem, counts: np.ndarray, blinded: b
     lo, hi, _ = PLANE_GEV
     img.setRect(QtCore.QRectF(lo, lo, hi - lo, hi - lo))  # after the image: bins -> GeV
     w.signal_box.setBrush(pg.mkBrush(150, 150, 150, 255) if blinded else pg.mkBrush(None))
+    w.signal_box_label.setText("signal box (blinded)" if blinded else "signal box (UNBLINDED)")
 
 
 class OverviewPanel(Panel):
@@ -78,27 +87,27 @@ class OverviewPanel(Panel):
 
     def __init__(self):
         super().__init__()
-        self.plane, self.plane_plot, self.image = energy_plane_plot(
-            "E_ECAL vs E_HCAL, beam triggers (log colour: log10(1 + events))")
-        self.blind_text = pg.TextItem("", color="#CC79A7", anchor=(0, 1),
-                                      fill=pg.mkBrush(255, 255, 255, 200))
-        self.blind_text.setPos(1, 6)
-        self.plane_plot.addItem(self.blind_text)
+        self.plane_title = "E_ECAL vs E_HCAL, beam triggers (log colour: log10(1 + events))"
+        self.plane, self.plane_plot, self.image = energy_plane_plot(self.plane_title)
         self.plane.scene().sigMouseClicked.connect(self._clicked)
         self.strip = plot("Per spill: the ledger and the monitor's sample",
                           ("spill", ""), ("events", ""), legend=True)
-        self.curves = {key: curve(self.strip, name, k) for k, (key, name) in enumerate(STRIP)}
+        self.curves = {key: Strip(self.strip, name, k) for k, (key, name) in enumerate(STRIP)}
         self.eot = plot("Electrons on target per spill (random triggers)",
-                        ("spill", ""), ("EOT", "e-"))
-        self.eot_curve = curve(self.eot, None, 2)
-        self.state = label("", bold=True, size_pt=13)
+                        ("spill", ""), ("EOT", "million e-"))
+        self.eot_strip = Strip(self.eot, None, 2)
         grid = QtWidgets.QGridLayout(self)
-        grid.addWidget(self.state, 0, 0, 1, 2)
-        grid.addWidget(self.plane, 1, 0, 2, 1)
-        grid.addWidget(self.strip, 1, 1)
-        grid.addWidget(self.eot, 2, 1)
+        grid.addWidget(self.plane, 0, 0, 3, 1)
+        grid.addWidget(self.strip, 0, 1)
+        grid.addWidget(self.eot, 1, 1)
+        grid.addWidget(note("Per spill: closed spills joined; a hollow marker: the open spill, "
+                            "so far."), 2, 1)
         grid.setColumnStretch(0, 3)
         grid.setColumnStretch(1, 2)
+
+    @property
+    def eot_curve(self):
+        return self.eot_strip.closed
 
     def _clicked(self, event) -> None:
         from monitor.event_view import plane_bin
@@ -112,16 +121,14 @@ class OverviewPanel(Panel):
 
     def draw(self, snap: Snapshot) -> None:
         h = snap.header
-        daq = h.get("daq") or {}
-        when = (f"saved at the end of the run ({h['saved_file']})" if h.get("saved_file")
-                else f"snapshot {snap.seq}, {snap.age_s():.1f} s old")
-        self.state.setText(
-            f"run {h.get('run')}   spill {h.get('spill')}   DAQ {daq.get('state', 'file')}   "
-            f"{when}   {'blinded' if h.get('blinded') else 'UNBLINDED'}")
+        reset = h.get("reset_unix_s")
+        self.plane_plot.setTitle(self.plane_title + (f", since Reset {clock(reset)}" if reset
+                                                     else ""), size="12pt")
         show_plane(self.plane_plot, self.image, snap.hist("energy_plane"),
                    bool(h.get("blinded")))
-        self.blind_text.setText("signal box (blinded)" if h.get("blinded") else "signal box")
         s = spill_series(snap)
-        for key, c in self.curves.items():
-            set_data(c, s["spill"], s[key])
-        set_data(self.eot_curve, s["spill"], s["eot"])
+        for key, strip in self.curves.items():
+            strip.set(s["spill"], s[key], s["live"])
+        self.eot_strip.set(s["spill"], s["eot"] / 1e6, s["live"])
+        for w in (self.strip, self.eot):
+            spill_axis(w, s["spill"])

@@ -34,8 +34,7 @@ class ReachPanel(Panel):
         self.target.setSuffix(" x 1e-4")
         self.target.valueChanged.connect(self._changed)
         self.plot = plot("90 % C.L. reach in epsilon (projection)", ("A' mass", "MeV"),
-                         ("epsilon", ""))
-        self.plot.addLegend(offset=(-10, -40), labelTextSize="10pt")  # lower right: free
+                         ("epsilon", ""), legend=True)
         self.plot.setLogMode(x=True, y=True)
         self.plot.getAxis("bottom").setTicks(  # Table IV's masses, not 10^k and its minors
             [[(float(np.log10(m)), f"{m:g}") for m in reach.MASSES_MEV]])

@@ -153,7 +153,10 @@ class ReferencePanel(Panel):
         self.data_curve.setData(edges, h)
         c = s.choice
         if s.snapshot is None:
-            self.about.setText("Reference: " + ("loading..." if s.busy else s.error or "none"))
+            passed = ("; passed over: " + "; ".join(c.skipped[:4])) if c is not None and \
+                c.skipped else ""
+            self.about.setText("Reference: " + ("loading..." if s.busy else s.error or "none")
+                               + passed)
             self.mismatch.setText("")
             self.tests.setText("")
             for item in (self.ref_curve, self.ratio_curve):
@@ -167,9 +170,12 @@ class ReferencePanel(Panel):
         ok = np.isfinite(ratio)
         self.ratio_curve.setData(centres[ok], ratio[ok])
         self.ratio_points.setData(x=centres[ok], y=ratio[ok], height=2 * err[ok])
-        self.about.setText(f"Reference: run {c.run if c.run is not None else '-'} "
-                           f"({c.how}; {c.path}), its run scope; this run's "
-                           f"{self.scope.currentText()} scope")
+        skipped = (" Passed over: " + "; ".join(c.skipped[:4])
+                   + (f"; and {len(c.skipped) - 4} more" if len(c.skipped) > 4 else "") + "."
+                   if c.skipped else "")
+        which = c.why or f"run {c.run if c.run is not None else '-'} ({c.how})"
+        self.about.setText(f"Reference: {which} ({c.path}); its run scope against this run's "
+                           f"{self.scope.currentText()} scope.{skipped}")
         self.mismatch.setText("Conditions differ: " + "; ".join(c.differences)
                               if c.differences else "")
         chi2, ks = ref.chi2_test(h, r_hist), ref.ks_test(h, r_hist)

@@ -19,7 +19,7 @@ from monitor.snapshot import Snapshot
 def flag_text(flags: float | None) -> str:
     if flags is None or not np.isfinite(flags):
         return "no waveform yet"
-    names = [n for bit, n in pf.FLAG_NAMES.items() if int(flags) & bit]
+    names = [n.replace("_", " ") for bit, n in pf.FLAG_NAMES.items() if int(flags) & bit]
     return ", ".join(names) or "none"
 
 
@@ -44,21 +44,34 @@ class WaveformsPanel(Panel):
                                         pen=pg.mkPen(colour, width=2, style=2))
                          for parity, colour in (("even", "#009E73"), ("odd", "#CC79A7"))]
         self.info = label()
+        self.hold = QtWidgets.QCheckBox("Hold this waveform")
+        self.hold.setToolTip("keep the shown waveform while new ones arrive")
+        self.hold.toggled.connect(self._changed)
+        self.choice.currentIndexChanged.connect(self._changed)
+        self.shown_channel: int | None = None  # whose waveform is drawn (held while Hold)
         top = QtWidgets.QHBoxLayout()
         top.addWidget(label("Channel:"))
         top.addWidget(self.choice)
+        top.addWidget(self.hold)
         top.addWidget(self.info, 1)
         layout = QtWidgets.QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.plot, 1)
 
+    def _changed(self) -> None:
+        self.changes += 1
+
     def select(self, channel: int) -> None:
+        self.hold.setChecked(False)
         self.choice.setCurrentIndex(channel)
 
     def draw(self, snap: Snapshot) -> None:
         c = self.choice.currentData()
+        if self.hold.isChecked() and self.shown_channel == c:
+            return  # held: what is shown stays
         w = snap.header.get("waveforms") or {}
         raw = snap.hist("waveform_samples", "latest")[c].astype(float)
+        self.shown_channel = c
         t = np.arange(len(raw)) * self.period_ns
         amp, time_ns, ped = (w.get(k, [None] * (c + 1))[c]
                              for k in ("amplitude_adc", "time_ns", "pedestal_adc"))

@@ -12,6 +12,7 @@ def _monitor(tmp_path, *argv, timeout=300):
     return subprocess.run([sys.executable, "-m", "daq.cli", "monitor", *argv],
                           capture_output=True, text=True, timeout=timeout,
                           env={"QT_QPA_PLATFORM": "offscreen", "PATH": "/usr/bin:/bin",
+                               "PYTHONSAFEPATH": "1",
                                "HOME": str(tmp_path), "NA64DAQ_DB": str(tmp_path / "c.db")})
 
 
@@ -21,7 +22,7 @@ def test_snapshot_of_a_run_file_and_of_its_saved_histograms(tmp_path, write_run,
     out = _monitor(tmp_path, "--file", str(tmp_path / "run_000007.h5"), "--snapshot", str(png))
     assert out.returncode == 0, out.stderr
     image = QtGui.QImage(str(png))
-    assert image.width() == 2 * 1280 and image.height() == 5 * 800  # ten panels, two a row
+    assert image.width() == 2 * 1280 and image.height() == 6 * 800  # 11 panels, two a row
     # a panel is not blank: many colours in the overview's quarter
     colours = {image.pixel(x, y) for x in range(0, 1280, 7) for y in range(40, 800, 7)}
     assert len(colours) > 50

@@ -52,6 +52,7 @@ def test_bad_messages_are_refused_with_their_reason(parts, reason):
 
 
 def test_a_reset_counts_the_run_from_the_baseline_and_a_new_run_from_zero():
+    """Only the run-scope histograms: the strip charts' rows (and their ledgers) stay."""
     def snap(run, spill, value):
         parts = proto.encode({"seq": 1, "run": run, "spill": spill,
                               "spills": [{"spill": s} for s in range(1, spill + 1)]},
@@ -60,10 +61,11 @@ def test_a_reset_counts_the_run_from_the_baseline_and_a_new_run_from_zero():
         return proto.decode([bytes(p) for p in parts])
 
     base, later = snap(3, 2, 10), snap(3, 5, 25)
-    shown = proto.since(later, base)
+    shown = proto.since(later, base, reset_unix_s=1.5e9)
     assert shown.hist("plane").tolist() == [15, 15, 15]
     assert shown.hist("plane", "spill").tolist() == [1, 1, 1]  # as it is
-    assert [r["spill"] for r in shown.header["spills"]] == [2, 3, 4, 5]
+    assert [r["spill"] for r in shown.header["spills"]] == [1, 2, 3, 4, 5]
+    assert shown.header["reset_unix_s"] == 1.5e9 and shown.header["reset_at_spill"] == 2
     assert proto.since(snap(4, 1, 7), base).hist("plane").tolist() == [7, 7, 7]
 
 
