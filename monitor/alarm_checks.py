@@ -466,9 +466,14 @@ class ProcessNotAnswering:
 
 
 class FeedStale:
-    """The writer writes and the tap takes nothing, or the DAQ's state stops coming."""
+    """The writer writes and the tap takes nothing, or the DAQ's state stops coming. The
+    writer's count reaches the tap through its heartbeat and the supervisor's share (1 s
+    each): late, so the tap must have taken nothing for WINDOW_S + LAG_S while
+    the writer's count moved in the last WINDOW_S (at the beam's pace, 15 s pauses, the
+    late count made it alarm about 10 s after every spill)."""
 
     WINDOW_S = 10.0
+    LAG_S = 5.0  # two heartbeats, the share, a publish period: 2-3 s seen, with margin
 
     def __init__(self) -> None:
         self.history: deque[tuple[float, float, float]] = deque()
@@ -483,14 +488,17 @@ class FeedStale:
             return {}
         writer = ((s.daq.get("processes") or {}).get("writer") or {}).get("counters") or {}
         written = float(writer.get("written_events") or 0)
-        self.history.append((s.now_s, written, float(s.counters.get("taken") or 0)))
-        while self.history and self.history[0][0] < s.now_s - self.WINDOW_S:
+        taken = float(s.counters.get("taken") or 0)
+        self.history.append((s.now_s, written, taken))
+        span = self.WINDOW_S + self.LAG_S
+        while self.history and self.history[0][0] < s.now_s - span:
             self.history.popleft()
-        t0, w0, k0 = self.history[0]
-        if s.now_s - t0 >= 0.8 * self.WINDOW_S and written > w0 and s.counters.get(
-                "taken", 0) == k0:
-            return {"all": (MAJOR, f"the writer wrote {written - w0:.0f} events in "
-                                   f"{s.now_s - t0:.0f} s, the monitor took none")}
+        t0, _w0, k0 = self.history[0]
+        recent = [w for t, w, _k in self.history if t >= s.now_s - self.WINDOW_S]
+        if s.now_s - t0 >= span - 1.0 and written > recent[0] and taken == k0:
+            return {"all": (MAJOR, f"the writer wrote {written - recent[0]:.0f} events in the "
+                                   f"last {self.WINDOW_S:.0f} s, the monitor took none in "
+                                   f"{s.now_s - t0:.0f} s")}
         return {}
 
 

@@ -14,7 +14,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import private_endpoint_values
+from conftest import FIXED_PHYSICS, free_base_port, private_endpoint_values
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("daq", "monitor", "emulator", "calib")
@@ -92,12 +92,13 @@ def test_the_installed_monitor_renders_and_demo_writes_its_end_of_run_png(
     assert png.stat().st_size > 100_000
 
     sets = [f'endpoints.{k}="{v}"' for k, v in private_endpoint_values(tmp_path).items()]
+    sets += ["emulator.spill.duration_s=0.5",
+             f"emulator.publish.base_port={free_base_port(4)}",
+             *(f"emulator.{k}={v}" for k, v in FIXED_PHYSICS.items())]
     r = subprocess.run([sys.executable, "-m", "daq.cli", "demo", "--no-gui", "--spills", "1",
-                        "--out", str(tmp_path / "runs"),
-                        *(x for s in [*sets, "emulator.spill.duration_s=0.5"]
-                          for x in ("--set", s))],
+                        "--out", str(tmp_path / "runs"), *(x for s in sets for x in ("--set", s))],
                        cwd=work, env=env, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     made = tmp_path / "runs" / "run_000001.monitor.png"
     assert made.stat().st_size > 100_000, r.stdout
-    assert f"monitor PNG: {made}" in r.stdout, r.stdout[-2000:]
+    assert f"run 1: monitor PNG written: {made}" in r.stdout, r.stdout[-2000:]
