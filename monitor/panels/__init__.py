@@ -5,6 +5,7 @@ times, durations and counts are written for a tired person at 2 m."""
 from __future__ import annotations
 
 import html
+import threading
 import time
 
 import numpy as np
@@ -277,6 +278,15 @@ def duration(seconds: float | None) -> str:
         return "-"
     s = int(max(seconds, 0))
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+
+def in_background(work, wait: bool = False) -> None:
+    """``work`` in a thread of its own (databases and files are never read while drawing);
+    ``wait``: until it is done (before a PNG), at most 30 s."""
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    if wait:
+        thread.join(30.0)
 
 
 def run_text(run) -> str:

@@ -5,7 +5,6 @@ database is read in a background thread (at a new run and on Refresh), never whi
 from __future__ import annotations
 
 import getpass
-import threading
 from typing import Any
 
 import numpy as np
@@ -13,7 +12,15 @@ from PyQt5 import QtWidgets
 
 from calib.conditions import CREW_NOTE_KINDS, KINDS, NOTE_KINDS, ask_database, diff
 from daq.detector import Detector
-from monitor.panels import Panel, fill_table, label, local_time, number_text, table
+from monitor.panels import (
+    Panel,
+    fill_table,
+    in_background,
+    label,
+    local_time,
+    number_text,
+    table,
+)
 from monitor.panels.detector_maps import CellMap
 from monitor.snapshot import Snapshot
 
@@ -118,7 +125,7 @@ class LogbookPanel(Panel):
                 f"{answer}; NOT written: [{kind}] {text}"
             self._load(self.loaded_for)
         self.note_text.clear()  # written, or the answer says why not (with the text)
-        threading.Thread(target=work, daemon=True).start()
+        in_background(work)
 
     def _load(self, run, wait: bool = False) -> None:
         self.loaded_for = run
@@ -126,10 +133,7 @@ class LogbookPanel(Panel):
         def work():
             self.data = read_logbook(self.detector, run if isinstance(run, int) else None)
             self.changes += 1
-        thread = threading.Thread(target=work, daemon=True)
-        thread.start()
-        if wait:
-            thread.join(30.0)
+        in_background(work, wait)
 
     def prepare(self, snap: Snapshot) -> None:
         self._load(snap.header.get("run"), wait=True)

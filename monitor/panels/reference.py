@@ -5,15 +5,13 @@ reference is chosen automatically (``monitor/reference.py``) or by the crew."""
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pyqtgraph as pg
 from PyQt5 import QtCore, QtWidgets
 
 from monitor import reference as ref
 from monitor.histograms import histogram_specs
-from monitor.panels import COLOURS, Panel, label, plot
+from monitor.panels import COLOURS, Panel, in_background, label, plot
 from monitor.snapshot import Snapshot
 
 PROJECTIONS = {"energy_plane:E_ECAL": ("E_ECAL", "GeV", 0.0, 150.0),
@@ -46,10 +44,7 @@ class ReferenceSource:
         if self.busy or (run == self.for_run and (self.snapshot or self.error)):
             return
         self.for_run, self.busy = run, True
-        t = threading.Thread(target=self._load, args=(run,), daemon=True)
-        t.start()
-        if wait:
-            t.join()
+        in_background(lambda: self._load(run), wait)
 
     def _load(self, run: int | None) -> None:
         from daq.config import ConfigError

@@ -4,7 +4,6 @@ a background thread (every minute and at each new run), never while drawing."""
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any
 
@@ -15,6 +14,7 @@ from monitor.panels import (
     Panel,
     duration,
     fill_table,
+    in_background,
     label,
     local_time,
     number_text,
@@ -84,10 +84,7 @@ class ShiftPanel(Panel):
             finally:
                 self.busy = False
                 self.changes += 1
-        thread = threading.Thread(target=work, daemon=True)
-        thread.start()
-        if wait:
-            thread.join(30.0)
+        in_background(work, wait)
 
     def prepare(self, snap: Snapshot) -> None:
         self._load(snap.header.get("run"), wait=True)
