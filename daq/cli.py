@@ -324,6 +324,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 next_print += 1.0
                 print_progress(sup.status())
         sup.wait_for_png(PNG_WAIT_S)  # said in the log, and in the run record
+        if window is not None:
+            window.check(log)
         print_summary(sup.status())
         ok = sup.outcome == "stopped" and sup.ledger and sup.ledger.get("balanced")
         return 0 if ok else 1
@@ -480,7 +482,8 @@ def _emulate(args: argparse.Namespace, signals: _RunSignals) -> int:
         try:
             return _publish(pub, _recording_truth(em.stream(ids), writer))
         finally:
-            writer.close()
+            with pub.beating():  # the truth of a long run takes seconds to close
+                writer.close()
 
 
 def _recording_truth(items, writer):

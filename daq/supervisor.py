@@ -559,6 +559,8 @@ class Supervisor:
             if proc.role == "source" and (code == 0 or proc.asked_to_stop and code in (
                     -signal.SIGTERM, 128 + signal.SIGTERM)):
                 continue  # finished its spills, or stopped as asked (in its start-up)
+            if proc.role == "source" and code is None and self.state == "stopping":
+                continue  # ending its run (its last files): its exit decides, or the teardown
             why = (f"{proc.name} exited with code {code}{_cause(proc)}" if code is not None else
                    f"{proc.name} never answered in its {STARTUP_GRACE_S:g} s start-up"
                    f"{_cause(proc)}" if proc.last_beat == 0.0 else

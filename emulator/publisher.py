@@ -219,25 +219,35 @@ class Publisher:
         """Heartbeats from a thread while the caller gets ready (the JIT compiles the
         kernels, a file is read): a crate compiling on a cold cache for over a minute was
         taken for dead before it ever beat."""
+        self._starting = True
+        try:
+            with self.beating():
+                yield
+        finally:
+            self._starting = False
+
+    @contextlib.contextmanager
+    def beating(self) -> Iterator[None]:
+        """Heartbeats from a thread while the caller is busy without sending (getting ready,
+        or closing the truth file after the run: a crate that took over 3 s to write it was
+        taken for dead, and its finished run ended in error)."""
         if self.heartbeat is None:
             yield
             return
-        self._starting = True
         done = threading.Event()
 
-        def beating() -> None:
+        def beat_on() -> None:
             while not done.wait(self.heartbeat_s):
                 self.beat(force=True)
 
         self.beat(force=True)
-        thread = threading.Thread(target=beating, daemon=True)
+        thread = threading.Thread(target=beat_on, daemon=True)
         thread.start()
         try:
             yield
         finally:
             done.set()
             thread.join()
-            self._starting = False
 
     def _end_early(self, opened: dict[int, tuple[FrameKind, Any]],
                    last_ns: dict[int, int]) -> None:

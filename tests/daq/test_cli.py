@@ -196,3 +196,19 @@ def test_a_failed_end_of_run_png_is_said_and_kept_in_the_run_record(tmp_path, da
         "cannot write the PNG" in said[0], r.stdout
     png = RunDatabase(tmp_path / "runs.db").run(1)["summary"]["monitor_png"]
     assert png["state"] == "failed" and "cannot write the PNG" in png["error"], png
+
+
+def test_a_monitor_window_that_fails_is_said_not_announced(tmp_path, daq_toml):
+    """demo opens the window when there is a display; one that dies at once (here no X
+    server answers on the display) is reported with its cause, never as opened."""
+    env = dict(os.environ, NA64DAQ_DB=str(tmp_path / "runs.db"), DISPLAY=":4242")
+    env.pop("QT_QPA_PLATFORM", None)
+    r = subprocess.run([sys.executable, "-m", "daq.cli", "demo", "--spills", "2",
+                        "--config", str(daq_toml), "--out", str(tmp_path / "runs")],
+                       env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "monitor window starting" in r.stdout and "opened" not in r.stdout
+    failed = [x for x in r.stdout.splitlines() if x.startswith("the monitor window failed")]
+    assert len(failed) == 1, r.stdout
+    log = (tmp_path / "runs" / "logs" / "monitor-window.log").read_text()
+    assert log.strip().splitlines()[-1][:60] in failed[0]

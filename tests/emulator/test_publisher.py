@@ -168,3 +168,32 @@ def test_a_source_whose_supervisor_died_does_not_wait_for_ever(tmp_path, source_
         time.sleep(0.2)
     os.kill(pid, 9)
     raise AssertionError("the orphaned source was still waiting after 60 s")
+
+
+def test_a_crate_busy_without_sending_keeps_beating(tmp_path):
+    """While it closes its truth file after the run (seconds for a long run) a crate still
+    beats: taken for dead, its finished run ended in error (1 run in 5 of a crew trial)."""
+    import json
+
+    from conftest import wait_until
+
+    from emulator.publisher import Publisher
+
+    ctx = zmq.Context()
+    pull = ctx.socket(zmq.PULL)
+    pull.bind(f"ipc://{tmp_path}/hb")
+    pub = Publisher({}, heartbeat=f"ipc://{tmp_path}/hb", name="source-1", heartbeat_s=0.1)
+    beats = []
+
+    def heard():
+        while pull.poll(0):
+            beats.append(json.loads(pull.recv()))
+        return len(beats)
+
+    try:
+        with pub.beating():
+            assert wait_until(lambda: heard() >= 5, 10)  # from a thread, the caller busy
+        assert all(b["name"] == "source-1" for b in beats)
+    finally:
+        pub.close()
+        ctx.destroy(linger=0)
