@@ -238,7 +238,8 @@ class HistogramServer:
                         live_eot.get("eot_error") or 0.0) ** 2))}
         header = {"seq": self.seq, "time_unix_s": now, "run": self.run,
                   "exposure": exposure,
-                  "spill": self.spill, "blinded": self.filler.blinded,
+                  "spill": self.spill, "closed_spills": self.closed_spills,
+                  "blinded": self.filler.blinded,
                   "counters": dict(self.counters), "spills": rows,
                   "waveforms": {k: _json_floats(v) for k, v in self.waveform_info.items()},
                   "daq": self.daq, "reference": self.reference,

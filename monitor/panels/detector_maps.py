@@ -22,13 +22,17 @@ class CellMap(pg.PlotWidget):
     """One grid of cells ([y, x] -> channel, -1 empty), with hover and click."""
 
     def __init__(self, title: str, grid: np.ndarray, names: list[str], on_click,
-                 values_in_cells: bool = True):
+                 values_in_cells: bool = True, axis_titles: bool = True,
+                 value_format: str = ".2g"):
+        """``axis_titles``: 'x (column)' and 'y (row)' beside the ticks (small maps: ticks
+        only); ``value_format``: how a value is written in its cell."""
         super().__init__()
         self.setTitle(title, size=f"{FONT_PT}pt")
         self.grid = grid
         self.names = names
         self.on_click = on_click
         self.values = np.full(len(names), np.nan)
+        self.value_format = value_format
         self.quantity = ("", "")
         self.image = pg.ImageItem(axisOrder="row-major")
         self.image.setColorMap(pg.colormap.get(COLOUR_MAP))
@@ -45,7 +49,8 @@ class CellMap(pg.PlotWidget):
                               ("left", grid.shape[0], "y (row)")):
             axis = item.getAxis(side)
             axis.setTicks([[(k + 0.5, str(k)) for k in range(n)], []])
-            axis.setLabel(text, **{"font-size": f"{FONT_PT - 1}pt"})
+            if axis_titles:
+                axis.setLabel(text, **{"font-size": f"{FONT_PT - 1}pt"})
             axis.setStyle(tickLength=0)
         self.marks: list[QtWidgets.QGraphicsRectItem] = []
         self.setMouseEnabled(False, False)
@@ -82,7 +87,8 @@ class CellMap(pg.PlotWidget):
         cells = np.where(self.grid >= 0, values[np.maximum(self.grid, 0)], np.nan)
         self.image.setImage(cells, autoLevels=False, levels=levels)  # no value: white
         for t, c in self.texts:
-            t.setText("" if c < 0 or not np.isfinite(values[c]) else f"{values[c]:.2g}")
+            t.setText("" if c < 0 or not np.isfinite(values[c]) else
+                      format(values[c], self.value_format))
 
     def cell_at(self, scene_pos) -> int | None:
         p = self.getPlotItem().vb.mapSceneToView(scene_pos)

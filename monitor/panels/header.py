@@ -31,8 +31,8 @@ def header_text(snap: Snapshot | None, now: float, stale_since: float | None,
         parts.append(f"started {local_time(started)}")
         if state in ("running", "stopping"):
             parts.append(f"elapsed {duration(now - started)}")
-    spills = [r for r in h.get("spills") or []]
-    closed = sum(1 for r in spills if not r.get("live"))
+    spills = h.get("spills") or []
+    closed = h.get("closed_spills", sum(1 for r in spills if not r.get("live")))
     if h.get("spill") is not None:
         live = any(r.get("live") for r in spills)
         parts.append(f"spill {h['spill']} " + (f"open ({closed} closed)" if live else

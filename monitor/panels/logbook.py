@@ -75,20 +75,21 @@ class LogbookPanel(Panel):
         layout.addLayout(top)
         if write_note is not None:
             layout.addLayout(self._form())
-        layout.addWidget(label("Entries", bold=True))
-        layout.addWidget(self.entries, 3)
+        layout.addWidget(label("Entries (newest first)", bold=True))
+        layout.addWidget(self.entries, 2)
         layout.addWidget(label("In force for this run", bold=True))
         below = QtWidgets.QHBoxLayout()
         below.addWidget(self.in_force, 1)
         self.hv_maps = [CellMap(title, grid, [c.name for c in detector.channels],
-                                lambda _: None, values_in_cells=size < 6)
+                                lambda _: None, values_in_cells=size < 6, axis_titles=False,
+                                value_format=".0f")
                         for title, grid, size in _hv_grids(detector)]
         hv = QtWidgets.QGridLayout()
         hv.addWidget(label("HV in force [V] (hover a cell)", bold=True), 0, 0, 1, 3)
         for k, m in enumerate(self.hv_maps):
             hv.addWidget(m, 1 + k // 3, k % 3)
         below.addLayout(hv, 1)
-        layout.addLayout(below, 2)
+        layout.addLayout(below, 3)
         layout.addWidget(self.note)
 
     def _form(self) -> QtWidgets.QHBoxLayout:
@@ -169,7 +170,7 @@ class LogbookPanel(Panel):
                           + (f"; {self.last_answer}" if self.last_answer else ""))
         fill_table(self.entries, [[str(e["id"]), local_time(e["time"]), number_text(e["run"]),
                               e["author"], e["text"], f"{len(e['values'])} values"]
-                             for e in entries if self._shown(e)])
+                             for e in reversed(entries) if self._shown(e)])  # newest first
         fill_table(self.in_force, [[kind, v["version"], str(len(v["values"])),
                                "; ".join(f"{ch} {number_text(a)} -> {number_text(b)}"
                                          for ch, a, b in v["diff"][:8])
