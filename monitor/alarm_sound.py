@@ -71,9 +71,9 @@ def qt_player() -> Callable[[], None]:
         from PyQt5 import QtMultimedia
     except ImportError:
         return QtWidgets.QApplication.beep
-    effect = QtMultimedia.QSoundEffect()
+    # the application owns it: destroyed with it, not after it at the interpreter's exit
+    effect = QtMultimedia.QSoundEffect(QtWidgets.QApplication.instance())
     path = tone_file(Path(tempfile.mkdtemp(prefix="na64daq-sound-")) / "alarm.wav")
     effect.setSource(QtCore.QUrl.fromLocalFile(str(path)))
     effect.setVolume(0.8)
-    qt_player.effect = effect  # kept alive with the window
     return effect.play
