@@ -81,8 +81,10 @@ class ReferencePanel(Panel):
         self.source = source or ReferenceSource(detector)
         self.choices = _choices(detector.n_channels)
         self.which = QtWidgets.QComboBox()
-        self.which.addItems(list(self.choices))
-        self.which.setCurrentText("calibration_energy")
+        for name in self.choices:  # in words; the histogram's name is the item's data
+            self.which.addItem(name.replace("energy_plane:", "energy plane, projected on ")
+                               .replace("_", " "), name)
+        self.which.setCurrentIndex(self.which.findData("calibration_energy"))
         self.scope = QtWidgets.QComboBox()
         self.scope.addItems(["run", "window", "spill"])
         self.chosen = QtWidgets.QLineEdit()
@@ -137,7 +139,7 @@ class ReferencePanel(Panel):
     def draw(self, snap: Snapshot) -> None:
         s = self.source
         s.want(snap.header.get("run"))
-        name = self.which.currentText()
+        name = self.which.currentData()
         xlabel, unit, lo, hi = self.choices[name]
         for w in (self.overlay, self.ratio):  # the histogram's own range (a link of the two
             # views froze their x range at pyqtgraph's default)
