@@ -295,3 +295,42 @@ def test_ratio_maps_are_centred_on_one_and_show_no_value_as_none(qtbot, detector
     assert lo + hi == pytest.approx(2.0)  # centred on 1
     assert maps.bar.colorMap().name == RATIO_COLOUR_MAP
     qtbot.mouseClick(maps.ratio, QtCore.Qt.LeftButton)
+
+
+def test_the_panels_draw_what_the_checks_compared(run_file, detector, qtbot):
+    """The run's spills checked against a reference (the run itself, as a saved reference
+    would be): the Physics-rates and Calibration-health panels draw exactly the baselines,
+    limits and per-channel ratios the checks recorded, and nothing where they did not test."""
+    from monitor.feeds import FileFeed
+    from monitor.panels.calibration_health import CalibrationHealthPanel
+    from monitor.panels.physics_rates import PhysicsRatesPanel
+    from monitor.quantities import check_series
+    from monitor.reference import baseline_of
+
+    reference = FileFeed(run_file, follow=False)
+    reference.read_all()
+    base = baseline_of(reference.latest, detector, "reference run 7")
+    feed = FileFeed(run_file, follow=False)
+    feed.server.baseline_for = lambda run: base
+    feed.read_all()
+    snap = feed.latest
+    rates, calibration = PhysicsRatesPanel(), CalibrationHealthPanel()
+    for p in (rates, calibration):
+        qtbot.addWidget(p)
+        p.draw(snap)
+    c = check_series(snap, "rate drop")
+    tested = np.isfinite(c["limit"])
+    assert tested.sum() == 3  # every spill, against the reference
+    x, y = rates.beam.limits[0].getData()
+    assert list(x) == [1.0, 2.0, 3.0] and np.allclose(y, c["limit"][tested])
+    x, y = rates.beam.baseline.getData()
+    assert np.allclose(y, c["baseline"][tested])
+    assert "vs the reference run 7" in rates.beam.w.getPlotItem().titleLabel.text
+    side = check_series(snap, "SRD accidentals")
+    x, y = rates.sideband.limits[0].getData()
+    assert len(x) == 3 and np.allclose(y, side["limit"])
+    # the LED pulses were too few here (4 a spill): the panel says so and draws none
+    assert "gain drift" not in snap.header["alarms"]["channels"]
+    drawn, _ = calibration.led_points.points.getData()
+    assert drawn is None or len(drawn) == 0
+    assert "not tested yet" in calibration.led.getPlotItem().titleLabel.text
