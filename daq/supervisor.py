@@ -26,7 +26,7 @@ from daq.config import to_dict
 from daq.daq_config import DaqConfig
 from daq.detector import Detector
 from daq.run_database import RunDatabase, RunDatabaseError
-from daq.run_description import describe
+from daq.run_description import describe, emulated_departures
 from daq.run_file.layout import monitor_file_name, truth_file_name
 
 #: (state, event) -> next state. Events are commands or what the supervisor observes.
@@ -119,6 +119,7 @@ class Supervisor:
         self.stop_reason: str | None = None  # of the run being stopped (the record says it)
         self.png_jobs: list[PngJob] = []  # end-of-run PNGs being drawn
         self.description = describe(cfg)  # what a run takes, in words
+        self.emulated = emulated_departures(cfg)  # its faults and boosts, for the header
         self._written = deque()  # (monotonic s, events written): the header's rate
 
     def _bind(self, kind: int, key: str) -> zmq.Socket:
@@ -646,7 +647,8 @@ class Supervisor:
             "rate_hz": (written - w0) / (now - t0) if now > t0 and self.state == "running"
             else None,
             "disk_free_bytes": _free_bytes(self.cfg.writer.directory),
-            "next_run": self.db.next_run(), "description": self.description})
+            "next_run": self.db.next_run(), "description": self.description,
+            "emulated": self.emulated})
 
     def status(self) -> dict[str, Any]:
         writer = self.procs.get("writer")

@@ -289,5 +289,13 @@ def in_background(work, wait: bool = False) -> None:
         thread.join(30.0)
 
 
+def show_answer(text_label: QtWidgets.QLabel, asker) -> None:
+    """A run-control request was asked in a thread ('... asked...'): its answer, once it
+    came (``RunControlAsker.last_answer``)."""
+    answered = getattr(asker, "last_answer", "")
+    if answered and text_label.text().endswith("asked..."):
+        text_label.setText(answered)
+
+
 def run_text(run) -> str:
     return f"run {run}" if run is not None else "no run yet"

@@ -10,7 +10,7 @@ import time
 from PyQt5 import QtCore, QtGui, QtWidgets
 
 from monitor.alarm_handler import raised
-from monitor.panels import Panel, clock, fill_table, label, local_time, table
+from monitor.panels import Panel, clock, fill_table, label, local_time, show_answer, table
 from monitor.snapshot import Snapshot
 from monitor.window_alarm import NAME as WINDOW_ALARM
 from monitor.window_alarm import SilentSourceAlarm
@@ -136,9 +136,7 @@ class AlarmsPanel(Panel):
         finally:
             self.table.blockSignals(False)
         self._guidance()
-        answered = getattr(self.commands, "last_answer", "")  # asked in a thread: its answer
-        if answered and self.answer.text().endswith("asked..."):
-            self.answer.setText(answered)
+        show_answer(self.answer, self.commands)
         fill_table(self.log, [[local_time(e.get("time_unix_s")), e.get("name", ""),
                                e.get("what", ""), e.get("by", ""), e.get("text", "")]
                               for e in reversed(alarms.get("log") or [])])

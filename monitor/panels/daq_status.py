@@ -9,7 +9,16 @@ import time
 
 from PyQt5 import QtGui, QtWidgets
 
-from monitor.panels import Panel, clock, fill_table, label, number_text, run_text, table
+from monitor.panels import (
+    Panel,
+    clock,
+    fill_table,
+    label,
+    number_text,
+    run_text,
+    show_answer,
+    table,
+)
 from monitor.snapshot import Snapshot
 
 LEDGER_COLUMNS = {"spill": "spill", "triggered": "triggered",
@@ -95,9 +104,7 @@ class DaqStatusPanel(Panel):
 
     def draw(self, snap: Snapshot) -> None:
         self.snap = snap
-        answered = getattr(self.control, "last_answer", "")  # asked in a thread: its answer
-        if answered and self.answer.text().endswith("asked..."):
-            self.answer.setText(answered)
+        show_answer(self.answer, self.control)
         h = snap.header
         daq = h.get("daq") or {}
         stale = self.stale_since is not None

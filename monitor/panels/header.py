@@ -52,9 +52,8 @@ def header_text(snap: Snapshot | None, now: float, stale_since: float | None,
                 "last known: " + ", ".join(parts))
     else:
         line = "   ·   ".join(parts) + f"   ·   data {age:.1f} s old"
-    description = daq.get("description") or ""
-    emulated = description[description.find("EMULATED"):] if "EMULATED" in description else ""
-    return line, emulated
+    emulated = daq.get("emulated") or []
+    return line, ("EMULATED " + "; ".join(emulated)) if emulated else ""
 
 
 class RunHeader(QtWidgets.QLabel):
