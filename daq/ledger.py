@@ -19,6 +19,14 @@ def balance(ledger: dict[str, Any]) -> dict[str, Any]:
     return ledger
 
 
+def written(ledger: dict[str, Any]) -> int | None:
+    """Events written, complete or not; a run that did not close has only the writer's last
+    count (``written``), or none."""
+    if "written_complete" in ledger:
+        return int(ledger["written_complete"] or 0) + int(ledger.get("written_incomplete") or 0)
+    return ledger.get("written")
+
+
 def spill_ledger(spill: int, eos_info: dict[str, Any], written: dict[str, int]) -> dict[str, Any]:
     """A spill's ledger from the builder's EOS marker and what the writer wrote (``complete``,
     ``incomplete``, and ``not_written``: refused by the disk, a rejection with its reason)."""

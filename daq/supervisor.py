@@ -25,6 +25,7 @@ from daq import heartbeat
 from daq.config import to_dict
 from daq.daq_config import DaqConfig
 from daq.detector import Detector
+from daq.ledger import written
 from daq.run_database import RunDatabase, RunDatabaseError
 from daq.run_description import describe, emulated_departures
 from daq.run_file.layout import monitor_file_name, truth_file_name
@@ -427,13 +428,11 @@ class Supervisor:
         self.db.add_summary(self.run, stop_reason=reason, **fields)
         record = {k: v for k, v in (self.db.run(self.run) or {}).items() if k != "config"}
         self.cfg.run_record_path(self.run).write_text(json.dumps(record))
-        written = int(ledger.get("written_complete") or 0) + int(
-            ledger.get("written_incomplete") or 0) if "written_complete" in ledger else \
-            ledger.get("written")
         text = (f"run {self.run} {outcome} ({reason}): "
                 + (f"{monitor['spills']} spill{'' if monitor['spills'] == 1 else 's'}, "
                    if monitor.get("spills") is not None else "")
-                + f"{_count(written)} of {_count(ledger.get('triggered'))} events written, "
+                + f"{_count(written(ledger))} of {_count(ledger.get('triggered'))} events "
+                "written, "
                 + ("balanced" if ledger.get("balanced") else "NOT balanced")
                 + (f", EOT {monitor['eot']:.3g}" if monitor.get("eot") else "")
                 + (f"; major alarms not cleared: {', '.join(fields['major_alarms_not_cleared'])}"
@@ -627,8 +626,8 @@ class Supervisor:
             return
         self._next_share = now + 1.0
         writer = self.procs.get("writer")
-        written = (writer.counters.get("written_events") if writer else None) or 0
-        self._written.append((now, written))
+        events = (writer.counters.get("written_events") if writer else None) or 0
+        self._written.append((now, events))
         while now - self._written[0][0] > RATE_WINDOW_S:
             self._written.popleft()
         t0, w0 = self._written[0]
@@ -644,7 +643,7 @@ class Supervisor:
             "spill_ledger": writer.counters.get("spill_ledger") if writer else None,
             "ledger": self.ledger if self.state in ("idle", "configured") else None,
             "run_started_unix_s": self.run_started_unix_s,
-            "rate_hz": (written - w0) / (now - t0) if now > t0 and self.state == "running"
+            "rate_hz": (events - w0) / (now - t0) if now > t0 and self.state == "running"
             else None,
             "disk_free_bytes": _free_bytes(self.cfg.writer.directory),
             "next_run": self.db.next_run(), "description": self.description,

@@ -14,6 +14,7 @@ import numpy as np
 from scipy import stats
 
 from daq.detector import Detector
+from daq.ledger import written
 from monitor.histograms import DRIFT_S, HistogramSet
 
 OK, TOO_FEW, MINOR, MAJOR = "ok", "too few", "minor", "major"
@@ -401,13 +402,10 @@ def ledger_imbalance(s: StateData) -> Items:
     if not s.spill_ledgers:
         return {"all": (TOO_FEW, "no spill ledger yet")}
     return {f"spill {n}": (MAJOR, f"spill {n}: triggered {led.get('triggered')}, written "
-                                  f"{_written(led)}, rejected {led.get('rejected')}: does not "
+                                  f"{written(led)}, rejected {led.get('rejected')}: does not "
                                   "balance")
             for n, led in s.spill_ledgers.items() if led.get("balanced") is False}
 
-
-def _written(ledger: dict[str, Any]) -> int:
-    return int(ledger.get("written_complete") or 0) + int(ledger.get("written_incomplete") or 0)
 
 
 def _builder_rejected(daq: dict[str, Any]) -> dict[str, int]:

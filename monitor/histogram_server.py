@@ -20,7 +20,6 @@ from monitor import snapshot as proto
 from monitor.alarm_checks import StateData
 from monitor.alarm_handler import AlarmHandler
 from monitor.histograms import (
-    CALIBRATION_GEV,
     CLASS_BINS,
     PEDESTAL_SAMPLES,
     TRIGGER_NAMES,
@@ -190,9 +189,6 @@ class HistogramServer:
         """The current spill's strip-chart row."""
         h = self.spill_set
         eot, eot_error = self.eot.electrons_on_target()
-        cal = h["calibration_energy"]
-        centres = np.linspace(CALIBRATION_GEV[0], CALIBRATION_GEV[1], len(cal) + 1)
-        centres = 0.5 * (centres[1:] + centres[:-1])
         drift = h["calibration_drift"]
         return {"spill": self.spill, "live": live, "taken": int(h["triggers"].sum()),
                 "calibration_tags": h["calibration_tags"][:2].tolist(),
@@ -202,8 +198,6 @@ class HistogramServer:
                 "classes": dict(zip(CLASS_BINS, h["classes"].tolist(), strict=True)),
                 "triggers": dict(zip(TRIGGER_NAMES, h["triggers"].tolist(), strict=True)),
                 "tags": h["physics_tags"].tolist(), "eot": eot, "eot_error": eot_error,
-                "calibration_peak_gev": (float((cal * centres).sum() / cal.sum())
-                                         if cal.sum() else None),
                 "blinded": self.filler.blinded}
 
     # -- what is shown -----------------------------------------------------------------------

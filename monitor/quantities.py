@@ -78,9 +78,6 @@ def spill_series(snap: Snapshot) -> dict[str, np.ndarray]:
         col[f"fraction {name}"] = _ratio(np.array([r["classes"].get(name, 0) for r in rows],
                                                   float), complete)
     col["incomplete"] = np.array([r["classes"].get("incomplete", 0) for r in rows], float)
-    col["calibration_peak_gev"] = np.array(
-        [r.get("calibration_peak_gev") if r.get("calibration_peak_gev") is not None
-         else np.nan for r in rows], float)
     return col
 
 
@@ -108,20 +105,6 @@ def check_baseline(snap: Snapshot, check: str) -> str:
         if against:
             return str(against)
     return ""
-
-
-def expected_dimuons_per_1e9_eot(snap: Snapshot, eot: np.ndarray, n_sigma: float = 2.0
-                                 ) -> tuple[np.ndarray, np.ndarray] | None:
-    """The band of dimuons per 1e9 EOT that each spill's exposure allows (Poisson, after the
-    prescale), or None without an expected yield (real data)."""
-    ref = snap.header.get("reference") or {}
-    if not ref.get("dimuons_per_eot"):
-        return None
-    prescale = float(ref.get("physics_prescale") or 1.0)
-    mu = ref["dimuons_per_eot"] * eot / prescale  # recorded dimuons expected
-    sigma = np.sqrt(np.maximum(mu, 1e-12))
-    scale = _ratio(prescale * 1e9 * np.ones_like(eot), eot)
-    return np.maximum(mu - n_sigma * sigma, 0) * scale, (mu + n_sigma * sigma) * scale
 
 
 def drift_along_spill(snap: Snapshot, scope: str = "window") -> tuple[np.ndarray, ...]:

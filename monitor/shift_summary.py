@@ -10,6 +10,7 @@ from typing import Any
 
 from calib.conditions import Conditions
 from daq.detector import Detector
+from daq.ledger import written
 from daq.run_database import RunDatabase
 
 SHIFT_HOURS = 8.0
@@ -23,11 +24,9 @@ def summary(db: RunDatabase, detector: Detector, now: float, hours: float = SHIF
     for r in db.runs_since(since):
         ledger = r.get("ledger") or {}
         s = r.get("summary") or {}
-        written = (int(ledger.get("written_complete") or 0) + int(
-            ledger.get("written_incomplete") or 0)) if "written_complete" in ledger else None
         runs.append({"run": r["run"], "start_unix_s": r["start_time"],
                      "stop_unix_s": r["stop_time"], "state": r["state"],
-                     "written": written, "balanced": ledger.get("balanced"),
+                     "written": written(ledger), "balanced": ledger.get("balanced"),
                      "eot": s.get("eot"), "spills": s.get("spills"),
                      "stop_reason": s.get("stop_reason"),
                      "alarms_not_cleared": s.get("major_alarms_not_cleared")})

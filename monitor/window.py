@@ -326,8 +326,7 @@ class MonitorWindow(QtWidgets.QMainWindow):
         if self.feed.live:  # the window's own alarm; a file's troubles are only said
             self.source_alarm.update(trouble, now)
             trouble = None
-        rows = shown_alarms(snap, self.source_alarm) if snap is not None else (
-            [self.source_alarm.as_dict()] if self.source_alarm.state != "ok" else [])
+        rows = shown_alarms(snap, self.source_alarm)
         self._draw_banner(rows, snap, trouble)
         wanting = {a["name"] for a in raised({"alarms": rows})
                    if a.get("latched") == "major" and a.get("state") in (

@@ -37,9 +37,11 @@ def alarm_source_trouble(snap: Snapshot, period_s: float = 0.5) -> str | None:
     return None
 
 
-def shown_alarms(snap: Snapshot, local: SilentSourceAlarm | None) -> list[dict]:
-    """The tap's alarms and the window's own, worst first (the window's leads its rank)."""
-    rows = list((snap.header.get("alarms") or {}).get("alarms") or [])
+def shown_alarms(snap: Snapshot | None, local: SilentSourceAlarm | None) -> list[dict]:
+    """The tap's alarms (none without a snapshot) and the window's own, worst first (the
+    window's leads its rank)."""
+    header = snap.header if snap is not None else {}
+    rows = list((header.get("alarms") or {}).get("alarms") or [])
     if local is not None and local.state != "ok":
         rows.append(local.as_dict())
     return sorted(rows, key=lambda a: (

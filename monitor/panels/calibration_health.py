@@ -21,7 +21,7 @@ from monitor.panels import (
     set_data,
     y_range,
 )
-from monitor.panels.physics_rates import CheckedPlot
+from monitor.panels.checked_plot import CheckedPlot
 from monitor.quantities import drift_along_spill, spill_series
 from monitor.snapshot import Snapshot
 

@@ -9,53 +9,12 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt5 import QtWidgets
 
-from monitor.panels import (
-    Panel,
-    Strip,
-    baseline_line,
-    limit_lines,
-    note,
-    plot,
-    set_data,
-    spill_axis,
-    y_range,
-)
-from monitor.quantities import check_baseline, check_series, spill_series
+from monitor.panels import Panel, Strip, note, plot, spill_axis
+from monitor.panels.checked_plot import CheckedPlot
+from monitor.quantities import spill_series
 from monitor.snapshot import Snapshot
 
 FRACTIONS = ("other", "dimuon (I)", "E_ECAL+E_HCAL = E_beam (II)", "pileup (III)")
-
-
-class CheckedPlot:
-    """A per-spill quantity with its check's baseline (or expected value) and limits."""
-
-    def __init__(self, title: str, y: tuple[str, str], name: str | None, check: str,
-                 baseline_key: str, limit_keys: tuple[str, ...], k: int = 0):
-        """``name``: the series' name in a legend below (None: the title says it)."""
-        self.check, self.baseline_key, self.limit_keys = check, baseline_key, limit_keys
-        self.title = title
-        self.w = plot(title, ("spill", ""), y, legend=name is not None)
-        self.strip = Strip(self.w, name, k)
-        self.baseline = baseline_line(self.w)
-        self.limits = limit_lines(self.w)
-
-    def draw(self, snap: Snapshot, s: dict, values: np.ndarray, min_span: float,
-             also: tuple = ()) -> None:
-        """``also``: other series drawn in the plot, kept in its range."""
-        c = check_series(snap, self.check)
-        spill = s["spill"]
-        self.strip.set(spill, values, s["live"])
-        base = c.get(self.baseline_key, np.full(len(spill), np.nan))
-        set_data(self.baseline, spill, base)
-        limits = [c.get(k, np.full(len(spill), np.nan)) for k in self.limit_keys]
-        for line, lim in zip(self.limits, [*limits, np.full(len(spill), np.nan)][:2],
-                             strict=True):
-            set_data(line, spill, lim)
-        against = check_baseline(snap, self.check)
-        self.w.setTitle(self.title + (f": vs the {against}" if against else
-                                      ": not tested yet"), size="12pt")
-        y_range(self.w, values, base, *limits, *also, min_span=min_span)
-        spill_axis(self.w, spill)
 
 
 class PhysicsRatesPanel(Panel):

@@ -3,7 +3,7 @@
 import numpy as np
 
 from monitor import snapshot as proto
-from monitor.quantities import channel_means, expected_dimuons_per_1e9_eot, spill_series
+from monitor.quantities import channel_means, spill_series
 
 
 def _snapshot(rows, reference, arrays=()):
@@ -23,15 +23,6 @@ def test_spill_series_per_eot_prescale_and_accidentals():
     assert np.isclose(s["srd_accidental_fraction"][0], 0.11 * 3.0 / 120.0)  # +-1.5 ns of 120
     assert s["written"][0] == 1196 and s["incomplete"][0] == 6
     assert np.isclose(s["fraction other"][0], 600 / 604)
-
-
-def test_the_expected_band_is_poisson_on_each_spills_exposure():
-    snap = _snapshot([], {"physics_prescale": 4.0, "dimuons_per_eot": 2e-4})
-    lo, hi = expected_dimuons_per_1e9_eot(snap, np.array([1e6]))
-    mu = 2e-4 * 1e6 / 4  # 50 recorded
-    assert np.isclose(lo[0], (mu - 2 * np.sqrt(mu)) * 4 * 1e9 / 1e6)
-    assert np.isclose(hi[0], (mu + 2 * np.sqrt(mu)) * 4 * 1e9 / 1e6)
-    assert expected_dimuons_per_1e9_eot(_snapshot([], {}), np.array([1e6])) is None
 
 
 def test_channel_means_from_sums():
