@@ -198,7 +198,7 @@ def main() -> None:
                     "then one with a crate that stops at spill 7")
     ap.add_argument("--pace", type=float, default=4.0, help="the real DAQ's speed-up")
     args = ap.parse_args()
-    from daq.machine import description
+    from daq.app.bench.machine import description
 
     result: dict[str, Any] = {"machine": description()}
     if args.hours:

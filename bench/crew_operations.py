@@ -25,7 +25,7 @@ from daq.run_file.verification import verify
 from daq.supervisor import Supervisor
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from daq.machine import description as machine  # noqa: E402
+from daq.app.bench.machine import description as machine  # noqa: E402
 
 
 def one_run(directory: Path, pace: float, spills: int, stop_after_s: float | None) -> dict:

@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from daq.machine import description as machine
+from daq.app.bench.machine import description as machine
 
 FAULT = {"emulator.faults.at_spill": 4, "emulator.faults.dead_channel": "ECAL1:2:3",
          "emulator.faults.pedestal_channel": "ECAL0:1:1",

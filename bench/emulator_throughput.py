@@ -20,41 +20,12 @@ from pathlib import Path
 
 import zmq
 
-from daq.config import load
+from daq.app.bench.machine import description as machine_description
+from daq.app.bench.stages import emulator_for, generation
 from daq.detector import Detector
-from daq.machine import description as machine_description
 from daq.wire_format import FrameKind, decode
-from emulator.config import EmulatorConfig
-from emulator.emulator import Batch, Emulator
 from emulator.replay import Replay
 from emulator.run_file import read_run, write_run
-
-
-def emulator_for(n_events: int, spills: int = 1) -> Emulator:
-    duration = 4.8
-    rate = n_events / duration
-    cfg = load(EmulatorConfig, None, {"trigger.physics_rate_hz": rate * 0.9,
-                                      "trigger.calibration_rate_hz": rate * 0.07,
-                                      "trigger.random_rate_hz": rate * 0.03,
-                                      "beam.intensity_per_spill": 5e6, "run.spills": spills})
-    return Emulator(cfg, Detector.load())
-
-
-def bench_generation(n_events: int) -> dict:
-    em = emulator_for(n_events)
-    for _ in em.frames(spills=[99]):  # compile / warm up on another spill
-        pass
-    plan = em.spill_plan(1)
-    t0 = time.perf_counter()
-    n = with_pileup = 0
-    for item in em.stream(spills=[1]):
-        if isinstance(item, Batch):
-            n += len(item.events)
-            with_pileup += int((item.truth["n_pileup_window"] > 0).sum())
-    dt = time.perf_counter() - t0
-    return {"name": "generation", "events": n, "seconds": dt, "events_per_s": n / dt,
-            "channels": em.detector.n_channels, "intensity_per_spill": 5e6,
-            "pileup_fraction": with_pileup / n, "triggers_in_spill": len(plan.triggers)}
 
 
 def _consumer(endpoint: str, n_sources: int, ready) -> None:
@@ -122,7 +93,7 @@ def main() -> None:
     args = ap.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-    results = [bench_generation(args.events)] + bench_replay(args.events)
+    results = [generation(args.events)] + bench_replay(args.events)
     out = {"machine": machine_description(), "results": results}
     if args.json:
         print(json.dumps(out, indent=1))

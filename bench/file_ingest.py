@@ -14,62 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-os.environ.setdefault("BLOSC_NTHREADS", "1")  # one core: no Blosc threads
-
-import h5py  # noqa: E402
-import hdf5plugin  # noqa: E402, F401
-import numpy as np  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).parent))
-from emulator_throughput import emulator_for, machine  # noqa: E402
-
-from daq.detector import Detector  # noqa: E402
-from daq.reco.reconstruction import Reconstruction  # noqa: E402
-from daq.run_file import layout as L  # noqa: E402
-from daq.run_file.file_writer import FileHeader, RunFileWriter, WriterSettings  # noqa: E402
+from daq.app.bench.machine import description as machine
+from daq.app.bench.stages import ingest, reconstructed_batches
 
 COMPRESSORS = ("blosc-lz4", "blosc-lz4-bitshuffle", "none", "gzip")
-
-
-def batches(n_events: int, batch: int) -> list[tuple[np.ndarray, ...]]:
-    """Emulated events at 5e6 e-/spill, reconstructed, as the workers hand them over."""
-    det = Detector.load()
-    em = emulator_for(n_events)
-    reco = Reconstruction(det)
-    out = []
-    for b in em.batches(em.spill_plan(1)):
-        samples = b.samples_in_map_order(det)
-        events = b.built_events()
-        for i in range(0, len(events), batch):
-            result, channels = reco(samples[i:i + batch], events[i:i + batch])
-            out.append((events[i:i + batch], samples[i:i + batch], result, channels.table()))
-    return out
-
-
-def ingest(parts, compression: str, repeat: int, directory: Path, chunk: int = 128,
-           block: int = 1024) -> dict:
-    det = Detector.load()
-    out = RunFileWriter(directory, FileHeader(1, det, {}), WriterSettings(
-        chunk_events=chunk, block_events=block, compression=compression))
-    t0 = time.perf_counter()
-    for _ in range(repeat):
-        for p in parts:
-            out.append(*p)
-    out.close({"ledger": {}})
-    dt = time.perf_counter() - t0
-    raw = out.written_bytes
-    size = out.path.stat().st_size
-    with h5py.File(out.path, "r") as f:
-        stored = f[L.SAMPLES].id.get_storage_size()
-    out.path.unlink()
-    return {"compression": compression, "events": out.written_events, "raw_mb": raw / 1e6,
-            "seconds": dt, "mb_per_s": raw / 1e6 / dt, "sample_ratio": raw / stored,
-            "file_mb_per_event_kb": size / out.written_events / 1e3}
 
 
 def main() -> None:
@@ -82,7 +33,7 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
-    parts = batches(args.events, 128)
+    parts = reconstructed_batches(args.events, 128)
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for comp in [args.only] if args.only else COMPRESSORS:

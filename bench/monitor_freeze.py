@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-from daq_throughput import measure
 
-from daq.machine import description as machine
+from daq.app.bench.machine import description as machine
+from daq.app.bench.pipeline import measure
 
 CONDITIONS = ("no window", "window", "window frozen", "window killed")
 

@@ -9,7 +9,7 @@ redraw times while the data arrive, push to screen latency, the window's memory.
 import argparse
 import json
 
-from monitor.benchmark import measure, print_result
+from daq.app.bench.monitor import measure, print_result
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()

@@ -213,12 +213,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reco", action="store_true", help="the reconstruction's configuration")
     p.add_argument("--calib", action="store_true", help="the calibration scripts' defaults")
 
-    p = sub.add_parser("bench", help="benchmarks (reco: our chain against dspeed and scipy)",
-                       description="reco: our reconstruction chain, dspeed's processors and a "
-                       "scipy.signal.find_peaks loop, timed on the same emulated waveforms on "
-                       "one core; prints events/s and the ratios.")
-    p.add_argument("what", choices=("reco", "monitor"),
-                   help="reco: the reconstruction; monitor: the tap's filling and the redraws")
+    p = sub.add_parser("bench", help="the performance record: every stage's throughput",
+                       description="With no argument: the emulator, decoder, builder, the "
+                       "reconstruction against dspeed and scipy, the writer, the whole chain "
+                       "(stub and full) against the bare ZeroMQ ceiling, and the monitor, as "
+                       "one table (about 6 minutes). reco or monitor: that part alone, in "
+                       "detail.")
+    p.add_argument("what", nargs="?", choices=("all", "reco", "monitor"), default="all",
+                   help="all (default), reco: the reconstruction against dspeed and scipy; "
+                   "monitor: the tap's filling and the redraws")
+    p.add_argument("--seconds", type=POSITIVE, default=30.0,
+                   help="all: length of each sustained end-to-end run (default 30 s)")
     p.add_argument("--events", type=COUNT, default=20000, help="events timed (default 20000)")
     p.add_argument("--scipy-events", type=COUNT, default=1000,
                    help="events for the (slow) scipy loop (default 1000)")
@@ -574,10 +579,17 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from daq.reco.benchmark import compare
+    from daq.app.bench.reconstruction import compare
 
+    if args.what == "all":
+        from daq.app.bench import run_all, table
+
+        result = run_all(args.seconds, progress=lambda name: print(
+            f"measuring: {name}", file=sys.stderr, flush=True))
+        print(json.dumps(result, indent=1) if args.json else table(result))
+        return 0
     if args.what == "monitor":
-        from monitor.benchmark import measure, print_result
+        from daq.app.bench.monitor import measure, print_result
 
         result = measure()
         print(json.dumps(result, indent=1)) if args.json else print_result(result)

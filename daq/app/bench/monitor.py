@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from daq.app.bench.machine import description as machine_description
 from daq.detector import Detector
-from daq.machine import description as machine_description
 
 BATCH_EVENTS = 1024
 
@@ -19,8 +19,8 @@ BATCH_EVENTS = 1024
 def reconstructed_sample(n_events: int = 8192):
     """Emulated events through the reconstruction once: (detector, reconstruction, events,
     reco table, channel table, samples), what the tap is fed with."""
+    from daq.app.bench.reconstruction import emulated_batch
     from daq.built_batch import BUILT_DTYPE
-    from daq.reco.benchmark import emulated_batch
     from daq.reco.reconstruction import Reconstruction
 
     detector = Detector.load()
