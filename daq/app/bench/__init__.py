@@ -91,17 +91,18 @@ def run_all(seconds: float = 30.0, live_s: float = 15.0,
     return {"machine": machine, "results": [dict(r, machine=machine) for r in rows]}
 
 
-#: the comparison columns of the table, in order
-RATIOS = ("ratio_to_dspeed", "ratio_to_scipy", "fraction_of_zmq_ceiling")
+#: the comparisons, as the table shows them
+RATIOS = {"ratio_to_dspeed": "{:.1f}x dspeed", "ratio_to_scipy": "{:.0f}x scipy",
+          "fraction_of_zmq_ceiling": "{:.0%} of ZeroMQ ceiling"}
 
 
 def table(result: dict[str, Any]) -> str:
     """The record as text: one line per row, the machine on every row."""
-    lines = [f"{'stage':<20}{'events/s':>12}{'MB/s':>8}  {'comparison':<36}machine"]
+    lines = [f"{'stage':<20}{'events/s':>12}{'MB/s':>8}  {'comparison':<26}machine"]
     for r in result["results"]:
         rate = f"{r['events_per_s']:>12,.0f}" if r.get("events_per_s") else f"{'-':>12}"
         mb = f"{r['mb_per_s']:>8.0f}" if r.get("mb_per_s") else f"{'':>8}"
-        comp = ", ".join(f"{k.replace('_', ' ')} {r[k]:.2f}" for k in RATIOS
+        comp = ", ".join(label.format(r[k]) for k, label in RATIOS.items()
                          if r.get(k) is not None)
-        lines.append(f"{r['name']:<20}{rate}{mb}  {comp:<36}{r['machine']}")
+        lines.append(f"{r['name']:<20}{rate}{mb}  {comp:<26}{r['machine']}")
     return "\n".join(lines)
