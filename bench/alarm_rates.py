@@ -47,8 +47,8 @@ def checked_spills(settings: dict[str, Any], spills: int, run: int,
     each spill's checks; ``reference_server``: an earlier run's, the alarms' baseline for the
     first spills (as the tap takes its reference run's saved histograms). Returns the
     handler's final header, the time taken, the server."""
-    from daq.config import load
-    from daq.detector import Detector
+    from daq.core.config_schema import load
+    from daq.core.detector import Detector
     from daq.reco.reconstruction import Reconstruction
     from emulator.config import EmulatorConfig
     from emulator.emulator import Emulator, expected_yields
@@ -154,10 +154,10 @@ def daq_run(directory, spills: int, pace: float, settings: dict[str, Any]) -> di
 
     import h5py
 
-    from daq.config import load
-    from daq.daq_config import DaqConfig
-    from daq.run_database import RunDatabase
-    from daq.supervisor import Supervisor
+    from daq.core.config_schema import load
+    from daq.core.run_database import RunDatabase
+    from daq.processes.daq_config import DaqConfig
+    from daq.processes.supervisor import Supervisor
 
     directory = Path(directory)
     directory.mkdir(parents=True)

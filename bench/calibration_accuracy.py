@@ -26,11 +26,11 @@ from calib.ecal_calibration import calibrate_ecal
 from calib.hcal_calibration import calibrate_hcal
 from calib.hv_table import propose_hv
 from calib.run_measurements import usable_amplitudes
-from daq.config import load
-from daq.detector import Detector
+from daq.core.config_schema import load
+from daq.core.detector import Detector
+from daq.core.wire_format import TriggerKind
 from daq.reco.calibration_constants import CalibrationConstants
 from daq.reco.reconstruction import Reconstruction
-from daq.wire_format import TriggerKind
 from emulator.config import EmulatorConfig
 from emulator.emulator import Emulator
 

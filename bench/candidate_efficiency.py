@@ -8,9 +8,9 @@ import sys
 
 import numpy as np
 
-from daq.config import load
-from daq.detector import Detector
-from daq.reco import event_record as er
+from daq.core import records as er
+from daq.core.config_schema import load
+from daq.core.detector import Detector
 from daq.reco.reconstruction import Reconstruction
 from emulator.config import CLASS_NAMES, ELECTRON, SIGNAL, EmulatorConfig
 from emulator.emulator import Emulator

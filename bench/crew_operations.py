@@ -17,12 +17,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from daq.config import load
-from daq.daq_config import DaqConfig
-from daq.run_database import RunDatabase
+from daq.core.config_schema import load
+from daq.core.run_database import RunDatabase
+from daq.processes.daq_config import DaqConfig
+from daq.processes.supervisor import Supervisor
 from daq.run_file.reader import RunReader
 from daq.run_file.verification import verify
-from daq.supervisor import Supervisor
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from daq.app.bench.machine import description as machine  # noqa: E402

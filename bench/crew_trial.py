@@ -50,7 +50,7 @@ class Trial:
     def __init__(self, args):
         from PyQt5 import QtWidgets
 
-        from daq.detector import Detector
+        from daq.core.detector import Detector
         from monitor.feeds import LiveFeed
         from monitor.window import ControlButtons, MonitorWindow, NoteWriter
 
@@ -122,7 +122,7 @@ class Trial:
 
     # -- the DAQ ---------------------------------------------------------------------------
     def start_daq(self, sets: dict) -> None:
-        argv = [sys.executable, "-m", "daq.cli", "run", "--config", str(self.config)]
+        argv = [sys.executable, "-m", "daq.app.cli", "run", "--config", str(self.config)]
         for k, v in sets.items():
             argv += ["--set", f"{k}={v}"]
         log = open(self.tmp / f"daq-{len(self.figures['rss_mb'])}.log", "ab")  # noqa: SIM115
@@ -134,7 +134,7 @@ class Trial:
         assert ok, "the DAQ did not configure"
 
     def shutdown_daq(self) -> None:
-        from daq.run_control_client import ask
+        from daq.core.run_control_client import ask
 
         ask(self.endpoints["control"], "shutdown", 60.0)
         self.daq.wait(60)
@@ -281,7 +281,7 @@ class Trial:
 
     def raised_per_run(self) -> dict[str, dict[str, int]]:
         """From the logbook: how often each alarm was raised in each run."""
-        from daq.run_database import RunDatabase
+        from daq.core.run_database import RunDatabase
 
         db = RunDatabase()
         out: dict[str, dict[str, int]] = {}

@@ -22,10 +22,10 @@ import zmq
 
 from daq.app.bench.machine import description as machine_description
 from daq.app.bench.stages import emulator_for, generation
-from daq.detector import Detector
-from daq.wire_format import FrameKind, decode
+from daq.core.detector import Detector
+from daq.core.wire_format import FrameKind, decode
+from emulator.frames_file import read_run, write_run
 from emulator.replay import Replay
-from emulator.run_file import read_run, write_run
 
 
 def _consumer(endpoint: str, n_sources: int, ready) -> None:

@@ -5,8 +5,8 @@ statistical error. ``--json`` for machine-readable output."""
 import json
 import sys
 
-from daq.config import load
-from daq.detector import Detector
+from daq.core.config_schema import load
+from daq.core.detector import Detector
 from daq.reco.reconstruction import Reconstruction
 from daq.run_file.spill_figures import SpillFigures
 from emulator.config import EmulatorConfig

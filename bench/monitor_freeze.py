@@ -24,7 +24,7 @@ CONDITIONS = ("no window", "window", "window frozen", "window killed")
 
 
 def _window(sup) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "daq.cli", "monitor", "--connect",
+    return subprocess.Popen([sys.executable, "-m", "daq.app.cli", "monitor", "--connect",
                              sup.cfg.endpoints.tap_publish],
                             env=dict(os.environ, QT_QPA_PLATFORM="offscreen"),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

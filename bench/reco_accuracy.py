@@ -14,9 +14,9 @@ import json
 
 import numpy as np
 
-from daq.config import load
-from daq.detector import Detector
-from daq.reco import event_record as er
+from daq.core import records as er
+from daq.core.config_schema import load
+from daq.core.detector import Detector
 from daq.reco.reco_config import RecoConfig
 from daq.reco.reconstruction import Reconstruction
 from emulator.config import ELECTRON, HADRON, EmulatorConfig

@@ -6,7 +6,7 @@ same emulated waveforms (the same comparison as ``na64daq bench reco``).
 
 import sys
 
-from daq.cli import main
+from daq.app.cli import main
 
 if __name__ == "__main__":
     sys.exit(main(["bench", "reco", *sys.argv[1:]]))

@@ -5,17 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from daq.config import ConfigError, param, section
-
-#: [model] the highest voltage the calorimeters' PMTs are rated for: a hard bound that no set
-#: point nor limit may pass, whatever the configuration or the database says (the reference
-#: gives no figure; 2 kV is the usual rating of the 2-3 inch tubes of such calorimeters)
-PMT_RATED_MAX_V = 2000.0
-#: PMT gain ~ HV^k: k is about 6-10 for usual tubes (docs/conditions.md); outside this range a
-#: k is a typing error (with k = 1e-9 the HV formula overflowed)
-HV_K_RANGE = (1.0, 30.0)
-#: the MSADC's 12 bits (the shipped map's adc_max): no amplitude or pedestal reads above it
-ADC_MAX = 4095
+from daq.conditions import PMT_RATED_MAX_V
+from daq.core.config_schema import ConfigError, param, section
 
 
 @dataclass(frozen=True)

@@ -16,22 +16,34 @@ import h5py
 import numpy as np
 from tqdm import tqdm
 
-from calib.calib_config import ADC_MAX, HV_K_RANGE, PMT_RATED_MAX_V, CalibConfig
+from calib.calib_config import CalibConfig
 from calib.cell_gain import CellGain, finite_or_none, gains
-from calib.conditions import KINDS, NOTE_KINDS, Conditions, ConditionsError, LogEntry, Version, diff
+from calib.conditions import ConditionsWriter
 from calib.ecal_calibration import calibrate_ecal
 from calib.fit_figure import save_fit_figure
 from calib.hcal_calibration import calibrate_hcal
 from calib.hv_table import HvProposal, propose_hv
 from calib.logbook import read_logbook
 from calib.run_measurements import read_amplitudes, read_reference_amplitudes, recorded_gains
-from calib.value_table import read_value_table
-from daq.cli_arguments import COUNT, RUN, number
-from daq.config import load
-from daq.detector import Detector
-from daq.run_database import RunDatabase
+from daq.conditions import (
+    ADC_MAX,
+    HV_K_RANGE,
+    KINDS,
+    NOTE_KINDS,
+    PMT_RATED_MAX_V,
+    Conditions,
+    ConditionsError,
+    LogEntry,
+    Version,
+    diff,
+)
+from daq.core.channel_table import read_value_table
+from daq.core.cli_arguments import COUNT, RUN, number
+from daq.core.config_schema import load
+from daq.core.detector import Detector
+from daq.core.run_database import RunDatabase
+from daq.core.wire_format import TriggerKind
 from daq.run_file.verification import open_verified
-from daq.wire_format import TriggerKind
 
 
 def no_verify_option(p: argparse.ArgumentParser) -> None:
@@ -161,7 +173,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     db = RunDatabase(args.db)
     try:
-        cond = Conditions(db, Detector.load(args.detector))
+        cond = ConditionsWriter(db, Detector.load(args.detector))
         return COMMANDS[args.calib_command](args, cond)
     finally:
         db.close()

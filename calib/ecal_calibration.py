@@ -20,7 +20,7 @@ import numpy as np
 from calib.calib_config import EcalSection
 from calib.cell_gain import CellGain, gains
 from calib.peak_fit import PeakFit, fit_peak
-from daq.detector import Detector
+from daq.core.detector import Detector
 
 #: Showers in the +-this window around the beam energy (with the old gains) are electrons;
 #: the split's fit then keeps those within the narrower window of the new gains.

@@ -16,7 +16,7 @@ import numpy as np
 from calib.calib_config import HcalSection
 from calib.cell_gain import CellGain, gains
 from calib.peak_fit import fit_peak
-from daq.detector import Detector
+from daq.core.detector import Detector
 
 
 @dataclass

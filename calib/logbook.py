@@ -7,9 +7,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from calib.calib_config import ADC_MAX, PMT_RATED_MAX_V
-from daq.config import in_interval, interval_text
-from daq.detector import Detector
+from daq.conditions import ADC_MAX, PMT_RATED_MAX_V
+from daq.core.config_schema import in_interval, interval_text
+from daq.core.detector import Detector
 
 CELL = re.compile(r"\d{1,3}-\d{1,3}-\d{1,3}")
 CELL_LINE = re.compile(r"\s*\d{1,3}-\d{1,3}-\d{1,3}\s")

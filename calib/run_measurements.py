@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from daq.detector import Detector
+from daq.core.detector import Detector
+from daq.core.wire_format import TriggerKind
 from daq.reco import pulse_fit as pf
 from daq.reco.calibration_constants import CalibrationConstants
 from daq.run_file import layout as L
 from daq.run_file.reader import RunReader
-from daq.wire_format import TriggerKind
 
 #: Pulse flags that make an amplitude unusable for a calibration (a cell without a pulse has
 #: its amplitude at the expected time: a small number, not a missing one).

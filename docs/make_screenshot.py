@@ -32,9 +32,9 @@ def main() -> None:
         sys.exit("no X display: run under xvfb-run (Debian package xvfb)")
     from PyQt5 import QtWidgets
 
-    from daq.config import load
-    from daq.daq_config import DaqConfig
-    from daq.detector import Detector
+    from daq.core.config_schema import load
+    from daq.core.detector import Detector
+    from daq.processes.daq_config import DaqConfig
     from monitor.feeds import LiveFeed
     from monitor.window import MonitorWindow
 
@@ -44,7 +44,7 @@ def main() -> None:
                                                  "tap_publish")}
     sets = [f"endpoints.{k}='{v}'" for k, v in endpoints.items()]
     sets += ["emulator.spill.time_compressed=false", "emulator.spill.pace=2.0", *a.set]
-    demo = subprocess.Popen([sys.executable, "-m", "daq.cli", "demo", "--no-gui", "--spills",
+    demo = subprocess.Popen([sys.executable, "-m", "daq.app.cli", "demo", "--no-gui", "--spills",
                              str(a.spills), "--out", str(tmp / "runs"),
                              *(x for s in sets for x in ("--set", s))],
                             stdout=subprocess.DEVNULL)

@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from daq.config import ConfigError, param, section
+from daq.core.config_schema import ConfigError, param, section
+from daq.core.detector import NOMINAL_ADC_PER_GEV
 
 if TYPE_CHECKING:
-    from daq.detector import Detector
+    from daq.core.detector import Detector
 
 #: Truth class codes, in the order of ``CLASS_NAMES`` (new classes are appended: run files
 #: keep their codes).
@@ -169,16 +170,19 @@ class ResponseSection:
 
 @dataclass(frozen=True)
 class GainsSection:
-    adc_per_gev_ecal0: float = param(300.0, "nominal preshower gain (pulse amplitude)",
-                                     unit="ADC/GeV", low=0.0, low_inclusive=False, high=1e7)
-    adc_per_gev_ecal1: float = param(40.0, "nominal ECAL main-section gain", unit="ADC/GeV",
-                                     low=0.0, low_inclusive=False, high=1e7)
-    adc_per_gev_hcal: float = param(30.0, "nominal HCAL gain", unit="ADC/GeV", low=0.0,
-                                    low_inclusive=False, high=1e7)
-    adc_per_gev_srd: float = param(40000.0, "nominal SRD gain", unit="ADC/GeV", low=0.0,
-                                   low_inclusive=False, high=1e9)
-    adc_per_gev_counter: float = param(150000.0, "nominal beam/veto/muon counter gain",
-                                       unit="ADC/GeV", low=0.0, low_inclusive=False, high=1e9)
+    adc_per_gev_ecal0: float = param(NOMINAL_ADC_PER_GEV["ECAL0"], "nominal preshower gain "
+                                     "(pulse amplitude)", unit="ADC/GeV", low=0.0,
+                                     low_inclusive=False, high=1e7)
+    adc_per_gev_ecal1: float = param(NOMINAL_ADC_PER_GEV["ECAL1"], "nominal ECAL main-section "
+                                     "gain", unit="ADC/GeV", low=0.0, low_inclusive=False,
+                                     high=1e7)
+    adc_per_gev_hcal: float = param(NOMINAL_ADC_PER_GEV["HCAL"], "nominal HCAL gain",
+                                    unit="ADC/GeV", low=0.0, low_inclusive=False, high=1e7)
+    adc_per_gev_srd: float = param(NOMINAL_ADC_PER_GEV["SRD"], "nominal SRD gain",
+                                   unit="ADC/GeV", low=0.0, low_inclusive=False, high=1e9)
+    adc_per_gev_counter: float = param(NOMINAL_ADC_PER_GEV["COUNTER"], "nominal beam/veto/muon "
+                                       "counter gain", unit="ADC/GeV", low=0.0,
+                                       low_inclusive=False, high=1e9)
     hv_nominal_v: float = param(1000.0, "high voltage at which the nominal gains hold", unit="V",
                                 low=100.0, high=5000.0)
     hv_k: float = param(7.0, "PMT gain exponent: gain proportional to HV^k", low=1.0, high=15.0)
@@ -191,14 +195,12 @@ class GainsSection:
         "($NA64DAQ_DB), as the HV system does; they override hv_gain_spread and hv_table")
 
     def nominal_adc_per_gev(self, detector: Detector) -> np.ndarray:
-        """Per channel of the map, its detector's nominal gain (ADC/GeV at hv_nominal_v):
-        what the emulator's gains start from and what a run is reconstructed with before
-        any calibration."""
-        by_type = {"ECAL0": self.adc_per_gev_ecal0, "ECAL1": self.adc_per_gev_ecal1,
-                   "HCAL": self.adc_per_gev_hcal, "SRD": self.adc_per_gev_srd}
-        return np.array([
-            by_type.get(f"ECAL{c.module}" if c.detector == "ECAL" else c.detector,
-                        self.adc_per_gev_counter) for c in detector.channels])
+        """Per channel of the map, its detector's nominal gain (ADC/GeV at hv_nominal_v) as
+        this emulator is set: what its gains start from."""
+        return detector.nominal_adc_per_gev({
+            "ECAL0": self.adc_per_gev_ecal0, "ECAL1": self.adc_per_gev_ecal1,
+            "HCAL": self.adc_per_gev_hcal, "SRD": self.adc_per_gev_srd,
+            "COUNTER": self.adc_per_gev_counter})
 
 
 @dataclass(frozen=True)

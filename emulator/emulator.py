@@ -9,13 +9,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from daq.config import ConfigError
-from daq.detector import Detector
-from daq.pulse_shape import PulseTemplate
-from daq.wire_format import EVENT_DTYPE, FrameKind, TriggerKind, encode_control, encode_events
+from daq.core.config_schema import ConfigError, build
+from daq.core.detector import Detector
+from daq.core.pulse_shape import PulseTemplate
+from daq.core.wire_format import EVENT_DTYPE, FrameKind, TriggerKind, encode_control, encode_events
 from emulator import physics
 from emulator.config import CLASS_NAMES, DIMUON, ELECTRONUCLEAR, SIGNAL, EmulatorConfig
 from emulator.waveforms import noise_bank, synthesize
@@ -44,7 +45,7 @@ class Batch:
 
     def built_events(self) -> np.ndarray:
         """The batch's event table as the event builder emits it (every event complete)."""
-        from daq.built_batch import BUILT_DTYPE
+        from daq.core.built_batch import BUILT_DTYPE
 
         out = np.zeros(len(self.events), BUILT_DTYPE)
         out["spill"] = self.spill
@@ -84,6 +85,19 @@ def trigger_acceptance(cfg: EmulatorConfig, params: np.ndarray) -> np.ndarray:
     the physics trigger; the same draws whoever asks (seeded by the run's seed)."""
     return physics.class_acceptance(_seed(cfg.run.seed, 7), params, len(CLASS_NAMES),
                                     ACCEPTANCE_DRAWS)
+
+
+def recorded_yields(daq_config: dict[str, Any], detector: Detector
+                    ) -> tuple[dict[str, float] | None, float]:
+    """The expected yields and the prescale of the emulator that took a run, from its
+    recorded DAQ configuration, or (None, 1) for a run the emulator did not take."""
+    if not isinstance(daq_config, dict) or "emulator" not in daq_config:
+        return None, 1.0
+    try:
+        cfg = build(EmulatorConfig, daq_config["emulator"])
+    except (ConfigError, TypeError):
+        return None, 1.0
+    return expected_yields(cfg, detector), cfg.trigger.physics_prescale
 
 
 def expected_yields(cfg: EmulatorConfig, detector: Detector) -> dict[str, float]:
@@ -399,7 +413,7 @@ def run_sequence(run: int, detector: Detector, source_ids: list[int], start_ns: 
 
 def _hv_in_force(run: int, detector: Detector) -> dict[str, float]:
     """The HV set points the conditions database has in force for ``run``."""
-    from calib.conditions import ask_database
+    from daq.conditions import ask_database
 
     version = ask_database(detector, lambda c: c.lookup("hv_v", run))
     if version is None:
@@ -409,7 +423,7 @@ def _hv_in_force(run: int, detector: Detector) -> dict[str, float]:
 
 
 def _read_hv_table(path: Path, detector: Detector) -> dict[str, float]:
-    from calib.value_table import ValueTableError, read_value_table
+    from daq.core.channel_table import ValueTableError, read_value_table
 
     try:
         table = read_value_table(path, detector)

@@ -14,7 +14,7 @@ import math
 import numpy as np
 from numba import njit
 
-from daq.detector import Detector
+from daq.core.detector import Detector
 from emulator.config import (
     DIMUON,
     ELECTRON,

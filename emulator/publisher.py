@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import zmq
 
-from daq import heartbeat
-from daq.wire_format import EVENT_DTYPE, HEADER, FrameKind, decode, encode_control, peek
+from daq.core import heartbeat
+from daq.core.wire_format import EVENT_DTYPE, HEADER, FrameKind, decode, encode_control, peek
 
 
 @dataclass

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from daq.detector import Detector
+from daq.core.detector import Detector
 from emulator.emulator import Batch, SpillPlan, run_sequence
-from emulator.run_file import EmulatedRun, RunFileError
+from emulator.frames_file import EmulatedRun, RunFileError
 
 
 class Replay:

@@ -13,7 +13,7 @@ import math
 import numpy as np
 from numba import njit
 
-from daq.pulse_shape import STEP_NS
+from daq.core.pulse_shape import STEP_NS
 
 #: Size of the table of standard-normal numbers that noise and jitter are drawn from (power of 2).
 NOISE_BANK_SIZE = 1 << 20

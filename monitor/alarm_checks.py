@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from daq.detector import Detector
-from daq.ledger import written
+from daq.core.detector import Detector
+from daq.core.ledger import written
 from monitor.histograms import DRIFT_S, HistogramSet
 
 OK, TOO_FEW, MINOR, MAJOR = "ok", "too few", "minor", "major"

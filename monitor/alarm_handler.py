@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from daq.detector import Detector
+from daq.core.detector import Detector
 from monitor.alarm_checks import (
     CHECK_NAMES,
     FILTER,

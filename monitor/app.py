@@ -8,14 +8,15 @@ import sys
 import time
 from pathlib import Path
 
-from daq.config import ConfigError
-from daq.detector import Detector
-from monitor.feeds import Feed, FileFeed, LiveFeed, SavedFeed
+from daq.core.config_schema import ConfigError
+from daq.core.detector import Detector
+from monitor.feeds import ExpectedYields, Feed, FileFeed, LiveFeed, SavedFeed
 
 FIRST_SNAPSHOT_S = 15.0  # --snapshot of a live DAQ waits this long for one
 
 
-def open_feed(connect: str | None, file: str | None, follow: bool = True) -> Feed:
+def open_feed(connect: str | None, file: str | None, follow: bool = True,
+              expected: ExpectedYields | None = None) -> Feed:
     if file:
         from monitor.saved_histograms import is_saved_histograms
 
@@ -23,7 +24,7 @@ def open_feed(connect: str | None, file: str | None, follow: bool = True) -> Fee
             raise ConfigError(f"{file}: no such run file")
         if is_saved_histograms(file):
             return SavedFeed(file)
-        return FileFeed(file, follow=follow)
+        return FileFeed(file, follow=follow, expected=expected)
     return LiveFeed(connect)
 
 

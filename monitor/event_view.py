@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from daq.config import ConfigError
-from daq.detector import Detector
-from daq.reco import event_record as er
+from daq.core import records as er
+from daq.core.config_schema import ConfigError
+from daq.core.detector import Detector
 from daq.reco.calibration_constants import CalibrationConstants
 from daq.run_file import layout as L
 from daq.run_file.reader import RunReader
@@ -133,7 +133,7 @@ class RunEvents:
 def read_proposal(path: str | Path, detector: Detector) -> dict[str, float]:
     """A proposed calibration: a value table of ADC per GeV per channel (what ``calib``
     would write as ``adc_per_gev``), each > 0."""
-    from calib.value_table import ValueTableError, read_value_table
+    from daq.core.channel_table import ValueTableError, read_value_table
 
     try:
         table = read_value_table(path, detector)

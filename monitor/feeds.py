@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import zmq
 
-from calib.conditions import blinded, in_force
-from daq.detector import Detector
+from daq.conditions import blinded, in_force
+from daq.core.detector import Detector
 from daq.reco.calibration_constants import CalibrationConstants
 from daq.reco.reco_config import RecoConfig
 from daq.run_file import layout as L
@@ -110,11 +112,22 @@ class SavedFeed(Feed):
         pass
 
 
+#: (recorded DAQ configuration, detector) -> (expected yields per EOT or None, prescale)
+ExpectedYields = Callable[[dict[str, Any], Detector], tuple[dict[str, float] | None, float]]
+
+
+def _no_yields(daq_config: dict[str, Any], detector: Detector) -> tuple[None, float]:
+    return None, 1.0
+
+
 class FileFeed(Feed):
     """A run file through the tap's histogram server, followed while it grows (SWMR) until
     its run ends."""
 
-    def __init__(self, path: str | Path, follow: bool = True, period_s: float = 0.5):
+    def __init__(self, path: str | Path, follow: bool = True, period_s: float = 0.5,
+                 expected: ExpectedYields | None = None):
+        """``expected``: from a run's recorded DAQ configuration, the yields per EOT and the
+        prescale its source was set to give (the emulator knows them), or (None, 1)."""
         super().__init__(period_s)
         self.path = Path(path)
         self.follow = follow
@@ -128,7 +141,8 @@ class FileFeed(Feed):
             RecoConfig()),  # the cuts in force now, blinding included
             blinding=lambda r: blinded(self.detector, r))
         self.server.reference_for = lambda r: reference(
-            constants, *_emulated_yields(run, self.detector),
+            constants, *(expected or _no_yields)(
+                run.provenance_json("daq_config", missing_ok=True) or {}, self.detector),
             in_force(self.detector, "reference_adc", r))
         self.rows_read = 0
 
@@ -210,20 +224,3 @@ class FileFeed(Feed):
         parts = self.server.snapshot()
         self.latest = proto.decode([bytes(p) for p in parts])
         self.received += 1
-
-
-def _emulated_yields(run: RunReader, detector: Detector) -> tuple[dict | None, float]:
-    """The expected yields and the prescale of the emulator that took ``run`` (from its
-    recorded DAQ configuration), or (None, 1) for other files."""
-    from daq.config import ConfigError, build
-    from emulator.config import EmulatorConfig
-    from emulator.emulator import expected_yields
-
-    daq = run.provenance_json("daq_config", missing_ok=True) or {}
-    if not isinstance(daq, dict) or "emulator" not in daq:
-        return None, 1.0
-    try:
-        cfg = build(EmulatorConfig, daq["emulator"])
-    except (ConfigError, TypeError):
-        return None, 1.0
-    return expected_yields(cfg, detector), cfg.trigger.physics_prescale

@@ -12,8 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from daq.detector import Detector
-from daq.ledger import COUNTS
+from daq.core.detector import Detector
+from daq.core.ledger import COUNTS
+from daq.reco.blinding import blind
 from daq.reco.calibration_constants import CalibrationConstants
 from daq.run_file.spill_figures import SpillFigures
 from monitor import snapshot as proto
@@ -26,7 +27,6 @@ from monitor.histograms import (
     EventSample,
     HistogramFiller,
     HistogramSet,
-    blind,
 )
 
 SCOPES = ("run", "spill", "window")

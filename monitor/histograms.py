@@ -9,10 +9,10 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from daq.detector import Detector
-from daq.reco import event_record as er
+from daq.core import records as er
+from daq.core.detector import Detector
+from daq.core.wire_format import TriggerKind
 from daq.reco.reco_config import CandidateSection, RecoConfig
-from daq.wire_format import TriggerKind
 
 PHYSICS, CALIBRATION = int(TriggerKind.PHYSICS), int(TriggerKind.CALIBRATION)
 RANDOM, LED = int(TriggerKind.RANDOM), int(TriggerKind.LED)
@@ -264,18 +264,6 @@ def fill_channels(trigger, missing, channel_source_bit, amplitude_adc, time_ns, 
                     led[c, 2] += a * a
 
 
-def blind(events: np.ndarray, reco: np.ndarray, channels: np.ndarray | None,
-          blinded: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
-    """The rows the monitor may see: without the signal box's events while ``blinded``.
-    Also returns the kept rows' indices (to match sampled waveforms)."""
-    if not blinded:
-        return events, reco, channels, np.arange(len(events))
-    keep = np.flatnonzero(reco["event_class"] != er.SIGNAL_BOX)
-    if len(keep) == len(events):
-        return events, reco, channels, keep
-    return events[keep], reco[keep], (channels[keep] if channels is not None else None), keep
-
-
 class HistogramFiller:
     """Fills a :class:`HistogramSet` from batches; holds what the kernels need to know of the
     detector and the configuration."""
@@ -311,7 +299,7 @@ class HistogramFiller:
     def warm_up(self) -> None:
         """Compile (or load from the cache) both kernels for batches of one event and of
         more (their columns are contiguous for one event only, another type for numba)."""
-        from daq.built_batch import BUILT_DTYPE
+        from daq.core.built_batch import BUILT_DTYPE
 
         for n in (1, 2):
             channels = np.zeros((n, self.detector.n_channels), er.CHANNEL_DTYPE)

@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from daq.config import ConfigError
-from daq.detector import Detector
-from daq.run_database import RunDatabase
+from daq.core.config_schema import ConfigError
+from daq.core.detector import Detector
+from daq.core.run_database import RunDatabase
 from daq.run_file.layout import file_name, monitor_file_name
 from monitor.histograms import HistogramSet, histogram_specs
 from monitor.snapshot import Snapshot
@@ -75,7 +75,7 @@ def choose(db: RunDatabase, detector: Detector, run: int, chosen: int | str | No
            ) -> ReferenceChoice:
     """The reference of ``run``: ``chosen`` (a run number or a file) if given, else the last
     good earlier run with the same conditions; differences are listed either way."""
-    from calib.conditions import Conditions
+    from daq.conditions import Conditions
 
     cond = Conditions(db, detector)
 

@@ -8,10 +8,10 @@ import re
 from collections import Counter
 from typing import Any
 
-from calib.conditions import Conditions
-from daq.detector import Detector
-from daq.ledger import written
-from daq.run_database import RunDatabase
+from daq.conditions import Conditions
+from daq.core.detector import Detector
+from daq.core.ledger import written
+from daq.core.run_database import RunDatabase
 
 SHIFT_HOURS = 8.0
 RAISED = re.compile(r"^\[alarm\] (?P<name>.+?) raised (?P<severity>MAJOR|MINOR)")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PyQt5 import QtCore, QtGui, QtWidgets
 
-from daq.detector import Detector
+from daq.core.detector import Detector
 from monitor.alarm_handler import raised
 from monitor.alarm_sound import SILENCE_MINUTES, AlarmSound
 from monitor.feeds import Feed
@@ -43,8 +43,8 @@ class RunControlAsker:
 
     def _ask(self, what: str, command: str, timeout_s: float, ok_text: str,
              refused: str = "", **fields) -> str:
-        from daq.config import ConfigError
-        from daq.run_control_client import ask
+        from daq.core.config_schema import ConfigError
+        from daq.core.run_control_client import ask
 
         def work():
             try:
@@ -97,9 +97,9 @@ class NoteWriter:
         self.control_endpoint = control_endpoint
 
     def __call__(self, text: str, kind: str, author: str, run: int | None) -> str:
-        from calib.conditions import ConditionsError, ask_database
-        from daq.config import ConfigError
-        from daq.run_control_client import ask
+        from daq.conditions import ConditionsError, ask_database
+        from daq.core.config_schema import ConfigError
+        from daq.core.run_control_client import ask
 
         try:
             if self.control_endpoint is None:

@@ -6,15 +6,15 @@ import os
 import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # Qt tests never need a display
-# Every process a test starts (``python -m daq.cli ...`` from the repository's root) imports
+# Every process a test starts (``python -m daq.app.cli ...`` from the repository's root) imports
 # the installed package, as a user's would, never the source tree beside it
 os.environ["PYTHONSAFEPATH"] = "1"
 
 import numpy as np
 import pytest
 
-from daq.config import load
-from daq.detector import Detector
+from daq.core.config_schema import load
+from daq.core.detector import Detector
 from emulator.config import EmulatorConfig
 from emulator.emulator import Emulator
 
@@ -86,7 +86,7 @@ def private_endpoint_values(directory) -> dict[str, str]:
     """Every DAQ endpoint (but the sources' host) on an ipc path in ``directory``."""
     import dataclasses
 
-    from daq.daq_config import EndpointsSection
+    from daq.processes.daq_config import EndpointsSection
 
     return {f.name: f"ipc://{directory}/{f.name}" for f in dataclasses.fields(EndpointsSection)
             if f.name != "source_host"}
@@ -159,9 +159,9 @@ def daq_toml(tmp_path, private_endpoints, source_base_port):
 def daq(tmp_path, detector):
     """Factory of supervised DAQs on private endpoints, files and run database; each is shut
     down at the end of the test, whatever happened."""
-    from daq.daq_config import DaqConfig
-    from daq.run_database import RunDatabase
-    from daq.supervisor import Supervisor
+    from daq.core.run_database import RunDatabase
+    from daq.processes.daq_config import DaqConfig
+    from daq.processes.supervisor import Supervisor
 
     made = []
 
@@ -233,7 +233,7 @@ def write_run_file(directory, detector: Detector, spills: list[list[tuple]], clo
     open)."""
     import json
 
-    from daq.ledger import spill_ledger, sum_ledgers
+    from daq.core.ledger import spill_ledger, sum_ledgers
     from daq.reco.calibration_constants import CalibrationConstants
     from daq.run_file.file_writer import FileHeader, RunFileWriter, WriterSettings
     from daq.run_file.spill_figures import SpillFigures

@@ -3,9 +3,9 @@ tests)."""
 
 import numpy as np
 
-from daq.built_batch import BUILT_DTYPE
-from daq.reco import event_record as er
-from daq.wire_format import TriggerKind
+from daq.core import records as er
+from daq.core.built_batch import BUILT_DTYPE
+from daq.core.wire_format import TriggerKind
 
 #: (trigger, complete, E_ECAL GeV, E_HCAL modules 1..4 GeV, class): one row per event
 KNOWN_EVENTS = [

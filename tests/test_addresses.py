@@ -7,8 +7,8 @@ import ipaddress
 import re
 from pathlib import Path
 
-from daq.config import load, to_dict
-from daq.daq_config import DaqConfig
+from daq.core.config_schema import load, to_dict
+from daq.processes.daq_config import DaqConfig
 
 TESTS = Path(__file__).resolve().parent
 IPV4 = re.compile(r"(?<![\w.])(\d{1,3}(?:\.\d{1,3}){3})(?![\w.])")

@@ -42,9 +42,10 @@ def installed(tmp_path_factory) -> Path:
     puts into site-packages."""
     tmp = tmp_path_factory.mktemp("wheel")
     src = tmp / "src"
-    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "__pycache__", "build", "*.egg-info", "runs", "logs", "tests",
-        "bench", "docs"))
+    anywhere = shutil.ignore_patterns("__pycache__", "*.egg-info")
+    top = {".git", ".venv", "build", "runs", "logs", "tests", "bench", "docs"}  # not daq/app/bench
+    shutil.copytree(ROOT, src, ignore=lambda d, names: set(anywhere(d, names)) | (
+        top & set(names) if Path(d) == ROOT else set()))
     out = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
                           "--no-build-isolation", "-w", str(tmp / "dist"), str(src)],
                          capture_output=True, text=True, timeout=600)
@@ -75,7 +76,7 @@ def test_every_module_of_the_source_tree_is_installed_and_imports(installed, tmp
     outside = {n: f for n, f in where.items() if not Path(f).is_relative_to(installed)}
     assert not outside, outside
     entry = (installed / "na64daq-0.1.0.dist-info" / "entry_points.txt").read_text()
-    assert "na64daq = daq.cli:main" in entry
+    assert "na64daq = daq.app.cli:main" in entry
 
 
 def test_the_installed_monitor_renders_and_demo_writes_its_end_of_run_png(
@@ -85,7 +86,7 @@ def test_the_installed_monitor_renders_and_demo_writes_its_end_of_run_png(
     work = tmp_path / "elsewhere"
     work.mkdir()
     png = tmp_path / "all.png"
-    r = subprocess.run([sys.executable, "-m", "daq.cli", "monitor", "--file",
+    r = subprocess.run([sys.executable, "-m", "daq.app.cli", "monitor", "--file",
                         str(tmp_path / "run_000007.h5"), "--snapshot", str(png)], cwd=work,
                        env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -95,7 +96,7 @@ def test_the_installed_monitor_renders_and_demo_writes_its_end_of_run_png(
     sets += ["emulator.spill.duration_s=0.5",
              f"emulator.publish.base_port={free_base_port(4)}",
              *(f"emulator.{k}={v}" for k, v in FIXED_PHYSICS.items())]
-    r = subprocess.run([sys.executable, "-m", "daq.cli", "demo", "--no-gui", "--spills", "1",
+    r = subprocess.run([sys.executable, "-m", "daq.app.cli", "demo", "--no-gui", "--spills", "1",
                         "--out", str(tmp_path / "runs"), *(x for s in sets for x in ("--set", s))],
                        cwd=work, env=env, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]

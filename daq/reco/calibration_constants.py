@@ -1,5 +1,5 @@
-"""The constants the reconstruction needs per channel; nominal ones from the gains
-configuration now, from the conditions database once it exists."""
+"""The constants the reconstruction needs per channel: the detector's design gains, or the
+calibration in force from the conditions database."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from daq.detector import Detector
-from emulator.config import GainsSection
+from daq.core.detector import Detector
 
 
 @dataclass
@@ -57,10 +56,11 @@ class CalibrationConstants:
         return cls(**arrays, tag=str(values.get("tag", "unnamed")))
 
     @classmethod
-    def nominal(cls, detector: Detector, gains: GainsSection | None = None
+    def nominal(cls, detector: Detector, adc_per_gev: np.ndarray | None = None
                 ) -> CalibrationConstants:
-        """The design gains of each detector type: what a run starts from before any
-        calibration."""
-        adc_per_gev = (gains or GainsSection()).nominal_adc_per_gev(detector)
+        """The design gains of each detector type (or ``adc_per_gev`` per channel): what a
+        run starts from before any calibration."""
+        if adc_per_gev is None:
+            adc_per_gev = detector.nominal_adc_per_gev()
         n = detector.n_channels
         return cls(1.0 / adc_per_gev, np.zeros(n), np.full((n, 2), np.nan), np.ones(n))

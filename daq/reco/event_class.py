@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from numba import njit
 
-from daq.reco import event_record as er
-from daq.wire_format import TriggerKind
+from daq.core import records as er
+from daq.core.wire_format import TriggerKind
 
 PHYSICS, CALIBRATION = int(TriggerKind.PHYSICS), int(TriggerKind.CALIBRATION)
 

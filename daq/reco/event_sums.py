@@ -13,7 +13,7 @@ import math
 import numpy as np
 from numba import njit
 
-from daq.reco import event_record as er
+from daq.core import records as er
 from daq.reco import pulse_fit as pf
 
 #: Channel flag -> the event flag it raises when any channel has it.

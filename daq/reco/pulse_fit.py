@@ -15,7 +15,7 @@ import math
 import numpy as np
 from numba import njit
 
-from daq.pulse_shape import STEP_NS
+from daq.core.pulse_shape import STEP_NS
 
 # channel flags (bits)
 NO_PULSE = 1

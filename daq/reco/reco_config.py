@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from daq.config import param, section
+from daq.core.config_schema import param, section
 
 
 @dataclass(frozen=True)

@@ -15,16 +15,16 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from daq.detector import Detector
-from daq.pulse_shape import PulseTemplate
-from daq.reco import event_record as er
+from daq.core import records as er
+from daq.core.detector import Detector
+from daq.core.pulse_shape import PulseTemplate
+from daq.core.wire_format import TriggerKind
 from daq.reco import pulse_fit as pf
 from daq.reco.calibration_constants import CalibrationConstants
 from daq.reco.event_class import candidate_selection, classify
 from daq.reco.event_sums import CHANNEL_TO_EVENT_FLAGS, EVENT_SUMS_FIELDS, event_sums
 from daq.reco.reco_config import RecoConfig
 from daq.reco.shower_shape import shower_shape
-from daq.wire_format import TriggerKind
 
 #: The ECAL's lateral profile for an electron: per axis, a Laplace distribution with this scale
 #: in cell units (it puts the configured 0.684 of a centred shower in the central cell).

@@ -15,12 +15,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from daq.detector import Detector
-from daq.reco import event_record as er
+from daq.core import records as er
+from daq.core.detector import Detector
+from daq.core.wire_format import TriggerKind
 from daq.reco.calibration_constants import CalibrationConstants
 from daq.reco.reco_config import RecoConfig
 from daq.reco.reconstruction import ChannelResult
-from daq.wire_format import TriggerKind
 
 PEDESTAL_SAMPLES = 4  # the first samples of the window, before any in-time pulse
 

@@ -21,8 +21,8 @@ import h5py
 import numpy as np
 from crc32c import crc32c
 
-from daq.detector import Detector
-from daq.run_database import software_version
+from daq.core.detector import Detector
+from daq.core.run_database import software_version
 from daq.run_file import layout as L
 from daq.run_file.sample_chunks import DIRECT, SampleChunkWriter
 

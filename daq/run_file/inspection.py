@@ -7,11 +7,11 @@ from typing import Any
 
 import numpy as np
 
-from daq.ledger import COUNTS, balance
-from daq.reco.event_record import CLASS_NAMES
+from daq.core.ledger import COUNTS, balance
+from daq.core.records import CLASS_NAMES
+from daq.core.wire_format import TriggerKind
 from daq.run_file import layout as L
 from daq.run_file.reader import RunReader
-from daq.wire_format import TriggerKind
 
 
 def summary(run: RunReader) -> dict[str, Any]:

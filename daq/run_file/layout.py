@@ -10,8 +10,8 @@ from typing import Any
 import h5py
 import numpy as np
 
-from daq.built_batch import BUILT_DTYPE
-from daq.reco.event_record import CHANNEL_DTYPE, RECO_DTYPE
+from daq.core.built_batch import BUILT_DTYPE
+from daq.core.records import CHANNEL_DTYPE, RECO_DTYPE
 
 FORMAT = "na64daq-run"
 RECO_FORMAT = "na64daq-reco"  # a re-reconstruction of a run file (``na64daq reco``)

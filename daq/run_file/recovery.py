@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from daq.detector import Detector, DetectorMapError
+from daq.core.detector import Detector, DetectorMapError
 from daq.run_file import layout as L
 from daq.run_file.file_writer import FileHeader, RunFileWriter, WriterSettings
 from daq.run_file.reader import RunReader

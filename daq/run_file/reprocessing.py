@@ -8,11 +8,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from daq.config import to_dict
-from daq.detector import Detector, DetectorMapError
+from daq.core.config_schema import to_dict
+from daq.core.detector import Detector, DetectorMapError
+from daq.core.run_database import RunDatabase
 from daq.reco.calibration_constants import CalibrationConstants
 from daq.reco.reco_config import RecoConfig
-from daq.run_database import RunDatabase
 from daq.run_file import layout as L
 from daq.run_file.file_writer import FileHeader, RunFileWriter, WriterSettings
 from daq.run_file.verification import open_verified
@@ -40,7 +40,7 @@ def reprocess(path: str | Path, out: str | Path | None = None,
         except (DetectorMapError, ValueError) as exc:
             raise L.RunFileError(f"{path}: {exc}") from None
         if conditions is not None:
-            from calib.conditions import Conditions
+            from daq.conditions import Conditions
 
             cal = Conditions(conditions, detector).constants(run.run, cal)
         config = config or RecoConfig()

@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from daq.detector import Detector
+from daq.core.detector import Detector
+from daq.core.wire_format import TriggerKind
 from daq.run_file.layout import SPILL_DTYPE
-from daq.wire_format import TriggerKind
 
 #: The pulse finder also finds a counter pulse that peaked up to this long before the window,
 #: on its falling tail, and misses the second of two closer than COUNTER_DEAD_NS: both measured

@@ -10,7 +10,7 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt5 import QtCore, QtGui, QtWidgets
 
-from daq.detector import Detector
+from daq.core.detector import Detector
 from monitor.panels import COLOUR_MAP, FONT_PT, Panel, clock, label, plot
 from monitor.quantities import CHANNEL_QUANTITIES, channel_means
 from monitor.snapshot import Snapshot

@@ -10,9 +10,9 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt5 import QtWidgets
 
-from daq.config import ConfigError
-from daq.pulse_shape import shape
-from daq.reco import event_record as er
+from daq.core import records as er
+from daq.core.config_schema import ConfigError
+from daq.core.pulse_shape import shape
 from daq.reco.reco_config import RecoConfig
 from monitor.event_view import Event, RunEvents, read_proposal
 from monitor.panels import COLOURS, fill_table, label, plot, table

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 from PyQt5 import QtWidgets
 
-from calib.conditions import CREW_NOTE_KINDS, KINDS, NOTE_KINDS, ask_database, diff
-from daq.detector import Detector
+from daq.conditions import CREW_NOTE_KINDS, KINDS, NOTE_KINDS, ask_database, diff
+from daq.core.detector import Detector
 from monitor.panels import (
     Panel,
     fill_table,

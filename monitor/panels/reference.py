@@ -47,8 +47,8 @@ class ReferenceSource:
         in_background(lambda: self._load(run), wait)
 
     def _load(self, run: int | None) -> None:
-        from daq.config import ConfigError
-        from daq.run_database import RunDatabase, RunDatabaseError
+        from daq.core.config_schema import ConfigError
+        from daq.core.run_database import RunDatabase, RunDatabaseError
 
         try:
             self.error, self.snapshot = "", None

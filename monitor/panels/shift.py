@@ -9,7 +9,7 @@ from typing import Any
 
 from PyQt5 import QtWidgets
 
-from daq.detector import Detector
+from daq.core.detector import Detector
 from monitor.panels import (
     Panel,
     duration,
@@ -27,7 +27,7 @@ REFRESH_S = 60.0
 
 
 def read_summary(detector: Detector, now: float) -> dict[str, Any] | None:
-    from daq.run_database import RunDatabase, RunDatabaseError
+    from daq.core.run_database import RunDatabase, RunDatabaseError
 
     try:
         db = RunDatabase()

@@ -7,8 +7,8 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt5 import QtWidgets
 
-from daq.detector import Detector
-from daq.pulse_shape import shape
+from daq.core.detector import Detector
+from daq.core.pulse_shape import shape
 from daq.reco import pulse_fit as pf
 from daq.reco.reco_config import RecoConfig
 from monitor.histograms import PEDESTAL_SAMPLES

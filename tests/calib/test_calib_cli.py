@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from daq.cli import main
+from daq.app.cli import main
 
 EXCERPT = str(Path(__file__).parent / "data" / "hcal-hv-logbook-2017.txt")
 

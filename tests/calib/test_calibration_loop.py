@@ -12,10 +12,10 @@ from conftest import run_to_end
 
 from calib.peak_fit import fit_peak
 from calib.run_measurements import read_reference_amplitudes
-from daq.cli import main
-from daq.config import load
+from daq.app.cli import main
+from daq.core.config_schema import load
+from daq.core.wire_format import TriggerKind
 from daq.run_file.reader import RunReader
-from daq.wire_format import TriggerKind
 from emulator.config import EmulatorConfig
 from emulator.emulator import Emulator
 

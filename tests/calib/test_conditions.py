@@ -4,14 +4,15 @@ import sqlite3
 
 import pytest
 
-from calib.conditions import Conditions, ConditionsError, LogEntry, diff
-from daq.run_database import RunDatabase, RunDatabaseError
+from calib.conditions import ConditionsWriter
+from daq.conditions import ConditionsError, LogEntry, diff
+from daq.core.run_database import RunDatabase, RunDatabaseError
 
 
 @pytest.fixture
 def cond(tmp_path, detector):
     db = RunDatabase(tmp_path / "c.db")
-    yield Conditions(db, detector)
+    yield ConditionsWriter(db, detector)
     db.close()
 
 
@@ -60,7 +61,7 @@ def test_a_failure_inside_a_write_leaves_the_previous_version_in_force(cond):
 
 def test_a_locked_database_is_an_error_and_nothing_is_written(tmp_path, detector):
     path = tmp_path / "c.db"
-    cond = Conditions(RunDatabase(path), detector)
+    cond = ConditionsWriter(RunDatabase(path), detector)
     other = sqlite3.connect(path, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
     cond.sql.execute("PRAGMA busy_timeout = 100")
@@ -74,7 +75,7 @@ def test_runs_and_conditions_share_the_file(tmp_path, detector):
     """(A file of a newer schema is refused for both: tests/daq/test_run_database.py.)"""
     db = RunDatabase(tmp_path / "c.db")
     run = db.new_run({"a": 1})
-    Conditions(db, detector).write("hv_v", {"HCAL0:0:0": 800.0}, first_run=run)
+    ConditionsWriter(db, detector).write("hv_v", {"HCAL0:0:0": 800.0}, first_run=run)
     assert db.run(run)["run"] == run
 
 

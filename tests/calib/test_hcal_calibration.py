@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from conftest import reconstructed_batches, write_run_file
 
-from daq.cli import main
+from daq.app.cli import main
 
 MUON_RUN = {"beam.particle": "muon", "trigger.physics_rate_hz": 0.0,
             "trigger.calibration_rate_hz": 40000.0, "spill.duration_s": 0.5,

@@ -6,9 +6,10 @@ import time
 
 import pytest
 
-from calib.conditions import Conditions, ConditionsError, blinded
-from daq.cli import main
-from daq.run_database import RunDatabase
+from calib.conditions import ConditionsWriter
+from daq.app.cli import main
+from daq.conditions import ConditionsError, blinded
+from daq.core.run_database import RunDatabase
 
 
 def _unblind(capsys, db, *argv, stdin=None, monkeypatch=None):
@@ -46,7 +47,7 @@ def test_without_the_exact_confirmation_nothing_is_unblinded(db, detector, capsy
     assert code == 0
     assert all(blinded(detector, run) for run in range(1, 12))
     rdb = RunDatabase(db)
-    assert Conditions(rdb, detector).entries() == []
+    assert ConditionsWriter(rdb, detector).entries() == []
     rdb.close()
 
 
@@ -57,7 +58,7 @@ def test_the_confirmed_range_is_unblinded_and_logged(db, detector, capsys):
     assert code == 0 and "unblinded" in out
     assert [r for r in range(1, 12) if not blinded(detector, r)] == [3, 4, 5, 6, 7, 8]
     rdb = RunDatabase(db)
-    (entry,) = Conditions(rdb, detector).entries()
+    (entry,) = ConditionsWriter(rdb, detector).entries()
     rdb.close()
     assert entry["author"] == "shifter-a" and entry["time"] >= before
     assert "UNBLINDED runs 3-8" in entry["text"] and "CM 12" in entry["text"]
@@ -66,7 +67,7 @@ def test_the_confirmed_range_is_unblinded_and_logged(db, detector, capsys):
 def test_an_empty_author_or_reason_is_refused(db, detector):
     rdb = RunDatabase(db)
     with pytest.raises(ConditionsError, match="author and a reason"):
-        Conditions(rdb, detector).unblind(1, 2, " ", "why")
+        ConditionsWriter(rdb, detector).unblind(1, 2, " ", "why")
     rdb.close()
 
 
@@ -74,10 +75,10 @@ def test_the_workers_and_the_file_feed_follow_the_record(db, detector, tmp_path,
                                                           write_run):
     """Run 7's box: hidden from the file feed and the workers' configuration until run 7 is
     unblinded, shown after (so that the hidden case is not hidden for another reason)."""
-    from daq.config import load
-    from daq.daq_config import DaqConfig
-    from daq.reco import event_record as er
-    from daq.worker import online_setup
+    from daq.core import records as er
+    from daq.core.config_schema import load
+    from daq.processes.daq_config import DaqConfig
+    from daq.processes.worker import online_setup
     from monitor import snapshot as proto
     from monitor.feeds import FileFeed
 

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from daq import built_batch
-from daq.built_batch import BUILT_DTYPE, RECO_DTYPE, BatchError
+from daq.core import built_batch
+from daq.core.built_batch import BUILT_DTYPE, RECO_DTYPE, BatchError
 
 
 def _batch(n=5, n_ch=126, n_s=32):

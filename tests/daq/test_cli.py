@@ -5,11 +5,11 @@ import sys
 
 import pytest
 
-from emulator.run_file import read_run
+from emulator.frames_file import read_run
 
 
 def _na64daq(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "daq.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "daq.app.cli", *args], capture_output=True,
                           text=True, timeout=300, cwd=cwd)
 
 
@@ -73,7 +73,7 @@ def test_demo_runs_the_daq_and_status_shows_the_ledger(tmp_path, source_base_por
     for name, endpoint in private_endpoints.items():
         private += ["--set", f"endpoints.{name}='{endpoint}'"]
     base = source_base_port
-    cmd = [sys.executable, "-m", "daq.cli"]
+    cmd = [sys.executable, "-m", "daq.app.cli"]
     proc = subprocess.run([*cmd, "demo", "--no-gui", "--out", str(tmp_path / "runs"),
                            "--set", "emulator.spill.duration_s=1.0",
                            "--set", f"emulator.publish.base_port={base}", *private],
@@ -116,7 +116,7 @@ def test_run_and_ctl_drive_a_daq(tmp_path, daq_toml):
 
     config = daq_toml
     env = dict(os.environ, NA64DAQ_DB=str(tmp_path / "runs.db"))
-    cmd = [sys.executable, "-m", "daq.cli"]
+    cmd = [sys.executable, "-m", "daq.app.cli"]
     daq = subprocess.Popen([*cmd, "run", "--config", str(config)], stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True, env=env)
 
@@ -144,11 +144,11 @@ def test_run_and_ctl_drive_a_daq(tmp_path, daq_toml):
         # a monitor on another machine writes the logbook through run control
         from conftest import wait_until
 
-        from calib.conditions import Conditions
-        from daq.config import load
-        from daq.daq_config import DaqConfig
-        from daq.detector import Detector
-        from daq.run_database import RunDatabase
+        from daq.conditions import Conditions
+        from daq.core.config_schema import load
+        from daq.core.detector import Detector
+        from daq.core.run_database import RunDatabase
+        from daq.processes.daq_config import DaqConfig
         from monitor.window import ControlButtons, NoteWriter
 
         control = load(DaqConfig, str(config)).endpoints.control
@@ -182,11 +182,11 @@ def test_run_and_ctl_drive_a_daq(tmp_path, daq_toml):
 def test_a_failed_end_of_run_png_is_said_and_kept_in_the_run_record(tmp_path, daq_toml):
     """The PNG's process fails (here its path is taken by a directory): demo says so with
     its cause, and the record keeps it (it failed silently, into a log, before)."""
-    from daq.run_database import RunDatabase
+    from daq.core.run_database import RunDatabase
 
     runs = tmp_path / "runs"
     (runs / "run_000001.monitor.png").mkdir(parents=True)
-    r = subprocess.run([sys.executable, "-m", "daq.cli", "demo", "--no-gui", "--spills", "1",
+    r = subprocess.run([sys.executable, "-m", "daq.app.cli", "demo", "--no-gui", "--spills", "1",
                         "--config", str(daq_toml), "--out", str(runs)],
                        env=dict(os.environ, NA64DAQ_DB=str(tmp_path / "runs.db")),
                        capture_output=True, text=True, timeout=600)
@@ -203,7 +203,7 @@ def test_a_monitor_window_that_fails_is_said_not_announced(tmp_path, daq_toml):
     server answers on the display) is reported with its cause, never as opened."""
     env = dict(os.environ, NA64DAQ_DB=str(tmp_path / "runs.db"), DISPLAY=":4242")
     env.pop("QT_QPA_PLATFORM", None)
-    r = subprocess.run([sys.executable, "-m", "daq.cli", "demo", "--spills", "2",
+    r = subprocess.run([sys.executable, "-m", "daq.app.cli", "demo", "--spills", "2",
                         "--config", str(daq_toml), "--out", str(tmp_path / "runs")],
                        env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr

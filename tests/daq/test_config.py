@@ -2,7 +2,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from daq.config import ConfigError, build, describe, load, param, section
+from daq.core.config_schema import ConfigError, build, describe, load, param, section
 from emulator.config import EmulatorConfig
 
 

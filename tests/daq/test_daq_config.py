@@ -1,7 +1,7 @@
 import pytest
 
-from daq.config import ConfigError, load
-from daq.daq_config import DaqConfig
+from daq.core.config_schema import ConfigError, load
+from daq.processes.daq_config import DaqConfig
 
 
 @pytest.mark.parametrize("key, value, words", [

@@ -11,11 +11,11 @@ import pytest
 import zmq
 from conftest import FIXED_PHYSICS, log_tails, run_to_end
 
+from daq.core.wire_format import TriggerKind, to_bytes
 from daq.run_file.reader import RunReader
-from daq.wire_format import TriggerKind, to_bytes
 from emulator.config import ELECTRON
+from emulator.frames_file import read_run
 from emulator.replay import Replay
-from emulator.run_file import read_run
 
 
 def _triggered(make_emulator, sup):
@@ -177,7 +177,7 @@ def test_a_garbage_storm_is_rejected_counted_and_survived(daq, make_emulator, de
     rejected = ledger["stages"]["builder_per_source"]["2"]["rejected"]
     assert sum(rejected.values()) == sent_garbage["n"]
     assert any("checksum" in reason for reason in rejected)
-    from daq.cli import main  # and the crew reads them, by reason, as --json has them
+    from daq.app.cli import main  # and the crew reads them, by reason, as --json has them
 
     monkeypatch.setenv("NA64DAQ_DB", str(sup.db.path))
     assert main(["status"]) == 0
@@ -254,12 +254,12 @@ def test_processes_do_not_outlive_a_killed_supervisor(tmp_path, daq_toml):
 
     config = daq_toml
     env = dict(os.environ, NA64DAQ_DB=str(tmp_path / "runs.db"))
-    daq = subprocess.Popen([sys.executable, "-m", "daq.cli", "run", "--config", str(config)],
+    daq = subprocess.Popen([sys.executable, "-m", "daq.app.cli", "run", "--config", str(config)],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     line = daq.stdout.readline()  # "DAQ configured; ..." once every process beats
     assert "configured" in line
     children = [int(p) for p in subprocess.run(
-        ["pgrep", "-f", f"process_main .*{tmp_path}"], capture_output=True,
+        ["pgrep", "-f", f"daq.processes.main .*{tmp_path}"], capture_output=True,
         text=True).stdout.split()]
     assert len(children) >= 5
     daq.kill()
@@ -326,7 +326,7 @@ def test_a_full_disk_stops_the_run_and_the_ledger_counts_what_was_not_written(
     import subprocess
     import sys
 
-    from daq.run_database import RunDatabase
+    from daq.core.run_database import RunDatabase
 
     limit = 3_500_000  # the first spill's ~520 events fit, the second's do not
 
@@ -334,7 +334,7 @@ def test_a_full_disk_stops_the_run_and_the_ledger_counts_what_was_not_written(
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
     env = dict(os.environ, NA64DAQ_DB=str(tmp_path / "runs.db"))
-    r = subprocess.run([sys.executable, "-m", "daq.cli", "demo", "--no-gui", "--config",
+    r = subprocess.run([sys.executable, "-m", "daq.app.cli", "demo", "--no-gui", "--config",
                         str(daq_toml), "--spills", "2", "--out", str(tmp_path / "runs")],
                        env=env, preexec_fn=small_disk, capture_output=True, text=True,
                        timeout=300)
@@ -354,14 +354,15 @@ def test_the_workers_reconstruct_with_the_constants_in_force_for_the_run(daq, ma
                                                                        detector):
     """ECAL gains 10 % lower in the conditions database than nominal: the energies come out
     10 % higher than the emulator's truth, and the run file names the version used."""
-    from calib.conditions import Conditions
+    from calib.conditions import ConditionsWriter
     from daq.reco.calibration_constants import CalibrationConstants
 
     sup = daq(**{"emulator.run.spills": 1,  # 0.5 s spills at the beam's nominal rate
                  "emulator.beam.intensity_per_spill": 5e6 * 0.5 / 4.8})
-    nominal = CalibrationConstants.nominal(detector, sup.cfg.emulator.gains)
+    nominal = CalibrationConstants.nominal(
+        detector, sup.cfg.emulator.gains.nominal_adc_per_gev(detector))
     ecal = [c.name for c in detector.channels if c.detector == "ECAL"]
-    version = Conditions(sup.db, detector).write("adc_per_gev", {
+    version = ConditionsWriter(sup.db, detector).write("adc_per_gev", {
         n: 1 / (nominal.gev_per_adc[detector.index(n)] * 1.1) for n in ecal}, first_run=0)
     ledger = run_to_end(sup)
     assert sup.outcome == "stopped" and ledger["balanced"]

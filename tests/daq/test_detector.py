@@ -3,9 +3,9 @@ from importlib import resources
 import numpy as np
 import pytest
 
-from daq.detector import Detector, DetectorMapError
+from daq.core.detector import Detector, DetectorMapError
 
-SHIPPED = resources.files("daq").joinpath("detector.toml").read_text()
+SHIPPED = resources.files("daq.core").joinpath("detector.toml").read_text()
 
 
 def _line_no(text: str, needle: str) -> int:

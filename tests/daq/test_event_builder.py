@@ -5,8 +5,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from daq.event_builder import EventAssembler, _Spill
-from daq.wire_format import FrameKind, decode
+from daq.building.assembler import EventAssembler, _Spill
+from daq.core.wire_format import FrameKind, decode
 
 SMALL = {"spill.duration_s": 0.2, "run.spills": 2, "run.batch_events": 40}
 
@@ -241,10 +241,10 @@ def test_after_warm_up_no_frame_needs_a_new_compilation():
 
     warm_up = """
         from dataclasses import replace
-        from daq.config import load
-        from daq.detector import Detector
-        from daq.event_builder import EventAssembler, warm_up
-        from daq.wire_format import decode
+        from daq.core.config_schema import load
+        from daq.core.detector import Detector
+        from daq.building.assembler import EventAssembler, warm_up
+        from daq.core.wire_format import decode
         from emulator.config import EmulatorConfig
         from emulator.emulator import Emulator, run_sequence
         detector = Detector.load()
@@ -265,7 +265,7 @@ def test_after_warm_up_no_frame_needs_a_new_compilation():
         built = [o[2] for o in asm.out if o[0] == "events"]
         assert sum(len(e) for e in built) == 8 and all(e["complete"].all() for e in built)
     """
-    assert compiled_after_warm_up(["daq.event_builder"], warm_up, work) == []
+    assert compiled_after_warm_up(["daq.building.assembler"], warm_up, work) == []
 
 
 def test_a_pause_between_spills_longer_than_the_timeout_gives_no_incomplete_event(

@@ -10,9 +10,9 @@ import numpy as np
 import zmq
 from known_events import KNOWN_EVENTS, known_batch
 
-from daq import built_batch
-from daq.config import load, to_dict
-from daq.daq_config import DaqConfig
+from daq.core import built_batch
+from daq.core.config_schema import load, to_dict
+from daq.processes.daq_config import DaqConfig
 from monitor import snapshot as proto
 
 
@@ -22,7 +22,7 @@ def test_known_events_through_the_tap_process(tmp_path, detector, private_endpoi
     cfg = load(DaqConfig, None, values)
     config = tmp_path / "daq.json"
     config.write_text(json.dumps(to_dict(cfg)))
-    tap = subprocess.Popen([sys.executable, "-m", "daq.process_main", "tap", "tap",
+    tap = subprocess.Popen([sys.executable, "-m", "daq.processes.main", "tap", "tap",
                             str(config), ""])
     ctx = zmq.Context()
     try:

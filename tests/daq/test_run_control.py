@@ -14,12 +14,12 @@ import pytest
 import zmq
 from conftest import FIXED_PHYSICS, log_tails, run_to_end
 
-from daq import built_batch
-from daq.reco.event_record import OTHER
-from daq.run_database import RunDatabase
+from daq.core import built_batch
+from daq.core.records import OTHER
+from daq.core.run_database import RunDatabase
+from daq.core.wire_format import EVENT_DTYPE, FrameKind, encode_control, encode_events
 from daq.run_file.reader import RunReader
 from daq.run_file.verification import verify
-from daq.wire_format import EVENT_DTYPE, FrameKind, encode_control, encode_events
 
 #: beam-paced spills short enough for the suite: 1 s spills, 1 s pauses (longer than the
 #: builder's 0.5 s timeout here, as the 15 s SPS pause is longer than its default 1 s)
@@ -119,7 +119,7 @@ def _demo(tmp_path, daq_toml, *extra, ignore_sigint=False):
             signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     return subprocess.Popen(
-        [sys.executable, "-m", "daq.cli", "demo", "--no-gui", "--config", str(daq_toml),
+        [sys.executable, "-m", "daq.app.cli", "demo", "--no-gui", "--config", str(daq_toml),
          "--spills", "3", "--out", str(tmp_path / "runs"),
          "--set", "emulator.spill.time_compressed=false", "--set", "emulator.spill.pause_s=1.0",
          "--set", "emulator.spill.duration_s=1.0", *extra],
@@ -305,12 +305,12 @@ def _request(ctx, endpoint, parts, timeout_s=30.0):
 def test_no_single_message_kills_or_misleads_run_control(tmp_path, daq_toml):
     """``na64daq run`` under malformed control requests and forged heartbeats: every request
     answered, the run unharmed; SIGTERM then stops and shuts it down cleanly."""
-    from daq.config import load
-    from daq.daq_config import DaqConfig
+    from daq.core.config_schema import load
+    from daq.processes.daq_config import DaqConfig
 
     cfg = load(DaqConfig, str(daq_toml))
     env = dict(os.environ, NA64DAQ_DB=str(tmp_path / "runs.db"))
-    daq = subprocess.Popen([sys.executable, "-m", "daq.cli", "run", "--config", str(daq_toml),
+    daq = subprocess.Popen([sys.executable, "-m", "daq.app.cli", "run", "--config", str(daq_toml),
                             "--set", "emulator.spill.time_compressed=false", "--set",
                             "emulator.run.spills=2"],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
@@ -364,7 +364,7 @@ def test_a_process_that_fails_at_configure_is_named_in_one_line_with_its_cause(
         held.bind(("127.0.0.1", 0))
         held.listen()
         port = held.getsockname()[1]
-        r = subprocess.run([sys.executable, "-m", "daq.cli", "demo", "--no-gui", "--config",
+        r = subprocess.run([sys.executable, "-m", "daq.app.cli", "demo", "--no-gui", "--config",
                             str(daq_toml), "--out", str(tmp_path / "runs"),
                             "--set", f'endpoints.builder_work="tcp://127.0.0.1:{port}"'],
                            env=env, capture_output=True, text=True, timeout=180)
@@ -392,7 +392,7 @@ def test_recover_ends_within_seconds_on_any_truncation_of_a_daq_run_file(daq, tm
         cut = tmp_path / f"cut{int(fraction * 100)}.h5"
         cut.write_bytes(open(path, "rb").read()[: int(size * fraction)])
         t0 = time.monotonic()
-        r = subprocess.run([sys.executable, "-m", "daq.cli", "recover", "--json", str(cut)],
+        r = subprocess.run([sys.executable, "-m", "daq.app.cli", "recover", "--json", str(cut)],
                            capture_output=True, text=True, timeout=120)
         took = time.monotonic() - t0
         assert took < 60, (fraction, took)  # within seconds (5 s per hung read, once a file)

@@ -2,7 +2,7 @@ import sqlite3
 
 import pytest
 
-from daq.run_database import SCHEMA_VERSION, RunDatabase, RunDatabaseError, config_hash
+from daq.core.run_database import SCHEMA_VERSION, RunDatabase, RunDatabaseError, config_hash
 
 
 def test_run_numbers_only_increase_across_restarts(tmp_path):

@@ -1,9 +1,9 @@
 """What a run takes, in words: an emulated run names every fault and boost, so that nobody
 takes them for the detector's."""
 
-from daq.config import load
-from daq.daq_config import DaqConfig
-from daq.run_description import describe, emulated_departures
+from daq.core.config_schema import load
+from daq.processes.daq_config import DaqConfig
+from daq.processes.run_description import describe, emulated_departures
 
 
 def test_an_emulated_run_names_its_faults_and_boosts():

@@ -7,7 +7,7 @@ from crc32c import crc32c
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from daq.wire_format import (
+from daq.core.wire_format import (
     EVENT_DTYPE,
     HEADER,
     HEADER_SIZE,

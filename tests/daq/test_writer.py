@@ -1,7 +1,7 @@
 """The writer's ordering: items are written in the builder's sequence, run by run."""
 
-from daq.built_batch import BuiltBatch
-from daq.writer import _next_item
+from daq.core.built_batch import BuiltBatch
+from daq.processes.writer import _next_item
 
 
 def _item(kind):

@@ -1,6 +1,6 @@
 import hashlib
 
-from daq.wire_format import to_bytes
+from daq.core.wire_format import to_bytes
 
 SMALL = {"spill.duration_s": 0.2, "run.spills": 2}
 

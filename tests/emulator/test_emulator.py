@@ -9,8 +9,8 @@ def test_after_warm_up_no_batch_size_or_source_needs_a_new_compilation():
     # compiled for seconds mid-run without a heartbeat and the supervisor ended the run
     warm_up = """
         from dataclasses import replace
-        from daq.config import load
-        from daq.detector import Detector
+        from daq.core.config_schema import load
+        from daq.core.detector import Detector
         from emulator.config import EmulatorConfig
         from emulator.emulator import Emulator
         detector = Detector.load()

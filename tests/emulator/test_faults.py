@@ -4,8 +4,8 @@ the waveforms, triggers or frames as documented, against the emulator's own trut
 import numpy as np
 import pytest
 
-from daq.config import ConfigError
-from daq.wire_format import FrameKind, TriggerKind, decode
+from daq.core.config_schema import ConfigError
+from daq.core.wire_format import FrameKind, TriggerKind, decode
 
 SHORT = {"spill.duration_s": 0.2, "beam.intensity_per_spill": 5e6 * 0.2 / 4.8,
          "trigger.led_rate_hz": 200.0, "faults.at_spill": 2}

@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from daq.config import ConfigError
-from daq.wire_format import TriggerKind
+from daq.core.config_schema import ConfigError
+from daq.core.wire_format import TriggerKind
 from emulator.config import (
     CLASS_NAMES,
     DIMUON,

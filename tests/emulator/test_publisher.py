@@ -8,12 +8,12 @@ import time
 import pytest
 import zmq
 
-from daq.wire_format import FrameKind, decode
-from emulator.run_file import read_run
+from daq.core.wire_format import FrameKind, decode
+from emulator.frames_file import read_run
 
 
 def _start(args: list[str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "daq.cli", *args], stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-m", "daq.app.cli", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
 
@@ -127,7 +127,7 @@ def test_frames_still_queued_when_a_source_finishes_arrive_intact(detector, sour
     (["emulate", "--detector", "/nonexistent/map.toml"], ["cannot read detector map"]),
 ])
 def test_user_errors_are_one_line(args, words):
-    proc = subprocess.run([sys.executable, "-m", "daq.cli", *args], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "daq.app.cli", *args], capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
@@ -145,7 +145,7 @@ def test_a_source_whose_supervisor_died_does_not_wait_for_ever(tmp_path, source_
     script = tmp_path / "parent.py"
     script.write_text(
         "import subprocess, sys\n"
-        "p = subprocess.Popen([sys.executable, '-m', 'daq.cli', 'emulate', '--source', '1',"
+        "p = subprocess.Popen([sys.executable, '-m', 'daq.app.cli', 'emulate', '--source', '1',"
         f" '--heartbeat', 'ipc://{tmp_path}/hb', '--set', 'publish.base_port={source_base_port}',"
         " '--set', 'publish.send_hwm=1', '--set', 'spill.duration_s=5.0', '--real-time'],"
         " stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)\n"

@@ -2,9 +2,9 @@ import h5py
 import numpy as np
 import pytest
 
-from daq.wire_format import FrameKind, decode, to_bytes
+from daq.core.wire_format import FrameKind, decode, to_bytes
+from emulator.frames_file import RunFileError, read_run, write_run
 from emulator.replay import Replay
-from emulator.run_file import RunFileError, read_run, write_run
 
 SMALL = {"spill.duration_s": 0.3, "run.spills": 2, "run.batch_events": 50}
 
@@ -78,10 +78,10 @@ def test_damaged_files_give_a_clear_error(written, tmp_path):
 def test_replay_refuses_a_run_that_does_not_fit_the_map(written, tmp_path):
     from importlib import resources
 
-    from daq.detector import Detector
+    from daq.core.detector import Detector
 
     _, path = written
-    text = resources.files("daq").joinpath("detector.toml").read_text()
+    text = resources.files("daq.core").joinpath("detector.toml").read_text()
     other = Detector.from_text(text.replace("samples_per_channel = 32", "samples_per_channel = 64"))
     with pytest.raises(RunFileError, match="the detector map"):
         Replay(read_run(path), other)

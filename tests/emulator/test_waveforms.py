@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from daq.wire_format import TriggerKind
+from daq.core.wire_format import TriggerKind
 from emulator.config import ELECTRON, NOTHING
 
 
@@ -115,7 +115,7 @@ def test_hv_spread_mis_sets_gains_within_the_requested_range(detector, make_emul
 
 
 def test_bad_hv_table_is_refused(detector, tmp_path, make_emulator):
-    from daq.config import ConfigError
+    from daq.core.config_schema import ConfigError
 
     bad = tmp_path / "hv.toml"
     bad.write_text('"ECAL7:0:0" = 1000.0\n')

@@ -55,8 +55,8 @@ def test_a_single_failing_spill_raises_nothing_two_of_three_do(detector, filler)
 
 
 def test_latching_acknowledging_and_clearing(detector, tmp_path):
-    from calib.conditions import Conditions
-    from daq.run_database import RunDatabase
+    from daq.conditions import Conditions
+    from daq.core.run_database import RunDatabase
 
     db = RunDatabase(tmp_path / "c.db")
     cond = Conditions(db, detector)
@@ -163,7 +163,7 @@ def test_acknowledgements_and_shelvings_are_restored_from_the_conditions_databas
                                                                                    tmp_path,
                                                                                    monkeypatch):
     """What the crew did outlives the handler: a new one (a new tap) reads it back."""
-    from daq.monitor_tap import ConditionsAlarmStore
+    from daq.processes.tap import ConditionsAlarmStore
 
     monkeypatch.setenv("NA64DAQ_DB", str(tmp_path / "c.db"))
     h, a = _handler(detector, [FAIL], exact=True)

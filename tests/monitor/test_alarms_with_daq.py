@@ -13,8 +13,8 @@ import h5py
 import pytest
 from conftest import wait_until
 
-from calib.conditions import Conditions
-from daq.run_database import RunDatabase
+from calib.conditions import ConditionsWriter
+from daq.core.run_database import RunDatabase
 from emulator.emulator import Emulator
 from monitor.alarm_checks import checks
 from monitor.reference import choose
@@ -42,7 +42,7 @@ def _pedestals_in_force(sup, detector):
     """A good pedestal calibration of the run's crates in the DAQ's conditions database."""
     truth = Emulator(sup.cfg.emulator, detector).pedestal
     names = [c.name for c in detector.channels]
-    Conditions(sup.db, detector).write_versions(
+    ConditionsWriter(sup.db, detector).write_versions(
         {"pedestal_even_adc": dict(zip(names, truth[:, 0].tolist(), strict=True)),
          "pedestal_odd_adc": dict(zip(names, truth[:, 1].tolist(), strict=True))},
         first_run=1, author="test", comment="pedestal run")
@@ -113,8 +113,8 @@ def test_latching_acknowledging_and_shelving_from_the_window_and_through_run_con
     with its author."""
     import zmq
 
-    from daq.config import load
-    from daq.daq_config import DaqConfig
+    from daq.core.config_schema import load
+    from daq.processes.daq_config import DaqConfig
     from monitor.feeds import LiveFeed
     from monitor.window import ControlButtons, MonitorWindow
 
@@ -124,7 +124,7 @@ def test_latching_acknowledging_and_shelving_from_the_window_and_through_run_con
     sets = {"emulator.spill.duration_s": 4.8, "emulator.run.spills": 11,
             "emulator.faults.at_spill": 6, "emulator.faults.until_spill": 8,
             "emulator.faults.hot_channel": "ECAL1:0:0"}
-    daq = subprocess.Popen([sys.executable, "-m", "daq.cli", "run", "--config", str(daq_toml),
+    daq = subprocess.Popen([sys.executable, "-m", "daq.app.cli", "run", "--config", str(daq_toml),
                             *(x for k, v in sets.items() for x in ("--set", f"{k}={v}"))],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                            env=dict(os.environ, NA64DAQ_DB=str(db)))
@@ -189,7 +189,7 @@ def test_latching_acknowledging_and_shelving_from_the_window_and_through_run_con
 
 
 def _detector():
-    from daq.detector import Detector
+    from daq.core.detector import Detector
 
     return Detector.load()
 

@@ -9,7 +9,7 @@ from PyQt5 import QtGui
 
 def _monitor(tmp_path, *argv, timeout=300):
     """Offscreen, with a conditions database of the test's own (the logbook panel reads it)."""
-    return subprocess.run([sys.executable, "-m", "daq.cli", "monitor", *argv],
+    return subprocess.run([sys.executable, "-m", "daq.app.cli", "monitor", *argv],
                           capture_output=True, text=True, timeout=timeout,
                           env={"QT_QPA_PLATFORM": "offscreen", "PATH": "/usr/bin:/bin",
                                "PYTHONSAFEPATH": "1",

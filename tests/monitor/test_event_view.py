@@ -10,7 +10,7 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from daq.reco import event_record as er  # noqa: E402
+from daq.core import records as er  # noqa: E402
 from monitor.event_view import RunEvents, events_in_bin, plane_bin  # noqa: E402
 from monitor.histograms import PLANE_GEV  # noqa: E402
 
@@ -22,10 +22,10 @@ def demo_run(tmp_path_factory, detector):
     """A 2-spill DAQ run: its run file and its saved monitor histograms."""
     from conftest import FIXED_PHYSICS, free_base_port, private_endpoint_values, run_to_end
 
-    from daq.config import load
-    from daq.daq_config import DaqConfig
-    from daq.run_database import RunDatabase
-    from daq.supervisor import Supervisor
+    from daq.core.config_schema import load
+    from daq.core.run_database import RunDatabase
+    from daq.processes.daq_config import DaqConfig
+    from daq.processes.supervisor import Supervisor
 
     tmp = tmp_path_factory.mktemp("demo")
     (tmp / "ipc").mkdir()
@@ -88,7 +88,7 @@ def test_a_click_on_a_bin_lists_events_that_lie_in_it(qtbot, demo_run):
 
 def test_what_if_moves_the_energies_as_the_proposed_gain_says(demo_run, tmp_path):
     """Every ECAL gain 10 % lower (ADC per GeV / 1.1): E_ECAL 10 % higher, E_HCAL as before."""
-    from daq.config import ConfigError
+    from daq.core.config_schema import ConfigError
     from monitor.event_view import read_proposal
     from monitor.saved_histograms import load
 

@@ -5,8 +5,9 @@ from pathlib import Path
 import numpy as np
 from known_events import KNOWN_EVENTS, known_batch
 
-from daq.reco import event_record as er
-from monitor.histograms import CLASS_BINS, INCOMPLETE, blind
+from daq.core import records as er
+from daq.reco.blinding import blind
+from monitor.histograms import CLASS_BINS, INCOMPLETE
 
 
 def test_known_events_fill_their_bins(detector, filler):
@@ -101,8 +102,9 @@ def test_after_warm_up_no_batch_needs_a_new_compilation():
     tests = str(Path(__file__).parents[1])
     new = compiled_after_warm_up(["monitor.histograms"], f"""
         import numpy as np
-        from daq.detector import Detector
-        from monitor.histograms import HistogramFiller, blind
+        from daq.core.detector import Detector
+        from daq.reco.blinding import blind
+        from monitor.histograms import HistogramFiller
         import sys; sys.path.insert(0, {tests!r})
         from known_events import known_batch
         d = Detector.load()

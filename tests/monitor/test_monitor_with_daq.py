@@ -12,7 +12,7 @@ import time
 import h5py
 from conftest import wait_until
 
-from daq.reco import event_record as er
+from daq.core import records as er
 from daq.run_file.reader import RunReader
 from monitor.feeds import LiveFeed
 
@@ -22,7 +22,7 @@ def test_a_frozen_then_killed_window_leaves_the_daq_and_other_viewers_alone(daq,
                  "tap.end_of_run_png": True, "emulator.classes.signal_probability": 5e-4})
     sup.configure()
     endpoint = sup.cfg.endpoints.tap_publish
-    window = subprocess.Popen([sys.executable, "-m", "daq.cli", "monitor", "--connect",
+    window = subprocess.Popen([sys.executable, "-m", "daq.app.cli", "monitor", "--connect",
                                endpoint], env=dict(os.environ, QT_QPA_PLATFORM="offscreen"),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     viewer = LiveFeed(endpoint, period_s=0.5).start()

@@ -48,7 +48,7 @@ def test_the_monitor_says_what_to_install_in_one_line(tmp_path):
     plugin = _plugin_needing(tmp_path, "libna64daq-gone.so.3")
     env = dict(os.environ, DISPLAY=":4242", QT_QPA_PLATFORM_PLUGIN_PATH=str(plugin.parent))
     env.pop("QT_QPA_PLATFORM", None)  # Qt would choose xcb on that display
-    r = subprocess.run([sys.executable, "-m", "daq.cli", "monitor", "--connect",
+    r = subprocess.run([sys.executable, "-m", "daq.app.cli", "monitor", "--connect",
                         "tcp://127.0.0.1:1"], env=env, capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 2, r.stderr

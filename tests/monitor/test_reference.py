@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from calib.conditions import Conditions
-from daq.config import ConfigError, to_dict
-from daq.daq_config import DaqConfig
-from daq.run_database import RunDatabase
+from calib.conditions import ConditionsWriter
+from daq.core.config_schema import ConfigError, to_dict
+from daq.core.run_database import RunDatabase
+from daq.processes.daq_config import DaqConfig
 from monitor import reference as ref
 from monitor import saved_histograms
 from monitor import snapshot as proto
@@ -39,7 +39,7 @@ def runs(tmp_path, detector, filler):
             db.close_run(run, state, {"balanced": state != "error"})
         if run < 4:
             _saved(detector, filler, tmp_path / f"run_{run:06d}.monitor.h5", run, shape * run)
-    cond = Conditions(db, detector)
+    cond = ConditionsWriter(db, detector)
     cond.write("hv_v", {"ECAL1:3:3": 1000.0}, 1, author="t", comment="HV A")
     cond.write("hv_v", {"ECAL1:3:3": 1020.0}, 2, 2, author="t", comment="HV B, run 2 only")
     yield db

@@ -3,8 +3,8 @@ outcome, events and EOT, the alarms raised per check (from the logbook), the ent
 
 import pytest
 
-from calib.conditions import Conditions
-from daq.run_database import RunDatabase
+from daq.conditions import Conditions
+from daq.core.run_database import RunDatabase
 from monitor.shift_summary import summary
 
 

@@ -12,7 +12,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from conftest import wait_until  # noqa: E402
 from PyQt5 import QtCore  # noqa: E402
 
-from daq.reco import event_record as er  # noqa: E402
+from daq.core import records as er  # noqa: E402
 from monitor import snapshot as proto  # noqa: E402
 from monitor.alarm_sound import AlarmSound  # noqa: E402
 from monitor.feeds import FileFeed, LiveFeed  # noqa: E402
@@ -56,7 +56,7 @@ def test_a_click_on_a_cell_opens_its_waveform(qtbot, file_window, detector):
 
 
 def test_the_file_mode_follows_a_growing_file(tmp_path, write_run, run_batches, detector):
-    from daq.ledger import spill_ledger, sum_ledgers
+    from daq.core.ledger import spill_ledger, sum_ledgers
 
     writer = write_run(tmp_path, spills=1, close=False)
     feed = FileFeed(tmp_path / "run_000007.h5").start()
@@ -151,8 +151,8 @@ def test_the_logbook_form_writes_the_entry_with_the_run_filled_in(qtbot, run_fil
                                                                   monkeypatch):
     from PyQt5 import QtWidgets
 
-    from calib.conditions import Conditions
-    from daq.run_database import RunDatabase
+    from calib.conditions import ConditionsWriter
+    from daq.core.run_database import RunDatabase
     from monitor.window import MonitorWindow, NoteWriter
 
     monkeypatch.setenv("NA64DAQ_DB", str(tmp_path / "c.db"))
@@ -172,7 +172,7 @@ def test_the_logbook_form_writes_the_entry_with_the_run_filled_in(qtbot, run_fil
     logbook._add()
     assert wait_until(lambda: "added" in logbook.last_answer, 10), logbook.last_answer
     db = RunDatabase(tmp_path / "c.db")
-    (entry,) = Conditions(db, feed.detector).entries()
+    (entry,) = ConditionsWriter(db, feed.detector).entries()
     db.close()
     assert entry["text"] == "[problem] ECAL 2-3 noisy since spill 40" and entry["run"] == 7
     assert wait_until(lambda: (window.redraw(), logbook.entries.rowCount())[1] == 1, 10)
@@ -181,14 +181,14 @@ def test_the_logbook_form_writes_the_entry_with_the_run_filled_in(qtbot, run_fil
 
 def test_the_logbook_shows_the_hv_in_force_as_cells(
         qtbot, run_file, tmp_path, monkeypatch, detector):
-    from calib.conditions import Conditions
-    from daq.run_database import RunDatabase
+    from calib.conditions import ConditionsWriter
+    from daq.core.run_database import RunDatabase
     from monitor.window import MonitorWindow
 
     monkeypatch.setenv("NA64DAQ_DB", str(tmp_path / "c.db"))
     hcal = [c.name for c in detector.channels if c.detector == "HCAL"]
     db = RunDatabase(tmp_path / "c.db")
-    cond = Conditions(db, detector)
+    cond = ConditionsWriter(db, detector)
     cond.write("hv_v", {name: 900.0 + k for k, name in enumerate(hcal)}, first_run=1,
                author="t", comment="test HVs")
     cond.write("reference_adc", {c.name: 500.0 for c in detector.channels

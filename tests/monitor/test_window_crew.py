@@ -158,8 +158,8 @@ def test_only_closed_spills_are_drawn_as_spills(tmp_path, write_run, qtbot, hear
 
 def test_the_logbook_shows_dates_its_form_follows_the_run_and_clears(file_window, tmp_path,
                                                                      monkeypatch, qtbot):
-    from calib.conditions import Conditions
-    from daq.run_database import RunDatabase
+    from daq.conditions import Conditions
+    from daq.core.run_database import RunDatabase
     from monitor.panels.logbook import LogbookPanel
     from monitor.window import NoteWriter
 

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from daq.app.bench.machine import description as machine_description
-from daq.detector import Detector
+from daq.core.detector import Detector
 
 BATCH_EVENTS = 1024
 
@@ -20,7 +20,7 @@ def reconstructed_sample(n_events: int = 8192):
     """Emulated events through the reconstruction once: (detector, reconstruction, events,
     reco table, channel table, samples), what the tap is fed with."""
     from daq.app.bench.reconstruction import emulated_batch
-    from daq.built_batch import BUILT_DTYPE
+    from daq.core.built_batch import BUILT_DTYPE
     from daq.reco.reconstruction import Reconstruction
 
     detector = Detector.load()
@@ -78,8 +78,8 @@ def live(detector: Detector, events, table, channels, samples, seconds: float,
     import sys
     import tempfile
 
-    from daq.config import load, to_dict
-    from daq.daq_config import DaqConfig, EndpointsSection
+    from daq.core.config_schema import load, to_dict
+    from daq.processes.daq_config import DaqConfig, EndpointsSection
     from monitor.app import qt_application
     from monitor.feeds import LiveFeed
     from monitor.window import MonitorWindow
@@ -95,7 +95,7 @@ def live(detector: Detector, events, table, channels, samples, seconds: float,
     config = os.path.join(tmp, "daq.json")
     with open(config, "w") as fh:
         json.dump(to_dict(cfg), fh)
-    tap = subprocess.Popen([sys.executable, "-m", "daq.process_main", "tap", "tap", config, ""])
+    tap = subprocess.Popen([sys.executable, "-m", "daq.processes.main", "tap", "tap", config, ""])
     import multiprocessing as mp
 
     ctx = mp.get_context("spawn")  # not fork: this process runs Qt
@@ -165,7 +165,7 @@ def _push(endpoint: str, events, table, channels, samples, rate_hz: float, stop,
     (as a worker does) when the tap is behind; the (time, seq) of those sent, at the end."""
     import zmq
 
-    from daq import built_batch
+    from daq.core import built_batch
 
     ctx = zmq.Context()
     sock = ctx.socket(zmq.PUSH)

@@ -14,15 +14,15 @@ from pathlib import Path
 import zmq
 
 from daq.app.bench.machine import description as machine_description
-from daq.config import load
-from daq.daq_config import DaqConfig
-from daq.detector import Detector
-from daq.run_database import RunDatabase
-from daq.supervisor import Supervisor
+from daq.core.config_schema import load
+from daq.core.detector import Detector
+from daq.core.run_database import RunDatabase
+from daq.processes.daq_config import DaqConfig
+from daq.processes.supervisor import Supervisor
 from emulator.config import EmulatorConfig
 from emulator.emulator import Emulator
+from emulator.frames_file import read_run, write_run
 from emulator.replay import Replay
-from emulator.run_file import read_run, write_run
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 

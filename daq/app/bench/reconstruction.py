@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from daq.config import load
-from daq.detector import Detector
+from daq.core.config_schema import load
+from daq.core.detector import Detector
 from daq.reco.reconstruction import Reconstruction
 
 

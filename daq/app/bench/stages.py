@@ -16,14 +16,14 @@ import h5py  # noqa: E402
 import hdf5plugin  # noqa: E402, F401
 import numpy as np  # noqa: E402
 
-from daq.config import load  # noqa: E402
-from daq.daq_config import DaqConfig  # noqa: E402
-from daq.detector import Detector  # noqa: E402
-from daq.event_builder import EventAssembler, warm_up  # noqa: E402
+from daq.building.assembler import EventAssembler, warm_up  # noqa: E402
+from daq.core.config_schema import load  # noqa: E402
+from daq.core.detector import Detector  # noqa: E402
+from daq.core.wire_format import FrameKind, decode  # noqa: E402
+from daq.processes.daq_config import DaqConfig  # noqa: E402
 from daq.reco.reconstruction import Reconstruction  # noqa: E402
 from daq.run_file import layout as L  # noqa: E402
 from daq.run_file.file_writer import FileHeader, RunFileWriter, WriterSettings  # noqa: E402
-from daq.wire_format import FrameKind, decode  # noqa: E402
 from emulator.config import EmulatorConfig  # noqa: E402
 from emulator.emulator import Batch, Emulator  # noqa: E402
 

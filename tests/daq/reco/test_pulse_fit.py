@@ -9,8 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-from daq.config import load
-from daq.pulse_shape import PulseTemplate
+from daq.core.config_schema import load
+from daq.core.pulse_shape import PulseTemplate
 from daq.reco import pulse_fit as pf
 from daq.reco.reco_config import RecoConfig
 from daq.reco.reconstruction import Reconstruction
@@ -170,7 +170,7 @@ def test_compiled_kernels_match_pure_python(detector, rich_emulator, tmp_path):
     reco, ch = rec(full, b.events[:12])
     script = (
         "import numpy as np, json, sys\n"
-        "from daq.detector import Detector\n"
+        "from daq.core.detector import Detector\n"
         "from daq.reco.reconstruction import Reconstruction\n"
         f"d = {str(tmp_path)!r}\n"
         "reco, ch = Reconstruction(Detector.load())(np.load(d + '/samples.npy'),"

@@ -8,11 +8,11 @@ import sys
 import numpy as np
 from conftest import compiled_after_warm_up
 
-from daq import built_batch
-from daq.reco import event_record as er
+from daq.core import built_batch
+from daq.core import records as er
+from daq.core.wire_format import TriggerKind
+from daq.processes.worker import tap_sample
 from daq.reco.reconstruction import Reconstruction
-from daq.wire_format import TriggerKind
-from daq.worker import tap_sample
 from emulator.config import ELECTRON, HADRON, SIGNAL
 
 
@@ -101,7 +101,7 @@ def test_signal_box_is_blinded_for_the_monitor(reconstructed, detector):
 
 
 def test_bench_reco_compares_the_three_on_the_same_waveforms():
-    out = subprocess.run([sys.executable, "-m", "daq.cli", "bench", "reco", "--json",
+    out = subprocess.run([sys.executable, "-m", "daq.app.cli", "bench", "reco", "--json",
                           "--events", "400", "--scipy-events", "40"],
                          capture_output=True, text=True, timeout=600, check=True)
     results = {r["name"]: r for r in json.loads(out.stdout)["results"]}
@@ -141,8 +141,8 @@ def test_after_warm_up_no_batch_as_a_worker_gets_it_needs_a_new_compilation(make
     np.save(tmp_path / "samples.npy", b.samples_in_map_order(em.detector))
     warm_up = """
         import numpy as np
-        from daq import built_batch
-        from daq.detector import Detector
+        from daq.core import built_batch
+        from daq.core.detector import Detector
         from daq.reco.reconstruction import Reconstruction
         detector = Detector.load()
         rec = Reconstruction(detector)
@@ -158,7 +158,7 @@ def test_after_warm_up_no_batch_as_a_worker_gets_it_needs_a_new_compilation(make
             result, _ = rec(batch.samples, batch.events)
             assert len(result) == n
     """
-    modules = [f"daq.reco.{m}" for m in ("calibration_constants", "event_class",
-                                         "event_record", "event_sums", "pulse_fit",
-                                         "reconstruction", "shower_shape")]
+    modules = ["daq.core.records"] + [f"daq.reco.{m}" for m in (
+        "calibration_constants", "event_class", "event_sums", "pulse_fit", "reconstruction",
+        "shower_shape")]
     assert compiled_after_warm_up(modules, warm_up, work) == []

@@ -2,9 +2,9 @@
 
 import numpy as np
 
-from daq.reco import event_record as er
+from daq.core import records as er
+from daq.core.wire_format import TriggerKind
 from daq.reco.simple_extraction import SimpleExtraction, peak_above_pedestal
-from daq.wire_format import TriggerKind
 from emulator.config import ELECTRON
 
 
@@ -53,8 +53,8 @@ def test_after_warm_up_no_batch_needs_a_new_compilation():
 
     warm_up = """
         import numpy as np
-        from daq import built_batch
-        from daq.detector import Detector
+        from daq.core import built_batch
+        from daq.core.detector import Detector
         from daq.reco.simple_extraction import SimpleExtraction
         detector = Detector.load()
         stub = SimpleExtraction(detector)

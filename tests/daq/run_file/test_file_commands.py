@@ -12,7 +12,7 @@ import h5py
 import numpy as np
 import pytest
 
-from daq.cli import main
+from daq.app.cli import main
 from daq.run_file import layout as L
 from daq.run_file.reader import RunReader
 
@@ -130,15 +130,15 @@ def test_reco_again_with_a_new_calibration_points_to_its_source(tmp_path, write_
 
 def test_reco_again_with_the_constants_in_force_in_the_conditions_database(
         tmp_path, write_run, detector, run_batches):
-    from calib.conditions import Conditions
+    from calib.conditions import ConditionsWriter
+    from daq.core.run_database import RunDatabase
     from daq.reco.calibration_constants import CalibrationConstants
-    from daq.run_database import RunDatabase
 
     out = write_run(tmp_path)
     nominal = CalibrationConstants.nominal(detector)
     ecal = [c.name for c in detector.channels if c.detector == "ECAL"]
     db = RunDatabase(tmp_path / "c.db")  # gains 10 % lower than assumed, from run 7 on
-    version = Conditions(db, detector).write("adc_per_gev", {
+    version = ConditionsWriter(db, detector).write("adc_per_gev", {
         n: 1 / (nominal.gev_per_adc[detector.index(n)] * 1.1) for n in ecal}, first_run=7)
     db.close()
     again = tmp_path / "again.h5"
@@ -154,14 +154,14 @@ def test_reco_again_with_the_constants_in_force_in_the_conditions_database(
 
 WRITER_THEN_KILL = textwrap.dedent("""
     import os, signal, sys, numpy as np
-    from daq.detector import Detector
+    from daq.core.detector import Detector
     from daq.run_file.file_writer import FileHeader, RunFileWriter, WriterSettings
     det = Detector.load()
     out = RunFileWriter(sys.argv[1], FileHeader(9, det, {}), WriterSettings(block_events=100))
     rng = np.random.default_rng(1)
     n_ch, n_s = det.n_channels, det.samples_per_channel
-    from daq.built_batch import BUILT_DTYPE
-    from daq.reco.event_record import CHANNEL_DTYPE, RECO_DTYPE
+    from daq.core.built_batch import BUILT_DTYPE
+    from daq.core.records import CHANNEL_DTYPE, RECO_DTYPE
     for k in range(int(sys.argv[2])):
         ev = np.zeros(50, BUILT_DTYPE); ev["event"] = np.arange(50) + 50 * k; ev["complete"] = 1
         s = rng.integers(0, 4096, (50, n_ch, n_s), dtype=np.uint16)

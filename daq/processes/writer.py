@@ -18,19 +18,19 @@ from typing import Any
 import numpy as np
 import zmq
 
-from calib.conditions import ask_database
-from daq import built_batch
-from daq.component import Component, drain
-from daq.config import to_dict
-from daq.daq_config import DaqConfig
-from daq.detector import Detector
-from daq.ledger import spill_ledger, sum_ledgers
-from daq.reco.event_record import CLASS_NAMES
-from daq.run_database import config_hash
+from daq.conditions import ask_database
+from daq.core import built_batch
+from daq.core.config_schema import to_dict
+from daq.core.detector import Detector
+from daq.core.ledger import spill_ledger, sum_ledgers
+from daq.core.process_shell import ProcessShell, drain
+from daq.core.records import CLASS_NAMES
+from daq.core.run_database import config_hash
+from daq.processes.daq_config import DaqConfig
+from daq.processes.worker import online_setup
 from daq.run_file import layout as L
 from daq.run_file.file_writer import FileHeader, RunFileWriter, WriterSettings
 from daq.run_file.spill_figures import SpillFigures
-from daq.worker import online_setup
 
 
 def run_header(run: int, cfg: DaqConfig, detector: Detector,
@@ -69,8 +69,8 @@ def run_end(ledger: dict[str, Any], classes: np.ndarray, started: float) -> dict
 
 def main(cfg: DaqConfig, detector: Detector, name: str = "writer",
          config_dict: dict[str, Any] | None = None) -> None:
-    comp = Component(name, cfg)
-    pull = comp.ctx.socket(zmq.PULL)
+    shell = ProcessShell.for_daq(name, cfg)
+    pull = shell.ctx.socket(zmq.PULL)
     pull.setsockopt(zmq.RCVHWM, 32)
     pull.bind(cfg.endpoints.writer)
     n_ch, n_s = detector.n_channels, detector.samples_per_channel
@@ -90,9 +90,9 @@ def main(cfg: DaqConfig, detector: Detector, name: str = "writer",
                          "orphan_events": 0, "foreign_items": 0, "failed": None,
                          "next_seq": 1, "waiting": 0, "run_done": None,
                          "ledger": None, "spill_ledger": None}
-    comp.counters = c
+    shell.counters = c
     last_flush = time.monotonic()
-    while not comp.exiting:
+    while not shell.exiting:
         if pull.poll(50):
             for batch in built_batch.decode_all(drain(pull, 32), n_ch, n_s, c):
                 key = (int(batch.header.get("run") or 0), batch.seq)
@@ -153,7 +153,7 @@ def main(cfg: DaqConfig, detector: Detector, name: str = "writer",
                 run, next_seq, ended = None, 1, run
                 expected = None if expected == ended else expected
                 if c["failed"]:  # HDF5 is not to be trusted after a failed write (below)
-                    comp.exiting = True
+                    shell.exiting = True
             if out is not None:
                 c["written_events"] = out.written_events
                 c["written_bytes"] = out.written_bytes
@@ -167,13 +167,13 @@ def main(cfg: DaqConfig, detector: Detector, name: str = "writer",
                 c["write_errors"] += 1
             c["failed"] = out.failed
             last_flush = time.monotonic()
-        cmd = comp.command()
+        cmd = shell.command()
         if cmd and cmd.get("cmd") == "run" and type(cmd.get("run")) is int:
             expected = cmd["run"]
-        comp.beat()
+        shell.beat()
     if out is not None:
         out.close(None)
-    comp.close()
+    shell.close()
     if c["failed"]:
         # After a failed write (disk full) the HDF5 library crashes in its own clean-up at
         # exit (h5py issue 914); everything that could be written is flushed and closed, so

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from daq.config import ConfigError, param, section
+from daq.core.config_schema import ConfigError, param, section
 from emulator.config import EmulatorConfig
 
 ENDPOINT = re.compile(r"(tcp://(\*|[^\s\[\]:/]+|\[([0-9A-Fa-f:.]+)\]):(\d{1,5})|ipc://[^\s]+)")

@@ -13,11 +13,11 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from daq.config import to_dict
+from daq.core.config_schema import to_dict
+from daq.core.wire_format import EVENT_DTYPE
 from daq.run_file.file_writer import append_rows
 from daq.run_file.layout import FORMAT as DAQ_FORMAT
 from daq.run_file.layout import RunFileError  # one error for every kind of run file
-from daq.wire_format import EVENT_DTYPE
 from emulator.config import CLASS_NAMES, RunSection
 from emulator.emulator import Batch, Emulator, SpillPlan
 
@@ -173,7 +173,7 @@ def read_daq_run(path: str | Path, verify_blocks: bool = True) -> EmulatedRun:
     start and end times and each source's share of the samples, in the batching of the
     configuration it was taken with. Replayed, an emulated run gives its original frames
     byte for byte (its incomplete events, if any, with zeros for the missing crates)."""
-    from daq.detector import Detector, DetectorMapError
+    from daq.core.detector import Detector, DetectorMapError
     from daq.run_file import layout as L
     from daq.run_file.verification import open_verified
 

@@ -21,13 +21,13 @@ from typing import Any
 
 import zmq
 
-from daq import heartbeat
-from daq.config import to_dict
-from daq.daq_config import DaqConfig
-from daq.detector import Detector
-from daq.ledger import written
-from daq.run_database import RunDatabase, RunDatabaseError
-from daq.run_description import describe, emulated_departures
+from daq.core import heartbeat
+from daq.core.config_schema import to_dict
+from daq.core.detector import Detector
+from daq.core.ledger import written
+from daq.core.run_database import RunDatabase, RunDatabaseError
+from daq.processes.daq_config import DaqConfig
+from daq.processes.run_description import describe, emulated_departures
 from daq.run_file.layout import monitor_file_name, truth_file_name
 
 #: (state, event) -> next state. Events are commands or what the supervisor observes.
@@ -172,7 +172,7 @@ class Supervisor:
         return proc
 
     def _spawn_component(self, role: str, name: str) -> Process:
-        return self._spawn(role, name, ["-m", "daq.process_main", role, name,
+        return self._spawn(role, name, ["-m", "daq.processes.main", role, name,
                                         str(self._config_file()), self.detector_path])
 
     def _spawn_worker(self) -> Process:
@@ -184,10 +184,10 @@ class Supervisor:
         if r.sources == "replay":
             pace = "0" if self.cfg.emulator.spill.time_compressed else str(
                 self.cfg.emulator.spill.pace)
-            argv = ["-m", "daq.cli", "replay", r.replay_file, "--source", str(sid), "--pace",
+            argv = ["-m", "daq.app.cli", "replay", r.replay_file, "--source", str(sid), "--pace",
                     pace, "--config", str(config), "--repeat", str(r.replay_repeat)]
         else:
-            argv = ["-m", "daq.cli", "emulate", "--source", str(sid), "--config", str(config)]
+            argv = ["-m", "daq.app.cli", "emulate", "--source", str(sid), "--config", str(config)]
             if not self.cfg.emulator.spill.time_compressed:
                 argv.append("--real-time")
             if sid == self.detector.source_ids[0]:  # one crate records the truth
@@ -273,7 +273,7 @@ class Supervisor:
         late)."""
         if self.cfg.run.sources != "emulator":
             return None
-        argv = [sys.executable, "-m", "daq.cli", "emulate", "--compile-only", "--config",
+        argv = [sys.executable, "-m", "daq.app.cli", "emulate", "--compile-only", "--config",
                 str(self._config_file(0))]
         if self.detector_path:
             argv += ["--detector", self.detector_path]
@@ -442,7 +442,7 @@ class Supervisor:
     def _logbook(self, text: str) -> None:
         """A run-control entry in the logbook (kind ``run``); a logbook that cannot be
         written is said, never fatal."""
-        from calib.conditions import Conditions, ConditionsError
+        from daq.conditions import Conditions, ConditionsError
 
         try:
             Conditions(self.db, self.detector).add_note(text[:1900], "run", "run control",
@@ -470,7 +470,7 @@ class Supervisor:
             png = path.with_suffix(".png")
             with open(log_path, "ab") as log:
                 popen = subprocess.Popen(
-                    [sys.executable, "-m", "daq.cli", "monitor", "--file", str(path),
+                    [sys.executable, "-m", "daq.app.cli", "monitor", "--file", str(path),
                      "--snapshot", str(png)], stdout=log, stderr=subprocess.STDOUT,
                     start_new_session=True, env=dict(os.environ, QT_QPA_PLATFORM="offscreen"))
             self.png_jobs.append(PngJob(self.run, png, popen, log_path))
@@ -595,7 +595,7 @@ class Supervisor:
     def add_note(self, request: dict[str, Any]) -> int:
         """A monitor's logbook note from another machine (``logbook`` request: text, kind,
         author, run), written by the same code as ``na64daq calib note``."""
-        from calib.conditions import Conditions, ConditionsError
+        from daq.conditions import Conditions, ConditionsError
 
         try:
             return Conditions(self.db, self.detector).add_note(
@@ -744,7 +744,7 @@ def serve(cfg: DaqConfig, detector_path: str | None = None) -> int:
     """``na64daq run``: configure, then answer run-control commands until ``shutdown`` (or
     SIGINT/SIGTERM/SIGHUP, or its output lost: the run is stopped, then the DAQ shut
     down)."""
-    from daq.terminal import Output, StopSignals, stop_reason
+    from daq.app.terminal import Output, StopSignals, stop_reason
 
     signals, output = StopSignals(), Output()
     sup = Supervisor(cfg, detector_path, log=lambda m: print(m, flush=True))

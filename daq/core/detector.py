@@ -40,6 +40,11 @@ MAX_PORT = 63
 MAX_BOARD_CHANNEL = 15
 ECAL_SIZE = 6
 HCAL_SIZE = 3
+#: design gains (pulse amplitude per deposited energy at the nominal HV, ADC/GeV) by detector
+#: type: what a run is reconstructed with before any calibration, and where the emulator's
+#: gains start; ``COUNTER`` is every beam, veto and muon counter
+NOMINAL_ADC_PER_GEV = {"ECAL0": 300.0, "ECAL1": 40.0, "HCAL": 30.0, "SRD": 40000.0,
+                       "COUNTER": 150000.0}
 
 
 class DetectorMapError(ValueError):
@@ -107,7 +112,7 @@ class Detector:
     def load(cls, path: str | Path | None = None) -> Detector:
         """Load the map from ``path``, or the map shipped with the package."""
         if path is None:
-            text = resources.files("daq").joinpath(DEFAULT_MAP).read_text(encoding="utf-8")
+            text = resources.files("daq.core").joinpath(DEFAULT_MAP).read_text(encoding="utf-8")
             where = f"<package>/{DEFAULT_MAP}"
         else:
             try:
@@ -245,6 +250,14 @@ class Detector:
         return cls(channels, sources, float(period), nsamp, adc_max, where, text)
 
     # -- questions ---------------------------------------------------------------------------
+    def nominal_adc_per_gev(self, by_type: dict[str, float] | None = None) -> np.ndarray:
+        """Per channel of the map, its type's design gain (ADC/GeV at the nominal HV), from
+        ``by_type`` (keys as :data:`NOMINAL_ADC_PER_GEV`) or the design values."""
+        by_type = by_type or NOMINAL_ADC_PER_GEV
+        return np.array([
+            by_type.get(f"ECAL{c.module}" if c.detector == "ECAL" else c.detector,
+                        by_type["COUNTER"]) for c in self.channels], np.float64)
+
     @property
     def n_channels(self) -> int:
         return len(self.channels)

@@ -8,7 +8,7 @@ from typing import Any
 
 import zmq
 
-from daq.config import ConfigError
+from daq.core.config_schema import ConfigError
 
 
 def ask(endpoint: str, command: str, timeout_s: float = 60.0, **fields: Any) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from daq.detector import Detector
+from daq.core.detector import Detector
 
 
 class ValueTableError(ValueError):

@@ -9,7 +9,7 @@ import math
 import sys
 from collections.abc import Callable
 
-from daq.config import in_interval, interval_text
+from daq.core.config_schema import in_interval, interval_text
 
 
 class OneLineParser(argparse.ArgumentParser):

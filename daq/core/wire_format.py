@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from crc32c import crc32c
 
-from daq.detector import Detector
+from daq.core.detector import Detector
 
 MAGIC = b"NA64"
 VERSION = 1
@@ -70,7 +70,12 @@ _NO_EVENTS.flags.writeable = _NO_SAMPLES.flags.writeable = False
 
 
 class FrameError(ValueError):
-    """A byte string is not a valid frame; the message says why."""
+    """A byte string is not a valid frame; the message says why, and ``reason`` names the
+    check that failed in a few words (the builder counts refused frames by it)."""
+
+    def __init__(self, message: str, reason: str = "undecodable"):
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass
@@ -150,7 +155,8 @@ def _buffer(part: Any) -> memoryview:
     try:
         view = memoryview(buf)
     except TypeError:
-        raise FrameError(f"message part of type {type(part).__name__} is not a buffer") from None
+        raise FrameError(f"message part of type {type(part).__name__} is not a buffer",
+                         "part") from None
     if view.ndim != 1 or view.itemsize != 1:
         view = view.cast("B")
     return view
@@ -175,116 +181,121 @@ def _decode(parts: Any, detector: Detector | None) -> Frame:
     if isinstance(parts, (bytes, bytearray, memoryview)):
         parts = [parts]
     if not isinstance(parts, Sequence) or isinstance(parts, str):
-        raise FrameError("a frame is a list of message parts or a byte string")
+        raise FrameError("a frame is a list of message parts or a byte string", "part")
     if not 1 <= len(parts) <= 3:
-        raise FrameError(f"a frame has 1 to 3 message parts, got {len(parts)}")
+        raise FrameError(f"a frame has 1 to 3 message parts, got {len(parts)}", "part")
     views = [_buffer(p) for p in parts]
     first = views[0]
     if len(first) < HEADER_SIZE:
-        raise FrameError(f"frame too short for a header: {len(first)} < {HEADER_SIZE} bytes")
+        raise FrameError(f"frame too short for a header: {len(first)} < {HEADER_SIZE} bytes",
+                         "too short")
     head = first[:HEADER_SIZE]
     (magic, version, kind, flags, source_id, n_ch, n_s, reserved, run, spill, n_ev, first_event,
      time_ns, payload_length, payload_crc, header_crc) = HEADER.unpack(head)
     if magic != MAGIC:
-        raise FrameError(f"bad magic {bytes(magic)!r}, expected {MAGIC!r}")
+        raise FrameError(f"bad magic {bytes(magic)!r}, expected {MAGIC!r}", "magic")
     if version != VERSION:
-        raise FrameError(f"unknown wire-format version {version} (this reader knows {VERSION})")
+        raise FrameError(f"unknown wire-format version {version} (this reader knows {VERSION})",
+                         "version")
     if crc32c(head[:_HEADER_CRC_SPAN]) != header_crc:
-        raise FrameError("header checksum mismatch")
+        raise FrameError("header checksum mismatch", "header checksum")
     try:
         kind = FrameKind(kind)
     except ValueError:
-        raise FrameError(f"unknown frame kind {kind}") from None
+        raise FrameError(f"unknown frame kind {kind}", "kind") from None
     if flags or reserved:
-        raise FrameError("reserved header fields are not zero")
+        raise FrameError("reserved header fields are not zero", "reserved")
 
     # payload: the rest of part 0 (stream form) or the following parts
     if len(views) == 1:
         payload_parts = [first[HEADER_SIZE:]] if len(first) > HEADER_SIZE else []
     else:
         if len(first) != HEADER_SIZE:
-            raise FrameError(f"header part is {len(first)} bytes, expected {HEADER_SIZE}")
+            raise FrameError(f"header part is {len(first)} bytes, expected {HEADER_SIZE}", "part")
         payload_parts = views[1:]
     have = sum(len(v) for v in payload_parts)
     if have != payload_length:
         raise FrameError(f"payload length mismatch: header says {payload_length} bytes, "
-                         f"frame has {have}")
+                         f"frame has {have}", "length")
     crc = 0
     for v in payload_parts:
         crc = crc32c(v, crc)
     if crc != payload_crc:
-        raise FrameError("payload checksum mismatch")
+        raise FrameError("payload checksum mismatch", "payload checksum")
 
     if detector is not None:
         try:
             src = detector.source(source_id)
         except KeyError:
-            raise FrameError(f"source id {source_id} is not in the detector map") from None
+            raise FrameError(f"source id {source_id} is not in the detector map",
+                             "source id") from None
         if n_ch != len(src.channels):
             raise FrameError(f"channel count {n_ch} does not match the map: source {source_id} "
-                             f"({src.name}) has {len(src.channels)} channels")
+                             f"({src.name}) has {len(src.channels)} channels", "channel count")
         if n_s != detector.samples_per_channel:
             raise FrameError(f"samples per channel {n_s} does not match the map's "
-                             f"{detector.samples_per_channel}")
+                             f"{detector.samples_per_channel}", "samples per channel")
 
     frame = Frame(kind, run, spill, source_id, n_ch, n_s, time_ns)
     if kind in CONTROL_KINDS:
         if n_ev or first_event:
-            raise FrameError(f"{kind.name} frame claims {n_ev} events")
+            raise FrameError(f"{kind.name} frame claims {n_ev} events", "event count")
         if len(views) > 2:
-            raise FrameError(f"{kind.name} frame has {len(views)} parts, expected 1 or 2")
+            raise FrameError(f"{kind.name} frame has {len(views)} parts, expected 1 or 2", "part")
         if payload_length:
             if payload_length > MAX_INFO_BYTES:
                 raise FrameError(f"{kind.name} info of {payload_length} bytes is longer than "
-                                 f"{MAX_INFO_BYTES}")
+                                 f"{MAX_INFO_BYTES}", "info")
             try:
                 info = json.loads(b"".join(bytes(v) for v in payload_parts).decode("utf-8"))
             except (UnicodeDecodeError, ValueError, RecursionError):
-                raise FrameError(f"{kind.name} info is not UTF-8 JSON") from None
+                raise FrameError(f"{kind.name} info is not UTF-8 JSON", "info") from None
             if not isinstance(info, dict):
-                raise FrameError(f"{kind.name} info is not a JSON object")
+                raise FrameError(f"{kind.name} info is not a JSON object", "info")
             for key in INFO_COUNTS:
                 value = info.get(key, 0)
                 if type(value) is not int or not 0 <= value < 2**32:
-                    raise FrameError(f"{kind.name} info {key!r} is not a count: {value!r}")
+                    raise FrameError(f"{kind.name} info {key!r} is not a count: {value!r}", "info")
             if type(info.get("stopped", False)) is not bool:
-                raise FrameError(f"{kind.name} info 'stopped' is not true or false")
+                raise FrameError(f"{kind.name} info 'stopped' is not true or false", "info")
             frame.info = info
         return frame
 
     # EVENTS
     if n_ev == 0:
-        raise FrameError("EVENTS frame with no events")
+        raise FrameError("EVENTS frame with no events", "event count")
     if n_ch == 0 or n_s == 0:
-        raise FrameError(f"EVENTS frame with {n_ch} channels x {n_s} samples")
+        raise FrameError(f"EVENTS frame with {n_ch} channels x {n_s} samples", "shape")
     table_len = n_ev * EVENT_DTYPE.itemsize
     samples_len = n_ev * n_ch * n_s * SAMPLE_DTYPE.itemsize
     if table_len + samples_len != payload_length:
         raise FrameError(f"payload length {payload_length} does not match {n_ev} events x "
-                         f"{n_ch} channels x {n_s} samples ({table_len + samples_len} bytes)")
+                         f"{n_ch} channels x {n_s} samples ({table_len + samples_len} bytes)",
+                         "length")
     if len(payload_parts) == 1:
         table_view = payload_parts[0][:table_len]
         samples_view = payload_parts[0][table_len:]
     elif len(payload_parts) == 2:
         table_view, samples_view = payload_parts
         if len(table_view) != table_len:
-            raise FrameError(f"event table part is {len(table_view)} bytes, expected {table_len}")
+            raise FrameError(f"event table part is {len(table_view)} bytes, expected {table_len}",
+                             "part")
     else:
-        raise FrameError("EVENTS frame without payload parts")
+        raise FrameError("EVENTS frame without payload parts", "part")
     events = np.frombuffer(table_view, dtype=EVENT_DTYPE)
     samples = np.frombuffer(samples_view, dtype=SAMPLE_DTYPE).reshape(n_ev, n_ch, n_s)
     if int(events["event"][0]) != first_event:
         raise FrameError(f"first_event {first_event} does not match the event table "
-                         f"({int(events['event'][0])})")
+                         f"({int(events['event'][0])})", "first event")
     trig = events["trigger"]
     if trig.min() < _TRIGGER_MIN or trig.max() > _TRIGGER_MAX:
         bad = int(trig[(trig < _TRIGGER_MIN) | (trig > _TRIGGER_MAX)][0])
-        raise FrameError(f"unknown trigger kind {bad} in event table")
+        raise FrameError(f"unknown trigger kind {bad} in event table", "trigger kind")
     if events["flags"].any() or events["reserved"].any():
-        raise FrameError("reserved event-table fields are not zero")
+        raise FrameError("reserved event-table fields are not zero", "reserved")
     if detector is not None and int(samples.max()) > detector.adc_max:
         raise FrameError(f"sample value {int(samples.max())} exceeds the ADC range "
-                         f"0..{detector.adc_max}")
+                         f"0..{detector.adc_max}", "exceeds the ADC range")
     frame.events = events
     frame.samples = samples
     return frame

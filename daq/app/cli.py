@@ -12,10 +12,10 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from daq.cli_arguments import COUNT, POSITIVE, RUN, OneLineParser, number
-from daq.config import ConfigError, describe, load
-from daq.detector import Detector, DetectorMapError
-from daq.wire_format import FrameError
+from daq.core.cli_arguments import COUNT, POSITIVE, RUN, OneLineParser, number
+from daq.core.config_schema import ConfigError, describe, load
+from daq.core.detector import Detector, DetectorMapError
+from daq.core.wire_format import FrameError
 
 DESCRIPTION = """\
 na64daq: data acquisition and online monitoring for an NA64-style missing-energy experiment
@@ -265,8 +265,8 @@ def _emulator(args: argparse.Namespace, extra: dict[str, Any] | None = None):
 
 
 def cmd_emulate_to_file(args: argparse.Namespace, extra: dict[str, Any] | None = None) -> int:
-    from emulator.run_file import read_run, write_run
-    from emulator.run_summary import summarize
+    from emulator.frames_file import read_run, write_run
+    from emulator.summary import summarize
 
     em = _emulator(args, extra)
     t0 = time.perf_counter()
@@ -283,7 +283,7 @@ def cmd_emulate_to_file(args: argparse.Namespace, extra: dict[str, Any] | None =
 
 
 def _daq_config(args: argparse.Namespace, extra: dict[str, Any] | None = None):
-    from daq.daq_config import DaqConfig
+    from daq.processes.daq_config import DaqConfig
 
     overrides = _overrides(args, prefix="emulator.")
     overrides.update(extra or {})
@@ -292,9 +292,9 @@ def _daq_config(args: argparse.Namespace, extra: dict[str, Any] | None = None):
 
 def cmd_demo(args: argparse.Namespace) -> int:
     cfg = _daq_config(args, {"writer.directory": args.out})
-    from daq.run_summary import end_progress, print_progress, print_summary
-    from daq.supervisor import PNG_WAIT_S, RunControlError, Supervisor
-    from daq.terminal import Output, StopSignals, stop_reason
+    from daq.app.terminal import Output, StopSignals, stop_reason
+    from daq.app.terminal_report import end_progress, print_progress, print_summary
+    from daq.processes.supervisor import PNG_WAIT_S, RunControlError, Supervisor
 
     def log(message: str) -> None:
         end_progress()
@@ -341,11 +341,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
+    from emulator.emulator import recorded_yields
     from monitor import app
 
     cfg = _daq_config(args)
     feed = app.open_feed(args.connect or cfg.endpoints.tap_publish, args.file,
-                         follow=not args.snapshot)
+                         follow=not args.snapshot, expected=recorded_yields)
     detector = getattr(feed, "detector", None) or Detector.load(args.detector)
     control = None if args.file else cfg.endpoints.control
     return app.run(feed, detector, args.snapshot, control, args.reference)
@@ -362,7 +363,7 @@ class MonitorWindowProcess:
         self.log_path = cfg.log_directory / "monitor-window.log"
         with open(self.log_path, "ab") as out:
             self.popen = subprocess.Popen(
-                [sys.executable, "-m", "daq.cli", "monitor", "--connect",
+                [sys.executable, "-m", "daq.app.cli", "monitor", "--connect",
                  cfg.endpoints.tap_publish.replace("*", "127.0.0.1")],
                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         print(f"monitor window starting on {cfg.endpoints.tap_publish} (its log: "
@@ -373,7 +374,7 @@ class MonitorWindowProcess:
         code = self.popen.poll()
         if code is None or self.said:
             return
-        from daq.supervisor import last_line
+        from daq.processes.supervisor import last_line
 
         self.said = True
         if code != 0:
@@ -382,7 +383,7 @@ class MonitorWindowProcess:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from daq.supervisor import serve
+    from daq.processes.supervisor import serve
 
     return serve(_daq_config(args), args.detector)
 
@@ -390,8 +391,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_ctl(args: argparse.Namespace) -> int:
     import json
 
-    from daq.daq_config import DaqConfig
-    from daq.run_control_client import ask
+    from daq.core.run_control_client import ask
+    from daq.processes.daq_config import DaqConfig
 
     cfg = load(DaqConfig, args.config)
     answer = ask(cfg.endpoints.control, args.action, args.timeout)
@@ -402,8 +403,8 @@ def cmd_ctl(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     import json
 
-    from daq.run_database import RunDatabase
-    from daq.run_summary import print_summary
+    from daq.app.terminal_report import print_summary
+    from daq.core.run_database import RunDatabase
 
     db = RunDatabase()
     rec = db.run(args.run)
@@ -481,7 +482,7 @@ def _emulate(args: argparse.Namespace, signals: _RunSignals) -> int:
             em.warm_up(ids)
         if not args.truth:
             return _publish(pub, em.frames(ids))
-        from emulator.run_file import EmulatedRunWriter
+        from emulator.frames_file import EmulatedRunWriter
 
         writer = EmulatedRunWriter(args.truth, em, with_samples=False)
         try:
@@ -506,8 +507,8 @@ def _recording_truth(items, writer):
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from emulator.config import EmulatorConfig
+    from emulator.frames_file import read_run
     from emulator.replay import Replay
-    from emulator.run_file import read_run
 
     cfg = load(EmulatorConfig, args.config, _overrides(args))
     detector = Detector.load(args.detector)
@@ -566,7 +567,7 @@ def cmd_detector(args: argparse.Namespace) -> int:
 
 def cmd_config(args: argparse.Namespace) -> int:
     from calib.calib_config import CalibConfig
-    from daq.daq_config import DaqConfig
+    from daq.processes.daq_config import DaqConfig
     from daq.reco.reco_config import RecoConfig
     from emulator.config import EmulatorConfig
 
@@ -669,7 +670,7 @@ def cmd_reco(args: argparse.Namespace) -> int:
             raise ConfigError(f"{args.calibration}: not JSON ({exc})") from None
     db = None
     if args.conditions:
-        from daq.run_database import RunDatabase
+        from daq.core.run_database import RunDatabase
 
         db = RunDatabase(args.db)
     try:
@@ -720,13 +721,13 @@ def main(argv: list[str] | None = None) -> int:
 def _is_user_error(exc: Exception) -> bool:
     if isinstance(exc, USER_ERRORS):
         return True
-    from calib.conditions import ConditionsError
     from calib.fit_figure import FigureError
     from calib.logbook import LogbookFormatError
-    from calib.value_table import ValueTableError
-    from daq.run_database import RunDatabaseError
+    from daq.conditions import ConditionsError
+    from daq.core.channel_table import ValueTableError
+    from daq.core.run_database import RunDatabaseError
+    from daq.processes.supervisor import RunControlError
     from daq.run_file.layout import RunFileError  # imported late: it pulls in h5py
-    from daq.supervisor import RunControlError
 
     return isinstance(exc, (RunFileError, RunDatabaseError, RunControlError, ConditionsError,
                             LogbookFormatError, ValueTableError, FigureError))

@@ -1,7 +1,8 @@
 """Event building: fragments of all sources grouped by (spill, event number), vectorised per
 frame, with incomplete events named, counted and bounded; see ``docs/run-control.md``.
 
-:class:`EventAssembler` is the logic (no sockets, tested on its own); :func:`main` is the process.
+:class:`EventAssembler` is the logic (no sockets, tested on its own); the process that feeds it
+from the sources' sockets is ``daq/processes/builder.py``.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from daq.built_batch import BUILT_DTYPE
-from daq.detector import Detector
-from daq.wire_format import Frame, FrameKind
+from daq.core.built_batch import BUILT_DTYPE
+from daq.core.detector import Detector
+from daq.core.wire_format import Frame, FrameKind
 
 
 @dataclass
@@ -496,57 +497,6 @@ def _as_slice(channels: np.ndarray) -> slice | None:
     return None
 
 
-class SourcePacer:
-    """Keeps the sources in step: a source too far ahead of the slowest live one is not read
-    (so it is back-pressured) until the others catch up. Without this, time-compressed
-    sources sharing a few cores drift apart by more than the building timeout."""
-
-    def __init__(self, source_ids, max_lead: int, stall_s: float):
-        self.max_lead = max_lead
-        self.stall_s = stall_s
-        self.position = dict.fromkeys(source_ids, 0)
-        self.last_seen = dict.fromkeys(source_ids, 0.0)
-        self.ended: set[int] = set()
-
-    def saw(self, sid: int, frame: Frame, now: float) -> None:
-        if frame.kind is FrameKind.SOR:
-            for s in self.position:  # a new run: every source gets the stall time to start
-                self.position[s] = 0
-                self.last_seen[s] = max(self.last_seen[s], now)
-            self.ended.clear()
-        elif frame.kind is FrameKind.EOR:
-            self.ended.add(sid)
-        elif frame.kind is FrameKind.EVENTS:
-            last = int(frame.events["event"][-1])
-            self.position[sid] = max(self.position[sid], frame.spill * 2**32 + last)
-        elif frame.kind is FrameKind.EOS:
-            self.position[sid] = max(self.position[sid], (frame.spill + 1) * 2**32)
-        self.last_seen[sid] = now
-
-    def readable(self, now: float) -> set[int]:
-        live = [self.position[s] for s in self.position
-                if s not in self.ended and now - self.last_seen[s] < self.stall_s]
-        if not live:
-            return set(self.position)
-        slowest = min(live)
-        return {s for s, p in self.position.items() if p - slowest <= self.max_lead}
-
-
-# --- the process ------------------------------------------------------------------------------
-
-_FRAME_ERROR_REASONS = ("magic", "version", "header checksum", "payload checksum", "length",
-                        "kind", "reserved", "source id", "channel count", "samples per channel",
-                        "exceeds the ADC range", "trigger kind", "info", "part", "too short")
-
-
-def frame_error_reason(message: str) -> str:
-    """A short, countable reason for a refused frame."""
-    for word in _FRAME_ERROR_REASONS:
-        if word in message:
-            return "undecodable: " + word
-    return "undecodable"
-
-
 def warm_up(detector: Detector) -> None:
     """Runs the builder's kernels once (JIT compile, or load their cache)."""
     sp = _Spill(1, len(detector.source_ids))
@@ -555,137 +505,3 @@ def warm_up(detector: Detector) -> None:
     take_fragments(ev, 0, 0, 0.0, np.zeros(1, np.uint8), np.zeros(1, np.uint64), sp.base,
                    sp.have, sp.block, sp.row, sp.t_first, sp.trigger, sp.time_ns, sp.done,
                    sp.last_event)
-
-
-def main(cfg, detector: Detector, name: str = "builder") -> None:
-    import time
-
-    import zmq
-
-    from daq import built_batch
-    from daq.component import Component, drain
-    from daq.wire_format import FrameError, decode
-
-    warm_up(detector)  # compile before the first heartbeat, not in the middle of a run
-    comp = Component(name, cfg, io_threads=2)  # its I/O moves every byte twice
-    ctx = comp.ctx
-    sources = {}
-    for sid in detector.source_ids:
-        s = ctx.socket(zmq.PULL)
-        s.setsockopt(zmq.RCVHWM, 32)
-        s.connect(cfg.source_endpoint(sid))
-        sources[s] = sid
-    work = ctx.socket(zmq.ROUTER)
-    work.setsockopt(zmq.ROUTER_MANDATORY, 1)
-    work.bind(cfg.endpoints.builder_work)
-    writer = ctx.socket(zmq.PUSH)
-    writer.connect(cfg.endpoints.writer)
-    b = cfg.builder
-    asm = EventAssembler(detector, b.timeout_s, b.max_pending_events, b.max_event_number,
-                         b.batch_events, b.spill_window)
-    queue: deque[tuple[int, list]] = deque()
-    inflight: dict[bytes, dict[int, list]] = {}
-    credit: dict[bytes, int] = {}
-    max_queue = 2 * cfg.workers.count * cfg.workers.prefetch + 4
-    seq = 0
-    built = requeued = 0
-    pace = SourcePacer(detector.source_ids, b.max_lead_events, b.stall_s)
-    last_collect = 0.0
-    poller = zmq.Poller()
-    poller.register(work, zmq.POLLIN)
-    poller.register(comp.commands, zmq.POLLIN)
-    polled: set[int] = set()  # the sources registered with the poller
-    by_id = {sid: s for s, sid in sources.items()}
-
-    def counters() -> None:  # before each heartbeat, not per batch
-        comp.counters = {"run": asm.run, "built_events": built, "pending_events": asm.pending,
-                         "rejected_between_runs": {str(k): v for k, v in
-                                                   asm.idle_rejected.items() if v},
-                         "queued_batches": len(queue), "requeued_batches": requeued,
-                         "in_flight": sum(len(v) for v in inflight.values()),
-                         "sources": asm.stats_dict(), "last_seq": seq}
-    comp.before_beat = counters
-    while not comp.exiting:
-        listening = set()
-        if len(queue) < max_queue:  # back-pressure: stop reading when the workers lag
-            listening = pace.readable(time.time())
-        for sid in listening ^ polled:
-            if sid in listening:
-                poller.register(by_id[sid], zmq.POLLIN)
-            else:
-                poller.unregister(by_id[sid])
-        polled = listening
-        ready = dict(poller.poll(50))
-        now = time.time()  # wall clock: also the monitor's latency reference
-        cmd = comp.command()  # before the frames: the run they may open is the command's
-        if cmd and cmd.get("cmd") == "run" and type(cmd.get("run")) is int:
-            asm.expect(cmd["run"])
-        elif cmd and cmd.get("cmd") == "worker_dead":
-            ident = str(cmd.get("worker")).encode()
-            lost = inflight.pop(ident, {})
-            credit.pop(ident, None)
-            queue.extendleft(reversed(sorted(lost.items())))
-            requeued += len(lost)
-        elif cmd and cmd.get("cmd") == "drain" and type(cmd.get("run")) is int:
-            asm.drain(cmd["run"], now)
-        asm.not_listening(set(sources.values()) - listening, now)
-        for s, sid in sources.items():
-            if s not in ready:
-                continue
-            for parts in drain(s, 16):
-                try:
-                    frame = decode(parts, detector)
-                except FrameError as exc:
-                    asm.reject(sid, frame_error_reason(str(exc)))
-                    continue
-                if asm.add(sid, frame, now):
-                    pace.saw(sid, frame, now)
-                if sid not in pace.readable(now):
-                    break
-        while work in ready:
-            try:
-                ident, verb, arg = work.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                break
-            except ValueError:
-                continue
-            if verb == b"ready":
-                credit[ident] = credit.get(ident, 0) + int(arg)
-                inflight.setdefault(ident, {})
-            elif verb == b"done":
-                inflight.get(ident, {}).pop(int(arg), None)
-                credit[ident] = credit.get(ident, 0) + 1
-        got_frames = any(s in ready for s in sources)
-        if got_frames or now - last_collect > 0.05:  # timeouts need only a coarse clock
-            asm.collect(now)
-            last_collect = now
-            if asm.draining and asm.sources_done(now):
-                asm.finish()
-        while asm.out:
-            kind, header, events, samples = asm.out.popleft()
-            if kind == "SOR":
-                seq = 0
-            seq += 1
-            if kind == "events":
-                built += header["n_events"]
-                queue.append((seq, built_batch.encode(dict(header, seq=seq, kind=kind), events,
-                                                      samples)))
-            else:  # lossless: may wait
-                comp.send(writer, built_batch.marker(seq, kind, header["run"], header["spill"],
-                                                     header["info"]))
-        while queue and credit:
-            ident = max(credit, key=credit.get)
-            if credit[ident] <= 0:
-                break
-            seq_out, parts = queue.popleft()
-            try:
-                work.send_multipart([ident, *parts], copy=False)
-            except zmq.ZMQError:  # that worker is gone: forget it, keep the batch
-                credit.pop(ident, None)
-                queue.appendleft((seq_out, parts))
-                queue.extendleft(reversed(sorted(inflight.pop(ident, {}).items())))
-                continue
-            credit[ident] -= 1
-            inflight.setdefault(ident, {})[seq_out] = parts
-        comp.beat()
-    comp.close()

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from daq.detector import Detector
-from daq.wire_format import TriggerKind
+from daq.core.detector import Detector
+from daq.core.wire_format import TriggerKind
 from emulator.config import CLASS_NAMES, ELECTRON
-from emulator.run_file import EmulatedRun
+from emulator.frames_file import EmulatedRun
 
 
 def summarize(run: EmulatedRun, detector: Detector, elapsed_s: float | None = None) -> str:

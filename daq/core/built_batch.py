@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from daq.reco.event_record import CHANNEL_DTYPE, RECO_DTYPE
+from daq.core.records import CHANNEL_DTYPE, RECO_DTYPE
 
 BUILT_DTYPE = np.dtype([("spill", "<u4"), ("event", "<u4"), ("trigger", "u1"),
                         ("complete", "u1"), ("missing", "<u2"), ("trigger_time_ns", "<u8")])

@@ -10,12 +10,12 @@ import time
 import numpy as np
 import zmq
 
-from calib.conditions import ConditionsError, ask_database, blinded, in_force
-from daq import built_batch
-from daq.component import Component, drain
-from daq.daq_config import DaqConfig
-from daq.detector import Detector
-from daq.worker import online_setup
+from daq.conditions import ConditionsError, ask_database, blinded, in_force
+from daq.core import built_batch
+from daq.core.detector import Detector
+from daq.core.process_shell import ProcessShell, drain
+from daq.processes.daq_config import DaqConfig
+from daq.processes.worker import online_setup
 from emulator.emulator import expected_yields
 from monitor import saved_histograms
 from monitor import snapshot as proto
@@ -72,7 +72,7 @@ def histogram_server(cfg: DaqConfig, detector: Detector) -> HistogramServer:
 def _alarm_baseline(detector: Detector, run: int | None):
     """The reference run's histograms for the alarms' first spills, or None (no database,
     no reference, a damaged file: the alarms then wait for the run's own spills)."""
-    from daq.run_database import RunDatabase, RunDatabaseError
+    from daq.core.run_database import RunDatabase, RunDatabaseError
     from monitor.reference import alarm_baseline
 
     try:
@@ -113,11 +113,11 @@ class ConditionsAlarmStore:
 def main(cfg: DaqConfig, detector: Detector, name: str = "tap") -> None:
     server = histogram_server(cfg, detector)
     server.filler.warm_up()  # compile before the first heartbeat, not in the middle of a run
-    comp = Component(name, cfg)
-    pull = comp.ctx.socket(zmq.PULL)
+    shell = ProcessShell.for_daq(name, cfg)
+    pull = shell.ctx.socket(zmq.PULL)
     pull.setsockopt(zmq.RCVHWM, 4)
     pull.bind(cfg.endpoints.tap)
-    pub = comp.ctx.socket(zmq.PUB)
+    pub = shell.ctx.socket(zmq.PUB)
     pub.setsockopt(zmq.SNDHWM, 2)  # a slow viewer loses snapshots; the tap never waits
     pub.setsockopt(zmq.LINGER, 0)
     pub.bind(cfg.endpoints.tap_publish)
@@ -125,9 +125,9 @@ def main(cfg: DaqConfig, detector: Detector, name: str = "tap") -> None:
     frozen = False
     c = server.counters
     c.update(frozen=False, offered=None, dropped=None)
-    comp.counters = c
+    shell.counters = c
     latency = LatencyRecord(c)
-    comp.before_beat = latency.update_counters
+    shell.before_beat = latency.update_counters
     period_s = 1.0 / cfg.tap.publish_hz
     next_publish = time.monotonic() + period_s
 
@@ -142,12 +142,12 @@ def main(cfg: DaqConfig, detector: Detector, name: str = "tap") -> None:
             server.add_batch(int(b.header.get("run") or 0), int(b.header["spill"]),
                              b.events, b.reco, b.channels, b.samples, rows)
 
-    while not comp.exiting:
+    while not shell.exiting:
         if not frozen and pull.poll(20):
             take()
         elif frozen:
             time.sleep(0.05)
-        cmd = comp.command()
+        cmd = shell.command()
         if cmd and cmd.get("cmd") in ("freeze", "unfreeze"):
             frozen = cmd["cmd"] == "freeze"
             c["frozen"] = frozen
@@ -159,7 +159,7 @@ def main(cfg: DaqConfig, detector: Detector, name: str = "tap") -> None:
             c["run_summary"] = server.run_summary()
             c["saved"] = _save(server, str(cmd.get("path", "")))
             c["saved_run"] = server.run
-            comp.beat(force=True)
+            shell.beat(force=True)
         elif cmd and cmd.get("cmd") == "alarm" and isinstance(cmd.get("request"), dict):
             try:
                 server.alarms.command(cmd["request"])
@@ -176,8 +176,8 @@ def main(cfg: DaqConfig, detector: Detector, name: str = "tap") -> None:
                 pub.send_multipart(server.snapshot(), zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 pass
-        comp.beat()
-    comp.close()
+        shell.beat()
+    shell.close()
 
 
 def _save(server: HistogramServer, path: str) -> str:

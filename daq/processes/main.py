@@ -1,5 +1,5 @@
 """Entry point of the DAQ's processes, as the supervisor starts them:
-``python -m daq.process_main ROLE NAME CONFIG.json [DETECTOR.toml]``."""
+``python -m daq.processes.main ROLE NAME CONFIG.json [DETECTOR.toml]``."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import faulthandler
 import json
 import sys
 
-from daq.config import load
-from daq.daq_config import DaqConfig
-from daq.detector import Detector
+from daq.core.config_schema import load
+from daq.core.detector import Detector
+from daq.processes.daq_config import DaqConfig
 
 
 def main(argv: list[str]) -> None:
@@ -18,18 +18,18 @@ def main(argv: list[str]) -> None:
     detector = Detector.load(argv[3] if len(argv) > 3 and argv[3] else None)
     cfg = load(DaqConfig, config_path)
     if role == "builder":
-        from daq.event_builder import main as run
+        from daq.processes.builder import main as run
     elif role == "worker":
-        from daq.worker import main as run
+        from daq.processes.worker import main as run
     elif role == "writer":
-        from daq.writer import main as writer_main
+        from daq.processes.writer import main as writer_main
 
         with open(config_path) as fh:
             config_dict = json.load(fh)
         writer_main(cfg, detector, name, config_dict)
         return
     elif role == "tap":
-        from daq.monitor_tap import main as run
+        from daq.processes.tap import main as run
     else:
         raise SystemExit(f"unknown role {role!r}")
     run(cfg, detector, name)

@@ -4,7 +4,7 @@ crew must never take an emulated fault, or a boosted yield, for the detector's."
 
 from __future__ import annotations
 
-from daq.daq_config import DaqConfig
+from daq.processes.daq_config import DaqConfig
 
 BOOSTS = ("electronuclear_boost", "dimuon_boost", "signal_boost")
 CHANNEL_FAULTS = {  # key -> how it reads, given the faults section

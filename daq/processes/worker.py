@@ -14,15 +14,15 @@ from collections import deque
 import numpy as np
 import zmq
 
-from daq import built_batch
-from daq.component import Component
-from daq.daq_config import DaqConfig
-from daq.detector import Detector
+from daq.core import built_batch
+from daq.core.detector import Detector
+from daq.core.process_shell import ProcessShell
+from daq.processes.daq_config import DaqConfig
+from daq.reco.blinding import blind
 from daq.reco.calibration_constants import CalibrationConstants
 from daq.reco.reco_config import RecoConfig
 from daq.reco.reconstruction import Reconstruction
 from daq.reco.simple_extraction import SimpleExtraction
-from monitor.histograms import blind
 
 
 def tap_sample(batch: built_batch.BuiltBatch, reco: np.ndarray, channels: np.ndarray,
@@ -44,10 +44,11 @@ def online_setup(cfg: DaqConfig, detector: Detector, run: int | None = None
     """What the workers reconstruct run ``run`` with: the nominal constants, updated by what
     the conditions database (``NA64DAQ_DB``) has in force for the run. The writer records the
     same in the run file."""
-    constants = CalibrationConstants.nominal(detector, cfg.emulator.gains)
+    constants = CalibrationConstants.nominal(
+        detector, cfg.emulator.gains.nominal_adc_per_gev(detector))
     config = RecoConfig()
     if run is not None:
-        from calib.conditions import ask_database, blinded
+        from daq.conditions import ask_database, blinded
 
         constants = ask_database(detector, lambda c: c.constants(run, constants)) or constants
         if not blinded(detector, run):  # the logbook records the run as unblinded
@@ -69,8 +70,8 @@ def main(cfg: DaqConfig, detector: Detector, name: str) -> None:
     reco = reconstruction(cfg, detector)
     run = None  # the constants are those of this run
     reco.warm_up()  # compile before the first heartbeat, not in the middle of a run
-    comp = Component(name, cfg)
-    ctx = comp.ctx
+    shell = ProcessShell.for_daq(name, cfg)
+    ctx = shell.ctx
     dealer = ctx.socket(zmq.DEALER)
     dealer.setsockopt(zmq.IDENTITY, name.encode())
     dealer.connect(cfg.endpoints.builder_work)
@@ -86,10 +87,10 @@ def main(cfg: DaqConfig, detector: Detector, name: str) -> None:
     unacked: deque[tuple[int, zmq.MessageTracker]] = deque()
     c = {"batches": 0, "events": 0, "rejected_batches": 0, "tap_sent": 0, "tap_dropped": 0,
          "busy_s": 0.0}
-    comp.counters = c
+    shell.counters = c
     poller = zmq.Poller()
     poller.register(dealer, zmq.POLLIN)
-    while not comp.exiting:
+    while not shell.exiting:
         ready = dict(poller.poll(20))
         if dealer in ready:
             parts = dealer.recv_multipart(copy=False)
@@ -105,7 +106,7 @@ def main(cfg: DaqConfig, detector: Detector, name: str) -> None:
             result, channels = reco(batch.samples, batch.events)
             header = dict(batch.header, worker=name)
             table = channels.table()
-            tracker = comp.send(writer, built_batch.encode(header, batch.events, batch.samples,
+            tracker = shell.send(writer, built_batch.encode(header, batch.events, batch.samples,
                                                           result, table),
                                 copy=False, track=True)
             unacked.append((batch.seq, tracker))
@@ -123,6 +124,6 @@ def main(cfg: DaqConfig, detector: Detector, name: str) -> None:
         while unacked and unacked[0][1].done:
             seq, _ = unacked.popleft()
             dealer.send_multipart([b"done", str(seq).encode()])
-        comp.command()
-        comp.beat()
-    comp.close()
+        shell.command()
+        shell.beat()
+    shell.close()

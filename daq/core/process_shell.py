@@ -1,5 +1,6 @@
-"""What every DAQ process shares: a ZeroMQ context, heartbeats with its counters to the
-supervisor, and the supervisor's commands (``docs/run-control.md``)."""
+"""The shell of every DAQ process: a ZeroMQ context, heartbeats with its counters to the
+supervisor, the supervisor's commands, a lossless send that keeps beating, and an end when
+orphaned (``docs/run-control.md``)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,7 @@ from typing import Any
 
 import zmq
 
-from daq import heartbeat
-from daq.daq_config import DaqConfig
+from daq.core import heartbeat
 
 
 def drain(sock: zmq.Socket, limit: int) -> Iterator[list[zmq.Frame]]:
@@ -26,18 +26,19 @@ def drain(sock: zmq.Socket, limit: int) -> Iterator[list[zmq.Frame]]:
             return
 
 
-class Component:
-    def __init__(self, name: str, cfg: DaqConfig, io_threads: int = 1):
+class ProcessShell:
+    def __init__(self, name: str, heartbeat_endpoint: str, commands_endpoint: str,
+                 heartbeat_s: float, io_threads: int = 1):
         self.name = name
-        self.cfg = cfg
+        self.heartbeat_s = heartbeat_s
         self.ctx = zmq.Context(io_threads=io_threads)
         self.heartbeat = self.ctx.socket(zmq.PUSH)
         self.heartbeat.setsockopt(zmq.SNDHWM, 10)
         self.heartbeat.setsockopt(zmq.LINGER, 500)
-        self.heartbeat.connect(cfg.endpoints.heartbeat)
+        self.heartbeat.connect(heartbeat_endpoint)
         self.commands = self.ctx.socket(zmq.SUB)
         self.commands.setsockopt(zmq.SUBSCRIBE, b"")
-        self.commands.connect(cfg.endpoints.commands)
+        self.commands.connect(commands_endpoint)
         self.counters: dict[str, Any] = {}
         self.exiting = False
         self.parent = os.getppid()  # the supervisor: if it dies, we must not live on
@@ -45,6 +46,12 @@ class Component:
         #: called before each heartbeat, for counters too costly to keep current per batch
         self.before_beat: Callable[[], None] | None = None
         signal.signal(signal.SIGTERM, self._on_term)
+
+    @classmethod
+    def for_daq(cls, name: str, cfg: Any, io_threads: int = 1) -> ProcessShell:
+        """The shell of a process of the DAQ configured by ``cfg`` (a ``DaqConfig``)."""
+        return cls(name, cfg.endpoints.heartbeat, cfg.endpoints.commands, cfg.run.heartbeat_s,
+                   io_threads)
 
     def _on_term(self, *_: Any) -> None:
         self.exiting = True
@@ -54,7 +61,7 @@ class Component:
         now = time.monotonic()
         if not force and now < self._next_beat:
             return
-        self._next_beat = now + self.cfg.run.heartbeat_s
+        self._next_beat = now + self.heartbeat_s
         if os.getppid() != self.parent:  # orphaned: nobody will ever stop us, so stop
             self.exiting = True
         if self.before_beat is not None:

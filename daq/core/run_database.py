@@ -1,6 +1,6 @@
 """The run database: run numbers that only increase, and one record per run (SQLite).
 
-The same file holds the conditions and the logbook (``calib/conditions.py``); the schema of the
+The same file holds the conditions and the logbook (``daq/conditions.py``); the schema of the
 whole file and its migrations live here (``docs/run-control.md``, ``docs/conditions.md``).
 """
 
