@@ -59,7 +59,7 @@ def checked_spills(settings: dict[str, Any], spills: int, run: int,
     cfg = load(EmulatorConfig, None, {"run.number": run, **settings})
     em = Emulator(cfg, detector)
     rec = Reconstruction(detector)
-    server = HistogramServer(detector, HistogramFiller.for_reco(
+    server = HistogramServer(detector, HistogramFiller(
         detector, rec.constants.gev_per_adc, rec.cfg))
     if reference_server is not None:
         from monitor import snapshot as proto

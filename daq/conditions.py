@@ -18,6 +18,7 @@ from daq.core.config_schema import in_interval, interval_text
 from daq.core.detector import Detector
 from daq.core.run_database import RunDatabase, RunDatabaseError
 from daq.reco.calibration_constants import CalibrationConstants
+from daq.reco.reco_config import RecoConfig
 
 T = TypeVar("T")
 
@@ -317,16 +318,29 @@ def in_force(detector: Detector, kind: str, run: int | None) -> np.ndarray | Non
                      float(version.values[c.name]) for c in detector.channels])
 
 
-def blinded(detector: Detector, run: int | None) -> bool:
-    """Whether the signal box of ``run`` is hidden from the monitor: always, unless the
+def blinded(detector: Detector, run: int | None, configured: bool = True) -> bool:
+    """Whether the signal box of ``run`` is hidden from the monitor: always when the
+    reconstruction's configuration blinds (``configured``, reco.classes.blinded), unless the
     conditions database records the run as unblinded (no database: blinded)."""
-    from daq.reco.reco_config import RecoConfig
-
-    if not RecoConfig().classes.blinded:
+    if not configured:
         return False
     if run is None:
         return True
     return not ask_database(detector, lambda c: c.unblinded(run))
+
+
+def reconstruction_in_force(detector: Detector, run: int | None, config: RecoConfig,
+                            nominal: CalibrationConstants
+                            ) -> tuple[RecoConfig, CalibrationConstants]:
+    """What run ``run`` is reconstructed with: ``config`` with the blinding the logbook
+    records for the run, and ``nominal`` updated by the constants in force for it (no run,
+    or no database: as given)."""
+    if run is None:
+        return config, nominal
+    constants = ask_database(detector, lambda c: c.constants(run, nominal)) or nominal
+    if config.classes.blinded and not blinded(detector, run):  # recorded as unblinded
+        config = replace(config, classes=replace(config.classes, blinded=False))
+    return config, constants
 
 
 def diff(old: Version, new: Version) -> list[tuple[str, float | None, float | None]]:

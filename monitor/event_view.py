@@ -15,6 +15,7 @@ from daq.core import records as er
 from daq.core.config_schema import ConfigError
 from daq.core.detector import Detector
 from daq.reco.calibration_constants import CalibrationConstants
+from daq.reco.reco_config import recorded
 from daq.run_file import layout as L
 from daq.run_file.reader import RunReader
 from monitor.histograms import PLANE_GEV
@@ -65,6 +66,8 @@ class RunEvents:
                                            f"{path} map")
         self.constants = CalibrationConstants.from_dict(
             self.reader.provenance_json("calibration"), self.detector.n_channels)
+        #: what the run was reconstructed with (its pulse shape, cuts)
+        self.reco_config = recorded(self.reader.provenance_json("reco_config", missing_ok=True))
 
     def close(self) -> None:
         self.reader.close()

@@ -14,9 +14,10 @@ import numpy as np
 import zmq
 
 from daq.conditions import blinded, in_force
+from daq.core.config_schema import ConfigError
 from daq.core.detector import Detector
 from daq.reco.calibration_constants import CalibrationConstants
-from daq.reco.reco_config import RecoConfig
+from daq.reco.reco_config import recorded
 from daq.run_file import layout as L
 from daq.run_file.reader import RunReader
 from monitor import snapshot as proto
@@ -136,10 +137,13 @@ class FileFeed(Feed):
         self.detector = Detector.from_text(run.provenance("detector_map"), f"{path} map")
         constants = CalibrationConstants.from_dict(run.provenance_json("calibration"),
                                                    self.detector.n_channels)
-        self.server = HistogramServer(self.detector, HistogramFiller.for_reco(
-            self.detector, constants.gev_per_adc_in_force(),
-            RecoConfig()),  # the cuts in force now, blinding included
-            blinding=lambda r: blinded(self.detector, r))
+        try:
+            config = recorded(run.provenance_json("reco_config", missing_ok=True))
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+        self.server = HistogramServer(self.detector, HistogramFiller(
+            self.detector, constants.gev_per_adc_in_force(), config),  # the run's own cuts
+            blinding=lambda r: blinded(self.detector, r, config.classes.blinded))
         self.server.reference_for = lambda r: reference(
             constants, *(expected or _no_yields)(
                 run.provenance_json("daq_config", missing_ok=True) or {}, self.detector),

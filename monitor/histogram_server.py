@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from daq.core.config_schema import to_dict
 from daq.core.detector import Detector
 from daq.core.ledger import COUNTS
 from daq.reco.blinding import blind
@@ -22,7 +23,6 @@ from monitor.alarm_checks import StateData
 from monitor.alarm_handler import AlarmHandler
 from monitor.histograms import (
     CLASS_BINS,
-    PEDESTAL_SAMPLES,
     TRIGGER_NAMES,
     EventSample,
     HistogramFiller,
@@ -152,7 +152,7 @@ class HistogramServer:
         w = self.waveform_info
         w["spill"][delivered] = spill
         w["event"][delivered] = events["event"][rows[-1]]
-        w["pedestal_adc"][delivered] = last[delivered, :PEDESTAL_SAMPLES].mean(1)
+        w["pedestal_adc"][delivered] = last[delivered, :self.filler.pedestal_samples].mean(1)
         if channels is not None:
             ch = channels[rows[-1]]
             for name in ("amplitude_adc", "time_ns", "flags"):
@@ -234,6 +234,7 @@ class HistogramServer:
                   "exposure": exposure,
                   "spill": self.spill, "closed_spills": self.closed_spills,
                   "blinded": self.filler.blinded,
+                  "reco_config": to_dict(self.filler.reco),
                   "counters": dict(self.counters), "spills": rows,
                   "waveforms": {k: _json_floats(v) for k, v in self.waveform_info.items()},
                   "daq": self.daq, "reference": self.reference,

@@ -12,7 +12,7 @@ from numba import njit
 from daq.core import records as er
 from daq.core.detector import Detector
 from daq.core.wire_format import TriggerKind
-from daq.reco.reco_config import CandidateSection, RecoConfig
+from daq.reco.reco_config import RecoConfig
 
 PHYSICS, CALIBRATION = int(TriggerKind.PHYSICS), int(TriggerKind.CALIBRATION)
 RANDOM, LED = int(TriggerKind.RANDOM), int(TriggerKind.LED)
@@ -28,7 +28,6 @@ PEAK_WINDOW = (0.8, 1.2)  # E/E_beam (corrected) of the drift histogram's electr
 QUIET_ADC = 10.0  # pre-signal even (and odd) samples within this: a pedestal without a tail
 EVENT_SAMPLE_PER_BIN = 4  # event identifiers kept per bin of the energy plane
 EVENT_SAMPLE_PER_CLASS = 32
-PEDESTAL_SAMPLES = 6  # the reconstruction's pedestal.samples (pre-signal samples)
 
 PLANE_GEV = (0.0, 150.0, 150)
 CALIBRATION_GEV = (0.0, 150.0, 300)
@@ -268,33 +267,26 @@ class HistogramFiller:
     """Fills a :class:`HistogramSet` from batches; holds what the kernels need to know of the
     detector and the configuration."""
 
-    def __init__(self, detector: Detector, gev_per_adc: np.ndarray, beam_energy_gev: float,
-                 box_ecal_gev: float, box_hcal_gev: float, blinded: bool,
-                 candidate: CandidateSection | None = None,
-                 pileup_flag: int = er.EV_PILEUP_OURS):
+    def __init__(self, detector: Detector, gev_per_adc: np.ndarray, reco: RecoConfig):
+        """``reco``: the run's reconstruction configuration, whose class cuts, blinding,
+        candidate selection, pileup rule and pedestal samples the histograms follow."""
         self.detector = detector
-        c = candidate or CandidateSection()
+        self.reco = reco
+        c = reco.candidate
         self.cuts = np.array([c.srd_module_min_gev, c.srd_module_max_gev, c.veto_max_gev,
                               c.shape_chi2_max])
-        self.pileup_flag = int(pileup_flag)
+        self.pileup_flag = er.EV_PILEUP_OURS if reco.pileup.method == "ours" else \
+            er.EV_PILEUP_NA64
         self.specs = histogram_specs(detector.n_channels)
         self.gev_per_adc = np.asarray(gev_per_adc, np.float64)
-        self.beam_energy_gev = float(beam_energy_gev)
-        self.box = (float(box_ecal_gev), float(box_hcal_gev))
-        self.blinded = bool(blinded)
+        k = reco.classes
+        self.beam_energy_gev = float(k.beam_energy_gev)
+        self.box = (float(k.signal_ecal_max_gev), float(k.signal_hcal_max_gev))
+        self.blinded = bool(k.blinded)
+        self.pedestal_samples = reco.pedestal.samples
         sources = list(detector.source_ids)
         self.source_bit = np.array([sources.index(c.source) for c in detector.channels],
                                    np.int64)
-
-    @classmethod
-    def for_reco(cls, detector: Detector, gev_per_adc: np.ndarray,
-                 reco: RecoConfig) -> HistogramFiller:
-        """The filler of the reconstruction's class cuts, blinding, candidate selection and
-        pileup rule."""
-        c = reco.classes
-        pileup = er.EV_PILEUP_OURS if reco.pileup.method == "ours" else er.EV_PILEUP_NA64
-        return cls(detector, gev_per_adc, c.beam_energy_gev, c.signal_ecal_max_gev,
-                   c.signal_hcal_max_gev, c.blinded, reco.candidate, pileup)
 
     def warm_up(self) -> None:
         """Compile (or load from the cache) both kernels for batches of one event and of
@@ -330,7 +322,7 @@ class HistogramFiller:
                           a["channel_events"], a["channel_hits"], a["channel_energy_sum"],
                           a["channel_time_sum"], a["channel_led"])
         if waveforms is not None and len(waveforms):
-            pre = waveforms[:, :, :PEDESTAL_SAMPLES].astype(np.float64)
+            pre = waveforms[:, :, :self.pedestal_samples].astype(np.float64)
             delivered = pre.max(2) > 0  # a missing source's channels are all 0
             for half in (pre[:, :, 0::2], pre[:, :, 1::2]):  # no pileup tail in either
                 delivered &= half.max(2) - half.min(2) <= QUIET_ADC

@@ -7,14 +7,15 @@ from typing import Any
 
 import numpy as np
 
-from daq.reco.reco_config import RecoConfig
+from daq.reco.reco_config import SrdSection
 from monitor.histograms import DRIFT_S
 from monitor.snapshot import Snapshot
 
-_srd = RecoConfig().srd
-#: Side-band tags scaled to the in-time window's width: the accidental tags expected in it
-#: (``docs/reconstruction.md``, SRD: 1,814 side-band tags gave 45.3 accidentals)
-SIDEBAND_TO_WINDOW = 2 * _srd.window_ns / (_srd.sideband_hi_ns - _srd.sideband_lo_ns)
+
+def sideband_to_window(srd: SrdSection) -> float:
+    """Side-band tags scaled to the in-time window's width: the accidental tags expected in
+    it (``docs/reconstruction.md``, SRD: 1,814 side-band tags gave 45.3 accidentals)."""
+    return 2 * srd.window_ns / (srd.sideband_hi_ns - srd.sideband_lo_ns)
 
 CHANNEL_QUANTITIES = {  # name -> (label, unit)
     "occupancy": ("occupancy", "hits/event"),
@@ -66,7 +67,8 @@ def spill_series(snap: Snapshot) -> dict[str, np.ndarray]:
     col["dimuons"] = tags[:, 3]  # muon-tagged physics triggers, pileup or not
     col["dimuons_per_1e9_eot"] = _ratio(col["dimuons"] * prescale * 1e9, col["eot"])
     col["srd_fraction"] = _ratio(tags[:, 1], tags[:, 0])
-    col["srd_accidental_fraction"] = _ratio(tags[:, 2], tags[:, 0]) * SIDEBAND_TO_WINDOW
+    col["srd_accidental_fraction"] = _ratio(tags[:, 2], tags[:, 0]) * sideband_to_window(
+        snap.reco_config.srd)
     col["sideband_fraction"] = _ratio(tags[:, 2], tags[:, 0])  # what the check tests
     cal = np.array([r.get("calibration_tags") or [0, 0] for r in rows], float).reshape(-1, 2)
     col["srd_efficiency"] = _ratio(cal[:, 1], cal[:, 0])  # on calibration electrons

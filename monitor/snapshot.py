@@ -12,6 +12,9 @@ from typing import Any
 
 import numpy as np
 
+from daq.core.config_schema import ConfigError
+from daq.reco.reco_config import RecoConfig, recorded
+
 PROTOCOL = "na64daq-monitor/1"
 TOPIC = b"snapshot"
 DTYPES = ("<f8", "<u2", "<i4")  # histogram sums, raw samples, event identifiers
@@ -34,6 +37,12 @@ class Snapshot:
     @property
     def seq(self) -> int:
         return int(self.header["seq"])
+
+    @property
+    def reco_config(self) -> RecoConfig:
+        """The reconstruction configuration of the run the histograms come from: the cuts
+        and windows the panels draw (checked by :func:`decode`)."""
+        return recorded(self.header.get("reco_config"))
 
     def age_s(self, now_monotonic_s: float | None = None) -> float:
         return (now_monotonic_s or time.monotonic()) - self.received_monotonic_s
@@ -87,6 +96,10 @@ def decode(parts: list[Any]) -> Snapshot:
         raise SnapshotError("header is not JSON") from None
     if not isinstance(header, dict):
         raise SnapshotError("header is not a JSON object")
+    try:
+        recorded(header.get("reco_config"))
+    except ConfigError as exc:
+        raise SnapshotError(str(exc)[:200]) from None
     if header.get("protocol") != PROTOCOL:
         raise SnapshotError(f"protocol {str(header.get('protocol'))[:40]!r} is not {PROTOCOL}")
     if not isinstance(header.get("seq"), int):

@@ -271,7 +271,6 @@ class MonitorWindow(QtWidgets.QMainWindow):
     def open_bin(self, i: int, j: int):
         """The events the tap kept in bin (i, j) of the plane, read from the run file; a bin
         of the blinded box opens nothing, and says so."""
-        from daq.reco.reco_config import RecoConfig
         from monitor.event_view import events_in_bin
         from monitor.histograms import PLANE_GEV
         from monitor.panels.events import EventsDialog
@@ -283,7 +282,7 @@ class MonitorWindow(QtWidgets.QMainWindow):
         width = (hi - lo) / n
         what = (f"E_ECAL {lo + i * width:g}-{lo + (i + 1) * width:g} GeV, E_HCAL "
                 f"{lo + j * width:g}-{lo + (j + 1) * width:g} GeV")
-        c = RecoConfig().classes
+        c = snap.reco_config.classes
         if snap.header.get("blinded") and lo + i * width < c.signal_ecal_max_gev and \
                 lo + j * width < c.signal_hcal_max_gev:
             self.saved_text.setText(f"{what}: inside the blinded signal box; its events are "

@@ -333,10 +333,10 @@ def compiled_after_warm_up(modules: list[str], warm_up: str, work: str) -> list[
 def filler(detector):
     """The monitor's histogram filler: 0.01 GeV/ADC everywhere, a 100 GeV beam, the box of
     [001] (E_ECAL < 50 GeV, E_HCAL < 1 GeV), blinded."""
+    from daq.reco.reco_config import RecoConfig
     from monitor.histograms import HistogramFiller
 
-    return HistogramFiller(detector, np.full(detector.n_channels, 0.01), 100.0, 50.0, 1.0,
-                           blinded=True)
+    return HistogramFiller(detector, np.full(detector.n_channels, 0.01), RecoConfig())
 
 
 def wait_until(predicate, timeout_s: float = 30.0) -> bool:

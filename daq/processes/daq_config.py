@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from daq.core.config_schema import ConfigError, param, section
+from daq.reco.reco_config import RecoConfig
 from emulator.config import EmulatorConfig
 
 ENDPOINT = re.compile(r"(tcp://(\*|[^\s\[\]:/]+|\[([0-9A-Fa-f:.]+)\]):(\d{1,5})|ipc://[^\s]+)")
@@ -146,6 +147,8 @@ class DaqConfig:
     writer: WriterSection = section(WriterSection, "file writer")
     tap: TapSection = section(TapSection, "the monitor tap's histogram server")
     run: RunControlSection = section(RunControlSection, "run control")
+    reco: RecoConfig = section(RecoConfig, "the online reconstruction: thresholds, windows, "
+                               "cuts and blinding (recorded in every run file)")
     emulator: EmulatorConfig = section(EmulatorConfig, "the emulated readout")
 
     def check(self) -> None:

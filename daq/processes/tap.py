@@ -50,8 +50,7 @@ class LatencyRecord:
 def histogram_server(cfg: DaqConfig, detector: Detector) -> HistogramServer:
     """The server the tap fills: the nominal energy scale, the reconstruction's class cuts."""
     reco_cfg, constants = online_setup(cfg, detector)
-    filler = HistogramFiller.for_reco(detector, constants.gev_per_adc_in_force(),
-                                      reco_cfg)
+    filler = HistogramFiller(detector, constants.gev_per_adc_in_force(), reco_cfg)
     emulated = cfg.run.sources in ("emulator", "replay")
     follows_beam = cfg.emulator.trigger.physics_rate_hz < 0  # else per-EOT yields mean nothing
     yields = expected_yields(cfg.emulator, detector) if emulated and follows_beam else None
@@ -63,7 +62,8 @@ def histogram_server(cfg: DaqConfig, detector: Detector) -> HistogramServer:
                          in_force(detector, "reference_adc", run))
 
     return HistogramServer(detector, filler, cfg.tap.window_spills,
-                           lambda run: blinded(detector, run), reference_for,
+                           lambda run: blinded(detector, run, reco_cfg.classes.blinded),
+                           reference_for,
                            AlarmHandler(detector, alarm_logbook(detector),
                                         ConditionsAlarmStore(detector)),
                            lambda run: _alarm_baseline(detector, run))

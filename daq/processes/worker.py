@@ -7,13 +7,13 @@ worker killed at any moment loses nothing: the builder re-queues what was not ac
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections import deque
 
 import numpy as np
 import zmq
 
+from daq.conditions import reconstruction_in_force
 from daq.core import built_batch
 from daq.core.detector import Detector
 from daq.core.process_shell import ProcessShell
@@ -41,20 +41,12 @@ def tap_sample(batch: built_batch.BuiltBatch, reco: np.ndarray, channels: np.nda
 
 def online_setup(cfg: DaqConfig, detector: Detector, run: int | None = None
                  ) -> tuple[RecoConfig, CalibrationConstants]:
-    """What the workers reconstruct run ``run`` with: the nominal constants, updated by what
-    the conditions database (``NA64DAQ_DB``) has in force for the run. The writer records the
-    same in the run file."""
-    constants = CalibrationConstants.nominal(
+    """What the workers reconstruct run ``run`` with: the configuration's ``[reco]`` and the
+    nominal constants, as the conditions database (``NA64DAQ_DB``) updates them for the run.
+    The writer records the same in the run file, and the tap fills with it."""
+    nominal = CalibrationConstants.nominal(
         detector, cfg.emulator.gains.nominal_adc_per_gev(detector))
-    config = RecoConfig()
-    if run is not None:
-        from daq.conditions import ask_database, blinded
-
-        constants = ask_database(detector, lambda c: c.constants(run, constants)) or constants
-        if not blinded(detector, run):  # the logbook records the run as unblinded
-            config = dataclasses.replace(config, classes=dataclasses.replace(
-                config.classes, blinded=False))
-    return config, constants
+    return reconstruction_in_force(detector, run, cfg.reco, nominal)
 
 
 def reconstruction(cfg: DaqConfig, detector: Detector, run: int | None = None

@@ -4,8 +4,9 @@ place, listed by ``na64daq config --reco``."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from daq.core.config_schema import param, section
+from daq.core.config_schema import ConfigError, build, param, section
 
 
 @dataclass(frozen=True)
@@ -144,3 +145,21 @@ class RecoConfig:
     classes: ClassesSection = section(ClassesSection, "event classes and blinding")
     candidate: CandidateSection = section(CandidateSection, "signal-candidate selection")
     calibration: CalibrationSection = section(CalibrationSection, "online corrections")
+
+
+def recorded(values: Any) -> RecoConfig:
+    """The configuration a run was reconstructed with, from what its file or snapshot
+    recorded (a mapping, or its JSON text); an unreadable record is a ConfigError, and no
+    record at all (files and snapshots of before the ``[reco]`` section) means the defaults."""
+    import json
+
+    if values is None:
+        return RecoConfig()
+    if isinstance(values, (str, bytes)):
+        try:
+            values = json.loads(values)
+        except ValueError as exc:
+            raise ConfigError(f"recorded reconstruction configuration: {exc}") from None
+    if not isinstance(values, dict):
+        raise ConfigError("recorded reconstruction configuration: not a table")
+    return build(RecoConfig, values, "reco.")

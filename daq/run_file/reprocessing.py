@@ -12,7 +12,7 @@ from daq.core.config_schema import to_dict
 from daq.core.detector import Detector, DetectorMapError
 from daq.core.run_database import RunDatabase
 from daq.reco.calibration_constants import CalibrationConstants
-from daq.reco.reco_config import RecoConfig
+from daq.reco.reco_config import RecoConfig, recorded
 from daq.run_file import layout as L
 from daq.run_file.file_writer import FileHeader, RunFileWriter, WriterSettings
 from daq.run_file.verification import open_verified
@@ -37,13 +37,13 @@ def reprocess(path: str | Path, out: str | Path | None = None,
             detector = Detector.from_text(run.provenance("detector_map"), f"{path} map")
             cal = CalibrationConstants.from_dict(
                 constants or run.provenance_json("calibration"), detector.n_channels)
+            config = config or recorded(run.provenance_json("reco_config", missing_ok=True))
         except (DetectorMapError, ValueError) as exc:
             raise L.RunFileError(f"{path}: {exc}") from None
         if conditions is not None:
             from daq.conditions import Conditions
 
             cal = Conditions(conditions, detector).constants(run.run, cal)
-        config = config or RecoConfig()
         reco = Reconstruction(detector, config, cal)
         prov = {name: run.provenance(name) for name in ("daq_config", "run_record")
                 if name in run.files[0][L.PROVENANCE]}

@@ -13,7 +13,6 @@ from PyQt5 import QtWidgets
 from daq.core import records as er
 from daq.core.config_schema import ConfigError
 from daq.core.pulse_shape import shape
-from daq.reco.reco_config import RecoConfig
 from monitor.event_view import Event, RunEvents, read_proposal
 from monitor.panels import COLOURS, fill_table, label, plot, table
 
@@ -59,8 +58,6 @@ class EventsDialog(QtWidgets.QDialog):
             self.events = self.run.find(ids)
         except (ConfigError, OSError, ValueError) as exc:
             self.info.setText(f"{what}: cannot read the events from {path}: {exc}")
-        p = RecoConfig().pulses
-        self.peak_ns, self.order = p.peak_ns, p.order
         fill_table(self.list, [[str(e.spill), str(e.event),
                                 TRIGGERS.get(int(e.events["trigger"]), "?"),
                                 f"{e.reco['e_ecal_gev']:.2f}",
@@ -78,7 +75,7 @@ class EventsDialog(QtWidgets.QDialog):
         w = self.waveforms
         w.clear()
         w.getPlotItem().legend.clear()
-        det = self.run.detector
+        det, reco = self.run.detector, self.run.reco_config
         amp = np.nan_to_num(e.channels["amplitude_adc"], nan=0.0)
         t = np.arange(det.samples_per_channel) * det.sample_period_ns
         fine = np.linspace(t[0], t[-1], 300)
@@ -89,9 +86,9 @@ class EventsDialog(QtWidgets.QDialog):
             raw = e.samples[c].astype(float)
             w.plot(t, raw, pen=None, symbol="o", symbolSize=5, symbolBrush=colour,
                    name=f"{det.channels[c].name}: {amp[c]:.0f} ADC")
-            ped = raw[:6].mean()
+            ped = raw[:reco.pedestal.samples].mean()
             w.plot(fine, ped + amp[c] * shape(fine - float(e.channels["time_ns"][c]),
-                                              self.peak_ns, self.order),
+                                              reco.pulses.peak_ns, reco.pulses.order),
                    pen=pg.mkPen(colour, width=2))
         r = e.reco
         self.reco_text.setText(

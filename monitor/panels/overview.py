@@ -7,7 +7,7 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt5 import QtCore, QtGui, QtWidgets
 
-from daq.reco.reco_config import RecoConfig
+from daq.reco.reco_config import ClassesSection
 from monitor.histograms import PLANE_GEV
 from monitor.panels import COLOUR_MAP, Panel, Strip, clock, note, plot, spill_axis, style
 from monitor.quantities import spill_series
@@ -33,44 +33,58 @@ def energy_plane_plot(title: str) -> tuple[pg.GraphicsLayoutWidget, pg.PlotItem,
                           label="log10(1 + events)")
     bar.setImageItem(img)
     layout.addItem(bar, 1, 0)  # below the plane: a vertical bar's ticks were clipped
-    lo, hi, n = PLANE_GEV
-    c = RecoConfig().classes
-    e = c.beam_energy_gev
     pen = pg.mkPen("#D55E00", width=2, style=QtCore.Qt.DashLine)
-    for off in (-c.region2_tolerance_gev, c.region2_tolerance_gev):  # region II band
-        w.plot([0, e + off], [e + off, 0], pen=pen)
-    box = QtWidgets.QGraphicsRectItem(0, 0, c.signal_ecal_max_gev, c.signal_hcal_max_gev)
+    w.region2 = [w.plot([], [], pen=pen) for _ in range(2)]  # region II band
+    box = QtWidgets.QGraphicsRectItem()
     box.setPen(pg.mkPen("#CC79A7", width=3))
     box.setBrush(pg.mkBrush(150, 150, 150, 255))  # masked: shown only while blinded
     box.setZValue(10)
     w.addItem(box)
     w.signal_box = box
     box_label = pg.TextItem("", color="#A0306E", anchor=(0.5, 0.5))  # under its own box
-    box_label.setPos(c.signal_ecal_max_gev / 2, -BELOW_GEV / 2)
     w.addItem(box_label)
     w.signal_box_label = box_label
-    muons = QtWidgets.QGraphicsRectItem(0, 2 * c.mip_min_gev, e,
-                                        2 * (c.mip_max_gev - c.mip_min_gev))
+    muons = QtWidgets.QGraphicsRectItem()
     muons.setPen(pg.mkPen("#56B4E9", width=2, style=QtCore.Qt.DotLine))
     w.addItem(muons)
-    for text, x, y in (("I: dimuons", e + c.region2_tolerance_gev + 1,
-                        c.mip_min_gev + c.mip_max_gev),
-                       ("II: E_ECAL+E_HCAL\n= E_beam", 88, 52),
-                       ("III: pileup (above II)", 100, 100)):
+    w.muon_band = muons
+    w.region_labels = []
+    for text in ("I: dimuons", "II: E_ECAL+E_HCAL\n= E_beam", "III: pileup (above II)"):
         t = pg.TextItem(text, color="#000000", anchor=(0, 0.5))
         f = QtGui.QFont()
         f.setPointSize(10)
         f.setBold(True)
         t.setFont(f)
-        t.setPos(x, y)
         w.addItem(t)
+        w.region_labels.append(t)
+    w.regions_of = None  # the cuts the regions are drawn for
+    lo, hi, _ = PLANE_GEV
     w.setXRange(lo, hi, padding=0)
     w.setYRange(lo - BELOW_GEV, hi, padding=0)
     return layout, w, img
 
 
-def show_plane(w: pg.PlotItem, img: pg.ImageItem, counts: np.ndarray, blinded: bool) -> None:
-    """log10(1 + counts); the box masked while blinded."""
+def place_regions(w: pg.PlotItem, c: ClassesSection) -> None:
+    """The regions and the signal box where the run's class cuts put them."""
+    if w.regions_of == c:
+        return
+    w.regions_of = c
+    e = c.beam_energy_gev
+    for line, off in zip(w.region2, (-c.region2_tolerance_gev, c.region2_tolerance_gev),
+                         strict=True):
+        line.setData([0, e + off], [e + off, 0])
+    w.signal_box.setRect(0, 0, c.signal_ecal_max_gev, c.signal_hcal_max_gev)
+    w.signal_box_label.setPos(c.signal_ecal_max_gev / 2, -BELOW_GEV / 2)
+    w.muon_band.setRect(0, 2 * c.mip_min_gev, e, 2 * (c.mip_max_gev - c.mip_min_gev))
+    for t, x, y in zip(w.region_labels, (e + c.region2_tolerance_gev + 1, 0.88 * e, e),
+                       (c.mip_min_gev + c.mip_max_gev, 0.52 * e, e), strict=True):
+        t.setPos(x, y)
+
+
+def show_plane(w: pg.PlotItem, img: pg.ImageItem, counts: np.ndarray, blinded: bool,
+               classes: ClassesSection) -> None:
+    """log10(1 + counts) with the run's regions; the box masked while blinded."""
+    place_regions(w, classes)
     image = np.where(counts > 0, np.log10(1.0 + counts), np.nan)  # empty bins: white
     top = float(np.nanmax(image)) if np.isfinite(image).any() else 1.0
     img.setImage(image, autoLevels=False, levels=(0.0, max(1.0, top)))
@@ -125,7 +139,7 @@ class OverviewPanel(Panel):
         self.plane_plot.setTitle(self.plane_title + (f", since Reset {clock(reset)}" if reset
                                                      else ""), size="12pt")
         show_plane(self.plane_plot, self.image, snap.hist("energy_plane"),
-                   bool(h.get("blinded")))
+                   bool(h.get("blinded")), snap.reco_config.classes)
         s = spill_series(snap)
         for key, strip in self.curves.items():
             strip.set(s["spill"], s[key], s["live"])

@@ -10,8 +10,6 @@ from PyQt5 import QtWidgets
 from daq.core.detector import Detector
 from daq.core.pulse_shape import shape
 from daq.reco import pulse_fit as pf
-from daq.reco.reco_config import RecoConfig
-from monitor.histograms import PEDESTAL_SAMPLES
 from monitor.panels import Panel, curve, label, plot, set_data
 from monitor.snapshot import Snapshot
 
@@ -30,8 +28,6 @@ class WaveformsPanel(Panel):
         super().__init__()
         self.detector = detector
         self.period_ns = detector.sample_period_ns
-        p = RecoConfig().pulses
-        self.peak_ns, self.order = p.peak_ns, p.order
         self.choice = QtWidgets.QComboBox()
         for c in detector.channels:
             self.choice.addItem(f"{c.name} ({c.detector})", c.index)
@@ -82,13 +78,16 @@ class WaveformsPanel(Panel):
             self.info.setText(f"{self.detector.channels[c].name}: no waveform sampled yet")
             return
         set_data(self.samples, t, raw)
-        even_odd = (raw[:PEDESTAL_SAMPLES:2].mean(), raw[1:PEDESTAL_SAMPLES:2].mean())
+        reco = snap.reco_config
+        n_pre = reco.pedestal.samples
+        even_odd = (raw[:n_pre:2].mean(), raw[1:n_pre:2].mean())
         for line, level in zip(self.pedestal, even_odd, strict=True):
             line.setData([t[0], t[-1]], [level, level])
         ped = ped if ped is not None else float(np.mean(even_odd))
         if amp is not None and time_ns is not None:
             fine = np.linspace(t[0], t[-1], 400)
-            self.fit.setData(fine, ped + amp * shape(fine - time_ns, self.peak_ns, self.order))
+            self.fit.setData(fine, ped + amp * shape(fine - time_ns, reco.pulses.peak_ns,
+                                                    reco.pulses.order))
             pulse = f"in-time pulse {amp:.1f} ADC at {time_ns:.1f} ns"
         else:
             self.fit.setData([], [])

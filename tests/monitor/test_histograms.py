@@ -6,7 +6,9 @@ import numpy as np
 from known_events import KNOWN_EVENTS, known_batch
 
 from daq.core import records as er
+from daq.core.config_schema import load
 from daq.reco.blinding import blind
+from daq.reco.reco_config import RecoConfig
 from monitor.histograms import CLASS_BINS, INCOMPLETE
 
 
@@ -66,8 +68,8 @@ def test_the_event_sample_keeps_the_latest_events_of_each_bin(detector, filler):
 def test_unblinded_the_box_is_filled(detector):
     from monitor.histograms import HistogramFiller
 
-    filler = HistogramFiller(detector, np.full(detector.n_channels, 0.01), 100.0, 50.0, 1.0,
-                             blinded=False)
+    filler = HistogramFiller(detector, np.full(detector.n_channels, 0.01),
+                             load(RecoConfig, None, {"classes.blinded": False}))
     events, reco, channels = known_batch(detector)
     h = filler.new_set()
     filler.fill(h, *blind(events, reco, channels, False)[:3])
@@ -104,11 +106,12 @@ def test_after_warm_up_no_batch_needs_a_new_compilation():
         import numpy as np
         from daq.core.detector import Detector
         from daq.reco.blinding import blind
+        from daq.reco.reco_config import RecoConfig
         from monitor.histograms import HistogramFiller
         import sys; sys.path.insert(0, {tests!r})
         from known_events import known_batch
         d = Detector.load()
-        f = HistogramFiller(d, np.full(d.n_channels, 0.01), 100.0, 50.0, 1.0, True)
+        f = HistogramFiller(d, np.full(d.n_channels, 0.01), RecoConfig())
         f.warm_up()
         """, """
         for n in (1, 3):

@@ -19,7 +19,8 @@ from monitor.feeds import LiveFeed
 
 def test_a_frozen_then_killed_window_leaves_the_daq_and_other_viewers_alone(daq, tmp_path):
     sup = daq(**{"emulator.run.spills": 4, "emulator.spill.duration_s": 1.0,
-                 "tap.end_of_run_png": True, "emulator.classes.signal_probability": 5e-4})
+                 "tap.end_of_run_png": True, "emulator.classes.signal_probability": 5e-4,
+                 "reco.classes.signal_hcal_max_gev": 1.5})  # the run's own box, not the default
     sup.configure()
     endpoint = sup.cfg.endpoints.tap_publish
     window = subprocess.Popen([sys.executable, "-m", "daq.app.cli", "monitor", "--connect",
@@ -62,6 +63,10 @@ def test_a_frozen_then_killed_window_leaves_the_daq_and_other_viewers_alone(daq,
         assert 0 < taken <= sup.ledger["written_complete"]
         with RunReader(sup.procs["writer"].counters["file"]) as run:  # the writer's copy
             assert (run.column("reco/events", "event_class") == er.SIGNAL_BOX).sum() > 10
+            recorded = run.provenance_json("reco_config")
+        # the run's [reco] is recorded with it and carried to every viewer for its panels
+        assert recorded["classes"]["signal_hcal_max_gev"] == 1.5
+        assert viewer.latest.reco_config.classes.signal_hcal_max_gev == 1.5
         assert saved_box == (0, 0)  # the saved histograms hold none of them
         png = saved.with_suffix(".png")
         assert wait_until(lambda: png.exists() and png.stat().st_size > 10_000, 90), \

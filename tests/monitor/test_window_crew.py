@@ -226,14 +226,19 @@ def test_labels_are_words_not_identifiers(file_window):
     assert "run None" not in w.header.text() and "spill None" not in w.header.text()
 
 
-def test_region_labels_sit_beside_their_own_outlines(qtbot):
+@pytest.mark.parametrize("box_ecal_gev", [50.0, 30.0])
+def test_region_labels_sit_beside_their_own_outlines_where_the_run_put_them(qtbot,
+                                                                           box_ecal_gev):
+    from daq.core.config_schema import load
     from daq.reco.reco_config import RecoConfig
-    from monitor.panels.overview import OverviewPanel
+    from monitor.panels.overview import OverviewPanel, place_regions
 
-    c = RecoConfig().classes
+    c = load(RecoConfig, None, {"classes.signal_ecal_max_gev": box_ecal_gev}).classes
     overview = OverviewPanel()
     qtbot.addWidget(overview)
+    place_regions(overview.plane_plot, c)
     box = overview.plane_plot.signal_box.rect()
+    assert box.width() == box_ecal_gev and box.height() == c.signal_hcal_max_gev
     label = overview.plane_plot.signal_box_label.pos()
     assert box.left() <= label.x() <= box.right() and label.y() < box.top()  # under it
     texts = {t.toPlainText(): t.pos() for t in overview.plane_plot.items

@@ -20,7 +20,7 @@ BEAM = {"spill.duration_s": 0.4, "beam.intensity_per_spill": 5e6 * 0.4 / 4.8,
 
 def _monitor_series(detector, em):
     reco = Reconstruction(detector)
-    server = HistogramServer(detector, HistogramFiller.for_reco(
+    server = HistogramServer(detector, HistogramFiller(
         detector, reco.constants.gev_per_adc, reco.cfg))
     server.reference = reference(reco.constants, expected_yields(em.cfg, detector),
                                  em.cfg.trigger.physics_prescale)

@@ -42,7 +42,7 @@ def measure(n_events: int = 8192, seconds: float = 2.0, live_s: float = 20.0,
     from monitor.histograms import HistogramFiller
 
     detector, reco, events, table, channels, samples = reconstructed_sample(n_events)
-    filler = HistogramFiller.for_reco(detector, reco.constants.gev_per_adc, RecoConfig())
+    filler = HistogramFiller(detector, reco.constants.gev_per_adc, RecoConfig())
     filler.warm_up()
     server = HistogramServer(detector, filler)
     batches = [(events[lo:lo + BATCH_EVENTS], table[lo:lo + BATCH_EVENTS],
