@@ -19,6 +19,16 @@ from emulator.config import EmulatorConfig
 from emulator.emulator import Emulator
 
 
+@pytest.fixture(autouse=True)
+def own_user_files(tmp_path_factory, monkeypatch):
+    """Every test, and every process it starts, has its own conditions database and its own
+    per-user data and settings folders: none reads or writes the user's."""
+    home = tmp_path_factory.mktemp("user")
+    monkeypatch.setenv("NA64DAQ_DB", str(home / "na64daq.db"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+
+
 @pytest.fixture(scope="session")
 def detector() -> Detector:
     return Detector.load()

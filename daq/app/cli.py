@@ -516,11 +516,19 @@ def cmd_replay(args: argparse.Namespace) -> int:
         for sid in args.source:
             detector.source(sid)
     ids = args.source or list(detector.source_ids)
+
+    def read() -> Replay:
+        return Replay(read_run(args.file, truth=False, verify_blocks=not args.no_verify),
+                      detector)
+
+    # alone, the file is read before any port is bound (a bad file takes no port); under run
+    # control it is read while the heartbeats go on
+    replay = read() if args.heartbeat is None else None
     with _RunSignals() as signals, _publisher(cfg.publish, args.pace == 0, args.pace, ids,
                                               args, signals) as pub:
-        with pub.starting():
-            replay = Replay(read_run(args.file, truth=False, verify_blocks=not args.no_verify),
-                            detector)
+        if replay is None:
+            with pub.starting():
+                replay = read()
         return _publish(pub, replay.frames(ids, repeat=args.repeat))
 
 

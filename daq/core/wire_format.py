@@ -69,12 +69,21 @@ _NO_SAMPLES = np.zeros((0, 0, 0), SAMPLE_DTYPE)
 _NO_EVENTS.flags.writeable = _NO_SAMPLES.flags.writeable = False
 
 
+#: the reason codes of :class:`FrameError`, one per check; ``undecodable`` is the defence in
+#: depth around them (an exception of another type: a check that is missing)
+FRAME_ERROR_REASONS = frozenset({
+    "part", "too short", "magic", "version", "header checksum", "kind", "reserved", "length",
+    "payload checksum", "source id", "channel count", "samples per channel", "event count",
+    "info", "shape", "first event", "trigger kind", "exceeds the ADC range", "undecodable"})
+
+
 class FrameError(ValueError):
     """A byte string is not a valid frame; the message says why, and ``reason`` names the
     check that failed in a few words (the builder counts refused frames by it)."""
 
     def __init__(self, message: str, reason: str = "undecodable"):
         super().__init__(message)
+        assert reason in FRAME_ERROR_REASONS, reason
         self.reason = reason
 
 

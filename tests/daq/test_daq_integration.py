@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 import zmq
-from conftest import FIXED_PHYSICS, log_tails, run_to_end
+from conftest import FIXED_PHYSICS, log_tails, run_to_end, wait_until
 
 from daq.core.wire_format import TriggerKind, to_bytes
 from daq.run_file.reader import RunReader
@@ -219,8 +219,8 @@ def test_stop_succeeds_with_a_hung_writer(daq):
     sup = daq(**{"emulator.spill.duration_s": 3.0, "emulator.spill.time_compressed": False})
     sup.configure()
     sup.start()
-    while not sup.procs["writer"].counters.get("written_events"):
-        sup.poll(0.05)
+    assert wait_until(lambda: (sup.poll(0.05),
+                               sup.procs["writer"].counters.get("written_events"))[1], 60)
     hung = sup.procs["writer"].popen
     os.kill(hung.pid, signal.SIGSTOP)
     try:

@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 import zmq
-from conftest import FIXED_PHYSICS, log_tails, run_to_end
+from conftest import FIXED_PHYSICS, log_tails, run_to_end, wait_until
 
 from daq.core import built_batch
 from daq.core.records import OTHER
@@ -22,10 +22,13 @@ from daq.run_file.reader import RunReader
 from daq.run_file.verification import verify
 
 #: beam-paced spills short enough for the suite: 1 s spills, 1 s pauses (longer than the
-#: builder's 0.5 s timeout here, as the 15 s SPS pause is longer than its default 1 s)
-PACED = {"emulator.spill.time_compressed": False, "emulator.spill.duration_s": 1.0,
+#: builder's 0.5 s timeout here, as the 15 s SPS pause is longer than its default 1 s); the
+#: counters a stop waits for come with the heartbeats, here every 0.1 s, and the crates send
+#: frames of 64 events, so that a spill's events arrive while it lasts
+PACED = {"emulator.run.batch_events": 64, "emulator.spill.time_compressed": False,
+         "emulator.spill.duration_s": 1.0,
          "emulator.spill.pause_s": 1.0, "emulator.run.spills": 3, "builder.timeout_s": 0.5,
-         "emulator.beam.intensity_per_spill": 5e6 / 4.8}
+         "emulator.beam.intensity_per_spill": 5e6 / 4.8, "run.heartbeat_s": 0.1}
 
 
 def _planned(make_emulator, sup):
@@ -38,27 +41,45 @@ def _planned(make_emulator, sup):
     return [em.spill_plan(s) for s in range(1, e.run.spills + 1)]
 
 
+def _closed_spill(sup) -> int:
+    return ((sup.procs["writer"].counters.get("spill_ledger") or {}).get("spill") or 0)
+
+
+def _built(sup) -> int:
+    return sup.procs["builder"].counters.get("built_events") or 0
+
+
+#: events of a spill built before a stop inside it: about a quarter of its 1 s (its EOT
+#: estimate then rests on ~8 random triggers, not on none)
+QUARTER_SPILL = 256
+
+#: when to stop, as what the DAQ reports (never a time): at once, the crates still starting;
+#: once a quarter of the first spill is built (the writer counts its events per block); once
+#: it closed (a 1 s pause follows); once a quarter of the third spill is built
+MOMENTS = {
+    "before-first-event": None,
+    "mid-spill": lambda sup, seen: _built(sup) >= QUARTER_SPILL and _closed_spill(sup) == 0,
+    "between-spills": lambda sup, seen: _closed_spill(sup) == 1,
+    "last-spill": lambda sup, seen: _closed_spill(sup) == 2 and _built(sup) >= QUARTER_SPILL
+    + seen.setdefault("at_second_close", _built(sup)),
+}
+
+
 def _stop_when(sup, moment, timeout_s=90.0):
-    """Start a run and stop it at ``moment`` (seconds after the crates' trigger was enabled,
-    or None: at once, the crates still starting)."""
+    """Start a run and stop it once ``MOMENTS[moment]`` holds."""
     sup.configure()
     assert sup.state == "configured", sup.error
     sup.start()
-    deadline = time.monotonic() + timeout_s
-    enabled = None
-    while moment is not None and sup.state == "running" and time.monotonic() < deadline:
-        sup.poll(0.02)
-        if enabled is None and sup.trigger_enabled:
-            enabled = time.monotonic()
-        if enabled is not None and time.monotonic() - enabled >= moment:
-            break
+    when, seen = MOMENTS[moment], {}
+    if when is not None:
+        assert wait_until(lambda: (sup.poll(0.02), sup.state != "running" or when(sup, seen))[1],
+                          timeout_s)
     assert sup.state == "running", f"the run ended before the stop: {sup.error}"
     sup.stop()
 
 
-@pytest.mark.parametrize("moment, spills", [(None, 0), (0.5, 1), (1.5, 1), (4.5, 3)],
-                         ids=["before-first-event", "mid-spill", "between-spills",
-                              "last-spill"])
+@pytest.mark.parametrize("moment, spills", [("before-first-event", 0), ("mid-spill", 1),
+                                            ("between-spills", 1), ("last-spill", 3)])
 def test_a_stop_at_any_moment_ends_stopped_with_a_verified_file_and_a_balanced_ledger(
         daq, make_emulator, moment, spills):
     sup = daq(**PACED)
@@ -92,9 +113,9 @@ def test_a_stop_at_any_moment_ends_stopped_with_a_verified_file_and_a_balanced_l
         fraction = (row["end_ns"] - row["start_ns"]) / (plan.end_ns - plan.start_ns)
         eot = sup.cfg.emulator.beam.intensity_per_spill * fraction
         assert abs(row["eot_estimate"] - eot) < 4 * row["eot_error"] + 0.1 * eot, row
-    if moment == 0.5:  # stopped inside the first spill: it was cut
+    if moment == "mid-spill":  # stopped inside the first spill: it was cut
         assert 0 < len(events) < 0.9 * len(plans[0].triggers)
-    if moment == 1.5:  # stopped in the pause: the first spill whole, nothing of the second
+    if moment == "between-spills":  # in the pause: the first spill whole, nothing of the second
         assert len(events) == len(plans[0].triggers)
 
 
@@ -131,10 +152,10 @@ def _demo(tmp_path, daq_toml, *extra, ignore_sigint=False):
 def test_ctrl_c_or_sigterm_stops_the_demo_cleanly(tmp_path, daq_toml, sig, ignore_sigint):
     demo = _demo(tmp_path, daq_toml, ignore_sigint=ignore_sigint)
     run_file = tmp_path / "runs" / "run_000001.h5"
-    deadline = time.monotonic() + 120
-    while not run_file.exists() and time.monotonic() < deadline and demo.poll() is None:
-        time.sleep(0.1)
-    time.sleep(2.0)  # into the run: the first spill
+    assert wait_until(lambda: run_file.exists() or demo.poll() is not None, 120)
+    created = run_file.stat().st_size
+    # into the run: the first block of events flushed to the file
+    assert wait_until(lambda: run_file.stat().st_size > created or demo.poll() is not None, 60)
     os.killpg(demo.pid, sig)  # as a terminal sends Ctrl-C: to the whole process group
     out, _ = demo.communicate(timeout=60)
     assert demo.returncode == 0, out
@@ -336,7 +357,8 @@ def test_no_single_message_kills_or_misleads_run_control(tmp_path, daq_toml):
         for raw in ([b"[1, 2]"], [b"{}", b"{}"], [json.dumps(forged).encode()],
                     [json.dumps(dict(forged, name="nobody")).encode()], [b"[" * 100_000]):
             beats.send_multipart(raw)
-        time.sleep(2.0)
+        assert wait_until(lambda: sum(_request(ctx, control, [b'{"command": "status"}'])[
+            "bad_heartbeats"].values()) >= 5, 30)
         status = _request(ctx, control, [b'{"command": "status"}'])
         assert status["state"] == "running", status  # the forged failure was not acted on
         assert status["bad_heartbeats"] == {"not JSON": 1, "schema": 1, "multipart": 1,

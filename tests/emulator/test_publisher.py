@@ -136,6 +136,33 @@ def test_user_errors_are_one_line(args, words):
         assert w in lines[0]
 
 
+def test_replay_reads_its_file_before_it_binds_a_port():
+    """A bad file is said as such even while the default crate ports are taken (by a running
+    DAQ, or here by this test): the file is read before any port is bound."""
+    from emulator.config import EmulatorConfig
+
+    publish = EmulatorConfig().publish
+    ctx = zmq.Context()
+    held = []
+    try:
+        for sid in (1, 2, 3, 4):
+            s = ctx.socket(zmq.PUSH)
+            try:
+                s.bind(publish.endpoint(sid))
+            except zmq.ZMQError:  # already taken by someone else: taken all the same
+                s.close(linger=0)
+                continue
+            held.append(s)
+        proc = subprocess.run([sys.executable, "-m", "daq.app.cli", "replay",
+                               "/nonexistent/run.h5"], capture_output=True, text=True,
+                              timeout=120)
+    finally:
+        for s in held:
+            s.close(linger=0)
+        ctx.term()
+    assert proc.returncode == 2 and "no such file" in proc.stderr, proc.stderr
+
+
 def test_a_source_whose_supervisor_died_does_not_wait_for_ever(tmp_path, source_base_port):
     """Under run control (a heartbeat endpoint), a real-time crate whose supervisor and
     builder are gone mid-spill ends its run and exits. (Four crates of a killed test run

@@ -94,8 +94,7 @@ def test_the_window_reconnects_when_the_daq_comes_back(daq):
         assert wait_until(lambda: (sup.poll(0.05), not viewer.stale() and
                               sup.procs.get("tap") is not None and
                               sup.procs["tap"].popen.pid != old)[1], 60)
-        while sup.state == "running":
-            sup.poll(0.05)
+        assert wait_until(lambda: (sup.poll(0.05), sup.state != "running")[1], 120)
         assert sup.ledger["balanced"]
         assert viewer.latest.header["run"] == sup.run  # the new tap's own view of the run
     finally:
