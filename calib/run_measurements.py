@@ -12,8 +12,8 @@ from tqdm import tqdm
 
 from daq.core.detector import Detector
 from daq.core.wire_format import TriggerKind
-from daq.reco import pulse_fit as pf
 from daq.reco.calibration_constants import CalibrationConstants
+from daq.reco.pulse import flags as pf
 from daq.run_file import layout as L
 from daq.run_file.reader import RunReader
 

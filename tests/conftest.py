@@ -349,6 +349,24 @@ def filler(detector):
     return HistogramFiller(detector, np.full(detector.n_channels, 0.01), RecoConfig())
 
 
+def compiled_and_python(kernel, *args):
+    """Runs a numba ``kernel`` compiled and as plain Python (``py_func``) on copies of the same
+    arguments, asserts that both return the same and leave the same in the arrays they fill,
+    and returns the compiled call's result and arguments (for the test's own known answers)."""
+    import copy
+
+    compiled_args, python_args = copy.deepcopy(args), copy.deepcopy(args)
+    compiled = kernel(*compiled_args)
+    python = kernel.py_func(*python_args)
+    np.testing.assert_allclose(np.asarray(compiled, dtype=float),
+                               np.asarray(python, dtype=float), rtol=1e-12, atol=1e-12)
+    for a, b in zip(compiled_args, python_args, strict=True):
+        if isinstance(a, np.ndarray):
+            np.testing.assert_allclose(a.astype(float), b.astype(float), rtol=1e-12,
+                                       atol=1e-12)
+    return compiled, compiled_args
+
+
 def wait_until(predicate, timeout_s: float = 30.0) -> bool:
     """Whether ``predicate()`` came true within ``timeout_s`` (looked at every 20 ms)."""
     import time

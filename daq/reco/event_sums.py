@@ -14,7 +14,7 @@ import numpy as np
 from numba import njit
 
 from daq.core import records as er
-from daq.reco import pulse_fit as pf
+from daq.reco.pulse import flags as pf
 
 #: Channel flag -> the event flag it raises when any channel has it.
 CHANNEL_TO_EVENT_FLAGS = np.array([[pf.SATURATED, er.EV_SATURATED],

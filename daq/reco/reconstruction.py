@@ -1,5 +1,5 @@
-"""The reconstruction of a batch: channel pulses (``pulse_fit``), calibration, the drift
-correction, sums, shower shape, SRD tag, both pileup rules and the event class.
+"""The reconstruction of a batch: channel pulses (``pulse/channel_kernel.py``), calibration,
+the drift correction, sums, shower shape, SRD tag, both pileup rules and the event class.
 
 :class:`Reconstruction` holds the configuration, the constants and what it learns from the
 data as it goes (running pedestals from random triggers, the intra-spill gain drift from
@@ -19,10 +19,17 @@ from daq.core import records as er
 from daq.core.detector import Detector
 from daq.core.pulse_shape import PulseTemplate
 from daq.core.wire_format import TriggerKind
-from daq.reco import pulse_fit as pf
 from daq.reco.calibration_constants import CalibrationConstants
 from daq.reco.event_class import candidate_selection, classify
 from daq.reco.event_sums import CHANNEL_TO_EVENT_FLAGS, EVENT_SUMS_FIELDS, event_sums
+from daq.reco.pulse.channel_kernel import (
+    ChannelOutputs,
+    ChannelSettings,
+    PulseShape,
+    reconstruct_channels,
+)
+from daq.reco.pulse.pedestals import running_pedestals
+from daq.reco.pulse.template import phase_table
 from daq.reco.reco_config import RecoConfig
 from daq.reco.shower_shape import shower_shape
 
@@ -42,7 +49,7 @@ class ChannelResult:
     out_of_time_adc: np.ndarray  # the other pulses, summed
     nearest_ns: np.ndarray  # from the in-time pulse to the nearest other one (inf: none)
     n_pulses: np.ndarray
-    flags: np.ndarray  # pulse_fit flag bits
+    flags: np.ndarray  # daq.reco.pulse.flags bits
     pedestal_adc: np.ndarray  # (events, channels, 2): even, odd
     side_band_adc: np.ndarray  # SRD channels: the pulse in the accidentals' side band, else 0
     energy_gev: np.ndarray | None = None  # the in-time pulse, calibrated (the whole chain)
@@ -66,8 +73,21 @@ class Reconstruction:
         p = self.cfg.pulses
         self.template = PulseTemplate(p.peak_ns, p.order)
         self.period_ns = detector.sample_period_ns
-        self.lut = pf.phase_table(self.template.table, self.template.t0_ns, self.period_ns)
-        self.forced_template = self.template.smeared(p.forced_time_spread_ns)
+        lut, lut_r0, lut_step = phase_table(self.template.table, self.template.t0_ns,
+                                            self.period_ns)
+        forced_table, forced_t0_ns = self.template.smeared(p.forced_time_spread_ns)
+        # float() and int(): one compiled signature whatever the configuration's number types
+        self.shape = PulseShape(self.template.table, float(self.template.t0_ns), forced_table,
+                                float(forced_t0_ns), float(self.period_ns), lut, float(lut_r0),
+                                float(lut_step), float(p.peak_ns))
+        c, s = self.cfg, self.cfg.srd
+        half = 0.5 * (s.sideband_hi_ns - s.sideband_lo_ns)
+        self.settings = ChannelSettings(
+            float(detector.adc_max), int(c.pedestal.samples // 2),
+            float(c.pedestal.max_deviation_adc), float(c.pedestal.max_shift_adc),
+            float(p.threshold_adc), int(p.max_pulses), int(p.fit_iterations),
+            float(p.chi2_per_sample_max), float(p.noise_adc), float(p.in_time_window_ns),
+            float(p.separate_ns), float(s.sideband_lo_ns + half), float(half))
         self.ped_ref = np.array(self.constants.pedestal_adc, dtype=np.float64)
         sources = list(detector.source_ids)
         self.source_bit = np.array([sources.index(detector.source_of(c.name))
@@ -119,7 +139,6 @@ class Reconstruction:
     # -- channels ------------------------------------------------------------------------------
     def channels(self, samples: np.ndarray, events: np.ndarray) -> ChannelResult:
         """Pulses of every channel, and for the SRD the pulse in the side band."""
-        c, p, s = self.cfg, self.cfg.pulses, self.cfg.srd
         # one kernel signature for every caller: the worker's samples are read-only ZeroMQ
         # buffers, a file's are not; another signature is a compilation (no copy)
         samples = samples.view()
@@ -132,16 +151,10 @@ class Reconstruction:
         flags = np.empty((n_ev, n_ch), np.uint8)
         ped = np.empty((n_ev, n_ch, 2), np.float32)
         side = np.empty((n_ev, n_ch), np.float32)
-        half = 0.5 * (s.sideband_hi_ns - s.sideband_lo_ns)
-        pf.reconstruct_channels(
+        reconstruct_channels(
             samples, self.expected_time_ns(events), missing, self.source_bit, self.ped_ref,
-            self.constants.time_offset_ns, self.template.table, self.template.t0_ns,
-            *self.forced_template, self.period_ns, *self.lut, self.detector.adc_max,
-            c.pedestal.samples, c.pedestal.max_deviation_adc, c.pedestal.max_shift_adc,
-            p.threshold_adc, p.max_pulses,
-            p.fit_iterations, p.chi2_per_sample_max, p.noise_adc, p.peak_ns,
-            p.in_time_window_ns, p.separate_ns, self.side_band, s.sideband_lo_ns + half, half,
-            *out, n_pulses, flags, ped, side)
+            self.constants.time_offset_ns, self.side_band, self.shape, self.settings,
+            ChannelOutputs(*out, n_pulses, flags, ped, side))
         return ChannelResult(out[0], out[1], out[2], out[3], n_pulses, flags, ped, side)
 
     # -- events --------------------------------------------------------------------------------
@@ -226,7 +239,7 @@ class Reconstruction:
     def _update_pedestals(self, ch: ChannelResult, trigger: np.ndarray) -> None:
         """Running pedestals from random triggers: channels without a pulse, whose own
         pedestal was trusted."""
-        pf.running_pedestals(trigger, ch.flags, ch.pedestal_adc, int(TriggerKind.RANDOM),
+        running_pedestals(trigger, ch.flags, ch.pedestal_adc, int(TriggerKind.RANDOM),
                              self.cfg.pedestal.running_weight, self.ped_ref)
 
     def _drift_factor(self, events: np.ndarray) -> np.ndarray:

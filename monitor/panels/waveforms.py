@@ -9,7 +9,7 @@ from PyQt5 import QtWidgets
 
 from daq.core.detector import Detector
 from daq.core.pulse_shape import shape
-from daq.reco import pulse_fit as pf
+from daq.reco.pulse import flags as pf
 from monitor.panels import Panel, curve, label, plot, set_data
 from monitor.snapshot import Snapshot
 

@@ -160,6 +160,7 @@ def test_after_warm_up_no_batch_as_a_worker_gets_it_needs_a_new_compilation(make
             assert len(result) == n
     """
     modules = ["daq.core.records"] + [f"daq.reco.{m}" for m in (
-        "calibration_constants", "event_class", "event_sums", "pulse_fit", "reconstruction",
-        "shower_shape")]
+        "calibration_constants", "event_class", "event_sums", "reconstruction", "shower_shape",
+        "pulse.channel_kernel", "pulse.pedestals", "pulse.peaks", "pulse.least_squares",
+        "pulse.forced", "pulse.template")]
     assert compiled_after_warm_up(modules, warm_up, work) == []

@@ -11,7 +11,7 @@ import pytest
 
 from daq.core.config_schema import load
 from daq.core.pulse_shape import PulseTemplate
-from daq.reco import pulse_fit as pf
+from daq.reco.pulse import flags as pf
 from daq.reco.reco_config import RecoConfig
 from daq.reco.reconstruction import Reconstruction
 
