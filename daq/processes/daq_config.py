@@ -137,6 +137,29 @@ class RunControlSection:
                                 high=60.0)
     stop_timeout_s: float = param(20.0, "stopping waits this long, then kills", unit="s",
                                   low=0.5, high=600.0)
+    startup_s: float = param(60.0, "a new process may take this long to its first heartbeat "
+                             "(imports, compiling its kernels); at configure, every process "
+                             "and the emulator's kernels", unit="s", low=1.0, high=600.0)
+    sources_end_s: float = param(5.0, "at a stop, the sources may take this long to end their "
+                                 "run (at most stop_timeout_s)", unit="s", low=0.1, high=600.0)
+    drain_after_s: float = param(0.5, "at a stop, the writer not done this long after the "
+                                 "sources ended: the builder is told to close the run anyway "
+                                 "(a source never ended or opened it)", unit="s", low=0.05,
+                                 high=60.0)
+    failed_run_close_s: float = param(5.0, "a run the writer can no longer write (disk full): "
+                                      "it may take this long to close the ledger, then again "
+                                      "after a drain", unit="s", low=0.1, high=600.0)
+    last_counts_s: float = param(3.0, "at the end of a run, sources still alive may take this "
+                                 "long to send their last counts and exit", unit="s", low=0.1,
+                                 high=60.0)
+    monitor_save_s: float = param(8.0, "at the end of a run, the tap may take this long to save "
+                                  "the run's histograms", unit="s", low=0.5, high=600.0)
+    kill_after_s: float = param(2.0, "a process asked to exit (SIGTERM) is killed this long "
+                                "after", unit="s", low=0.1, high=60.0)
+    kill_hung_after_s: float = param(0.5, "the same for a process already found dead or hung",
+                                     unit="s", low=0.05, high=60.0)
+    kill_at_shutdown_s: float = param(3.0, "the same at shutdown, for every process", unit="s",
+                                      low=0.1, high=60.0)
 
 
 @dataclass(frozen=True)
@@ -169,3 +192,15 @@ class DaqConfig:
 
     def source_endpoint(self, source_id: int) -> str:
         return f"tcp://{self.endpoints.source_host}:{self.emulator.publish.base_port + source_id}"
+
+
+def timeouts_table() -> str:
+    """The run-control timeouts as the table of ``docs/run-control.md`` (generated from the
+    keys, so that the document cannot drift from them; a test compares the two)."""
+    import dataclasses
+
+    rows = ["| key | default | what |", "|---|---|---|"]
+    for f in dataclasses.fields(RunControlSection):
+        if f.name.endswith("_s"):
+            rows.append(f"| `run.{f.name}` | {f.default:g} s | {f.metadata['doc']} |")
+    return "\n".join(rows)

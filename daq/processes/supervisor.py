@@ -52,7 +52,6 @@ CRITICAL = ("builder", "writer", "source")
 # ~10 % of the DAQ's CPU at 20k events/s on a VM); the environment can override each
 MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(128 << 20),
               "MALLOC_TOP_PAD_": str(16 << 20)}
-STARTUP_GRACE_S = 60.0  # a new process may take this long to its first heartbeat (imports, JIT)
 PNG_WAIT_S = 120.0  # demo and shutdown wait this long for the end-of-run PNG's process
 RATE_WINDOW_S = 10.0  # the header's events per second: written over this long
 
@@ -73,11 +72,11 @@ class Process:
     token: str = ""  # its heartbeats carry it: nobody else can speak for it
     asked_to_stop: bool = False  # a source's exit after this is the stop, not a failure
 
-    def alive(self, now: float, dead_after_s: float) -> bool:
+    def alive(self, now: float, dead_after_s: float, startup_s: float) -> bool:
         if self.popen.poll() is not None:
             return False
         if self.last_beat == 0.0:
-            return now - self.started < STARTUP_GRACE_S
+            return now - self.started < startup_s
         return now - self.last_beat < dead_after_s
 
 
@@ -200,7 +199,8 @@ class Supervisor:
     def send(self, to: str, cmd: str, **kw: Any) -> None:
         self.commands.send(json.dumps(dict(kw, to=to, cmd=cmd)).encode())
 
-    def _kill(self, proc: Process, wait_s: float = 2.0) -> None:
+    def _kill(self, proc: Process, wait_s: float | None = None) -> None:
+        wait_s = self.cfg.run.kill_after_s if wait_s is None else wait_s
         if proc.popen.poll() is None:
             try:
                 os.killpg(proc.popen.pid, signal.SIGTERM)
@@ -257,13 +257,14 @@ class Supervisor:
             self._spawn_worker()
         ok = self._wait(lambda: all(p.last_beat for p in self.procs.values())
                         and (compiling is None or compiling.poll() is not None)
-                        or self.state == "error", 60.0)  # a process that died: error already
+                        or self.state == "error", self.cfg.run.startup_s)  # died: error already
         if not ok:
             silent = [p.name for p in self.procs.values() if not p.last_beat]
             if silent:
                 self._go("fail", f"no heartbeat from {', '.join(silent)} after start-up")
             else:  # the sources will compile when they start: slower, not wrong
-                self.log("the emulator's kernels did not compile within 60 s of configure")
+                self.log("the emulator's kernels did not compile within "
+                         f"{self.cfg.run.startup_s:g} s of configure")
         if compiling is not None and compiling.poll() is None:
             compiling.kill()
 
@@ -315,12 +316,12 @@ class Supervisor:
             for p in self.procs.values():  # a hung process is killed, then replaced
                 if p.role != "source" and p.popen.poll() is None and p.last_beat and \
                         time.monotonic() - p.last_beat > self.cfg.run.dead_after_s:
-                    self._kill(p, wait_s=0.5)
+                    self._kill(p, wait_s=self.cfg.run.kill_hung_after_s)
             if self.run is not None and self.procs.get("writer") and \
                     self.procs["writer"].popen.poll() is None:
                 self._stop_sources()
                 self.send("builder", "drain", run=self.run)  # close the file with what was taken
-                if self._writer_done(min(5.0, self.cfg.run.stop_timeout_s)):
+                if self._writer_done(min(self.cfg.run.sources_end_s, self.cfg.run.stop_timeout_s)):
                     self._teardown_run("error")  # its closed ledger replaces the first record
             self._go("stop")
             self._ensure_components()
@@ -348,10 +349,10 @@ class Supervisor:
     def _finish_run(self) -> None:
         t = self.cfg.run.stop_timeout_s
         self._wait(lambda: all(p.popen.poll() is not None for p in self._role("source")),
-                   min(5.0, t))
+                   min(self.cfg.run.sources_end_s, t))
         if self.state == "error":
             return
-        if not self._writer_done(0.5):  # some source never ended (or opened) its run:
+        if not self._writer_done(self.cfg.run.drain_after_s):  # a source never ended its run:
             self.send("builder", "drain", run=self.run)  # close it anyway
         if not self._writer_done(t) and self.state != "error":
             self._go("fail", f"the writer did not close run {self.run} within {t:g} s")
@@ -366,9 +367,9 @@ class Supervisor:
         """The writer can no longer write (disk full, ...) but is alive: end the run so that
         it closes the ledger, counting what it could not write."""
         self._stop_sources()
-        if not self._writer_done(5.0):
+        if not self._writer_done(self.cfg.run.failed_run_close_s):
             self.send("builder", "drain", run=self.run)
-            self._writer_done(5.0)
+            self._writer_done(self.cfg.run.failed_run_close_s)
         self._teardown_run("error")
 
     def _writer_done(self, timeout_s: float) -> bool:
@@ -380,7 +381,8 @@ class Supervisor:
         sources = self._role("source")
         if any(p.popen.poll() is None for p in sources):  # their last counts, then gone
             self._stop_sources()
-            self._wait(lambda: all(p.popen.poll() is not None for p in sources), 3.0)
+            self._wait(lambda: all(p.popen.poll() is not None for p in sources),
+                       self.cfg.run.last_counts_s)
         for p in sources:
             self._kill(p)
             del self.procs[p.name]
@@ -460,7 +462,8 @@ class Supervisor:
         self._next_share = 0.0
         self._share_state()  # the last spill's ledger with them
         self.send("tap", "save", run=self.run, path=str(path))
-        if not self._wait(lambda: tap.counters.get("saved_run") == self.run, 8.0) or \
+        if not self._wait(lambda: tap.counters.get("saved_run") == self.run,
+                          self.cfg.run.monitor_save_s) or \
                 tap.counters.get("saved") != str(path):
             self.log(f"run {self.run}: the monitor's histograms were not saved "
                      f"({tap.counters.get('saved') or 'the tap did not answer'})")
@@ -507,7 +510,7 @@ class Supervisor:
             self.stop(reason)
         self.send("all", "exit")
         for p in list(self.procs.values()):
-            self._kill(p, wait_s=3.0)
+            self._kill(p, wait_s=self.cfg.run.kill_at_shutdown_s)
         self.procs.clear()
         self._go("shutdown")
 
@@ -553,7 +556,7 @@ class Supervisor:
             return
         now = time.monotonic()
         for proc in list(self.procs.values()):
-            if proc.alive(now, self.cfg.run.dead_after_s):
+            if proc.alive(now, self.cfg.run.dead_after_s, self.cfg.run.startup_s):
                 continue
             code = proc.popen.poll()
             if proc.role == "source" and (code == 0 or proc.asked_to_stop and code in (
@@ -562,7 +565,7 @@ class Supervisor:
             if proc.role == "source" and code is None and self.state == "stopping":
                 continue  # ending its run (its last files): its exit decides, or the teardown
             why = (f"{proc.name} exited with code {code}{_cause(proc)}" if code is not None else
-                   f"{proc.name} never answered in its {STARTUP_GRACE_S:g} s start-up"
+                   f"{proc.name} never answered in its {self.cfg.run.startup_s:g} s start-up"
                    f"{_cause(proc)}" if proc.last_beat == 0.0 else
                    f"{proc.name} stopped answering (no heartbeat for "
                    f"{now - proc.last_beat:.1f} s)")
@@ -573,7 +576,7 @@ class Supervisor:
                         self._teardown_run("error")
                 return
             self.log(f"{why}: restarting it")
-            self._kill(proc, wait_s=0.5)
+            self._kill(proc, wait_s=self.cfg.run.kill_hung_after_s)
             del self.procs[proc.name]
             self.restarts[proc.role] = self.restarts.get(proc.role, 0) + 1
             if proc.role == "worker":

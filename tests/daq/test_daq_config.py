@@ -42,3 +42,15 @@ def test_host_names_and_ipc_are_accepted():
     cfg = load(DaqConfig, None, {"endpoints.writer": "tcp://[::1]:5604",
                                  "endpoints.tap": "tcp://*:5605"})
     assert cfg.endpoints.tap == "tcp://*:5605"
+
+
+def test_the_documented_timeouts_are_the_configuration_keys():
+    """docs/run-control.md's table of timeouts is the one generated from the keys."""
+    from pathlib import Path
+
+    from daq.processes.daq_config import timeouts_table
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "run-control.md").read_text()
+    shown = doc.split("<!-- timeouts table: begin -->\n")[1].split("\n<!-- timeouts table")[0]
+    assert shown == timeouts_table()
+    assert timeouts_table().count("| `run.") >= 12  # every wait is a key
