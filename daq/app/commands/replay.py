@@ -1,0 +1,60 @@
+"""``na64daq replay``: re-stream a recorded run on the sources' endpoints."""
+
+from __future__ import annotations
+
+import argparse
+
+from calib.cli import no_verify_option
+from daq.app.options import (
+    common_options,
+    config_overrides,
+    run_control_options,
+)
+from daq.app.source_process import RunSignals, publish, publisher
+from daq.core.cli_arguments import COUNT, number
+from daq.core.config_schema import load
+from daq.core.detector import Detector
+
+
+def add_arguments(sub) -> None:
+    p = sub.add_parser("replay", help="re-stream a recorded run on the sources' endpoints",
+                       description="Re-stream the waveforms of an emulated-run file, frame for "
+                       "frame, at the original pace (--pace 1), a scaled pace, or as fast as the "
+                       "consumers take (--pace 0, the default).")
+    common_options(p)
+    p.add_argument("file", help="an emulated-run file written by 'na64daq emulate --out'")
+    p.add_argument("--pace", type=number(float, 0.0), default=0.0,
+                   help="1 = as recorded, 2 = twice as fast, 0 = as fast as consumers take")
+    p.add_argument("--source", type=number(int, 0, 65535), action="append", metavar="ID",
+                   help="replay only this source (repeatable)")
+    run_control_options(p)
+    p.add_argument("--repeat", type=COUNT, default=1, metavar="N",
+                   help="play the recorded spills N times, as further spills (default 1)")
+    no_verify_option(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    from emulator.config import EmulatorConfig
+    from emulator.frames_file import read_run
+    from emulator.replay import Replay
+
+    cfg = load(EmulatorConfig, args.config, config_overrides(args))
+    detector = Detector.load(args.detector)
+    if args.source:
+        for sid in args.source:
+            detector.source(sid)
+    ids = args.source or list(detector.source_ids)
+
+    def read() -> Replay:
+        return Replay(read_run(args.file, truth=False, verify_blocks=not args.no_verify),
+                      detector)
+
+    # alone, the file is read before any port is bound (a bad file takes no port); under run
+    # control it is read while the heartbeats go on
+    replay = read() if args.heartbeat is None else None
+    with RunSignals() as signals, publisher(cfg.publish, args.pace == 0, args.pace, ids,
+                                              args, signals) as pub:
+        if replay is None:
+            with pub.starting():
+                replay = read()
+        return publish(pub, replay.frames(ids, repeat=args.repeat))
