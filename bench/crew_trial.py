@@ -134,7 +134,7 @@ class Trial:
         assert ok, "the DAQ did not configure"
 
     def shutdown_daq(self) -> None:
-        from daq.core.run_control_client import ask
+        from daq.core.control_protocol import ask
 
         ask(self.endpoints["control"], "shutdown", 60.0)
         self.daq.wait(60)

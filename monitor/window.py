@@ -44,7 +44,7 @@ class RunControlAsker:
     def _ask(self, what: str, command: str, timeout_s: float, ok_text: str,
              refused: str = "", **fields) -> str:
         from daq.core.config_schema import ConfigError
-        from daq.core.run_control_client import ask
+        from daq.core.control_protocol import ask
 
         def work():
             try:
@@ -99,7 +99,7 @@ class NoteWriter:
     def __call__(self, text: str, kind: str, author: str, run: int | None) -> str:
         from daq.conditions import ConditionsError, ask_database
         from daq.core.config_schema import ConfigError
-        from daq.core.run_control_client import ask
+        from daq.core.control_protocol import ask
 
         try:
             if self.control_endpoint is None:

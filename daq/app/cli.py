@@ -75,8 +75,8 @@ def _is_user_error(exc: Exception) -> bool:
     from calib.logbook import LogbookFormatError
     from daq.conditions import ConditionsError
     from daq.core.channel_table import ValueTableError
+    from daq.core.control_protocol import RunControlError
     from daq.core.run_database import RunDatabaseError
-    from daq.processes.supervisor import RunControlError
     from daq.run_file.layout import RunFileError  # imported late: it pulls in h5py
 
     return isinstance(exc, (RunFileError, RunDatabaseError, RunControlError, ConditionsError,

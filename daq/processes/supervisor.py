@@ -23,11 +23,13 @@ import zmq
 
 from daq.core import heartbeat
 from daq.core.config_schema import to_dict
+from daq.core.control_protocol import RunControlError
 from daq.core.detector import Detector
 from daq.core.ledger import written
 from daq.core.run_database import RunDatabase, RunDatabaseError
 from daq.processes.daq_config import DaqConfig
 from daq.processes.run_description import describe, emulated_departures
+from daq.processes.run_ledger import unclosed_ledger
 from daq.run_file.layout import monitor_file_name, truth_file_name
 
 #: (state, event) -> next state. Events are commands or what the supervisor observes.
@@ -54,10 +56,6 @@ MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_":
               "MALLOC_TOP_PAD_": str(16 << 20)}
 PNG_WAIT_S = 120.0  # demo and shutdown wait this long for the end-of-run PNG's process
 RATE_WINDOW_S = 10.0  # the header's events per second: written over this long
-
-
-class RunControlError(RuntimeError):
-    """A command is not allowed in the current state, or could not be carried out."""
 
 
 @dataclass
@@ -395,7 +393,7 @@ class Supervisor:
         closed = writer is not None and writer.counters.get("run_done") == self.run
         ledger = writer.counters.get("ledger") if closed else None
         if not isinstance(ledger, dict):
-            ledger = _unclosed_ledger(sources, writer, self.procs.get("builder"))
+            ledger = unclosed_ledger(sources, writer, self.procs.get("builder"))
         ledger = dict(ledger)
         stages = dict(ledger.get("stages", {}))
         stages["workers"] = {p.name: p.counters for p in self._role("worker")}
@@ -700,93 +698,3 @@ def _free_bytes(directory: str | Path) -> int | None:
 
 def _count(n: Any) -> str:
     return "?" if n is None else f"{int(n):,}"
-
-
-def _unclosed_ledger(sources: list[Process], writer: Process | None,
-                     builder: Process | None) -> dict[str, Any]:
-    """A run that did not close (its writer or builder died): what the last heartbeats say.
-    Every crate reads every trigger, so the largest of their counts is what was triggered;
-    what the writer had written by its last heartbeat is known, the rest is unaccounted."""
-    counts = [int(c.get("triggered", 0)) for p in sources for c in p.counters.values()
-              if isinstance(c, dict)]
-    triggered = max(counts) if counts else None
-    written = writer.counters.get("written_events") if writer else None
-    return {"balanced": False, "incomplete": True, "triggered": triggered,
-            "written": written,
-            "unaccounted": (triggered - written if triggered is not None and written is not None
-                            else triggered),
-            "stages": {"sources": {p.name: p.counters for p in sources},
-                       "builder": builder.counters if builder else None}}
-
-
-COMMANDS = ("configure", "start", "stop", "status", "shutdown", "logbook", "alarm")
-MAX_COMMAND_BYTES = 4096  # a command is a few words; anything longer is refused unread
-
-
-def parse_command(parts: list[bytes]) -> str:
-    """The command of a control request, or RunControlError naming what is wrong with it:
-    one part, at most MAX_COMMAND_BYTES, a JSON object whose ``command`` is one of COMMANDS."""
-    if len(parts) != 1:
-        raise RunControlError(f"a command is one message part, not {len(parts)}")
-    if len(parts[0]) > MAX_COMMAND_BYTES:
-        raise RunControlError(f"a command of {len(parts[0])} bytes: at most "
-                              f"{MAX_COMMAND_BYTES}")
-    try:
-        msg = json.loads(parts[0])
-    except (ValueError, RecursionError):
-        raise RunControlError("not a JSON command") from None
-    if not isinstance(msg, dict):
-        raise RunControlError("a command is a JSON object {\"command\": ...}")
-    command = msg.get("command")
-    if command not in COMMANDS:
-        raise RunControlError(f"unknown command {command!r}: one of {', '.join(COMMANDS)}")
-    return command
-
-
-def serve(cfg: DaqConfig, detector_path: str | None = None) -> int:
-    """``na64daq run``: configure, then answer run-control commands until ``shutdown`` (or
-    SIGINT/SIGTERM/SIGHUP, or its output lost: the run is stopped, then the DAQ shut
-    down)."""
-    from daq.app.terminal import Output, StopSignals, stop_reason
-
-    signals, output = StopSignals(), Output()
-    sup = Supervisor(cfg, detector_path, log=lambda m: print(m, flush=True))
-    rep = sup._bind(zmq.REP, "control")
-    try:
-        sup.configure()
-        print(f"DAQ {sup.state}; commands on {cfg.endpoints.control}", flush=True)
-        while sup.state != "idle":
-            if (why := stop_reason(signals, output)) is not None:
-                print(f"{why}: stopping and shutting down", flush=True)
-                sup.shutdown(why)
-                break
-            sup.poll(0.05)
-            if not rep.poll(0):
-                continue
-            parts = rep.recv_multipart()
-            try:
-                command = parse_command(parts)
-                if command == "configure":
-                    sup.reconfigure()
-                elif command == "start":
-                    sup.start()
-                elif command == "stop":
-                    sup.stop("ctl stop")
-                elif command == "shutdown":
-                    sup.shutdown()
-                elif command == "logbook":
-                    sup.add_note(json.loads(parts[0]))
-                elif command == "alarm":
-                    sup.alarm(json.loads(parts[0]))
-                refused = None
-            except RunControlError as exc:
-                refused = str(exc)
-            answer = dict(sup.status(), ok=refused is None)
-            if refused:
-                answer["error"] = refused
-            rep.send(json.dumps(answer).encode())
-    finally:
-        sup.close()
-        signals.restore()
-        output.restore()
-    return 0

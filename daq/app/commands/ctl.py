@@ -21,7 +21,7 @@ def add_arguments(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
 
-    from daq.core.run_control_client import ask
+    from daq.core.control_protocol import ask
     from daq.processes.daq_config import DaqConfig
 
     cfg = load(DaqConfig, args.config)

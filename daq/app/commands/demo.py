@@ -33,7 +33,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = daq_config_from(args, {"writer.directory": args.out})
     from daq.app.terminal import Output, StopSignals, stop_reason
     from daq.app.terminal_report import end_progress, print_progress, print_summary
-    from daq.processes.supervisor import PNG_WAIT_S, RunControlError, Supervisor
+    from daq.core.control_protocol import RunControlError
+    from daq.processes.supervisor import PNG_WAIT_S, Supervisor
 
     def log(message: str) -> None:
         end_progress()

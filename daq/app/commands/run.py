@@ -18,6 +18,6 @@ def add_arguments(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from daq.processes.supervisor import serve
+    from daq.processes.control_server import serve
 
     return serve(daq_config_from(args), args.detector)
