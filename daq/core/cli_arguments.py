@@ -43,3 +43,8 @@ def number(kind: type = float, low: float | None = None, high: float | None = No
 POSITIVE = number(float, 0.0, low_inclusive=False)
 COUNT = number(int, 1)  # one or more
 RUN = number(int, 0, 2**32 - 1)
+
+
+def no_verify_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-verify", action="store_true",
+                   help="read a run file without checking its blocks' checksums (experts)")

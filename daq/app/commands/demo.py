@@ -7,10 +7,7 @@ import os
 import time
 
 from daq.app.commands.monitor import MonitorWindowProcess
-from daq.app.options import (
-    common_options,
-    daq_config_from,
-)
+from daq.app.options import common_options, daq_config_from
 from daq.core.cli_arguments import COUNT, number
 
 

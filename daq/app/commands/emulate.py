@@ -6,11 +6,7 @@ import argparse
 import time
 from typing import Any
 
-from daq.app.options import (
-    emulate_options,
-    emulator_from,
-    run_control_options,
-)
+from daq.app.options import emulate_options, emulator_from, run_control_options
 from daq.app.source_process import RunSignals, publish, publisher
 from daq.core.cli_arguments import number
 from daq.core.config_schema import ConfigError

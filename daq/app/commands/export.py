@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from calib.cli import no_verify_option
+from daq.core.cli_arguments import no_verify_option
 
 
 def add_arguments(sub) -> None:

@@ -5,10 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from daq.app.options import (
-    common_options,
-    daq_config_from,
-)
+from daq.app.options import common_options, daq_config_from
 from daq.core.detector import Detector
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from calib.cli import no_verify_option
+from daq.core.cli_arguments import no_verify_option
 from daq.core.config_schema import ConfigError, load
 
 

@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from calib.cli import no_verify_option
-from daq.app.options import (
-    common_options,
-    config_overrides,
-    run_control_options,
-)
+from daq.app.options import common_options, config_overrides, run_control_options
 from daq.app.source_process import RunSignals, publish, publisher
-from daq.core.cli_arguments import COUNT, number
+from daq.core.cli_arguments import COUNT, no_verify_option, number
 from daq.core.config_schema import load
 from daq.core.detector import Detector
 

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from daq.app.options import (
-    common_options,
-    daq_config_from,
-)
+from daq.app.options import common_options, daq_config_from
 
 
 def add_arguments(sub) -> None:
