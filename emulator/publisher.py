@@ -9,7 +9,6 @@ the stage that knows them).
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -19,7 +18,7 @@ from typing import Any
 import numpy as np
 import zmq
 
-from daq.core import heartbeat
+from daq.core.process_shell import ProcessShell
 from daq.core.wire_format import EVENT_DTYPE, HEADER, FrameKind, decode, encode_control, peek
 
 
@@ -51,20 +50,19 @@ class Publisher:
                  name: str = "source", heartbeat_s: float = 1.0, wait_for_go: bool = False):
         self.context = context or zmq.Context()
         self.name = name
-        self.heartbeat_s = heartbeat_s
-        self._next_beat = 0.0
         self._starting = False
-        self.heartbeat = None
-        self.parent = os.getppid()
         self.linger_s = linger_s
-        #: the supervisor is gone, or a second stop came: a blocked send gives up
-        self.orphaned = False
+        #: a second stop came: a blocked send gives up
         self.abandon = False
-        if heartbeat:  # under run control: tell the supervisor we live, with our counters
-            self.heartbeat = self.context.socket(zmq.PUSH)
-            self.heartbeat.setsockopt(zmq.SNDHWM, 10)
-            self.heartbeat.setsockopt(zmq.LINGER, 0)
-            self.heartbeat.connect(heartbeat)
+        #: under run control: the process shell every DAQ process has (heartbeats with the
+        #: counters; the run ended cleanly when the supervisor is gone); no commands, since
+        #: run control starts and stops a crate with signals, which the command handles
+        self.shell = None
+        if heartbeat:
+            self.shell = ProcessShell(name, heartbeat, None, heartbeat_s, context=self.context,
+                                      on_orphaned=self._orphaned, handle_sigterm=False,
+                                      heartbeat_linger_ms=0)
+            self.shell.before_beat = self._counters
         self.time_compressed = time_compressed
         self.pace = pace
         #: why to end the run early (set by :meth:`request_stop`): finish the run cleanly
@@ -192,27 +190,27 @@ class Publisher:
                                     "supervisor was gone: giving up") from None
                 sock.poll(100, zmq.POLLOUT)
 
-    def beat(self, force: bool = False) -> None:
-        if self.heartbeat is None:
-            return
-        now = time.monotonic()
-        if not force and now < self._next_beat:
-            return
-        self._next_beat = now + self.heartbeat_s
-        if os.getppid() != self.parent and not self.orphaned:  # the supervisor died
-            self.orphaned = True
-            if not self.stop_reason:
-                self.request_stop("the supervisor is gone")
+    @property
+    def orphaned(self) -> bool:
+        """The supervisor is gone: a blocked send gives up after ``linger_s``."""
+        return self.shell is not None and self.shell.orphaned
+
+    def _orphaned(self) -> None:
+        if not self.stop_reason:
+            self.request_stop("the supervisor is gone")
+
+    def _counters(self) -> None:
         counters: dict[str, Any] = {str(sid): c.info(spill=False)
                                     for sid, c in self.counters.items()}
         if self._starting:
             counters["starting"] = True
         elif not self.go.is_set():
             counters["ready"] = True  # waiting for the trigger to be enabled
-        try:
-            self.heartbeat.send(heartbeat.message(self.name, counters), zmq.NOBLOCK)
-        except zmq.Again:
-            pass
+        self.shell.counters = counters
+
+    def beat(self, force: bool = False) -> None:
+        if self.shell is not None:
+            self.shell.beat(force)
 
     @contextlib.contextmanager
     def starting(self) -> Iterator[None]:
@@ -231,23 +229,11 @@ class Publisher:
         """Heartbeats from a thread while the caller is busy without sending (getting ready,
         or closing the truth file after the run: a crate that took over 3 s to write it was
         taken for dead, and its finished run ended in error)."""
-        if self.heartbeat is None:
+        if self.shell is None:
             yield
             return
-        done = threading.Event()
-
-        def beat_on() -> None:
-            while not done.wait(self.heartbeat_s):
-                self.beat(force=True)
-
-        self.beat(force=True)
-        thread = threading.Thread(target=beat_on, daemon=True)
-        thread.start()
-        try:
+        with self.shell.beating():
             yield
-        finally:
-            done.set()
-            thread.join()
 
     def _end_early(self, opened: dict[int, tuple[FrameKind, Any]],
                    last_ns: dict[int, int]) -> None:
@@ -273,8 +259,8 @@ class Publisher:
         for sock in self.sockets.values():
             sock.close(linger=0 if self.abandon or self.orphaned else None)
         self.sockets.clear()
-        if self.heartbeat is not None:
-            self.heartbeat.close()
+        if self.shell is not None:
+            self.shell.close(final_beat=False)
         self.context.term()
 
 

@@ -4,9 +4,11 @@ orphaned (``docs/run-control.md``)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -27,25 +29,41 @@ def drain(sock: zmq.Socket, limit: int) -> Iterator[list[zmq.Frame]]:
 
 
 class ProcessShell:
-    def __init__(self, name: str, heartbeat_endpoint: str, commands_endpoint: str,
-                 heartbeat_s: float, io_threads: int = 1):
+    """What makes a process one of the DAQ's, whatever it does (builder, worker, writer, tap,
+    or a crate): it beats, takes the supervisor's commands, and ends when orphaned.
+
+    A crate takes no commands (``commands_endpoint`` None: run control starts and stops it with
+    signals), shares its context with its data sockets (``context``), handles its own signals
+    (``handle_sigterm`` False) and ends its run cleanly when orphaned (``on_orphaned``)."""
+
+    def __init__(self, name: str, heartbeat_endpoint: str, commands_endpoint: str | None,
+                 heartbeat_s: float, io_threads: int = 1, context: zmq.Context | None = None,
+                 on_orphaned: Callable[[], None] | None = None, handle_sigterm: bool = True,
+                 heartbeat_linger_ms: int = 500):
         self.name = name
         self.heartbeat_s = heartbeat_s
-        self.ctx = zmq.Context(io_threads=io_threads)
+        self.own_context = context is None
+        self.ctx = context or zmq.Context(io_threads=io_threads)
         self.heartbeat = self.ctx.socket(zmq.PUSH)
         self.heartbeat.setsockopt(zmq.SNDHWM, 10)
-        self.heartbeat.setsockopt(zmq.LINGER, 500)
+        self.heartbeat.setsockopt(zmq.LINGER, heartbeat_linger_ms)
         self.heartbeat.connect(heartbeat_endpoint)
-        self.commands = self.ctx.socket(zmq.SUB)
-        self.commands.setsockopt(zmq.SUBSCRIBE, b"")
-        self.commands.connect(commands_endpoint)
+        self.commands = None
+        if commands_endpoint is not None:
+            self.commands = self.ctx.socket(zmq.SUB)
+            self.commands.setsockopt(zmq.SUBSCRIBE, b"")
+            self.commands.connect(commands_endpoint)
         self.counters: dict[str, Any] = {}
         self.exiting = False
         self.parent = os.getppid()  # the supervisor: if it dies, we must not live on
+        #: the supervisor died: nobody will ever stop this process
+        self.orphaned = False
+        self.on_orphaned = on_orphaned
         self._next_beat = 0.0
         #: called before each heartbeat, for counters too costly to keep current per batch
         self.before_beat: Callable[[], None] | None = None
-        signal.signal(signal.SIGTERM, self._on_term)
+        if handle_sigterm:
+            signal.signal(signal.SIGTERM, self._on_term)
 
     @classmethod
     def for_daq(cls, name: str, cfg: Any, io_threads: int = 1) -> ProcessShell:
@@ -62,8 +80,12 @@ class ProcessShell:
         if not force and now < self._next_beat:
             return
         self._next_beat = now + self.heartbeat_s
-        if os.getppid() != self.parent:  # orphaned: nobody will ever stop us, so stop
-            self.exiting = True
+        if os.getppid() != self.parent and not self.orphaned:  # nobody will ever stop us
+            self.orphaned = True
+            if self.on_orphaned is None:
+                self.exiting = True  # so stop
+            else:
+                self.on_orphaned()
         if self.before_beat is not None:
             self.before_beat()
         try:
@@ -73,7 +95,7 @@ class ProcessShell:
 
     def command(self) -> dict[str, Any] | None:
         """The next command addressed to this process (or to all), if any."""
-        while True:
+        while self.commands is not None:
             try:
                 msg = json.loads(self.commands.recv(zmq.NOBLOCK))
             except zmq.Again:
@@ -88,6 +110,27 @@ class ProcessShell:
                 elif msg.get("cmd") == "beat":  # the supervisor wants final counters now
                     self.beat(force=True)
                 return msg
+        return None
+
+    @contextlib.contextmanager
+    def beating(self) -> Iterator[None]:
+        """Heartbeats from a thread while the caller is busy without beating itself (getting
+        ready, or closing a file: a crate that took over 3 s to write its truth file was taken
+        for dead, and its finished run ended in error)."""
+        done = threading.Event()
+
+        def beat_on() -> None:
+            while not done.wait(self.heartbeat_s):
+                self.beat(force=True)
+
+        self.beat(force=True)
+        thread = threading.Thread(target=beat_on, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
 
     def send(self, sock: zmq.Socket, parts: list, **kw: Any) -> Any:
         """A lossless send that waits for the peer (back-pressure) but keeps the heartbeat
@@ -101,6 +144,14 @@ class ProcessShell:
                     raise
                 sock.poll(100, zmq.POLLOUT)
 
-    def close(self) -> None:
-        self.beat(force=True)
-        self.ctx.destroy(linger=1000)
+    def close(self, final_beat: bool = True) -> None:
+        """The last counters (``final_beat``), then its sockets; the context too if it is
+        the shell's own."""
+        if final_beat:
+            self.beat(force=True)
+        if self.own_context:
+            self.ctx.destroy(linger=1000)
+            return
+        self.heartbeat.close()
+        if self.commands is not None:
+            self.commands.close()
