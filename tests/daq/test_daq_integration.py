@@ -256,14 +256,16 @@ def test_processes_do_not_outlive_a_killed_supervisor(tmp_path, daq_toml):
     env = dict(os.environ, NA64DAQ_DB=str(tmp_path / "runs.db"))
     daq = subprocess.Popen([sys.executable, "-m", "daq.app.cli", "run", "--config", str(config)],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    line = daq.stdout.readline()  # "DAQ configured; ..." once every process beats
-    assert "configured" in line
-    children = [int(p) for p in subprocess.run(
-        ["pgrep", "-f", f"daq.processes.main .*{tmp_path}"], capture_output=True,
-        text=True).stdout.split()]
-    assert len(children) >= 5
-    daq.kill()
-    daq.wait()
+    try:  # a failed assertion must not leave a DAQ running (one once ran on for an hour)
+        line = daq.stdout.readline()  # "DAQ configured; ..." once every process beats
+        assert "configured" in line
+        children = [int(p) for p in subprocess.run(
+            ["pgrep", "-f", f"daq.processes.main .*{tmp_path}"], capture_output=True,
+            text=True).stdout.split()]
+        assert len(children) >= 5
+    finally:
+        daq.kill()
+        daq.wait()
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and any(_alive(p) for p in children):
         time.sleep(0.2)
