@@ -3,7 +3,6 @@ everything when the feed is old, PNGs of a panel or of all (``docs/monitor.md``)
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 
@@ -26,92 +25,12 @@ from monitor.panels.reach import ReachPanel
 from monitor.panels.reference import ReferencePanel, ReferenceSource
 from monitor.panels.shift import ShiftPanel
 from monitor.panels.waveforms import WaveformsPanel
+from monitor.run_control_client import AlarmCommands, ControlButtons, NoteWriter
 from monitor.snapshot import Snapshot, since
 from monitor.window_alarm import SilentSourceAlarm
 
 REDRAW_HZ = 5.0
 PANEL_SIZE = (1280, 760)  # each panel's size in the all-panels PNG
-
-
-class RunControlAsker:
-    """Asks the DAQ's run-control endpoint in a thread (a stop takes seconds; the GUI thread
-    only draws); the answer lands in ``last_answer`` for the status bar."""
-
-    def __init__(self, endpoint: str | None):
-        self.endpoint = endpoint
-        self.last_answer = ""
-
-    def _ask(self, what: str, command: str, timeout_s: float, ok_text: str,
-             refused: str = "", **fields) -> str:
-        from daq.core.config_schema import ConfigError
-        from daq.core.control_protocol import ask
-
-        def work():
-            try:
-                a = ask(self.endpoint, command, timeout_s, **fields)
-                self.last_answer = f"{what}: " + (ok_text if a.get("ok") else
-                                                  f"{refused}{a.get('error')}")
-            except ConfigError as exc:
-                self.last_answer = f"{what}: {exc}"
-        threading.Thread(target=work, daemon=True).start()
-        return f"{what}: asked..."
-
-
-class ControlButtons(RunControlAsker):
-    """The DAQ panel's start/stop."""
-
-    def ask(self, command: str) -> str:
-        return self._ask(command, command, 60.0, "ok")
-
-
-class AlarmCommands(RunControlAsker):
-    """Where the Alarms tab's acknowledge, shelve and unshelve go: the DAQ's run-control
-    endpoint (``alarm`` request, handled by the tap), or a file feed's own handler."""
-
-    def __init__(self, endpoint: str | None = None, handler=None):
-        super().__init__(endpoint)
-        self.handler = handler
-
-    def __call__(self, request: dict) -> str:
-        from monitor.alarm_handler import AlarmCommandError
-
-        what = f"{request['action']} {request['name']!r}"
-        if self.handler is not None:
-            try:
-                self.handler.command(request)
-                self.last_answer = f"{what}: done"
-            except AlarmCommandError as exc:
-                self.last_answer = f"{what}: refused: {exc}"
-            return self.last_answer
-        return self._ask(what, "alarm", 10.0, "sent to the alarm server", "refused: ",
-                         **request)
-
-
-class NoteWriter:
-    """Where the logbook form's entries go: the conditions database itself on the DAQ's
-    machine, or the DAQ's run-control endpoint (``logbook`` request) from another one; the
-    same code (``Conditions.add_note``) writes them in both cases."""
-
-    def __init__(self, detector: Detector, control_endpoint: str | None = None):
-        self.detector = detector
-        self.control_endpoint = control_endpoint
-
-    def __call__(self, text: str, kind: str, author: str, run: int | None) -> str:
-        from daq.conditions import ConditionsError, ask_database
-        from daq.core.config_schema import ConfigError
-        from daq.core.control_protocol import ask
-
-        try:
-            if self.control_endpoint is None:
-                entry = ask_database(self.detector,
-                                     lambda c: c.add_note(text, kind, author, run))
-                return f"entry {entry} added" if entry else "no conditions database here"
-            answer = ask(self.control_endpoint, "logbook", 10.0, text=text, kind=kind,
-                         author=author, run=run)
-            return "entry added through run control" if answer.get("ok") else \
-                f"refused: {answer.get('error')}"
-        except (ConditionsError, ConfigError) as exc:
-            return f"refused: {exc}"
 
 
 class HatchOverlay(QtWidgets.QWidget):

@@ -149,7 +149,7 @@ def test_run_and_ctl_drive_a_daq(tmp_path, daq_toml):
         from daq.core.detector import Detector
         from daq.core.run_database import RunDatabase
         from daq.processes.daq_config import DaqConfig
-        from monitor.window import ControlButtons, NoteWriter
+        from monitor.run_control_client import ControlButtons, NoteWriter
 
         control = load(DaqConfig, str(config)).endpoints.control
         buttons = ControlButtons(control)  # the DAQ panel's, asked in a thread

@@ -116,7 +116,8 @@ def test_latching_acknowledging_and_shelving_from_the_window_and_through_run_con
     from daq.core.config_schema import load
     from daq.processes.daq_config import DaqConfig
     from monitor.feeds import LiveFeed
-    from monitor.window import ControlButtons, MonitorWindow
+    from monitor.run_control_client import ControlButtons
+    from monitor.window import MonitorWindow
 
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     cfg = load(DaqConfig, str(daq_toml))

@@ -115,7 +115,8 @@ def test_the_window_shows_the_run_and_never_shows_a_dead_daq_as_live(daq, qtbot,
     alarm and sounds, and no control is covered."""
     from PyQt5 import QtCore, QtWidgets
 
-    from monitor.window import ControlButtons, MonitorWindow
+    from monitor.run_control_client import ControlButtons
+    from monitor.window import MonitorWindow
 
     sup = daq(**{"emulator.run.spills": 3, "emulator.spill.duration_s": 4.8,
                  "emulator.spill.time_compressed": False, "emulator.spill.pace": 4.0,

@@ -153,7 +153,8 @@ def test_the_logbook_form_writes_the_entry_with_the_run_filled_in(qtbot, run_fil
 
     from calib.conditions import ConditionsWriter
     from daq.core.run_database import RunDatabase
-    from monitor.window import MonitorWindow, NoteWriter
+    from monitor.run_control_client import NoteWriter
+    from monitor.window import MonitorWindow
 
     monkeypatch.setenv("NA64DAQ_DB", str(tmp_path / "c.db"))
     feed = FileFeed(run_file).start()

@@ -15,8 +15,8 @@ from PyQt5 import QtCore, QtWidgets
 
 from monitor.alarm_handler import AlarmHandler
 from monitor.panels.alarms import AlarmsPanel
+from monitor.run_control_client import AlarmCommands
 from monitor.snapshot import Snapshot
-from monitor.window import AlarmCommands
 from monitor.window_alarm import SilentSourceAlarm
 
 DATE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$")
@@ -161,7 +161,7 @@ def test_the_logbook_shows_dates_its_form_follows_the_run_and_clears(file_window
     from daq.conditions import Conditions
     from daq.core.run_database import RunDatabase
     from monitor.panels.logbook import LogbookPanel
-    from monitor.window import NoteWriter
+    from monitor.run_control_client import NoteWriter
 
     monkeypatch.setenv("NA64DAQ_DB", str(tmp_path / "c.db"))
     db = RunDatabase(tmp_path / "c.db")
