@@ -4,6 +4,7 @@ no Qt here."""
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import time
@@ -38,10 +39,10 @@ class Snapshot:
     def seq(self) -> int:
         return int(self.header["seq"])
 
-    @property
+    @functools.cached_property
     def reco_config(self) -> RecoConfig:
         """The reconstruction configuration of the run the histograms come from: the cuts
-        and windows the panels draw (checked by :func:`decode`)."""
+        and windows the panels draw (checked by :func:`decode`, built once per snapshot)."""
         return recorded(self.header.get("reco_config"))
 
     def age_s(self, now_monotonic_s: float | None = None) -> float:
@@ -96,10 +97,6 @@ def decode(parts: list[Any]) -> Snapshot:
         raise SnapshotError("header is not JSON") from None
     if not isinstance(header, dict):
         raise SnapshotError("header is not a JSON object")
-    try:
-        recorded(header.get("reco_config"))
-    except ConfigError as exc:
-        raise SnapshotError(str(exc)[:200]) from None
     if header.get("protocol") != PROTOCOL:
         raise SnapshotError(f"protocol {str(header.get('protocol'))[:40]!r} is not {PROTOCOL}")
     if not isinstance(header.get("seq"), int):
@@ -125,4 +122,9 @@ def decode(parts: list[Any]) -> Snapshot:
         if len(buf) != math.prod(shape) * dtype.itemsize:
             raise SnapshotError(f"array {scope}/{name}: {len(buf)} bytes for shape {shape}")
         arrays[(scope, name)] = np.frombuffer(buf, dtype).reshape(shape)
-    return Snapshot(header, arrays)
+    snap = Snapshot(header, arrays)
+    try:
+        snap.reco_config  # noqa: B018 - checked here, kept for the panels
+    except ConfigError as exc:
+        raise SnapshotError(str(exc)[:200]) from None
+    return snap
