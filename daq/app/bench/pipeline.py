@@ -14,6 +14,7 @@ from pathlib import Path
 import zmq
 
 from daq.app.bench.machine import description as machine_description
+from daq.app.bench.stages import trigger_mix
 from daq.core.config_schema import load
 from daq.core.detector import Detector
 from daq.core.run_database import RunDatabase
@@ -79,12 +80,8 @@ def measure(args: argparse.Namespace, tmp: Path, on_start=None, ceiling: bool = 
     """``on_start(supervisor)``: called once the run is started (a viewer attached, frozen,
     killed: ``bench/monitor_freeze.py``); ``ceiling``: also measure bare ZeroMQ."""
     detector = Detector.load()
-    rate = args.events / 4.8
-    emu = {"trigger": {"physics_rate_hz": 0.9 * rate, "calibration_rate_hz": 0.07 * rate,
-                       "random_rate_hz": 0.03 * rate}}
     replay_file = tmp / "replay.h5"
-    emulator_overrides = {f"trigger.{k}": v for k, v in emu["trigger"].items()}
-    emulator_overrides["run.batch_events"] = args.source_batch
+    emulator_overrides = {**trigger_mix(args.events), "run.batch_events": args.source_batch}
     write_run(Emulator(load(EmulatorConfig, None, emulator_overrides), detector), replay_file)
     replay = Replay(read_run(replay_file, truth=False), detector)
     ceiling = zmq_ceiling(replay) if ceiling else None

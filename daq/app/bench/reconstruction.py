@@ -25,14 +25,13 @@ def emulated_batch(detector: Detector, n_events: int, intensity: float = 5e6,
                    seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """``n_events`` physics-trigger-like events at ``intensity`` e-/spill: (samples in the map's
     channel order, event table)."""
+    from daq.app.bench.stages import trigger_mix
     from emulator.config import EmulatorConfig
     from emulator.emulator import Emulator
 
-    rate = n_events / 4.8 * 1.1
-    em = Emulator(load(EmulatorConfig, None, {
-        "beam.intensity_per_spill": intensity, "run.seed": seed, "run.batch_events": 1024,
-        "trigger.physics_rate_hz": 0.9 * rate, "trigger.calibration_rate_hz": 0.07 * rate,
-        "trigger.random_rate_hz": 0.03 * rate}), detector)
+    em = Emulator(load(EmulatorConfig, None, {  # a tenth more, then cut to n_events
+        **trigger_mix(1.1 * n_events), "beam.intensity_per_spill": intensity, "run.seed": seed,
+        "run.batch_events": 1024}), detector)
     samples, events = [], []
     for b in em.batches(em.spill_plan(1)):
         samples.append(b.samples_in_map_order(detector))
