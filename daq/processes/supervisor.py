@@ -1,35 +1,35 @@
-"""Run control: the state machine, the processes, their heartbeats, and the run record.
+"""Run control: the state machine and its commands, and what it does when a process dies.
 
 The states and transitions are the table below and ``docs/run-control.md``; nothing else
-changes ``Supervisor.state``.
+changes ``Supervisor.state``. The processes themselves are ``process_table.py``, the run's
+ledger ``run_ledger.py``, and the control endpoint ``control_server.py``.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 import signal
 import subprocess
 import sys
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import zmq
 
-from daq.core import heartbeat
 from daq.core.config_schema import to_dict
 from daq.core.control_protocol import RunControlError
 from daq.core.detector import Detector
 from daq.core.ledger import written
 from daq.core.run_database import RunDatabase, RunDatabaseError
 from daq.processes.daq_config import DaqConfig
+from daq.processes.process_table import Process, ProcessTable, last_line
 from daq.processes.run_description import describe, emulated_departures
-from daq.processes.run_ledger import unclosed_ledger
+from daq.processes.run_ledger import closed_ledger
 from daq.run_file.layout import monitor_file_name, truth_file_name
 
 #: (state, event) -> next state. Events are commands or what the supervisor observes.
@@ -49,33 +49,8 @@ TRANSITIONS = {
 }
 #: Roles whose death ends the run in the error state; the others are restarted.
 CRITICAL = ("builder", "writer", "source")
-# glibc's allocator in every process: batches of 0.1-1 MB are kept in the heap instead of being
-# mapped and unmapped each time (every fresh page is a fault: 3-10k faults/s per process and
-# ~10 % of the DAQ's CPU at 20k events/s on a VM); the environment can override each
-MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(128 << 20),
-              "MALLOC_TOP_PAD_": str(16 << 20)}
 PNG_WAIT_S = 120.0  # demo and shutdown wait this long for the end-of-run PNG's process
 RATE_WINDOW_S = 10.0  # the header's events per second: written over this long
-
-
-@dataclass
-class Process:
-    role: str
-    name: str
-    popen: subprocess.Popen
-    started: float
-    last_beat: float = 0.0
-    counters: dict[str, Any] = field(default_factory=dict)
-    log: Any = None
-    token: str = ""  # its heartbeats carry it: nobody else can speak for it
-    asked_to_stop: bool = False  # a source's exit after this is the stop, not a failure
-
-    def alive(self, now: float, dead_after_s: float, startup_s: float) -> bool:
-        if self.popen.poll() is not None:
-            return False
-        if self.last_beat == 0.0:
-            return now - self.started < startup_s
-        return now - self.last_beat < dead_after_s
 
 
 @dataclass
@@ -101,16 +76,15 @@ class Supervisor:
         self.run: int | None = None
         self.ledger: dict[str, Any] | None = None
         self.outcome: str | None = None  # of the last run: stopped or error
-        self.procs: dict[str, Process] = {}
         self.restarts: dict[str, int] = {}  # in this run, by role
         self.workdir = cfg.log_directory  # each process's output, configs, run records
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self.procs = ProcessTable(self.workdir, {"NA64DAQ_DB": str(self.db.path)})
         self.ctx = zmq.Context()
         self.heartbeats = self._bind(zmq.PULL, "heartbeat")
         self.commands = self._bind(zmq.PUB, "commands")
         self.run_started = 0.0
         self.worker_serial = 0
-        self.bad_heartbeats: dict[str, int] = {}  # reason -> count, never acted on
         self.trigger_enabled = False  # the sources of this run were told to go
         self._next_share = 0.0  # when the tap next gets the DAQ's state for its viewers
         self.run_started_unix_s: float | None = None
@@ -153,23 +127,8 @@ class Supervisor:
         path.write_text(json.dumps(values))
         return path
 
-    def _child_env(self, token: str = "") -> dict[str, str]:
-        """Every child's environment: the allocator's settings, this DAQ's conditions and
-        the child's heartbeat token."""
-        return {**MALLOC_ENV, **os.environ, "NA64DAQ_DB": str(self.db.path),
-                heartbeat.TOKEN_ENV: token}
-
-    def _spawn(self, role: str, name: str, argv: list[str]) -> Process:
-        log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - lives with the process
-        token = secrets.token_hex(16)
-        popen = subprocess.Popen([sys.executable, *argv], stdout=log, stderr=subprocess.STDOUT,
-                                 start_new_session=True, env=self._child_env(token))
-        proc = Process(role, name, popen, time.monotonic(), log=log, token=token)
-        self.procs[name] = proc
-        return proc
-
     def _spawn_component(self, role: str, name: str) -> Process:
-        return self._spawn(role, name, ["-m", "daq.processes.main", role, name,
+        return self.procs.spawn(role, name, ["-m", "daq.processes.main", role, name,
                                         str(self._config_file()), self.detector_path])
 
     def _spawn_worker(self) -> Process:
@@ -192,25 +151,10 @@ class Supervisor:
         if self.detector_path:
             argv += ["--detector", self.detector_path]
         argv += ["--heartbeat", self.cfg.endpoints.heartbeat, "--name", f"source-{sid}"]
-        return self._spawn("source", f"source-{sid}", argv)
+        return self.procs.spawn("source", f"source-{sid}", argv)
 
     def send(self, to: str, cmd: str, **kw: Any) -> None:
         self.commands.send(json.dumps(dict(kw, to=to, cmd=cmd)).encode())
-
-    def _kill(self, proc: Process, wait_s: float | None = None) -> None:
-        wait_s = self.cfg.run.kill_after_s if wait_s is None else wait_s
-        if proc.popen.poll() is None:
-            try:
-                os.killpg(proc.popen.pid, signal.SIGTERM)
-                proc.popen.wait(wait_s)
-            except (subprocess.TimeoutExpired, ProcessLookupError):
-                try:
-                    os.killpg(proc.popen.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                proc.popen.wait()
-        if proc.log:
-            proc.log.close()
 
     def _wait(self, condition, timeout_s: float) -> bool:
         deadline = time.monotonic() + timeout_s
@@ -244,20 +188,19 @@ class Supervisor:
         """Start every component that is not running (all at configure; after an error, the
         ones that died), and wait for their first heartbeat (and for ``compiling``, the
         sources' compilation that configure starts, to end)."""
-        for name, proc in list(self.procs.items()):
-            if proc.role != "source" and proc.popen.poll() is not None:
-                self._kill(proc)
-                del self.procs[name]
+        for proc in self.procs.all():
+            if proc.role != "source" and not proc.running():
+                self.procs.remove(proc, self.cfg.run.kill_after_s)
         for role in ("writer", "builder", "tap"):
             if role not in self.procs:
                 self._spawn_component(role, role)
-        for _ in range(self.cfg.workers.count - len(self._role("worker"))):
+        for _ in range(self.cfg.workers.count - len(self.procs.role("worker"))):
             self._spawn_worker()
-        ok = self._wait(lambda: all(p.last_beat for p in self.procs.values())
+        ok = self._wait(lambda: all(p.last_beat for p in self.procs.all())
                         and (compiling is None or compiling.poll() is not None)
                         or self.state == "error", self.cfg.run.startup_s)  # died: error already
         if not ok:
-            silent = [p.name for p in self.procs.values() if not p.last_beat]
+            silent = [p.name for p in self.procs.all() if not p.last_beat]
             if silent:
                 self._go("fail", f"no heartbeat from {', '.join(silent)} after start-up")
             else:  # the sources will compile when they start: slower, not wrong
@@ -279,7 +222,7 @@ class Supervisor:
         log = self.workdir / "compile-sources.log"
         with open(log, "ab") as out:
             return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
-                                    start_new_session=True, env=self._child_env())
+                                    start_new_session=True, env=self.procs.child_env())
 
     def start(self) -> int:
         if self.state != "configured":
@@ -311,12 +254,12 @@ class Supervisor:
         if self.state == "running" and self.stop_reason is None:
             self.stop_reason = reason
         if self.state == "error":
-            for p in self.procs.values():  # a hung process is killed, then replaced
-                if p.role != "source" and p.popen.poll() is None and p.last_beat and \
+            for p in self.procs.all():  # a hung process is killed, then replaced
+                if p.role != "source" and p.running() and p.last_beat and \
                         time.monotonic() - p.last_beat > self.cfg.run.dead_after_s:
-                    self._kill(p, wait_s=self.cfg.run.kill_hung_after_s)
-            if self.run is not None and self.procs.get("writer") and \
-                    self.procs["writer"].popen.poll() is None:
+                    self.procs.kill(p, self.cfg.run.kill_hung_after_s)
+            writer = self.procs.get("writer")
+            if self.run is not None and writer and writer.running():
                 self._stop_sources()
                 self.send("builder", "drain", run=self.run)  # close the file with what was taken
                 if self._writer_done(min(self.cfg.run.sources_end_s, self.cfg.run.stop_timeout_s)):
@@ -334,19 +277,19 @@ class Supervisor:
         """Every source is ready: all start now, together, on one spill clock."""
         self.trigger_enabled = True
         for p in sources:
-            if p.popen.poll() is None:
+            if p.running():
                 p.popen.send_signal(signal.SIGUSR1)
 
     def _stop_sources(self) -> None:
         """Ask every source to end its spill and run (SIGTERM), then exit."""
-        for p in self._role("source"):
+        for p in self.procs.role("source"):
             p.asked_to_stop = True
-            if p.popen.poll() is None:
+            if p.running():
                 p.popen.send_signal(signal.SIGTERM)
 
     def _finish_run(self) -> None:
         t = self.cfg.run.stop_timeout_s
-        self._wait(lambda: all(p.popen.poll() is not None for p in self._role("source")),
+        self._wait(lambda: not any(p.running() for p in self.procs.role("source")),
                    min(self.cfg.run.sources_end_s, t))
         if self.state == "error":
             return
@@ -376,42 +319,24 @@ class Supervisor:
             lambda: writer.counters.get("run_done") == self.run, timeout_s)
 
     def _teardown_run(self, outcome: str) -> None:
-        sources = self._role("source")
-        if any(p.popen.poll() is None for p in sources):  # their last counts, then gone
+        sources = self.procs.role("source")
+        if any(p.running() for p in sources):  # their last counts, then gone
             self._stop_sources()
-            self._wait(lambda: all(p.popen.poll() is not None for p in sources),
+            self._wait(lambda: not any(p.running() for p in sources),
                        self.cfg.run.last_counts_s)
         for p in sources:
-            self._kill(p)
-            del self.procs[p.name]
+            self.procs.remove(p, self.cfg.run.kill_after_s)
         asked = time.monotonic()  # every stage's final counters, for the ledger
         self.send("all", "beat")
-        self._wait(lambda: all(p.last_beat > asked for p in self.procs.values()
-                               if p.popen.poll() is None), 2 * self.cfg.run.heartbeat_s)
+        self._wait(lambda: all(p.last_beat > asked for p in self.procs.all() if p.running()),
+                   2 * self.cfg.run.heartbeat_s)
         self._save_monitor()
-        writer = self.procs.get("writer")
-        closed = writer is not None and writer.counters.get("run_done") == self.run
-        ledger = writer.counters.get("ledger") if closed else None
-        if not isinstance(ledger, dict):
-            ledger = unclosed_ledger(sources, writer, self.procs.get("builder"))
-        ledger = dict(ledger)
-        stages = dict(ledger.get("stages", {}))
-        stages["workers"] = {p.name: p.counters for p in self._role("worker")}
-        stages["restarted"] = dict(self.restarts)  # by role: worker, tap
-        builder = self.procs.get("builder")
-        stages["rejected_between_runs"] = (builder.counters.get("rejected_between_runs")
-                                           if builder else None)
-        stages["writer_process"] = {k: v for k, v in (writer.counters if writer else {}).items()
-                                    if k not in ("ledger", "spill_ledger")}
-        stages["bad_heartbeats"] = dict(self.bad_heartbeats)
-        tap = self.procs.get("tap")
-        stages["tap"] = tap.counters if tap else None
-        ledger["stages"] = stages
+        ledger = closed_ledger(self.run, sources, self.procs, self.restarts)
         self.ledger = ledger
         self.outcome = outcome
         if self.run is not None:
             self.db.close_run(self.run, outcome, ledger, self.error)
-            self._close_record(outcome, ledger, tap)
+            self._close_record(outcome, ledger, self.procs.get("tap"))
         self.log(f"run {self.run} {outcome}")
 
     def _close_record(self, outcome: str, ledger: dict[str, Any], tap: Process | None) -> None:
@@ -454,7 +379,7 @@ class Supervisor:
         """The tap's histograms of the run beside its run file, and (``tap.end_of_run_png``)
         a PNG of every panel drawn from them by a process of its own (``docs/monitor.md``)."""
         tap = self.procs.get("tap")
-        if tap is None or self.run is None or tap.popen.poll() is not None:
+        if tap is None or self.run is None or not tap.running():
             return
         path = (Path(self.cfg.writer.directory) / monitor_file_name(self.run)).resolve()
         self._next_share = 0.0
@@ -507,9 +432,7 @@ class Supervisor:
         if self.state == "running":
             self.stop(reason)
         self.send("all", "exit")
-        for p in list(self.procs.values()):
-            self._kill(p, wait_s=self.cfg.run.kill_at_shutdown_s)
-        self.procs.clear()
+        self.procs.remove_all(self.cfg.run.kill_at_shutdown_s)
         self._go("shutdown")
 
     def close(self) -> None:
@@ -519,28 +442,9 @@ class Supervisor:
         self.ctx.destroy(linger=0)
 
     # -- watching --------------------------------------------------------------------------
-    def _role(self, role: str) -> list[Process]:
-        return [p for p in self.procs.values() if p.role == role]
-
     def poll(self, timeout_s: float = 0.1) -> None:
         """Take heartbeats, notice dead processes, notice the end of the run."""
-        if self.heartbeats.poll(int(timeout_s * 1000)):
-            tokens = {name: p.token for name, p in self.procs.items()}
-            for _ in range(1000):  # then back to the rest: a flood cannot starve run control
-                try:
-                    parts = self.heartbeats.recv_multipart(zmq.NOBLOCK)
-                except zmq.Again:
-                    break
-                try:
-                    if len(parts) != 1:
-                        raise heartbeat.HeartbeatError("multipart")
-                    msg = heartbeat.parse(parts[0], tokens)
-                except heartbeat.HeartbeatError as exc:
-                    self.bad_heartbeats[str(exc)] = self.bad_heartbeats.get(str(exc), 0) + 1
-                    continue
-                proc = self.procs[msg["name"]]
-                proc.last_beat = time.monotonic()
-                proc.counters = msg["counters"]
+        self.procs.take_heartbeats(self.heartbeats, timeout_s)
         self._share_state()
         self._check_png()
         if self.state not in ("running", "configured", "stopping"):
@@ -553,7 +457,7 @@ class Supervisor:
             self._end_failed_run()
             return
         now = time.monotonic()
-        for proc in list(self.procs.values()):
+        for proc in self.procs.all():
             if proc.alive(now, self.cfg.run.dead_after_s, self.cfg.run.startup_s):
                 continue
             code = proc.popen.poll()
@@ -562,9 +466,9 @@ class Supervisor:
                 continue  # finished its spills, or stopped as asked (in its start-up)
             if proc.role == "source" and code is None and self.state == "stopping":
                 continue  # ending its run (its last files): its exit decides, or the teardown
-            why = (f"{proc.name} exited with code {code}{_cause(proc)}" if code is not None else
+            why = (f"{proc.name} exited with code {code}{proc.cause()}" if code is not None else
                    f"{proc.name} never answered in its {self.cfg.run.startup_s:g} s start-up"
-                   f"{_cause(proc)}" if proc.last_beat == 0.0 else
+                   f"{proc.cause()}" if proc.last_beat == 0.0 else
                    f"{proc.name} stopped answering (no heartbeat for "
                    f"{now - proc.last_beat:.1f} s)")
             if proc.role in CRITICAL:
@@ -574,8 +478,7 @@ class Supervisor:
                         self._teardown_run("error")
                 return
             self.log(f"{why}: restarting it")
-            self._kill(proc, wait_s=self.cfg.run.kill_hung_after_s)
-            del self.procs[proc.name]
+            self.procs.remove(proc, self.cfg.run.kill_hung_after_s)
             self.restarts[proc.role] = self.restarts.get(proc.role, 0) + 1
             if proc.role == "worker":
                 self.send("builder", "worker_dead", worker=proc.name)
@@ -583,7 +486,7 @@ class Supervisor:
             else:
                 self._spawn_component(proc.role, proc.name)
         if self.state == "running":
-            sources = self._role("source")
+            sources = self.procs.role("source")
             if not self.trigger_enabled and sources and all(
                     p.counters.get("ready") for p in sources):
                 self._enable_trigger(sources)
@@ -632,15 +535,9 @@ class Supervisor:
         while now - self._written[0][0] > RATE_WINDOW_S:
             self._written.popleft()
         t0, w0 = self._written[0]
-        processes = {p.name: {
-            "role": p.role, "alive": p.popen.poll() is None,
-            "heartbeat_age_s": now - p.last_beat if p.last_beat else None,
-            "counters": {k: v for k, v in p.counters.items()
-                         if k not in ("ledger", "spill_ledger")}}
-            for p in self.procs.values()}
         self.send("tap", "daq_state", state={
             "state": self.state, "run": self.run, "error": self.error,
-            "processes": processes, "restarts": dict(self.restarts),
+            "processes": self.procs.rows(now), "restarts": dict(self.restarts),
             "spill_ledger": writer.counters.get("spill_ledger") if writer else None,
             "ledger": self.ledger if self.state in ("idle", "configured") else None,
             "run_started_unix_s": self.run_started_unix_s,
@@ -662,31 +559,13 @@ class Supervisor:
                 "elapsed_s": time.monotonic() - self.run_started if self.run_started else None,
                 "latency_p99_s": (tap.counters.get("latency_p99_s") if tap else None),
                 # started but not yet answering (imports, and the JIT on a cold cache)
-                "starting": sorted(p.name for p in self.procs.values()
+                "starting": sorted(p.name for p in self.procs.all()
                                    if (p.last_beat == 0.0 or p.counters.get("starting"))
-                                   and p.popen.poll() is None),
-                "bad_heartbeats": dict(self.bad_heartbeats),
-                "processes": {p.name: {"pid": p.popen.pid, "alive": p.popen.poll() is None}
-                              for p in self.procs.values()},
+                                   and p.running()),
+                "bad_heartbeats": dict(self.procs.bad_heartbeats),
+                "processes": {p.name: {"pid": p.popen.pid, "alive": p.running()}
+                              for p in self.procs.all()},
                 "ledger": self.ledger}
-
-
-def _cause(proc: Process) -> str:
-    """The last line of a dead process's log (its error), to name the cause in one line."""
-    line = last_line(getattr(proc.log, "name", None))
-    return f": {line}" if line else ""
-
-
-def last_line(path: str | Path | None) -> str:
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            fh.seek(max(0, fh.tell() - 4096))
-            lines = [x.strip() for x in fh.read().decode(errors="replace").splitlines()]
-    except (OSError, TypeError):
-        return ""
-    lines = [x for x in lines if x]
-    return lines[-1][:300] if lines else ""
 
 
 def _free_bytes(directory: str | Path) -> int | None:

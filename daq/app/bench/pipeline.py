@@ -108,15 +108,15 @@ def measure(args: argparse.Namespace, tmp: Path, on_start=None, ceiling: bool = 
             on_start(sup)
         while not sup.procs["writer"].counters.get("written_events"):
             sup.poll(0.05)  # measure from the first written event: start-up is not throughput
-        cpu0 = {n: cpu_seconds(p.popen.pid) for n, p in sup.procs.items()}
+        cpu0 = {p.name: cpu_seconds(p.popen.pid) for p in sup.procs.all()}
         w0 = sup.procs["writer"].counters
         n0, b0, t0 = w0["written_events"], w0["written_bytes"], time.monotonic()
         while time.monotonic() - t0 < args.seconds:
             sup.poll(0.2)
         w1 = sup.procs["writer"].counters
         dt = time.monotonic() - t0
-        cpu = {n: (cpu_seconds(p.popen.pid) - cpu0.get(n, 0.0)) / dt
-               for n, p in sup.procs.items()}
+        cpu = {p.name: (cpu_seconds(p.popen.pid) - cpu0.get(p.name, 0.0)) / dt
+               for p in sup.procs.all()}
         latency = sup.procs["tap"].counters.get("latency_p99_s")
         sup.stop()
         ledger = sup.ledger

@@ -59,7 +59,7 @@ class MonitorWindowProcess:
         code = self.popen.poll()
         if code is None or self.said:
             return
-        from daq.processes.supervisor import last_line
+        from daq.processes.process_table import last_line
 
         self.said = True
         if code != 0:

@@ -1,0 +1,164 @@
+"""The DAQ's child processes: started with their own log, session and heartbeat token, known by
+name and role, heard through their heartbeats, and stopped (SIGTERM, then SIGKILL). What to do
+when one dies is the supervisor's decision (``daq/processes/supervisor.py``), not this table's.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import zmq
+
+from daq.core import heartbeat
+
+# glibc's allocator in every process: batches of 0.1-1 MB are kept in the heap instead of being
+# mapped and unmapped each time (every fresh page is a fault: 3-10k faults/s per process and
+# ~10 % of the DAQ's CPU at 20k events/s on a VM); the environment can override each
+MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(128 << 20),
+              "MALLOC_TOP_PAD_": str(16 << 20)}
+#: Heartbeats taken in one go before run control has its turn: a flood cannot starve it.
+HEARTBEATS_PER_POLL = 1000
+
+
+@dataclass
+class Process:
+    role: str
+    name: str
+    popen: subprocess.Popen
+    started: float
+    last_beat: float = 0.0
+    counters: dict[str, Any] = field(default_factory=dict)
+    log: Any = None
+    token: str = ""  # its heartbeats carry it: nobody else can speak for it
+    asked_to_stop: bool = False  # a source's exit after this is the stop, not a failure
+
+    def alive(self, now: float, dead_after_s: float, startup_s: float) -> bool:
+        if self.popen.poll() is not None:
+            return False
+        if self.last_beat == 0.0:
+            return now - self.started < startup_s
+        return now - self.last_beat < dead_after_s
+
+    def running(self) -> bool:
+        return self.popen.poll() is None
+
+    def cause(self) -> str:
+        """The last line of its log (a dead process's error), to name the cause in one line."""
+        line = last_line(getattr(self.log, "name", None))
+        return f": {line}" if line else ""
+
+
+class ProcessTable:
+    """Every child by name; ``workdir`` holds their logs, ``env`` is added to each one's
+    environment (after the allocator's settings and the DAQ's own)."""
+
+    def __init__(self, workdir: Path, env: dict[str, str]):
+        self.workdir = workdir
+        self.env = env
+        self.procs: dict[str, Process] = {}
+        self.bad_heartbeats: dict[str, int] = {}  # reason -> count, never acted on
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.procs
+
+    def __getitem__(self, name: str) -> Process:
+        return self.procs[name]
+
+    def get(self, name: str) -> Process | None:
+        return self.procs.get(name)
+
+    def all(self) -> list[Process]:
+        return list(self.procs.values())
+
+    def role(self, role: str) -> list[Process]:
+        return [p for p in self.procs.values() if p.role == role]
+
+    def child_env(self, token: str = "") -> dict[str, str]:
+        """A child's environment: the allocator's settings, the DAQ's, and its token."""
+        return {**MALLOC_ENV, **os.environ, **self.env, heartbeat.TOKEN_ENV: token}
+
+    def spawn(self, role: str, name: str, argv: list[str]) -> Process:
+        """``python argv...`` in a session of its own, its output into ``<name>.log``."""
+        log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - lives with the process
+        token = secrets.token_hex(16)
+        popen = subprocess.Popen([sys.executable, *argv], stdout=log, stderr=subprocess.STDOUT,
+                                 start_new_session=True, env=self.child_env(token))
+        proc = Process(role, name, popen, time.monotonic(), log=log, token=token)
+        self.procs[name] = proc
+        return proc
+
+    def kill(self, proc: Process, wait_s: float) -> None:
+        """SIGTERM to its process group, SIGKILL after ``wait_s``; its log closed. It stays
+        in the table (``remove`` takes it out)."""
+        if proc.running():
+            try:
+                os.killpg(proc.popen.pid, signal.SIGTERM)
+                proc.popen.wait(wait_s)
+            except (subprocess.TimeoutExpired, ProcessLookupError):
+                try:
+                    os.killpg(proc.popen.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                proc.popen.wait()
+        if proc.log:
+            proc.log.close()
+
+    def remove(self, proc: Process, wait_s: float) -> None:
+        self.kill(proc, wait_s)
+        self.procs.pop(proc.name, None)
+
+    def remove_all(self, wait_s: float) -> None:
+        for proc in self.all():
+            self.remove(proc, wait_s)
+
+    def take_heartbeats(self, sock: zmq.Socket, timeout_s: float) -> None:
+        """Heartbeats waiting on ``sock`` (up to ``HEARTBEATS_PER_POLL``): each one checked
+        against its sender's token, its counters kept. Bad ones are counted by reason."""
+        if not sock.poll(int(timeout_s * 1000)):
+            return
+        tokens = {name: p.token for name, p in self.procs.items()}
+        for _ in range(HEARTBEATS_PER_POLL):
+            try:
+                parts = sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            try:
+                if len(parts) != 1:
+                    raise heartbeat.HeartbeatError("multipart")
+                msg = heartbeat.parse(parts[0], tokens)
+            except heartbeat.HeartbeatError as exc:
+                self.bad_heartbeats[str(exc)] = self.bad_heartbeats.get(str(exc), 0) + 1
+                continue
+            proc = self.procs[msg["name"]]
+            proc.last_beat = time.monotonic()
+            proc.counters = msg["counters"]
+
+    def rows(self, now: float) -> dict[str, dict[str, Any]]:
+        """Each process for the monitor's viewers: role, alive, heartbeat age, counters."""
+        return {p.name: {
+            "role": p.role, "alive": p.running(),
+            "heartbeat_age_s": now - p.last_beat if p.last_beat else None,
+            "counters": {k: v for k, v in p.counters.items()
+                         if k not in ("ledger", "spill_ledger")}}
+            for p in self.procs.values()}
+
+
+def last_line(path: str | Path | None) -> str:
+    """The last non-empty line of a log (at most 300 characters), or ""."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - 4096))
+            lines = [x.strip() for x in fh.read().decode(errors="replace").splitlines()]
+    except (OSError, TypeError):
+        return ""
+    lines = [x for x in lines if x]
+    return lines[-1][:300] if lines else ""
