@@ -5,8 +5,8 @@ import signal
 
 import pytest
 import zmq
-
 from conftest import wait_until
+
 from daq.processes.process_table import ProcessTable
 
 pytestmark = pytest.mark.timeout(60)
