@@ -220,8 +220,10 @@ def reconstructed(detector, rich_emulator):
 
 def reconstructed_batches(em: Emulator, detector: Detector, spills) -> list[list[tuple]]:
     """Emulated spills as the workers hand them to the writer: per spill a list of (events,
-    samples, reco, channels) batches, reconstructed with the nominal constants."""
+    samples, reco, channels, state) batches, reconstructed with the nominal constants (state:
+    the ``/reco/state`` row of what the batch was reconstructed with)."""
     from daq.reco.reconstruction import Reconstruction
+    from daq.run_file.layout import state_row
 
     rec = Reconstruction(detector)
     out = []
@@ -231,7 +233,10 @@ def reconstructed_batches(em: Emulator, detector: Detector, spills) -> list[list
             samples = b.samples_in_map_order(detector)
             events = b.built_events()
             reco, ch = rec(samples, events)
-            batches.append((events, samples, reco, ch.table()))
+            state = {"pedestal_adc": rec.last_state.pedestal_adc,
+                     "drift_sums": rec.last_state.drift_sums}
+            batches.append((events, samples, reco, ch.table(),
+                            state_row(detector.n_channels, len(events), state)))
         out.append(batches)
     return out
 

@@ -136,7 +136,9 @@ def main(cfg: DaqConfig, detector: Detector, name: str = "writer",
                 figures.add(batch.events, batch.reco, batch.channels)
                 classes += np.bincount(batch.reco["event_class"], minlength=len(classes))
                 try:
-                    out.append(batch.events, batch.samples, batch.reco, batch.channels)
+                    out.append(batch.events, batch.samples, batch.reco, batch.channels,
+                               L.state_row(n_ch, len(batch.events),
+                                           batch.header.get("reco_state")))
                 except OSError:
                     c["write_errors"] += 1
             elif batch.kind == "EOS":

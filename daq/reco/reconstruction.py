@@ -3,13 +3,16 @@ the drift correction, sums, shower shape, SRD tag, both pileup rules and the eve
 
 :class:`Reconstruction` holds the configuration, the constants and what it learns from the
 data as it goes (running pedestals from random triggers, the intra-spill gain drift from
-calibration-trigger electrons); call it on each batch, in order.
+calibration-trigger electrons); call it on each batch, in order. What it learnt and used for a
+batch is its :class:`LearntState`, which the run file records per batch, so that the batch's
+reconstruction can be computed again bit for bit (``docs/reconstruction.md``).
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,7 +31,7 @@ from daq.reco.pulse.channel_kernel import (
     PulseShape,
     reconstruct_channels,
 )
-from daq.reco.pulse.pedestals import running_pedestals
+from daq.reco.pulse.pedestals import move_pedestals, quiet_pedestal_sums, running_pedestals
 from daq.reco.pulse.template import phase_table
 from daq.reco.reco_config import RecoConfig
 from daq.reco.shower_shape import shower_shape
@@ -38,6 +41,14 @@ from daq.reco.shower_shape import shower_shape
 LAPLACE_SCALE_CELLS = -1.0 / (2.0 * math.log(1.0 - math.sqrt(0.684)))
 #: Expected preshower fraction of an electron shower and its relative spread.
 PRESHOWER_FRACTION, PRESHOWER_SPREAD = 0.05, 0.3
+
+
+@dataclass
+class LearntState:
+    """What a batch was reconstructed with beyond the configuration and the constants."""
+
+    pedestal_adc: np.ndarray  # (channels, 2) float64: the running pedestals, even and odd
+    drift_sums: np.ndarray  # (6,) float64: the gain-drift fit's weighted sums (n, t, t^2, ...)
 
 
 @dataclass
@@ -109,6 +120,7 @@ class Reconstruction:
         self.beam = detector.beam_counters
         self.drift = np.zeros(6)  # weighted sums n, t, t^2, r, t r, r^2 of electrons' E/E_beam
         self.spill = None
+        self.last_state: LearntState | None = None
 
     def warm_up(self) -> float:
         """Runs the kernels on blank batches of one and of two events (JIT compile, or load the
@@ -123,6 +135,7 @@ class Reconstruction:
                                   ("spill", "<u4")])
             self(np.full((n, d.n_channels, d.samples_per_channel), 100, np.uint16), events)
         self.ped_ref, self.drift, self.spill = state
+        self.last_state = None
         return time.perf_counter() - t0
 
     def expected_time_ns(self, events: np.ndarray) -> np.ndarray:
@@ -158,26 +171,80 @@ class Reconstruction:
         return ChannelResult(out[0], out[1], out[2], out[3], n_pulses, flags, ped, side)
 
     # -- events --------------------------------------------------------------------------------
-    def __call__(self, samples: np.ndarray, events: np.ndarray
-                 ) -> tuple[np.ndarray, ChannelResult]:
+    def __call__(self, samples: np.ndarray, events: np.ndarray,
+                 state: LearntState | None = None) -> tuple[np.ndarray, ChannelResult]:
         """Reconstruct a batch: ``samples`` (events, channels, samples) uint16 and its event
-        table (``trigger``, ``trigger_time_ns``, ``spill``, optionally ``missing``)."""
+        table (``trigger``, ``trigger_time_ns``, ``spill``, optionally ``missing``). With
+        ``state`` (a recorded batch's), the batch is reconstructed with it instead of what
+        was learnt so far. The state used is ``last_state`` afterwards."""
         if samples.ndim != 3 or samples.shape[1:] != (self.detector.n_channels,
                                                       self.detector.samples_per_channel):
             raise ValueError(f"samples of shape {samples.shape} do not fit the detector map")
-        if np.isnan(self.ped_ref).any():
+        if state is not None:
+            self.ped_ref[:] = state.pedestal_adc
+            self.drift[:] = state.drift_sums
+        elif np.isnan(self.ped_ref).any():
             self._learn_pedestals(samples)
-        ch = self.channels(samples, events)
+        self.last_state = LearntState(self.ped_ref.copy(), self.drift.copy())
+        reco, ch = self._reconstruct(samples, events)
         trigger = _column(events, "trigger")
-        self._update_pedestals(ch, trigger)
+        running_pedestals(trigger, ch.flags, ch.pedestal_adc, int(TriggerKind.RANDOM),
+                          self.cfg.pedestal.running_weight, self.ped_ref)
+        self._learn_drift(events, trigger, reco)
+        return reco, ch
+
+    def _reconstruct(self, samples: np.ndarray, events: np.ndarray
+                     ) -> tuple[np.ndarray, ChannelResult]:
+        """A batch with the pedestals and drift sums as they are (learning nothing)."""
+        ch = self.channels(samples, events)
         reco = np.zeros(len(events), er.RECO_DTYPE)
         drift = self._drift_factor(events)
         reco["gain_drift_correction"] = drift
         self._sums(ch, events, drift, reco)
         self._shower_shape(ch.energy_gev, reco)
-        self._classify(reco, trigger)
-        self._learn_drift(events, trigger, reco)
+        self._classify(reco, _column(events, "trigger"))
         return reco, ch
+
+    def relearn(self, batches: Iterable[tuple[np.ndarray, np.ndarray]]
+                ) -> Iterator[tuple[np.ndarray, np.ndarray, ChannelResult, LearntState]]:
+        """Reconstruct a run's (samples, events) batches, in event order, learning per spill:
+        every event of a spill is reconstructed with what the spills before it taught (the
+        running pedestals, the gain-drift sums faded by one spill each), and the spill's own
+        random triggers and electrons are learnt at its end. The result does not depend on
+        how the events were batched. Yields (events, reco, channels, state) per batch, cut at
+        the spills' boundaries. Pedestals the constants lack are learnt first (``learn``)."""
+        n_ch = self.detector.n_channels
+        n_quiet, total = np.zeros(n_ch, np.int64), np.zeros((n_ch, 2))
+        sums = np.zeros(6)
+        spill, state = None, None
+        for samples, events in batches:
+            for lo, hi in _spill_runs(events["spill"]):
+                if events["spill"][lo] != spill:
+                    if spill is not None:
+                        self._learn_spill(n_quiet, total, sums)
+                    spill = events["spill"][lo]
+                    n_quiet[:], total[:], sums[:] = 0, 0.0, 0.0
+                    state = LearntState(self.ped_ref.copy(), self.drift.copy())
+                part = events[lo:hi]
+                reco, ch = self._reconstruct(samples[lo:hi], part)
+                trigger = _column(part, "trigger")
+                quiet_pedestal_sums(trigger, ch.flags, ch.pedestal_adc,
+                                    int(TriggerKind.RANDOM), n_quiet, total)
+                self._electron_sums(part, trigger, reco, sums)
+                yield part, reco, ch, state
+        if spill is not None:
+            self._learn_spill(n_quiet, total, sums)
+
+    def learn_pedestals(self, samples: np.ndarray) -> None:
+        """The pedestals the constants lack, from these events (the median of each
+        channel's own): before ``relearn``, from the run's first events."""
+        if np.isnan(self.ped_ref).any():
+            self._learn_pedestals(samples)
+
+    def _learn_spill(self, n_quiet: np.ndarray, total: np.ndarray, sums: np.ndarray) -> None:
+        move_pedestals(n_quiet, total, self.cfg.pedestal.running_weight, self.ped_ref)
+        self.drift *= 1.0 - 1.0 / self.cfg.calibration.drift_memory_spills
+        self.drift += sums
 
     def _sums(self, ch: ChannelResult, events: np.ndarray, drift: np.ndarray,
               reco: np.ndarray) -> None:
@@ -236,12 +303,6 @@ class Reconstruction:
         unknown = np.isnan(self.ped_ref)
         self.ped_ref[unknown] = ped[unknown]
 
-    def _update_pedestals(self, ch: ChannelResult, trigger: np.ndarray) -> None:
-        """Running pedestals from random triggers: channels without a pulse, whose own
-        pedestal was trusted."""
-        running_pedestals(trigger, ch.flags, ch.pedestal_adc, int(TriggerKind.RANDOM),
-                             self.cfg.pedestal.running_weight, self.ped_ref)
-
     def _drift_factor(self, events: np.ndarray) -> np.ndarray:
         """Per event, the factor that undoes the intra-spill gain drift (1 until measured)."""
         n, st, stt, sr, str_, srr = self.drift
@@ -268,10 +329,21 @@ class Reconstruction:
         if spill != self.spill:
             self.spill = spill
             self.drift *= 1.0 - 1.0 / self.cfg.calibration.drift_memory_spills
+        self._electron_sums(events, trigger, reco, self.drift)
+
+    def _electron_sums(self, events: np.ndarray, trigger: np.ndarray, reco: np.ndarray,
+                       sums: np.ndarray) -> None:
         _electron_drift_sums(trigger, _column(events, "trigger_time_ns"), reco["e_ecal_gev"],
                              reco["gain_drift_correction"], reco["e_hcal_gev"],
                              reco["event_class"], self.cfg.classes.beam_energy_gev,
-                             int(TriggerKind.CALIBRATION), er.PILEUP, self.drift)
+                             int(TriggerKind.CALIBRATION), er.PILEUP, sums)
+
+
+def _spill_runs(spill: np.ndarray) -> list[tuple[int, int]]:
+    """The (lo, hi) row ranges of consecutive events of one spill."""
+    cuts = np.flatnonzero(np.diff(spill.astype(np.int64))) + 1
+    edges = [0, *cuts.tolist(), len(spill)]
+    return [(lo, hi) for lo, hi in zip(edges[:-1], edges[1:], strict=True) if hi > lo]
 
 
 def _column(events: np.ndarray, name: str) -> np.ndarray:

@@ -63,6 +63,7 @@ class RunFileWriter:
         self.index = 0
         self.failed: str | None = None
         self.pending: list[tuple[np.ndarray, ...]] = []
+        self.pending_states: list[np.ndarray] = []
         self.n_pending = 0
         self.counts = {"complete": 0, "incomplete": 0, "not_written": 0}  # this spill
         self.written_events = 0  # this run
@@ -82,7 +83,7 @@ class RunFileWriter:
         self.paths.append(path)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            f = h5py.File(path, "w-", libver="latest")  # never over a file already taken
+            f = h5py.File(path, "w-", libver=L.LIBVER)  # never over a file already taken
         except OSError as exc:
             self.failed = f"{path}: cannot create ({_reason(exc)})"
             raise OSError(self.failed) from None
@@ -119,6 +120,7 @@ class RunFileWriter:
             f["raw"] = h5py.ExternalLink(h.attrs["source_file"], "/raw")
         for name in (L.BLOCKS, L.SPILLS):
             self.ds[name] = self._growing(name, (), 64)
+        self.ds[L.RECO_STATE] = self._growing(L.RECO_STATE, (), 64, L.state_dtype(n_ch))
         for name in (L.SPILL_LEDGERS, L.RUN_END):  # JSON lines in bytes: SWMR readers cannot
             self.ds[name] = self._growing(name, (), 4096, np.uint8)  # follow variable strings
         if h.attrs.get("truth_file"):
@@ -141,12 +143,16 @@ class RunFileWriter:
 
     # -- data ------------------------------------------------------------------------------
     def append(self, events: np.ndarray, samples: np.ndarray | None, reco: np.ndarray,
-               channels: np.ndarray) -> None:
-        """Queue a batch; it is written with the next block (HDF5 is fastest in big blocks)."""
+               channels: np.ndarray, state: np.ndarray | None = None) -> None:
+        """Queue a batch; it is written with the next block (HDF5 is fastest in big blocks).
+        ``state``: its ``/reco/state`` row (``layout.state_row``; default: none recorded)."""
         if self.failed:
             self.counts["not_written"] += len(events)
             return
+        if state is None:
+            state = L.state_row(self.header.detector.n_channels, len(events), None)
         self.pending.append((events, samples, reco, channels))
+        self.pending_states.append(state)
         self.n_pending += len(events)
         if self.n_pending >= self.settings.block_events:
             self.write_block()
@@ -157,6 +163,7 @@ class RunFileWriter:
         if not self.pending:
             return
         batches, self.pending, n = self.pending, [], self.n_pending
+        states, self.pending_states = np.concatenate(self.pending_states), []
         self.n_pending = 0
         columns = {name: i for i, name in enumerate(L.ROW_DATASETS)}  # append()'s order
         direct = self.sample_chunks is not None
@@ -181,6 +188,8 @@ class RunFileWriter:
                     crc = crc32c(a, crc)
                 block["crc_samples"] = crc
             block["first_row"], block["n_rows"], block["time_unix_s"] = n0, n, time.time()
+            states["first_row"] = n0 + np.concatenate(([0], np.cumsum(states["n_rows"])[:-1]))
+            append_rows(self.ds[L.RECO_STATE], states)
             append_rows(self.ds[L.BLOCKS], block)
             self.f.flush()
             self._drop_cached_pages()

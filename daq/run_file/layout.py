@@ -15,12 +15,18 @@ from daq.core.records import CHANNEL_DTYPE, RECO_DTYPE
 
 FORMAT = "na64daq-run"
 RECO_FORMAT = "na64daq-reco"  # a re-reconstruction of a run file (``na64daq reco``)
-FORMAT_VERSION = 1
+#: 2: the learnt state of every batch (``reco/state``), and the HDF5 1.10 file format
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+#: The oldest HDF5 file format that keeps SWMR: what HDF5 1.10 (Debian's tools, MATLAB, C++
+#: programs) reads. Newer libraries write newer object headers otherwise.
+LIBVER = ("v110", "v110")
 
 EVENTS = "events"
 SAMPLES = "raw/samples"
 RECO = "reco/events"
 CHANNELS = "reco/channels"
+RECO_STATE = "reco/state"
 BLOCKS = "blocks"
 SPILLS = "spills"
 SPILL_LEDGERS = "spill_ledgers"
@@ -40,6 +46,36 @@ SPILL_DTYPE = np.dtype([("spill", "<u4"), ("start_ns", "<u8"), ("end_ns", "<u8")
                         ("dropped_by_policy", "<i8"), ("unaccounted", "<i8"), ("balanced", "u1"),
                         ("eot_estimate", "<f8"), ("eot_error", "<f8"),
                         ("gain_drift_first", "<f4"), ("gain_drift_last", "<f4")])
+
+
+def state_dtype(n_channels: int) -> np.dtype:
+    """``/reco/state``: per reconstructed batch, its rows and the state it was reconstructed
+    with (``daq.reco.reconstruction.LearntState``); ``recorded`` 0: none came with it."""
+    return np.dtype([("first_row", "<u8"), ("n_rows", "<u4"), ("recorded", "u1"),
+                     ("pedestal_adc", "<f8", (n_channels, 2)), ("drift_sums", "<f8", (6,))])
+
+
+def state_row(n_channels: int, n_rows: int, state: Any) -> np.ndarray:
+    """One ``/reco/state`` row for a batch of ``n_rows`` events from the state a worker sent
+    (``{"pedestal_adc": [[even, odd], ...], "drift_sums": [6 numbers]}``); anything else,
+    or nothing, gives a row with ``recorded`` 0 and NaNs."""
+    row = np.zeros(1, state_dtype(n_channels))
+    row["n_rows"] = n_rows
+    try:
+        ped = np.array(state["pedestal_adc"], np.float64)
+        drift = np.array(state["drift_sums"], np.float64)
+        if ped.shape != (n_channels, 2) or drift.shape != (6,):
+            raise ValueError("shape")
+    except (TypeError, KeyError, ValueError):
+        row["pedestal_adc"] = np.nan
+        row["drift_sums"] = np.nan
+        return row
+    row["recorded"] = 1
+    row["pedestal_adc"] = ped
+    row["drift_sums"] = drift
+    return row
+
+
 CHANNEL_INFO_DTYPE = np.dtype([("name", "S16"), ("detector", "S8"), ("source", "<u2"),
                                ("module", "<i2"), ("x", "<i2"), ("y", "<i2")])
 
@@ -61,6 +97,9 @@ UNITS: dict[str, Any] = {
         "eot_estimate": "electrons", "eot_error": "electrons"},
     SPILL_LEDGERS: "JSON lines, UTF-8 bytes",
     RUN_END: "JSON lines, UTF-8 bytes",
+    RECO_STATE: {"first_row": "", "n_rows": "", "recorded": "0/1",
+                 "pedestal_adc": "ADC counts (channels x even/odd)",
+                 "drift_sums": "weighted sums n, t, t^2, r, t r, r^2 (t in s, r = E/E_beam)"},
 }
 DESCRIPTIONS = {
     EVENTS: "one row per built event, in the builder's order",
@@ -71,6 +110,8 @@ DESCRIPTIONS = {
     SPILLS: "one row per end of spill: loss ledger, electrons on target, gain drift",
     SPILL_LEDGERS: "each spill's full ledger with every stage's counters",
     RUN_END: "the run's ledger and summary, once the run has ended",
+    RECO_STATE: "one row per reconstructed batch: its rows and the learnt state it was "
+                "reconstructed with (docs/reconstruction.md)",
 }
 DTYPES = {EVENTS: BUILT_DTYPE, RECO: RECO_DTYPE, CHANNELS: CHANNEL_DTYPE, BLOCKS: BLOCK_DTYPE,
           SPILLS: SPILL_DTYPE}
@@ -157,9 +198,9 @@ def open_h5(path: Path, allow_short: bool = False) -> h5py.File:
 def shortfall(path: Path) -> int:
     """How many bytes ``path`` lacks. HDF5 reads what lies past the end of a file as zeros
     (and may loop on zeroed metadata): a truncated file would give zeros for data. The
-    end-of-file address in the superblock (versions 2 and 3, which ``libver="latest"``
-    writes) says how long the file must be. A writer that ran out of space leaves such a
-    short file too, intact up to its last flush."""
+    end-of-file address in the superblock (versions 2 and 3: ``LIBVER`` writes 3) says how
+    long the file must be. A writer that ran out of space leaves such a short file too,
+    intact up to its last flush."""
     with open(path, "rb") as fh:
         head = fh.read(48)
     if head[:8] != b"\x89HDF\r\n\x1a\n" or head[8] not in (2, 3) or head[9] != 8:

@@ -49,9 +49,10 @@ class RunReader:
                 raise L.RunFileError(f"{where}: not a na64daq run file (format attribute "
                                      f"{fmt!r})")
             version = f.attrs.get("format_version")
-            if version != L.FORMAT_VERSION:
-                raise L.RunFileError(f"{where}: run-file format version {version} is not "
-                                     f"{L.FORMAT_VERSION}, which this na64daq reads")
+            if version not in L.READABLE_VERSIONS:
+                raise L.RunFileError(f"{where}: run-file format version {version}; this "
+                                     "na64daq reads versions "
+                                     f"{', '.join(map(str, L.READABLE_VERSIONS))}")
             if f.attrs.get("file_index") != k:
                 raise L.RunFileError(f"{where}: file {f.attrs.get('file_index')} of its run "
                                      f"where file {k} was expected (a file of the sequence "
@@ -108,7 +109,8 @@ class RunReader:
     def refresh(self) -> None:
         """See what the writer has flushed since (a reader open during the run)."""
         for f in self.files:
-            for name in (*L.ROW_DATASETS, L.BLOCKS, L.SPILLS, L.SPILL_LEDGERS, L.RUN_END):
+            for name in (*L.ROW_DATASETS, L.BLOCKS, L.SPILLS, L.SPILL_LEDGERS, L.RUN_END,
+                         L.RECO_STATE):
                 ds = self._get(f, name)
                 if ds is not None:
                     ds.refresh()
@@ -123,6 +125,32 @@ class RunReader:
             for lo in range(0, n, chunk_events):
                 hi = min(lo + chunk_events, n)
                 yield {name: self.read_rows(ds, lo, hi) for name, ds in dsets.items()}
+
+    def batches(self, names: Sequence[str] = (L.EVENTS, L.SAMPLES)
+                ) -> Iterator[tuple[np.void, dict[str, np.ndarray]]]:
+        """The run's rows batch by batch as they were reconstructed, each with its
+        ``/reco/state`` row; a RunFileError if a file records no state (format version 1)
+        or its state rows do not tile its events."""
+        for f in self.files:
+            states = self._get(f, L.RECO_STATE)
+            if states is None:
+                raise L.RunFileError(f"{f.filename}: records no learnt state per batch "
+                                     "(format version 1); '--relearn' learns it afresh")
+            n = self.rows(f)
+            dsets = {name: self._need(f, name) for name in names}
+            expected = 0
+            for row in self.read_rows(states, 0, states.shape[0]):
+                lo, hi = int(row["first_row"]), int(row["first_row"] + row["n_rows"])
+                if hi > n:  # a block whose events were not flushed
+                    break
+                if lo != expected:
+                    raise L.RunFileError(f"{f.filename}: /{L.RECO_STATE} does not tile the "
+                                         f"events (a batch at row {lo}, {expected} expected)")
+                expected = hi
+                yield row, {name: self.read_rows(ds, lo, hi) for name, ds in dsets.items()}
+            if expected != n:
+                raise L.RunFileError(f"{f.filename}: /{L.RECO_STATE} covers {expected} of "
+                                     f"its {n} events")
 
     def column(self, name: str, field: str | None = None) -> np.ndarray:
         """A whole dataset (or one field of it) over every file of the run."""

@@ -1,9 +1,17 @@
-"""``na64daq reco FILE``: the reconstruction re-run on a run file's raw waveforms (a new
-calibration, a new configuration), written as a reconstruction file that points to its source
-(``docs/file-format.md``)."""
+"""``na64daq reco FILE``: the reconstruction of a run file computed again from its raw
+waveforms (``docs/reconstruction.md``, Reproducibility), written as a reconstruction file that
+points to its source (``docs/file-format.md``).
+
+- With what the file records (its configuration, constants and each batch's learnt state),
+  it is a *reproduction*: bit for bit the online values, checked column by column.
+- With ``--relearn``, the learnt state is learnt again, per spill in event order.
+- With other constants or another configuration, it is a *new reconstruction*, with its own
+  tag, reconstructed with the recorded state unless ``--relearn``.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -14,18 +22,32 @@ from daq.core.run_database import RunDatabase
 from daq.reco.calibration_constants import CalibrationConstants
 from daq.reco.reco_config import RecoConfig, recorded
 from daq.run_file import layout as L
+from daq.run_file.digests import column_digests, differing
 from daq.run_file.file_writer import FileHeader, RunFileWriter, WriterSettings
 from daq.run_file.verification import open_verified
+
+#: ``--relearn``: the pedestals the constants lack are learnt from this many first events.
+LEARN_PEDESTALS_EVENTS = 1024
+
+
+def reconstruction_tag(config: dict[str, Any], calibration: dict[str, Any], state: str) -> str:
+    """What identifies a reconstruction: its configuration, constants and where its learnt
+    state came from (``recorded`` or ``relearned``)."""
+    text = json.dumps({"reco_config": config, "calibration": calibration, "state": state},
+                      sort_keys=True)
+    return f"{state}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
 
 def reprocess(path: str | Path, out: str | Path | None = None,
               config: RecoConfig | None = None, constants: dict[str, Any] | None = None,
               batch_events: int = 1024, conditions: RunDatabase | None = None,
-              verify_blocks: bool = True) -> dict[str, Any]:
+              verify_blocks: bool = True, relearn: bool = False) -> dict[str, Any]:
     """Re-reconstruct the run of ``path`` into ``out`` (default ``FILE.reco.h5``), with
     ``config`` and ``constants`` (default: those the run was taken with), updated by what
-    the ``conditions`` database has in force for the run when given."""
-    from daq.reco.reconstruction import Reconstruction  # numba: only when re-processing
+    the ``conditions`` database has in force for the run when given. ``batch_events``
+    matters only to ``relearn`` (and not to its result). Returns what was done, with
+    ``reproduction`` and, for one, ``differing`` (the columns that are not bit for bit)."""
+    from daq.reco.reconstruction import LearntState, Reconstruction  # numba: when needed
 
     path = Path(path)
     with open_verified(path, verify_blocks) as run:
@@ -35,32 +57,78 @@ def reprocess(path: str | Path, out: str | Path | None = None,
         out = Path(out) if out else path.with_name(path.name.removesuffix(".h5") + ".reco.h5")
         try:
             detector = Detector.from_text(run.provenance("detector_map"), f"{path} map")
-            cal = CalibrationConstants.from_dict(
-                constants or run.provenance_json("calibration"), detector.n_channels)
-            config = config or recorded(run.provenance_json("reco_config", missing_ok=True))
+            online_cal = run.provenance_json("calibration")
+            cal = CalibrationConstants.from_dict(constants or online_cal, detector.n_channels)
+            online_config = recorded(run.provenance_json("reco_config", missing_ok=True))
+            config = config or online_config
         except (DetectorMapError, ValueError) as exc:
             raise L.RunFileError(f"{path}: {exc}") from None
         if conditions is not None:
             from daq.conditions import Conditions
 
             cal = Conditions(conditions, detector).constants(run.run, cal)
+        reproduction = (not relearn and to_dict(config) == to_dict(online_config)
+                        and cal.to_dict() == CalibrationConstants.from_dict(
+                            online_cal, detector.n_channels).to_dict())
+        tag = reconstruction_tag(to_dict(config), cal.to_dict(),
+                                 "relearned" if relearn else "recorded")
         reco = Reconstruction(detector, config, cal)
         prov = {name: run.provenance(name) for name in ("daq_config", "run_record")
                 if name in run.files[0][L.PROVENANCE]}
         prov.update(reco_config=json.dumps(to_dict(config)),
                     calibration=json.dumps(cal.to_dict()))
-        header = FileHeader(run.run, detector, prov, {"source_file": path.name,
-                                                      "source_run_uuid": run.run_uuid},
-                            format=L.RECO_FORMAT, raw=False, name=out.name)
+        partial = out.with_name(out.name + ".partial")  # renamed once complete and verified
+        partial.unlink(missing_ok=True)
+        header = FileHeader(run.run, detector, prov, {
+            "source_file": path.name, "source_run_uuid": run.run_uuid,
+            "reconstruction": "reproduction" if reproduction else "new",
+            "reconstruction_tag": tag}, format=L.RECO_FORMAT, raw=False, name=partial.name)
         writer = RunFileWriter(out.parent, header, WriterSettings(block_events=batch_events))
+        n_events = run.n_events
+        n_ch = detector.n_channels
         try:
-            for chunk in run.chunks([L.EVENTS, L.SAMPLES], batch_events):
-                events = chunk[L.EVENTS]
-                result, channels = reco(chunk[L.SAMPLES], events)
-                writer.append(events, None, result, channels.table())
+            if relearn:
+                first = next(run.chunks([L.SAMPLES], LEARN_PEDESTALS_EVENTS), None)
+                if first is not None:
+                    reco.learn_pedestals(first[L.SAMPLES])
+                batches = ((c[L.SAMPLES], c[L.EVENTS])
+                           for c in run.chunks([L.EVENTS, L.SAMPLES], batch_events))
+                for events, result, channels, state in reco.relearn(batches):
+                    writer.append(events, None, result, channels.table(),
+                                  _state_row(n_ch, len(events), state))
+            else:
+                for row, chunk in run.batches([L.EVENTS, L.SAMPLES]):
+                    if not row["recorded"]:
+                        raise L.RunFileError(
+                            f"{path}: the batch at row {row['first_row']} has no recorded "
+                            "learnt state (reconstructed online by the stub?); '--relearn' "
+                            "learns it afresh")
+                    state = LearntState(row["pedestal_adc"], row["drift_sums"])
+                    events = chunk[L.EVENTS]
+                    result, channels = reco(chunk[L.SAMPLES], events, state)
+                    writer.append(events, None, result, channels.table(),
+                                  _state_row(n_ch, len(events), state))
             for row, ledger in zip(run.spills(), run.spill_ledgers(), strict=False):
                 writer.write_spill(row[None], ledger)
-        finally:
-            writer.close(run.run_end())
-        return {"file": str(out), "source_file": str(path), "run": run.run,
-                "events": writer.written_events, "calibration_tag": cal.tag}
+        except BaseException:
+            writer.close(None)
+            partial.unlink(missing_ok=True)
+            raise
+        writer.close(run.run_end())
+        online = column_digests(run) if reproduction else {}
+    with open_verified(partial) as done:
+        if done.n_events != n_events:
+            raise L.RunFileError(f"{partial}: {done.n_events} events written, not all")
+        digests = column_digests(done)
+    partial.replace(out)
+    result = {"file": str(out), "source_file": str(path), "run": run.run,
+              "events": writer.written_events, "calibration_tag": cal.tag,
+              "reconstruction_tag": tag, "reproduction": reproduction}
+    if reproduction:
+        result["differing"] = differing(online, digests)
+    return result
+
+
+def _state_row(n_channels: int, n_rows: int, state) -> Any:
+    return L.state_row(n_channels, n_rows, {"pedestal_adc": state.pedestal_adc,
+                                            "drift_sums": state.drift_sums})

@@ -52,13 +52,11 @@ def even_odd_pedestal(w, half, ref_even, ref_odd, max_dev_adc, max_shift_adc):
 
 
 @njit(cache=True, nogil=True)
-def running_pedestals(trigger, flags, pedestal_adc, random_trigger, weight, ped_ref):
-    """Moves ``ped_ref`` (channels x even/odd, in place) towards the pedestals that the
-    ``random_trigger`` events of a batch measured in channels flagged nothing but
-    ``NO_PULSE``, each such event with ``weight``."""
-    n_ch = ped_ref.shape[0]
-    n = np.zeros(n_ch, np.int64)
-    total = np.zeros((n_ch, 2))
+def quiet_pedestal_sums(trigger, flags, pedestal_adc, random_trigger, n, total):
+    """Adds, in event order, the pedestals that the ``random_trigger`` events measured in
+    channels flagged nothing but ``NO_PULSE`` to ``total`` (channels x even/odd), counting them
+    in ``n`` (channels): a spill's sums are the same however its events were batched."""
+    n_ch = total.shape[0]
     for ev in range(trigger.shape[0]):
         if trigger[ev] != random_trigger:
             continue
@@ -67,8 +65,26 @@ def running_pedestals(trigger, flags, pedestal_adc, random_trigger, weight, ped_
                 n[c] += 1
                 total[c, 0] += pedestal_adc[ev, c, 0]
                 total[c, 1] += pedestal_adc[ev, c, 1]
-    for c in range(n_ch):
+
+
+@njit(cache=True, nogil=True)
+def move_pedestals(n, total, weight, ped_ref):
+    """Moves ``ped_ref`` (channels x even/odd, in place) towards the mean of ``total / n``,
+    as ``n`` updates of ``weight`` each would."""
+    for c in range(ped_ref.shape[0]):
         if n[c] > 0:
             keep = (1.0 - weight) ** n[c]
             for p in range(2):
                 ped_ref[c, p] = keep * ped_ref[c, p] + (1.0 - keep) * total[c, p] / n[c]
+
+
+@njit(cache=True, nogil=True)
+def running_pedestals(trigger, flags, pedestal_adc, random_trigger, weight, ped_ref):
+    """Moves ``ped_ref`` (channels x even/odd, in place) towards the pedestals that the
+    ``random_trigger`` events of a batch measured in channels flagged nothing but
+    ``NO_PULSE``, each such event with ``weight``."""
+    n_ch = ped_ref.shape[0]
+    n = np.zeros(n_ch, np.int64)
+    total = np.zeros((n_ch, 2))
+    quiet_pedestal_sums(trigger, flags, pedestal_adc, random_trigger, n, total)
+    move_pedestals(n, total, weight, ped_ref)

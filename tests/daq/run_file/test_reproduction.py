@@ -1,0 +1,104 @@
+"""``na64daq reco``: a run's reconstruction computed again from what its file records."""
+
+import hashlib
+
+import h5py
+import numpy as np
+import pytest
+from conftest import run_to_end
+
+from daq.app.cli import main
+from daq.core.records import CHANNEL_DTYPE, RECO_DTYPE
+from daq.run_file import layout as L
+
+pytestmark = pytest.mark.timeout(600)
+
+RECONSTRUCTED = ("reco/events", "reco/channels")
+
+
+def _digests(path) -> dict[str, str]:
+    """SHA-256 of every column of the reconstruction, read with h5py directly."""
+    out = {}
+    with h5py.File(path, "r") as f:
+        for name in RECONSTRUCTED:
+            table = f[name][()]
+            for field in table.dtype.names:
+                out[f"{name}:{field}"] = hashlib.sha256(
+                    np.ascontiguousarray(table[field]).tobytes()).hexdigest()
+    return out
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_reco_reproduces_a_daq_runs_online_reconstruction_bit_for_bit(daq, tmp_path, capsys,
+                                                                       workers):
+    sup = daq(**{"workers.count": workers, "builder.batch_events": 32,
+                 "emulator.trigger.random_rate_hz": 400.0})
+    ledger = run_to_end(sup)
+    assert sup.outcome == "stopped" and ledger["balanced"], sup.error
+    path = sup.procs["writer"].counters["file"]
+    with h5py.File(path, "r") as f:
+        states = f[L.RECO_STATE][()]
+        events = f[L.EVENTS].shape[0]
+        seen = {w for w in ledger["stages"]["workers"]
+                if ledger["stages"]["workers"][w].get("batches")}
+    # the state the workers learnt moved along the run, batch by batch: a reproduction that
+    # ignored it would differ (checked below), so the test can fail
+    assert states["recorded"].all() and states["n_rows"].sum() == events
+    assert len(np.unique(states["pedestal_adc"].reshape(len(states), -1), axis=0)) > 3
+    assert len(seen) == workers
+    out = tmp_path / "again.h5"
+    assert main(["reco", path, "--out", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert "a reproduction: every column" in said, said
+    online, again = _digests(path), _digests(out)
+    assert len(online) == len(RECO_DTYPE.names) + len(CHANNEL_DTYPE.names)
+    assert again == online
+    with h5py.File(out, "r") as f:
+        assert f.attrs["reconstruction"] == "reproduction"
+    # relearnt from scratch instead, the values are not those of the run
+    relearnt = tmp_path / "relearnt.h5"
+    assert main(["reco", path, "--out", str(relearnt), "--relearn"]) == 0
+    assert "a new reconstruction" in capsys.readouterr().out
+    assert _digests(relearnt) != online
+
+
+def test_relearn_does_not_depend_on_the_batch_size(tmp_path, write_run):
+    out = write_run(tmp_path)
+    results = []
+    for batch in (100, 333):
+        from daq.run_file.reprocessing import reprocess
+
+        r = reprocess(out.path, tmp_path / f"relearn-{batch}.h5", batch_events=batch,
+                      relearn=True)
+        assert not r["reproduction"] and r["reconstruction_tag"].startswith("relearned-")
+        results.append(_digests(r["file"]))
+    assert results[0] == results[1]
+
+
+def test_another_calibration_is_a_new_reconstruction_with_the_recorded_state(
+        tmp_path, write_run, detector, capsys):
+    import json
+
+    from daq.reco.calibration_constants import CalibrationConstants
+
+    out = write_run(tmp_path)
+    constants = CalibrationConstants.nominal(detector)
+    constants.tag = "t"  # what the file recorded: the same constants are a reproduction
+    same = tmp_path / "same.json"
+    same.write_text(json.dumps(constants.to_dict()))
+    assert main(["reco", str(out.path), "--out", str(tmp_path / "a.h5"), "--calibration",
+                 str(same)]) == 0
+    assert "a reproduction" in capsys.readouterr().out
+    constants.gev_per_adc = constants.gev_per_adc * 1.1
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(constants.to_dict()))
+    assert main(["reco", str(out.path), "--out", str(tmp_path / "b.h5"), "--calibration",
+                 str(other)]) == 0
+    assert "a new reconstruction" in capsys.readouterr().out
+    with h5py.File(tmp_path / "b.h5", "r") as f:
+        assert f.attrs["reconstruction"] == "new"
+        assert f.attrs["reconstruction_tag"].startswith("recorded-")
+    with h5py.File(tmp_path / "a.h5", "r") as f:
+        tag_a = f.attrs["reconstruction_tag"]
+    with h5py.File(tmp_path / "b.h5", "r") as f:
+        assert f.attrs["reconstruction_tag"] != tag_a
