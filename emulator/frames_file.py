@@ -17,7 +17,10 @@ from daq.core.config_schema import to_dict
 from daq.core.wire_format import EVENT_DTYPE
 from daq.run_file.file_writer import append_rows
 from daq.run_file.layout import FORMAT as DAQ_FORMAT
-from daq.run_file.layout import RunFileError  # one error for every kind of run file
+from daq.run_file.layout import (
+    LIBVER,
+    RunFileError,  # one error for every kind of run file
+)
 from emulator.config import CLASS_NAMES, RunSection
 from emulator.emulator import Batch, Emulator, SpillPlan
 
@@ -39,7 +42,7 @@ class EmulatedRunWriter:
     def __init__(self, path: str | Path, emulator: Emulator, with_samples: bool = True):
         self.path = Path(path)
         try:
-            self.file = h5py.File(self.path, "w", libver="latest")
+            self.file = h5py.File(self.path, "w", libver=LIBVER)  # HDF5 1.10 reads it
         except OSError as exc:
             raise RunFileError(f"{self.path}: cannot create ({exc})") from None
         cfg, det = emulator.cfg, emulator.detector

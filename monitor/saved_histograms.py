@@ -11,6 +11,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from daq.run_file.layout import LIBVER
 from monitor import snapshot as proto
 from monitor.histograms import histogram_specs
 
@@ -29,7 +30,7 @@ def save(snap: proto.Snapshot, path: str | Path) -> Path:
     n_channels = len(snap.header.get("channels") or [])
     specs = {s.name: s for s in histogram_specs(n_channels)}
     tmp = path.with_name(path.name + ".part")
-    with h5py.File(tmp, "w") as f:
+    with h5py.File(tmp, "w", libver=LIBVER) as f:  # HDF5 1.10 reads it
         f.attrs["format"] = FORMAT
         f.attrs["format_version"] = FORMAT_VERSION
         f.attrs["protocol"] = proto.PROTOCOL
