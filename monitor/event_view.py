@@ -54,6 +54,7 @@ class Event:
     samples: np.ndarray  # (channels, samples) uint16
     reco: np.ndarray  # one row of RECO_DTYPE
     channels: np.ndarray  # (channels,) CHANNEL_DTYPE
+    state: np.ndarray | None = None  # its batch's /reco/state row (None: none recorded)
 
 
 class RunEvents:
@@ -96,17 +97,29 @@ class RunEvents:
                 if L.SAMPLES not in parts:
                     raise ConfigError(f"{self.path}: the run file keeps no raw samples")
                 return Event(spill, event, row, parts[L.EVENTS], parts[L.SAMPLES],
-                             parts[L.RECO], parts[L.CHANNELS])
+                             parts[L.RECO], parts[L.CHANNELS], self._state(f, k))
             offset += n
         raise ConfigError(f"{self.path}: no row {row}")
 
+    def _state(self, f, k: int) -> np.ndarray | None:
+        """The ``/reco/state`` row of the batch that holds row ``k`` of file ``f``."""
+        states = f.get(L.RECO_STATE)
+        if states is None:
+            return None
+        rows = states[()]
+        hit = np.flatnonzero((rows["first_row"] <= k) & (k < rows["first_row"] + rows["n_rows"])
+                             & (rows["recorded"] == 1))
+        return rows[hit[0]] if len(hit) else None
+
     def what_if(self, events: list[Event], adc_per_gev: dict[str, float],
                 blinded: bool = True) -> list[dict[str, Any]]:
-        """The events reconstructed with the file's constants and with the proposed gains
-        (ADC per GeV, per channel named; the others as in the file): per event the energies
+        """The events reconstructed with the file's configuration, constants and each
+        event's recorded learnt state (the online values again), and then with the proposed
+        gains (ADC per GeV, per channel named; the others as in the file) and the same
+        state, so that the two differ by the calibration only: per event the energies
         before and after. An event the proposal would put in the signal box shows none
         while blinded."""
-        from daq.reco.reconstruction import Reconstruction
+        from daq.reco.reconstruction import LearntState, Reconstruction
 
         if not events:
             return []
@@ -116,10 +129,15 @@ class RunEvents:
             tag="proposed")
         for name, gain in adc_per_gev.items():
             proposed.gev_per_adc[self.detector.index(name)] = 1.0 / gain
-        samples = np.ascontiguousarray(np.stack([e.samples for e in events]))
-        table = np.stack([e.events for e in events])
-        before, _ = Reconstruction(self.detector, constants=self.constants)(samples, table)
-        after, _ = Reconstruction(self.detector, constants=proposed)(samples, table)
+        old = Reconstruction(self.detector, self.reco_config, self.constants)
+        new = Reconstruction(self.detector, self.reco_config, proposed)
+        before, after = [], []
+        for e in events:  # one at a time: each with the state of its own batch
+            state = None if e.state is None else LearntState(e.state["pedestal_adc"],
+                                                             e.state["drift_sums"])
+            samples, table = e.samples[None], e.events[None]
+            before.append(old(samples, table, state)[0][0])
+            after.append(new(samples, table, state or old.last_state)[0][0])
         out = []
         for e, b, a in zip(events, before, after, strict=True):
             hidden = blinded and a["event_class"] == er.SIGNAL_BOX

@@ -108,6 +108,18 @@ def scan_guarded(path: Path, stall_s: float = STALL_S) -> dict[str, Any]:
             return report_of(records)
 
 
+def _batches(states, lo: int, hi: int) -> list[tuple[int, int, Any]]:
+    """The rows lo..hi-1 of a block as the batches ``/reco/state`` records, each with its
+    state row; one batch without a recorded state where the file has none for them."""
+    if states is not None:
+        rows = states[(states["first_row"] >= lo) & (states["first_row"] < hi)]
+        if len(rows) and rows["first_row"][0] == lo and \
+                int(rows["first_row"][-1] + rows["n_rows"][-1]) == hi:
+            return [(int(r["first_row"]), int(r["first_row"] + r["n_rows"]), r[None])
+                    for r in rows]
+    return [(lo, hi, None)]
+
+
 def recover(path: str | Path, out: str | Path | None = None) -> dict[str, Any]:
     """Copy every verified block of the run of ``path`` into ``out`` (default
     ``FILE.recovered.h5``), passing over damaged ones; the original is left as it is."""
@@ -147,11 +159,13 @@ def recover(path: str | Path, out: str | Path | None = None) -> dict[str, Any]:
                 # a file with no good block is not read at all: its block table may be past
                 # the cut, where reading it would hang
                 blocks = f[L.BLOCKS][()] if any(g[0] == i for g in good) else []
+                states = f[L.RECO_STATE][()] if len(blocks) and L.RECO_STATE in f else None
                 for k, b in enumerate(blocks):
                     if (i, k) not in good:  # damaged: left out, the rest is still intact
                         continue
                     lo, hi = int(b["first_row"]), int(b["first_row"] + b["n_rows"])
-                    writer.append(*(f[name][lo:hi] for name in L.ROW_DATASETS))
+                    for a, z, state in _batches(states, lo, hi):  # each with its state
+                        writer.append(*(f[name][a:z] for name in L.ROW_DATASETS), state)
                     writer.write_block()
                     copied += hi - lo
             if not short:  # past a file's end HDF5 reads zeros, even for its indexes

@@ -105,6 +105,8 @@ def test_what_if_moves_the_energies_as_the_proposed_gain_says(demo_run, tmp_path
     proposal.write_text("\n".join(lines) + "\n")
     rows = run.what_if(events, read_proposal(proposal, d))
     assert len(rows) == len(events)
+    # before the proposal: the run's own values, bit for bit (its recorded learnt state)
+    assert [r["e_ecal_gev"][0] for r in rows] == [float(e.reco["e_ecal_gev"]) for e in events]
     for r in rows:
         (ecal, ecal_new), (hcal, hcal_new) = r["e_ecal_gev"], r["e_hcal_gev"]
         assert ecal_new == pytest.approx(1.1 * ecal, rel=2e-3, abs=0.01)

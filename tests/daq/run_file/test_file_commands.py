@@ -218,4 +218,6 @@ def test_a_flipped_bit_costs_its_block_only_and_every_reader_names_it(tmp_path, 
     assert rec["events"] == n - 256 and [b["block"] for b in rec["bad_blocks"]] == [1]
     with RunReader(rec["file"]) as f:
         kept = f.column(L.SAMPLES)
+        states = f.column(L.RECO_STATE)  # each kept batch keeps its learnt state
     assert np.array_equal(kept, np.concatenate([samples[:256], samples[512:]]))
+    assert states["recorded"].all() and states["n_rows"].sum() == n - 256
