@@ -14,12 +14,14 @@ import h5py
 import numpy as np
 
 from daq.core.config_schema import to_dict
+from daq.core.run_database import software_version
 from daq.core.wire_format import EVENT_DTYPE
 from daq.run_file.file_writer import append_rows
 from daq.run_file.layout import FORMAT as DAQ_FORMAT
 from daq.run_file.layout import (
     LIBVER,
     RunFileError,  # one error for every kind of run file
+    provenance_attrs,
 )
 from emulator.config import CLASS_NAMES, RunSection
 from emulator.emulator import Batch, Emulator, SpillPlan
@@ -51,7 +53,10 @@ class EmulatedRunWriter:
                        seed=cfg.run.seed, batch_events=cfg.run.batch_events,
                        start_time_ns=cfg.run.start_time_ns,
                        config=json.dumps(to_dict(cfg)), detector_map=det.path,
-                       class_names=json.dumps(CLASS_NAMES))
+                       class_names=json.dumps(CLASS_NAMES),
+                       software_version=software_version(),
+                       **provenance_attrs({"config": json.dumps(to_dict(cfg)),
+                                           "detector_map": det.text}))
         self.n_events = 0
         self.events = _growing(f, "events", (), EVENT_DTYPE, 1024)
         self.event_spill = _growing(f, "event_spill", (), np.uint32, 1024)

@@ -11,7 +11,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from daq.run_file.layout import LIBVER
+from daq.core.run_database import software_version
+from daq.run_file.layout import LIBVER, provenance_attrs
 from monitor import snapshot as proto
 from monitor.histograms import histogram_specs
 
@@ -38,6 +39,11 @@ def save(snap: proto.Snapshot, path: str | Path) -> Path:
         f.attrs["blinded"] = bool(snap.header.get("blinded"))
         f.attrs["snapshot_header"] = json.dumps({k: v for k, v in snap.header.items()
                                                  if k != "arrays"})
+        f.attrs["software_version"] = software_version()
+        f.attrs.update(provenance_attrs({  # what the histograms were filled with
+            "reco_config": json.dumps(snap.header.get("reco_config")),
+            "calibration": json.dumps(snap.header.get("calibration") or {}),
+            "snapshot_header": f.attrs["snapshot_header"]}))
         for (scope, name), a in snap.arrays.items():
             ds = f.require_group(scope).create_dataset(name, data=a, compression="gzip")
             spec = specs.get(name)

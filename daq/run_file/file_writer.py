@@ -95,6 +95,8 @@ class RunFileWriter:
                        software_version=software_version(), host=socket.gethostname(),
                        raw_compression=self.settings.compression if h.raw else "",
                        truth_file="")
+        f.attrs.update(L.provenance_attrs({**h.provenance, "detector_map": h.detector.text,
+                                           **{k: str(v) for k, v in h.attrs.items()}}))
         f.attrs.update(h.attrs)
         prov = f.create_group(L.PROVENANCE)
         for name, text in h.provenance.items():

@@ -121,6 +121,29 @@ class RunFileError(ValueError):
     """A run file is missing, unreadable, damaged or not what it claims to be."""
 
 
+def provenance_attrs(texts: dict[str, str]) -> dict[str, str]:
+    """What every file says of its making beside ``software_version``: the SHA-256 of all its
+    inputs (every provenance text, by name), of its configuration (the DAQ's and the
+    reconstruction's) and its calibration's tag."""
+    import hashlib
+    import json
+
+    def sha(*parts: str) -> str:
+        h = hashlib.sha256()
+        for part in parts:
+            h.update(part.encode())
+            h.update(b"\0")
+        return h.hexdigest()
+
+    try:
+        tag = str(json.loads(texts.get("calibration") or "{}").get("tag", ""))
+    except (ValueError, AttributeError):
+        tag = ""
+    return {"inputs_sha256": sha(*(f"{k}={texts[k]}" for k in sorted(texts))),
+            "config_sha256": sha(texts.get("daq_config", ""), texts.get("reco_config", "")),
+            "calibration_tag": tag}
+
+
 def compression(name: str) -> dict[str, Any]:
     """The h5py keywords of a raw-sample compressor (``writer.compression``)."""
     if name == "none":

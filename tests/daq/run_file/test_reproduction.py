@@ -102,3 +102,16 @@ def test_another_calibration_is_a_new_reconstruction_with_the_recorded_state(
         tag_a = f.attrs["reconstruction_tag"]
     with h5py.File(tmp_path / "b.h5", "r") as f:
         assert f.attrs["reconstruction_tag"] != tag_a
+
+
+def test_every_file_says_what_it_was_made_from(tmp_path, write_run):
+    from daq.run_file.reprocessing import reprocess
+
+    out = write_run(tmp_path)
+    again = reprocess(out.path, tmp_path / "again.h5")["file"]
+    with h5py.File(out.path, "r") as run, h5py.File(again, "r") as reco:
+        for f in (run, reco):
+            assert len(f.attrs["inputs_sha256"]) == 64 and len(f.attrs["config_sha256"]) == 64
+            assert f.attrs["calibration_tag"] == "t" and f.attrs["software_version"]
+        # the reconstruction's inputs include its source run: not the run file's own
+        assert reco.attrs["inputs_sha256"] != run.attrs["inputs_sha256"]

@@ -5,7 +5,12 @@ import numpy as np
 from conftest import compiled_and_python
 
 from daq.reco.pulse.flags import FIT_FAILED, NO_PULSE
-from daq.reco.pulse.pedestals import even_odd_pedestal, running_pedestals, window_extremes
+from daq.reco.pulse.pedestals import (
+    even_odd_pedestal,
+    quiet_pedestal_sums,
+    running_pedestals,
+    window_extremes,
+)
 
 HALF = 3  # reco.pedestal.samples = 6
 MAX_DEV, MAX_SHIFT = 12.0, 3.0
@@ -69,3 +74,22 @@ def test_running_pedestals_move_towards_quiet_random_triggers_only():
     assert np.allclose(ref_after[0], [100 + 0.75 * 10, 100 + 0.75 * 20])
     # channel 1: one quiet random event (the other failed a fit): half of the way
     assert np.allclose(ref_after[1], [115.0, 120.0])
+
+
+def test_quiet_pedestal_sums_of_a_spill_do_not_depend_on_its_batches():
+    rng = np.random.default_rng(4)
+    trigger = rng.choice(np.array([1, 3], np.uint8), 50)
+    flags = rng.choice(np.array([NO_PULSE, FIT_FAILED], np.uint8), (50, 3))
+    measured = rng.normal(100.0, 3.0, (50, 3, 2)).astype(np.float32)
+    sums = []
+    for cuts in ([0, 50], [0, 17, 31, 50]):
+        n, total = np.zeros(3, np.int64), np.zeros((3, 2))
+        for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):
+            quiet_pedestal_sums(trigger[lo:hi], flags[lo:hi], measured[lo:hi], 3, n, total)
+        sums.append((n, total))
+    assert np.array_equal(sums[0][0], sums[1][0]) and np.array_equal(sums[0][1], sums[1][1])
+    quiet = (trigger == 3)[:, None] & (flags == NO_PULSE)  # counted by hand
+    assert np.array_equal(sums[0][0], quiet.sum(0))
+    _, (_, _, _, _, n_one, total_one) = compiled_and_python(
+        quiet_pedestal_sums, trigger, flags, measured, 3, np.zeros(3, np.int64), np.zeros((3, 2)))
+    assert np.array_equal(n_one, sums[0][0]) and np.array_equal(total_one, sums[0][1])
