@@ -41,11 +41,14 @@ def reconstruction_tag(config: dict[str, Any], calibration: dict[str, Any], stat
 def reprocess(path: str | Path, out: str | Path | None = None,
               config: RecoConfig | None = None, constants: dict[str, Any] | None = None,
               batch_events: int = 1024, conditions: RunDatabase | None = None,
-              verify_blocks: bool = True, relearn: bool = False) -> dict[str, Any]:
+              verify_blocks: bool = True, relearn: bool = False,
+              skip_complete: bool = False) -> dict[str, Any]:
     """Re-reconstruct the run of ``path`` into ``out`` (default ``FILE.reco.h5``), with
     ``config`` and ``constants`` (default: those the run was taken with), updated by what
     the ``conditions`` database has in force for the run when given. ``batch_events``
-    matters only to ``relearn`` (and not to its result). Returns what was done, with
+    matters only to ``relearn`` (and not to its result). With ``skip_complete``, an ``out``
+    that is already this reconstruction of this run, complete and verified, is kept
+    (``skipped``): a run over many files resumes. Returns what was done, with
     ``reproduction`` and, for one, ``differing`` (the columns that are not bit for bit)."""
     from daq.reco.reconstruction import LearntState, Reconstruction  # numba: when needed
 
@@ -72,6 +75,11 @@ def reprocess(path: str | Path, out: str | Path | None = None,
                             online_cal, detector.n_channels).to_dict())
         tag = reconstruction_tag(to_dict(config), cal.to_dict(),
                                  "relearned" if relearn else "recorded")
+        summary = {"file": str(out), "source_file": str(path), "run": run.run,
+                   "events": run.n_events, "calibration_tag": cal.tag,
+                   "reconstruction_tag": tag, "reproduction": reproduction, "skipped": False}
+        if skip_complete and _complete(out, run, tag):
+            return dict(summary, skipped=True)
         reco = Reconstruction(detector, config, cal)
         prov = {name: run.provenance(name) for name in ("daq_config", "run_record")
                 if name in run.files[0][L.PROVENANCE]}
@@ -121,12 +129,23 @@ def reprocess(path: str | Path, out: str | Path | None = None,
             raise L.RunFileError(f"{partial}: {done.n_events} events written, not all")
         digests = column_digests(done)
     partial.replace(out)
-    result = {"file": str(out), "source_file": str(path), "run": run.run,
-              "events": writer.written_events, "calibration_tag": cal.tag,
-              "reconstruction_tag": tag, "reproduction": reproduction}
     if reproduction:
-        result["differing"] = differing(online, digests)
-    return result
+        summary["differing"] = differing(online, digests)
+    return summary
+
+
+def _complete(out: Path, run, tag: str) -> bool:
+    """Whether ``out`` is already reconstruction ``tag`` of ``run``, every event there and
+    every block verified."""
+    if not out.exists():
+        return False
+    try:
+        with open_verified(out) as done:
+            return (done.format == L.RECO_FORMAT and done.n_events == run.n_events
+                    and done.attrs.get("source_run_uuid") == run.run_uuid
+                    and done.attrs.get("reconstruction_tag") == tag)
+    except L.RunFileError:
+        return False
 
 
 def _state_row(n_channels: int, n_rows: int, state) -> Any:

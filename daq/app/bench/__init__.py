@@ -1,7 +1,8 @@
 """``na64daq bench``: one performance record. Each stage's benchmark on this machine, in one run,
 as one table whose every row names the machine (``docs/performance.md`` keeps the latest):
 the emulator, the decoder, the builder, the reconstruction against dspeed and scipy on the same
-waveforms, the writer, the whole chain with the stub and with the full reconstruction next to
+waveforms, the writer, reprocessing many run files (one process, a Dask cluster of 1 and
+2 workers), the whole chain with the stub and with the full reconstruction next to
 the bare ZeroMQ ceiling for the same frames, and the monitor's filling and redraw."""
 
 from __future__ import annotations
@@ -30,6 +31,14 @@ def _reconstruction() -> list[dict[str, Any]]:
         ours[key] = ours["events_per_s"] / rate if rate else None
     return [ours, *({k: v for k, v in r.items() if k != "ours_faster_by"}
                     for r in rows.values())]
+
+
+def _reprocessing(directory: Path) -> list[dict[str, Any]]:
+    from daq.app.bench.reprocessing import measure
+
+    work = directory / "reprocessing"
+    work.mkdir()
+    return measure(work)
 
 
 def _end_to_end(seconds: float, directory: Path) -> list[dict[str, Any]]:
@@ -83,6 +92,7 @@ def run_all(seconds: float = 30.0, live_s: float = 15.0,
                  ("decoder and builder", lambda: stages.decoding_and_building(STAGE_EVENTS)),
                  ("reconstruction", _reconstruction),
                  ("writer", lambda: [stages.writing(20_000, Path(tmp))]),
+                 ("reprocessing", lambda: _reprocessing(Path(tmp))),
                  ("end to end", lambda: _end_to_end(seconds, Path(tmp))),
                  ("monitor", lambda: _monitor(live_s))]
         for name, step in steps:
@@ -92,17 +102,18 @@ def run_all(seconds: float = 30.0, live_s: float = 15.0,
 
 
 #: the comparisons, as the table shows them
-RATIOS = {"ratio_to_dspeed": "{:.1f}x dspeed", "ratio_to_scipy": "{:.0f}x scipy",
+RATIOS = {"files_per_min": "{:.1f} files/min",
+          "ratio_to_dspeed": "{:.1f}x dspeed", "ratio_to_scipy": "{:.0f}x scipy",
           "fraction_of_zmq_ceiling": "{:.0%} of ZeroMQ ceiling"}
 
 
 def table(result: dict[str, Any]) -> str:
     """The record as text: one line per row, the machine on every row."""
-    lines = [f"{'stage':<20}{'events/s':>12}{'MB/s':>8}  {'comparison':<26}machine"]
+    lines = [f"{'stage':<28}{'events/s':>12}{'MB/s':>8}  {'comparison':<26}machine"]
     for r in result["results"]:
         rate = f"{r['events_per_s']:>12,.0f}" if r.get("events_per_s") else f"{'-':>12}"
         mb = f"{r['mb_per_s']:>8.0f}" if r.get("mb_per_s") else f"{'':>8}"
         comp = ", ".join(label.format(r[k]) for k, label in RATIOS.items()
                          if r.get(k) is not None)
-        lines.append(f"{r['name']:<20}{rate}{mb}  {comp:<26}{r['machine']}")
+        lines.append(f"{r['name']:<28}{rate}{mb}  {comp:<26}{r['machine']}")
     return "\n".join(lines)

@@ -101,7 +101,8 @@ def decoding_and_building(n_events: int) -> list[dict[str, Any]]:
 
 
 def reconstructed_batches(n_events: int, batch: int) -> list[tuple[np.ndarray, ...]]:
-    """Emulated events at 5e6 e-/spill, reconstructed, as the workers hand them over."""
+    """Emulated events at 5e6 e-/spill, reconstructed, as the workers hand them over: (events,
+    samples, reco, channels, the batch's ``/reco/state`` row)."""
     det = Detector.load()
     em = emulator_for(n_events)
     reco = Reconstruction(det)
@@ -111,7 +112,11 @@ def reconstructed_batches(n_events: int, batch: int) -> list[tuple[np.ndarray, .
         events = b.built_events()
         for i in range(0, len(events), batch):
             result, channels = reco(samples[i:i + batch], events[i:i + batch])
-            out.append((events[i:i + batch], samples[i:i + batch], result, channels.table()))
+            state = L.state_row(det.n_channels, len(result), {
+                "pedestal_adc": reco.last_state.pedestal_adc,
+                "drift_sums": reco.last_state.drift_sums})
+            out.append((events[i:i + batch], samples[i:i + batch], result, channels.table(),
+                        state))
     return out
 
 
