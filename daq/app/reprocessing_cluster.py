@@ -23,6 +23,7 @@ class Options:
     relearn: bool = False
     verify_blocks: bool = True
     out_dir: str | None = None
+    batch_events: int = 1024  # what is read at a time (with ``relearn``, not the result)
 
 
 @dataclass
@@ -48,7 +49,8 @@ def reco_task(path: str, options: Options) -> dict[str, Any]:
     db = RunDatabase(options.conditions_db) if options.conditions_db else None
     try:
         return reprocess(path, output_path(path, options.out_dir), options.config,
-                         options.constants, conditions=db, verify_blocks=options.verify_blocks,
+                         options.constants, batch_events=options.batch_events, conditions=db,
+                         verify_blocks=options.verify_blocks,
                          relearn=options.relearn, skip_complete=True)
     finally:
         if db is not None:

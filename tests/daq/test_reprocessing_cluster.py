@@ -61,3 +61,22 @@ def test_an_interrupted_run_over_many_files_resumes_and_equals_one_process(
     for o in outputs:
         assert _digests(o) == reference, o
     assert not list(tmp_path.glob("*/*.partial"))
+
+
+def test_relearn_gives_the_same_with_one_or_two_workers_and_two_batch_sizes(tmp_path,
+                                                                          write_run):
+    from daq.app.reprocessing_cluster import Options, reprocess_files
+
+    source = write_run(tmp_path / "made").path
+    files = [str(shutil.copy(source, tmp_path / f"copy{k}.h5")) for k in range(3)]
+    results = []
+    for workers, batch in ((1, 100), (2, 333)):
+        out_dir = tmp_path / f"out-{workers}"
+        out_dir.mkdir()
+        outcome = reprocess_files(files, Options(relearn=True, out_dir=str(out_dir),
+                                                 batch_events=batch), workers=workers,
+                                  progress=False)
+        assert not outcome.failed and len(outcome.done) == 3
+        results.append([_digests(out_dir / f"copy{k}.reco.h5") for k in range(3)])
+    assert results[0] == results[1]
+    assert results[0][0] == results[0][1] == results[0][2]  # the same run: the same values
