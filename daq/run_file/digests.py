@@ -30,3 +30,38 @@ def column_digests(run: RunReader, names: tuple[str, ...] = RECONSTRUCTED,
 def differing(a: dict[str, str], b: dict[str, str]) -> list[str]:
     """The columns whose digests differ, or that one side lacks."""
     return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+
+
+def ulp_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per value, how many representable floats lie between ``a`` and ``b`` (0: identical,
+    NaN and NaN included; a NaN against a number: the largest integer)."""
+    kind = {4: np.int32, 8: np.int64}[a.dtype.itemsize]
+    ia, ib = (np.ascontiguousarray(x).view(kind).astype(np.int64) for x in (a, b))
+    # the sign-magnitude bits as one ordered integer line
+    ia = np.where(ia < 0, np.iinfo(kind).min - ia, ia)
+    ib = np.where(ib < 0, np.iinfo(kind).min - ib, ib)
+    out = np.abs(ia - ib)
+    nan_a, nan_b = np.isnan(a), np.isnan(b)
+    out[nan_a & nan_b] = 0
+    out[nan_a ^ nan_b] = np.iinfo(np.int64).max
+    return out
+
+
+def compare_columns(a, b, columns: list[str], chunk_events: int = 4096
+                    ) -> dict[str, dict[str, int]]:
+    """For each ``dataset:column`` of two runs (``RunReader``), how many values differ and,
+    for floats, by at most how many ULP: what "within a few ULP" is checked with."""
+    names = sorted({c.split(":")[0] for c in columns})
+    out = {c: {"values_differing": 0, "max_ulp": 0} for c in columns}
+    for ca, cb in zip(a.chunks(names, chunk_events), b.chunks(names, chunk_events),
+                      strict=True):
+        for c in columns:
+            name, field = c.split(":")
+            x, y = ca[name][field], cb[name][field]
+            if x.dtype.kind == "f":
+                d = ulp_distance(x, y)
+                out[c]["values_differing"] += int(np.count_nonzero(d))
+                out[c]["max_ulp"] = max(out[c]["max_ulp"], int(d.max(initial=0)))
+            else:
+                out[c]["values_differing"] += int(np.count_nonzero(x != y))
+    return out

@@ -191,6 +191,7 @@ class RunFileWriter:
                 block["crc_samples"] = crc
             block["first_row"], block["n_rows"], block["time_unix_s"] = n0, n, time.time()
             states["first_row"] = n0 + np.concatenate(([0], np.cumsum(states["n_rows"])[:-1]))
+            block["crc_state"] = crc32c(states)
             append_rows(self.ds[L.RECO_STATE], states)
             append_rows(self.ds[L.BLOCKS], block)
             self.f.flush()

@@ -37,9 +37,11 @@ PROVENANCE = "provenance"
 ROW_DATASETS = {EVENTS: "crc_events", SAMPLES: "crc_samples", RECO: "crc_reco",
                 CHANNELS: "crc_channels"}
 
-BLOCK_DTYPE = np.dtype([("first_row", "<u8"), ("n_rows", "<u4"), ("crc_events", "<u4"),
-                        ("crc_samples", "<u4"), ("crc_reco", "<u4"), ("crc_channels", "<u4"),
-                        ("time_unix_s", "<f8")])
+BLOCK_DTYPE_V1 = np.dtype([("first_row", "<u8"), ("n_rows", "<u4"), ("crc_events", "<u4"),
+                           ("crc_samples", "<u4"), ("crc_reco", "<u4"),
+                           ("crc_channels", "<u4"), ("time_unix_s", "<f8")])
+#: version 2: and the CRC-32C of the block's ``/reco/state`` rows
+BLOCK_DTYPE = np.dtype(BLOCK_DTYPE_V1.descr + [("crc_state", "<u4")])
 SPILL_DTYPE = np.dtype([("spill", "<u4"), ("start_ns", "<u8"), ("end_ns", "<u8"),
                         ("triggered", "<i8"), ("written_complete", "<i8"),
                         ("written_incomplete", "<i8"), ("rejected", "<i8"),
@@ -91,7 +93,7 @@ UNITS: dict[str, Any] = {
                "n_pulses": "", "flags": "pulse flags (docs/reconstruction.md)"},
     BLOCKS: {"first_row": "", "n_rows": "", "crc_events": "CRC-32C",
              "crc_samples": "CRC-32C", "crc_reco": "CRC-32C", "crc_channels": "CRC-32C",
-             "time_unix_s": "s"},
+             "time_unix_s": "s", "crc_state": "CRC-32C"},
     SPILLS: {name: "" for name in SPILL_DTYPE.names} | {
         "start_ns": "ns, the crates' clock (SOS)", "end_ns": "ns, the crates' clock (EOS)",
         "eot_estimate": "electrons", "eot_error": "electrons"},
@@ -113,6 +115,8 @@ DESCRIPTIONS = {
     RECO_STATE: "one row per reconstructed batch: its rows and the learnt state it was "
                 "reconstructed with (docs/reconstruction.md)",
 }
+#: what a reader also accepts, from files of format version 1
+OLDER_DTYPES = {BLOCKS: BLOCK_DTYPE_V1}
 DTYPES = {EVENTS: BUILT_DTYPE, RECO: RECO_DTYPE, CHANNELS: CHANNEL_DTYPE, BLOCKS: BLOCK_DTYPE,
           SPILLS: SPILL_DTYPE}
 

@@ -66,7 +66,7 @@ class RunReader:
                 if name not in f:
                     raise L.RunFileError(f"{where}: damaged run file (no /{name})")
             for name in (L.EVENTS, L.RECO, L.CHANNELS, L.BLOCKS, L.SPILLS):
-                if f[name].dtype != L.DTYPES[name]:
+                if f[name].dtype not in (L.DTYPES[name], L.OLDER_DTYPES.get(name)):
                     raise L.RunFileError(f"{where}: damaged run file (/{name} has type "
                                          f"{f[name].dtype})")
 

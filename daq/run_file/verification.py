@@ -17,8 +17,9 @@ from daq.run_file.reader import RunReader
 
 
 def block_problems(run: RunReader, f: h5py.File, b: np.void, expected: int,
-                   n_rows: int) -> list[str]:
-    """What is wrong with one block (its row ``b`` of ``/blocks``): empty if it verifies."""
+                   n_rows: int, state_rows: np.ndarray | None = None) -> list[str]:
+    """What is wrong with one block (its row ``b`` of ``/blocks``): empty if it verifies.
+    ``state_rows``: the ``first_row`` column of the file's ``/reco/state`` (format 2)."""
     lo, n = int(b["first_row"]), int(b["n_rows"])
     problems = []
     if lo != expected:
@@ -38,6 +39,16 @@ def block_problems(run: RunReader, f: h5py.File, b: np.void, expected: int,
             continue
         if crc32c(values) != int(b[crc_field]):
             problems.append(f"/{name} checksum differs")
+    if "crc_state" in b.dtype.names:  # format version 2: the block's batches, in order
+        a, z = np.searchsorted(state_rows if state_rows is not None else np.zeros(0),
+                               [lo, lo + n])
+        try:
+            mine = np.ascontiguousarray(f[L.RECO_STATE][a:z])
+        except (OSError, ValueError, KeyError):
+            problems.append(f"/{L.RECO_STATE} unreadable")
+        else:
+            if crc32c(mine) != int(b["crc_state"]):
+                problems.append(f"/{L.RECO_STATE} checksum differs")
     return problems
 
 
@@ -50,14 +61,23 @@ def scan(run: RunReader, start: tuple[int, int] = (0, 0)) -> Iterator[dict[str, 
             continue
         blocks = f[L.BLOCKS][()]
         n_rows = run.rows(f)
+        state_rows = _first_rows(f) if "crc_state" in blocks.dtype.names else None
         expected = 0
         for k, b in enumerate(blocks):
             lo, n = int(b["first_row"]), int(b["n_rows"])
             if (i, k) >= start:
                 yield {"file": f.filename, "file_index": i, "block": k, "rows": [lo, lo + n],
-                       "problems": block_problems(run, f, b, expected, n_rows)}
+                       "problems": block_problems(run, f, b, expected, n_rows, state_rows)}
             expected = lo + n
         yield {"file": f.filename, "file_index": i, "unverified_rows": max(0, n_rows - expected)}
+
+
+def _first_rows(f: h5py.File) -> np.ndarray | None:
+    """The ``first_row`` column of ``/reco/state`` (sorted: the rows tile the events)."""
+    try:
+        return f[L.RECO_STATE].fields("first_row")[()]
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 def report_of(records) -> dict[str, Any]:

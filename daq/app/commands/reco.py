@@ -107,7 +107,10 @@ def _one(args: argparse.Namespace, config, constants, db_path: str | None) -> in
         return 0
     if r["differing"]:
         print(f"NOT a reproduction: {len(r['differing'])} columns differ from the online "
-              f"reconstruction: {', '.join(r['differing'])}")
+              "reconstruction:")
+        for column, d in r["differences"].items():
+            print(f"  {column}: {d['values_differing']} values"
+                  + (f", at most {d['max_ulp']} ULP" if d["max_ulp"] else ""))
         return 1
     print("a reproduction: every column of /reco/events and /reco/channels has the SHA-256 "
           "of the online reconstruction's")

@@ -115,3 +115,25 @@ def test_every_file_says_what_it_was_made_from(tmp_path, write_run):
             assert f.attrs["calibration_tag"] == "t" and f.attrs["software_version"]
         # the reconstruction's inputs include its source run: not the run file's own
         assert reco.attrs["inputs_sha256"] != run.attrs["inputs_sha256"]
+
+
+def test_a_changed_learnt_state_fails_verification_and_shows_in_the_values(tmp_path,
+                                                                           write_run, capsys):
+    """The recorded state is what the values depend on, and is checksummed like the data."""
+    path = write_run(tmp_path).path
+    with h5py.File(path, "r+") as f:
+        states = f[L.RECO_STATE]
+        row = states[3]
+        row["pedestal_adc"][:, :] += 0.25  # a quarter of an ADC count on every channel
+        states[3] = row
+        lo, n = int(row["first_row"]), int(row["n_rows"])
+    assert main(["reco", str(path), "--out", str(tmp_path / "a.h5")]) == 2
+    err = capsys.readouterr().err
+    assert f"/{L.RECO_STATE} checksum differs" in err and err.count("\n") == 1, err
+    assert main(["reco", str(path), "--out", str(tmp_path / "b.h5"), "--no-verify"]) == 1
+    said = capsys.readouterr().out
+    assert "NOT a reproduction" in said and "reco/events:e_ecal_gev: " in said, said
+    with h5py.File(path, "r") as run, h5py.File(tmp_path / "b.h5", "r") as again:
+        a, b = run[L.RECO]["e_ecal_gev"], again[L.RECO]["e_ecal_gev"]
+    changed = np.flatnonzero(a != b)
+    assert len(changed) and changed.min() >= lo and changed.max() < lo + n  # that batch only
