@@ -233,10 +233,9 @@ def reconstructed_batches(em: Emulator, detector: Detector, spills) -> list[list
             samples = b.samples_in_map_order(detector)
             events = b.built_events()
             reco, ch = rec(samples, events)
-            state = {"pedestal_adc": rec.last_state.pedestal_adc,
-                     "drift_sums": rec.last_state.drift_sums}
             batches.append((events, samples, reco, ch.table(),
-                            state_row(detector.n_channels, len(events), state)))
+                            state_row(detector.n_channels, len(events),
+                                      rec.last_state.record())))
         out.append(batches)
     return out
 

@@ -99,8 +99,7 @@ def main(cfg: DaqConfig, detector: Detector, name: str) -> None:
             header = dict(batch.header, worker=name)
             state = getattr(reco, "last_state", None)  # the stub learns nothing
             if state is not None:  # recorded with the batch: reproducible (docs/file-format.md)
-                header["reco_state"] = {"pedestal_adc": state.pedestal_adc.tolist(),
-                                        "drift_sums": state.drift_sums.tolist()}
+                header["reco_state"] = state.record()
             table = channels.table()
             tracker = shell.send(writer, built_batch.encode(header, batch.events, batch.samples,
                                                           result, table),

@@ -50,6 +50,12 @@ class LearntState:
     pedestal_adc: np.ndarray  # (channels, 2) float64: the running pedestals, even and odd
     drift_sums: np.ndarray  # (6,) float64: the gain-drift fit's weighted sums (n, t, t^2, ...)
 
+    def record(self) -> dict[str, list]:
+        """As the worker sends it with the batch and ``layout.state_row`` reads it (JSON
+        numbers: Python writes floats that read back bit for bit)."""
+        return {"pedestal_adc": self.pedestal_adc.tolist(),
+                "drift_sums": self.drift_sums.tolist()}
+
 
 @dataclass
 class ChannelResult:

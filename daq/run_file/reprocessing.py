@@ -51,7 +51,7 @@ def reprocess(path: str | Path, out: str | Path | None = None,
     that is already this reconstruction of this run, complete and verified, is kept
     (``skipped``): a run over many files resumes. Returns what was done, with
     ``reproduction`` and, for one, ``differing`` (the columns that are not bit for bit)."""
-    from daq.reco.reconstruction import LearntState, Reconstruction  # numba: when needed
+    from daq.reco.reconstruction import Reconstruction  # numba: only when reconstructing
 
     path = Path(path)
     with open_verified(path, verify_blocks) as run:
@@ -59,21 +59,8 @@ def reprocess(path: str | Path, out: str | Path | None = None,
             raise L.RunFileError(f"{path}: no raw waveforms to reconstruct (format "
                                  f"{run.format})")
         out = Path(out) if out else path.with_name(path.name.removesuffix(".h5") + ".reco.h5")
-        try:
-            detector = Detector.from_text(run.provenance("detector_map"), f"{path} map")
-            online_cal = run.provenance_json("calibration")
-            cal = CalibrationConstants.from_dict(constants or online_cal, detector.n_channels)
-            online_config = recorded(run.provenance_json("reco_config", missing_ok=True))
-            config = config or online_config
-        except (DetectorMapError, ValueError) as exc:
-            raise L.RunFileError(f"{path}: {exc}") from None
-        if conditions is not None:
-            from daq.conditions import Conditions
-
-            cal = Conditions(conditions, detector).constants(run.run, cal)
-        reproduction = (not relearn and to_dict(config) == to_dict(online_config)
-                        and cal.to_dict() == CalibrationConstants.from_dict(
-                            online_cal, detector.n_channels).to_dict())
+        detector, config, cal, reproduction = _what_to_use(run, path, config, constants,
+                                                           conditions, relearn)
         tag = reconstruction_tag(to_dict(config), cal.to_dict(),
                                  "relearned" if relearn else "recorded")
         summary = {"file": str(out), "source_file": str(path), "run": run.run,
@@ -81,7 +68,6 @@ def reprocess(path: str | Path, out: str | Path | None = None,
                    "reconstruction_tag": tag, "reproduction": reproduction, "skipped": False}
         if skip_complete and _complete(out, run, tag):
             return dict(summary, skipped=True)
-        reco = Reconstruction(detector, config, cal)
         prov = {name: run.provenance(name) for name in ("daq_config", "run_record")
                 if name in run.files[0][L.PROVENANCE]}
         prov.update(reco_config=json.dumps(to_dict(config)),
@@ -93,37 +79,15 @@ def reprocess(path: str | Path, out: str | Path | None = None,
             "reconstruction": "reproduction" if reproduction else "new",
             "reconstruction_tag": tag}, format=L.RECO_FORMAT, raw=False, name=partial.name)
         writer = RunFileWriter(out.parent, header, WriterSettings(block_events=batch_events))
-        n_events = run.n_events
-        n_ch = detector.n_channels
         try:
-            if relearn:
-                first = next(run.chunks([L.SAMPLES], LEARN_PEDESTALS_EVENTS), None)
-                if first is not None:
-                    reco.learn_pedestals(first[L.SAMPLES])
-                batches = ((c[L.SAMPLES], c[L.EVENTS])
-                           for c in run.chunks([L.EVENTS, L.SAMPLES], batch_events))
-                for events, result, channels, state in reco.relearn(batches):
-                    writer.append(events, None, result, channels.table(),
-                                  _state_row(n_ch, len(events), state))
-            else:
-                for row, chunk in run.batches([L.EVENTS, L.SAMPLES]):
-                    if not row["recorded"]:
-                        raise L.RunFileError(
-                            f"{path}: the batch at row {row['first_row']} has no recorded "
-                            "learnt state (reconstructed online by the stub?); '--relearn' "
-                            "learns it afresh")
-                    state = LearntState(row["pedestal_adc"], row["drift_sums"])
-                    events = chunk[L.EVENTS]
-                    result, channels = reco(chunk[L.SAMPLES], events, state)
-                    writer.append(events, None, result, channels.table(),
-                                  _state_row(n_ch, len(events), state))
-            for row, ledger in zip(run.spills(), run.spill_ledgers(), strict=False):
-                writer.write_spill(row[None], ledger)
+            _reconstruct_into(writer, run, path, Reconstruction(detector, config, cal),
+                              relearn, batch_events)
         except BaseException:
             writer.close(None)
             partial.unlink(missing_ok=True)
             raise
         writer.close(run.run_end())
+        n_events = run.n_events
         online = column_digests(run) if reproduction else {}
     with open_verified(partial) as done:
         if done.n_events != n_events:
@@ -138,6 +102,62 @@ def reprocess(path: str | Path, out: str | Path | None = None,
     return summary
 
 
+def _what_to_use(run: RunReader, path: Path, config: RecoConfig | None,
+                 constants: dict[str, Any] | None, conditions: RunDatabase | None,
+                 relearn: bool) -> tuple[Detector, RecoConfig, CalibrationConstants, bool]:
+    """The detector, configuration and constants to reconstruct with, and whether that is a
+    reproduction (the run's own configuration and constants, with its recorded state)."""
+    try:
+        detector = Detector.from_text(run.provenance("detector_map"), f"{path} map")
+        online_cal = CalibrationConstants.from_dict(run.provenance_json("calibration"),
+                                                    detector.n_channels)
+        cal = (CalibrationConstants.from_dict(constants, detector.n_channels) if constants
+               else online_cal)
+        online_config = recorded(run.provenance_json("reco_config", missing_ok=True))
+    except (DetectorMapError, ValueError) as exc:
+        raise L.RunFileError(f"{path}: {exc}") from None
+    config = config or online_config
+    if conditions is not None:
+        from daq.conditions import Conditions
+
+        cal = Conditions(conditions, detector).constants(run.run, cal)
+    reproduction = (not relearn and to_dict(config) == to_dict(online_config)
+                    and cal.to_dict() == online_cal.to_dict())
+    return detector, config, cal, reproduction
+
+
+def _reconstruct_into(writer: RunFileWriter, run: RunReader, path: Path, reco,
+                      relearn: bool, batch_events: int) -> None:
+    """Every event of ``run`` through ``reco`` into ``writer``, each batch with the state it
+    was reconstructed with: the recorded one, batch by batch, or relearnt per spill."""
+    from daq.reco.reconstruction import LearntState
+
+    n_ch = reco.detector.n_channels
+    if relearn:
+        first = next(run.chunks([L.SAMPLES], LEARN_PEDESTALS_EVENTS), None)
+        if first is not None:
+            reco.learn_pedestals(first[L.SAMPLES])
+        batches = ((c[L.SAMPLES], c[L.EVENTS])
+                   for c in run.chunks([L.EVENTS, L.SAMPLES], batch_events))
+        for events, result, channels, state in reco.relearn(batches):
+            writer.append(events, None, result, channels.table(),
+                          L.state_row(n_ch, len(events), state.record()))
+    else:
+        for row, chunk in run.batches([L.EVENTS, L.SAMPLES]):
+            if not row["recorded"]:
+                raise L.RunFileError(
+                    f"{path}: the batch at row {row['first_row']} has no recorded learnt "
+                    "state (reconstructed online by the stub?); '--relearn' learns it "
+                    "afresh")
+            state = LearntState(row["pedestal_adc"], row["drift_sums"])
+            events = chunk[L.EVENTS]
+            result, channels = reco(chunk[L.SAMPLES], events, state)
+            writer.append(events, None, result, channels.table(),
+                          L.state_row(n_ch, len(events), state.record()))
+    for row, ledger in zip(run.spills(), run.spill_ledgers(), strict=False):
+        writer.write_spill(row[None], ledger)
+
+
 def _complete(out: Path, run, tag: str) -> bool:
     """Whether ``out`` is already reconstruction ``tag`` of ``run``, every event there and
     every block verified."""
@@ -150,8 +170,3 @@ def _complete(out: Path, run, tag: str) -> bool:
                     and done.attrs.get("reconstruction_tag") == tag)
     except L.RunFileError:
         return False
-
-
-def _state_row(n_channels: int, n_rows: int, state) -> Any:
-    return L.state_row(n_channels, n_rows, {"pedestal_adc": state.pedestal_adc,
-                                            "drift_sums": state.drift_sums})

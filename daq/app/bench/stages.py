@@ -112,9 +112,7 @@ def reconstructed_batches(n_events: int, batch: int) -> list[tuple[np.ndarray, .
         events = b.built_events()
         for i in range(0, len(events), batch):
             result, channels = reco(samples[i:i + batch], events[i:i + batch])
-            state = L.state_row(det.n_channels, len(result), {
-                "pedestal_adc": reco.last_state.pedestal_adc,
-                "drift_sums": reco.last_state.drift_sums})
+            state = L.state_row(det.n_channels, len(result), reco.last_state.record())
             out.append((events[i:i + batch], samples[i:i + batch], result, channels.table(),
                         state))
     return out
