@@ -67,15 +67,23 @@ def reprocess_files(files: list[str], options: Options, scheduler: str | None = 
     """Every file, one task each, on ``scheduler`` (an address) or a local cluster of
     ``workers`` processes on loopback. Ctrl-C stops the run (``interrupted``); what was
     complete stays, and the next run resumes from there."""
+    import dask
     from distributed import Client, LocalCluster, as_completed
     from tqdm import tqdm
+
+    from daq.processes.process_table import MALLOC_ENV
 
     outcome = Outcome()
     cluster = None
     if scheduler is None:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               host="127.0.0.1", dashboard_address=None,
-                               silence_logs=logging.ERROR)
+        # the DAQ's allocator settings in every worker (Dask's own make glibc hand batches of
+        # megabytes back to the kernel and fault them in again: 6 files took 19.6 s on one
+        # worker instead of 14.5 s)
+        environ = {**dask.config.get("distributed.nanny.pre-spawn-environ"), **MALLOC_ENV}
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                   host="127.0.0.1", dashboard_address=None,
+                                   silence_logs=logging.ERROR)
     client = Client(cluster if cluster is not None else scheduler)
     futures = {}
     try:

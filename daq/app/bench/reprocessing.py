@@ -32,7 +32,7 @@ def run_files(directory: Path, n_files: int, events_per_file: int) -> list[str]:
     return [str(shutil.copy(out.path, directory / f"copy{k:02d}.h5")) for k in range(n_files)]
 
 
-def measure(directory: Path, n_files: int = 6, events_per_file: int = 10_000
+def measure(directory: Path, n_files: int = 6, events_per_file: int = 40_000
             ) -> list[dict[str, Any]]:
     files = run_files(directory, n_files, events_per_file)
     reprocess(files[0], directory / "warm.h5")  # numba's cache and HDF5's filters, once
@@ -48,11 +48,15 @@ def measure(directory: Path, n_files: int = 6, events_per_file: int = 10_000
         reprocess(f, directory / f"single-{k}.h5")
     rows.append(row("reprocess_one_process", time.perf_counter() - t0))
     for workers in (1, 2):
+        t0 = time.perf_counter()  # the cluster's start and stop alone, with no file
+        reprocess_files([], Options(), workers=workers, progress=False)
+        overhead = time.perf_counter() - t0
         out_dir = directory / f"dask-{workers}"
         out_dir.mkdir()
         t0 = time.perf_counter()
         outcome = reprocess_files(files, Options(out_dir=str(out_dir)), workers=workers,
                                   progress=False)
         rows.append(row(f"reprocess_dask_{workers}_workers", time.perf_counter() - t0,
-                        failed=len(outcome.failed), workers=workers))
+                        failed=len(outcome.failed), workers=workers,
+                        cluster_start_and_stop_s=overhead))
     return rows
