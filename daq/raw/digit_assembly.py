@@ -1,0 +1,94 @@
+"""Decoded DATE events made into ours: the digits placed by the channel map into
+(events, channels, samples) in our detector's order, with our event table (``BUILT_DTYPE``):
+DATE burst -> spill, event in burst -> event, trigger mask -> trigger kind, time since the
+start of burst -> ``trigger_time_ns`` (``docs/raw-format.md``)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from daq.core.built_batch import BUILT_DTYPE
+from daq.core.wire_format import TriggerKind
+from daq.raw import date_format as F
+from daq.raw.channel_map import ChannelMap
+from daq.raw.date_decoder import Decoded
+
+#: DATE trigger-mask bit -> our trigger kind (``raw.trigger_bits`` of the configuration)
+TRIGGER_BITS = {0: int(TriggerKind.PHYSICS), 1: int(TriggerKind.CALIBRATION),
+                2: int(TriggerKind.RANDOM), 3: int(TriggerKind.LED)}
+
+
+@dataclass
+class Assembly:
+    """What assembling has seen: digits the map does not know (by key), digits of another
+    sample count than the detector's, and the start of each burst (s, us)."""
+
+    unknown_digits: Counter = field(default_factory=Counter)
+    sample_count_mismatch: int = 0
+    burst_start: dict[tuple[int, int], tuple[int, int]] = field(default_factory=dict)
+
+
+def trigger_kinds(mask: np.ndarray, types: np.ndarray, bits: dict[int, int]) -> np.ndarray:
+    """Per event, our trigger kind: the lowest mask bit that ``bits`` names; without one, a
+    calibration event type is calibration and anything else physics."""
+    out = np.where(types == F.CALIBRATION, int(TriggerKind.CALIBRATION),
+                   int(TriggerKind.PHYSICS)).astype(np.uint8)
+    for bit in sorted(bits, reverse=True):  # the lowest bit set wins
+        hit = (mask >> np.uint64(bit)) & np.uint64(1) == 1
+        out[hit] = bits[bit]
+    return out
+
+
+def assemble(decoded: Decoded, channel_map: ChannelMap, state: Assembly,
+             bits: dict[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The physics and calibration events of one decoded window as (events, samples)."""
+    det = channel_map.detector
+    ev = decoded.events
+    for row in ev[ev["type"] == F.START_OF_BURST]:
+        state.burst_start[(int(row["run"]), int(row["burst"]))] = (int(row["time_s"]),
+                                                                   int(row["time_us"]))
+    data = np.flatnonzero((ev["type"] == F.PHYSICS) | (ev["type"] == F.CALIBRATION))
+    n_ch, n_s = det.n_channels, det.samples_per_channel
+    events = np.zeros(len(data), BUILT_DTYPE)
+    samples = np.zeros((len(data), n_ch, n_s), np.uint16)
+    sel = ev[data]
+    events["spill"] = sel["burst"]
+    events["event"] = sel["event_in_burst"]
+    events["trigger"] = trigger_kinds(sel["trigger_mask"], sel["type"],
+                                      TRIGGER_BITS if bits is None else bits)
+    start = np.array([state.burst_start.get((int(r), int(b)), (-1, 0))
+                      for r, b in zip(sel["run"], sel["burst"], strict=True)],
+                     np.int64).reshape(-1, 2)
+    known = start[:, 0] >= 0
+    t_us = (sel["time_s"].astype(np.int64) - start[:, 0]) * 1_000_000 \
+        + sel["time_us"].astype(np.int64) - start[:, 1]
+    events["trigger_time_ns"] = np.where(known & (t_us >= 0), t_us * 1000, 0)
+    row_of = np.full(len(ev), -1, np.int64)
+    row_of[data] = np.arange(len(data))
+    dg = decoded.digits
+    dg = dg[row_of[dg["event"]] >= 0]
+    index = channel_map.lut[dg["source"], dg["port"], dg["chip"], dg["channel"]]
+    for key in dg[index < 0][["source", "port", "chip", "channel"]]:
+        state.unknown_digits[tuple(int(x) for x in key)] += 1
+    ok = index >= 0
+    whole = ok & (dg["n_samples"] == n_s)
+    state.sample_count_mismatch += int(np.count_nonzero(ok & ~whole))
+    rows = row_of[dg["event"][whole]]
+    picks = dg["first_sample"][whole][:, None] + np.arange(n_s)
+    samples[rows, index[whole]] = decoded.samples[picks]
+    for d, i in zip(dg[ok & ~whole], index[ok & ~whole], strict=True):  # rare: another count
+        k = min(int(d["n_samples"]), n_s)
+        samples[row_of[d["event"]], i, :k] = decoded.samples[d["first_sample"]:
+                                                            d["first_sample"] + k]
+    sources = list(det.source_ids)
+    present = np.zeros((len(data), len(sources)), bool)
+    src_slot = {s: k for k, s in enumerate(sources)}
+    slot = np.array([src_slot.get(int(det.channels[i].source), 0) for i in range(n_ch)])
+    present[rows, slot[index[whole]]] = True
+    missing = (~present * (1 << np.arange(len(sources)))).sum(axis=1)
+    events["missing"] = missing
+    events["complete"] = (missing == 0) & (sel["flags"] == 0)
+    return events, samples
