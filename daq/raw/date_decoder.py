@@ -280,6 +280,9 @@ def decode_window(w, base, at_eof, events, dig, samples, counts, records, n_reco
         events[n_ev, 12] = flags
         n_ev += 1
         p += n_words
+    if at_eof and p < n:  # words after the last whole event that make no event
+        _problem(F.P_TRAILING, base + 4 * p, counts, records, n_records, 0)
+        p = n
     return n_ev, n_dig[0], n_samp[0], p, False
 
 
@@ -364,7 +367,7 @@ class DateReader:
                     used = max(1, n - 1)  # nothing whole in a full window: move on
                 offset += 4 * used
                 if at_eof:
-                    if usable < len(raw) or 4 * used < usable:
+                    if usable < len(raw):  # a last word cut short
                         counts[F.P_TRAILING] += 1
                     break
         self.report.bytes = self.size
