@@ -19,12 +19,14 @@ na64daq: data acquisition and online monitoring for an NA64-style missing-energy
   na64daq run / ctl start|stop       a DAQ under run control
   na64daq status [--json]            the last run's record and loss ledger
   na64daq emulate --out run.h5       emulate a run into a file (frames and truth)
+  na64daq emulate --date run.dat     emulate a run as NA64's raw data (DATE)
   na64daq emulate                    publish emulated frames on the sources' ZeroMQ endpoints
   na64daq replay run.h5              re-stream a recorded run on the same endpoints
   na64daq inspect [--verify] FILE    what a run file holds (--json for machines)
   na64daq recover FILE               a run file whose writer died, as a closed file
   na64daq export --root FILE         the reconstruction as a ROOT TTree
-  na64daq reco FILE                  re-run the reconstruction on a run file's waveforms
+  na64daq reco FILE...               re-run the reconstruction on run files' waveforms
+  na64daq convert FILE --map MAP     NA64's raw data (DATE files) into a run file
   na64daq calib hv|ecal|show|...     calibration scripts and the conditions database
   na64daq detector                   show the channel map
   na64daq config                     list every configuration key with its default and range
@@ -33,7 +35,7 @@ na64daq: data acquisition and online monitoring for an NA64-style missing-energy
 #: every command, a module of daq/app/commands, in the order ``--help`` lists them
 COMMANDS = {name: importlib.import_module(f"daq.app.commands.{name}") for name in (
     "demo", "monitor", "run", "ctl", "status", "emulate", "replay", "inspect", "recover",
-    "export", "reco", "calib", "detector", "config", "bench")}
+    "export", "reco", "convert", "calib", "detector", "config", "bench")}
 
 USER_ERRORS = (ConfigError, DetectorMapError, FrameError, OSError, KeyError)
 
@@ -77,10 +79,11 @@ def _is_user_error(exc: Exception) -> bool:
     from daq.core.channel_table import ValueTableError
     from daq.core.control_protocol import RunControlError
     from daq.core.run_database import RunDatabaseError
+    from daq.raw.date_format import RawFormatError
     from daq.run_file.layout import RunFileError  # imported late: it pulls in h5py
 
-    return isinstance(exc, (RunFileError, RunDatabaseError, RunControlError, ConditionsError,
-                            LogbookFormatError, ValueTableError, FigureError))
+    return isinstance(exc, (RawFormatError, RunFileError, RunDatabaseError, RunControlError,
+                            ConditionsError, LogbookFormatError, ValueTableError, FigureError))
 
 
 if __name__ == "__main__":

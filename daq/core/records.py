@@ -44,3 +44,11 @@ RECO_DTYPE = np.dtype([
 #: What the reconstruction keeps per event and channel: the in-time pulse.
 CHANNEL_DTYPE = np.dtype([("amplitude_adc", "<f4"), ("time_ns", "<f4"), ("n_pulses", "u1"),
                           ("flags", "u1")])
+
+
+def spill_runs(spill: np.ndarray) -> list[tuple[int, int]]:
+    """The (lo, hi) row ranges of consecutive events of one spill in an event table's
+    ``spill`` column."""
+    cuts = np.flatnonzero(np.diff(spill.astype(np.int64))) + 1
+    edges = [0, *cuts.tolist(), len(spill)]
+    return [(lo, hi) for lo, hi in zip(edges[:-1], edges[1:], strict=True) if hi > lo]

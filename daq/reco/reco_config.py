@@ -43,6 +43,12 @@ class PulseSection:
                                      "start, before the trigger phase", unit="ns")
     in_time_window_ns: float = param(6.0, "an in-time pulse peaks within this of the expected "
                                      "time", unit="ns", low=0.5)
+    trigger_phase: str = param(
+        "measured", "measured: the trigger's phase to the 80 MHz sampling clock is in "
+        "trigger_time_ns (our crates' frames, the emulator); unknown: it is not (NA64's DATE "
+        "raw data keep times to the microsecond): the expected peak is trigger_offset_ns plus "
+        "half a sample period, and the in-time window wider by half a period",
+        choices=("measured", "unknown"))
     separate_ns: float = param(50.0, "pulses further apart than this are measured one by one "
                                "(the earlier one's tail peeled off); closer ones are fitted "
                                "together", unit="ns", low=0.0)

@@ -103,7 +103,9 @@ class Reconstruction:
             float(detector.adc_max), int(c.pedestal.samples // 2),
             float(c.pedestal.max_deviation_adc), float(c.pedestal.max_shift_adc),
             float(p.threshold_adc), int(p.max_pulses), int(p.fit_iterations),
-            float(p.chi2_per_sample_max), float(p.noise_adc), float(p.in_time_window_ns),
+            float(p.chi2_per_sample_max), float(p.noise_adc),
+            float(p.in_time_window_ns
+                  + (0.5 * self.period_ns if p.trigger_phase == "unknown" else 0.0)),
             float(p.separate_ns), float(s.sideband_lo_ns + half), float(half))
         self.ped_ref = np.array(self.constants.pedestal_adc, dtype=np.float64)
         sources = list(detector.source_ids)
@@ -147,6 +149,8 @@ class Reconstruction:
     def expected_time_ns(self, events: np.ndarray) -> np.ndarray:
         """Per event, where an in-time pulse peaks (ns from the window start): the nominal
         offset plus the trigger's phase to the sampling clock."""
+        if self.cfg.pulses.trigger_phase == "unknown":  # the middle of the possible phases
+            return np.full(len(events), self.cfg.pulses.trigger_offset_ns + 0.5 * self.period_ns)
         return (self.cfg.pulses.trigger_offset_ns
                 + events["trigger_time_ns"].astype(np.float64) % self.period_ns)
 
@@ -224,7 +228,7 @@ class Reconstruction:
         sums = np.zeros(6)
         spill, state = None, None
         for samples, events in batches:
-            for lo, hi in _spill_runs(events["spill"]):
+            for lo, hi in er.spill_runs(events["spill"]):
                 if events["spill"][lo] != spill:
                     if spill is not None:
                         self._learn_spill(n_quiet, total, sums)
@@ -343,13 +347,6 @@ class Reconstruction:
                              reco["gain_drift_correction"], reco["e_hcal_gev"],
                              reco["event_class"], self.cfg.classes.beam_energy_gev,
                              int(TriggerKind.CALIBRATION), er.PILEUP, sums)
-
-
-def _spill_runs(spill: np.ndarray) -> list[tuple[int, int]]:
-    """The (lo, hi) row ranges of consecutive events of one spill."""
-    cuts = np.flatnonzero(np.diff(spill.astype(np.int64))) + 1
-    edges = [0, *cuts.tolist(), len(spill)]
-    return [(lo, hi) for lo, hi in zip(edges[:-1], edges[1:], strict=True) if hi > lo]
 
 
 def _column(events: np.ndarray, name: str) -> np.ndarray:

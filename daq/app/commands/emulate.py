@@ -20,6 +20,9 @@ def add_arguments(sub) -> None:
         "frames on its own ZeroMQ PUSH endpoint (publish.base_port + source id).")
     emulate_options(p)
     p.add_argument("--out", metavar="FILE", help="write the run (frames and truth) to FILE")
+    p.add_argument("--date", metavar="FILE", help="write the run as NA64's raw data: a DATE "
+                   "file of MSADC blocks (docs/raw-format.md; 'na64daq convert' reads it with "
+                   "the shipped map)")
     p.add_argument("--source", type=number(int, 0, 65535), action="append", metavar="ID",
                    help="publish only this source (repeatable): one process per crate")
     p.add_argument("--truth", metavar="FILE",
@@ -39,6 +42,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 def emulate(args: argparse.Namespace, signals: RunSignals) -> int:
+    if args.date:
+        if args.out or args.source or args.real_time or args.truth:
+            raise ConfigError("--date writes the whole run as one DATE file; --out, --source, "
+                              "--real-time and --truth are for the other ways")
+        from emulator.date_export import write_date
+
+        em = emulator_from(args, {})
+        n = write_date(em, args.date, list(range(1, em.cfg.run.spills + 1)))
+        print(f"run {em.cfg.run.number}: {n:,} events in {em.cfg.run.spills} spills written "
+              f"to {args.date} (DATE 3.14)")
+        return 0
     if args.out:
         if args.source or args.real_time or args.truth:
             raise ConfigError("--out writes every source and the truth to a file; --source, "
