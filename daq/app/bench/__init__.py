@@ -1,9 +1,10 @@
 """``na64daq bench``: one performance record. Each stage's benchmark on this machine, in one run,
 as one table whose every row names the machine (``docs/performance.md`` keeps the latest):
 the emulator, the decoder, the builder, the reconstruction against dspeed and scipy on the same
-waveforms, the writer, reprocessing many run files (one process, a Dask cluster of 1 and
-2 workers), the whole chain with the stub and with the full reconstruction next to
-the bare ZeroMQ ceiling for the same frames, and the monitor's filling and redraw."""
+waveforms, the writer, reprocessing many run files (one process, a Dask cluster of 1 and 2
+workers), NA64's raw data decoded (against numpy.fromfile), the whole chain with the stub and
+with the full reconstruction next to the bare ZeroMQ ceiling for the same frames, and the
+monitor's filling and redraw."""
 
 from __future__ import annotations
 
@@ -37,6 +38,14 @@ def _reprocessing(directory: Path) -> list[dict[str, Any]]:
     from daq.app.bench.reprocessing import measure
 
     work = directory / "reprocessing"
+    work.mkdir()
+    return measure(work)
+
+
+def _raw(directory: Path) -> list[dict[str, Any]]:
+    from daq.app.bench.raw import measure
+
+    work = directory / "raw"
     work.mkdir()
     return measure(work)
 
@@ -93,6 +102,7 @@ def run_all(seconds: float = 30.0, live_s: float = 15.0,
                  ("reconstruction", _reconstruction),
                  ("writer", lambda: [stages.writing(20_000, Path(tmp))]),
                  ("reprocessing", lambda: _reprocessing(Path(tmp))),
+                 ("raw data", lambda: _raw(Path(tmp))),
                  ("end to end", lambda: _end_to_end(seconds, Path(tmp))),
                  ("monitor", lambda: _monitor(live_s))]
         for name, step in steps:
@@ -104,7 +114,8 @@ def run_all(seconds: float = 30.0, live_s: float = 15.0,
 #: the comparisons, as the table shows them
 RATIOS = {"files_per_min": "{:.1f} files/min",
           "ratio_to_dspeed": "{:.1f}x dspeed", "ratio_to_scipy": "{:.0f}x scipy",
-          "fraction_of_zmq_ceiling": "{:.0%} of ZeroMQ ceiling"}
+          "fraction_of_zmq_ceiling": "{:.0%} of ZeroMQ ceiling",
+          "times_na64_in_spill_rate": "{:.1f}x NA64 in-spill rate"}
 
 
 def table(result: dict[str, Any]) -> str:

@@ -41,7 +41,8 @@ def test_a_date_file_converts_into_a_run_file_that_verifies_and_reproduces(
     assert np.array_equal(events["event"], np.concatenate([b.events["event"] for b in truth]))
     assert spills["spill"].tolist() == [1, 2] and spills["balanced"].all()
     assert config["pulses"]["trigger_phase"] == "unknown"  # DATE keeps microseconds only
-    assert sources["files"][0]["name"] == date_file.name and len(sources["files"][0]["sha256"]) == 64
+    assert sources["files"][0]["name"] == date_file.name
+    assert len(sources["files"][0]["sha256"]) == 64
     assert main(["inspect", "--verify", str(out)]) == 0
     capsys.readouterr()
     assert main(["reco", str(out), "--out", str(tmp_path / "again.h5")]) == 0
