@@ -126,7 +126,10 @@ class RunControlSection:
     sources: str = param("emulator", "what feeds the DAQ: the emulator's crates, a replayed "
                          "file, or external sources already running",
                          choices=("emulator", "replay", "external"))
-    replay_file: str = param("", "emulated-run file for sources = 'replay'")
+    replay_file: str = param("", "emulated-run file, run file or DATE raw file for sources = "
+                             "'replay'")
+    replay_map: str = param("", "a DATE raw replay_file's channel map (COMPASS XML, or a "
+                            "directory of them); empty: the emulated detector's, shipped")
     replay_repeat: int = param(1, "play the replayed spills this many times", low=1,
                                high=1_000_000)
     heartbeat_s: float = param(1.0, "heartbeat period of every process", unit="s", low=0.05,

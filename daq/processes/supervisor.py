@@ -142,6 +142,8 @@ class Supervisor:
                 self.cfg.emulator.spill.pace)
             argv = ["-m", "daq.app.cli", "replay", r.replay_file, "--source", str(sid), "--pace",
                     pace, "--config", str(config), "--repeat", str(r.replay_repeat)]
+            if r.replay_map:
+                argv += ["--map", r.replay_map]
         else:
             argv = ["-m", "daq.app.cli", "emulate", "--source", str(sid), "--config", str(config)]
             if not self.cfg.emulator.spill.time_compressed:

@@ -22,12 +22,25 @@ def add_arguments(sub) -> None:
                    help="electrons per spill")
     p.add_argument("--out", metavar="DIR", default="runs",
                    help="where the run files go (default: %(default)s)")
+    p.add_argument("--date", metavar="FILE", help="take the run from NA64's raw data (a DATE "
+                   "file, replayed at its recorded pace) instead of the emulator")
+    p.add_argument("--map", metavar="PATH", help="with --date: the channel map (COMPASS XML, "
+                   "or a directory of them); default: the emulated detector's, shipped")
     p.add_argument("--no-gui", action="store_true",
                    help="never open the monitor's window (it opens when a display is there)")
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = daq_config_from(args, {"writer.directory": args.out})
+    extra = {"writer.directory": args.out}
+    if args.date:  # DATE keeps no trigger phase: docs/raw-format.md
+        extra.update({"run.sources": "replay", "run.replay_file": args.date,
+                      "run.replay_map": args.map or "",
+                      "reco.pulses.trigger_phase": "unknown"})
+    elif args.map:
+        from daq.core.config_schema import ConfigError
+
+        raise ConfigError("--map is for --date")
+    cfg = daq_config_from(args, extra)
     from daq.app.terminal import Output, StopSignals, stop_reason
     from daq.app.terminal_report import end_progress, print_progress, print_summary
     from daq.core.control_protocol import RunControlError

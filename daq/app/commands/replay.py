@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 from daq.app.options import common_options, config_overrides, run_control_options
 from daq.app.source_process import RunSignals, publish, publisher
@@ -13,11 +14,15 @@ from daq.core.detector import Detector
 
 def add_arguments(sub) -> None:
     p = sub.add_parser("replay", help="re-stream a recorded run on the sources' endpoints",
-                       description="Re-stream the waveforms of an emulated-run file, frame for "
-                       "frame, at the original pace (--pace 1), a scaled pace, or as fast as the "
+                       description="Re-stream the waveforms of an emulated-run file or a run file, "
+                       "frame for frame, or of NA64's raw data (DATE files, placed by a channel "
+                       "map), at the original pace (--pace 1), a scaled pace, or as fast as the "
                        "consumers take (--pace 0, the default).")
     common_options(p)
-    p.add_argument("file", help="an emulated-run file written by 'na64daq emulate --out'")
+    p.add_argument("file", nargs="+", help="an emulated-run file ('na64daq emulate --out'), a "
+                   "run file, or the DATE raw files of one run in order")
+    p.add_argument("--map", metavar="PATH", help="DATE files: the channel map (COMPASS XML, or "
+                   "a directory of them); default: the emulated detector's, shipped")
     p.add_argument("--pace", type=number(float, 0.0), default=0.0,
                    help="1 = as recorded, 2 = twice as fast, 0 = as fast as consumers take")
     p.add_argument("--source", type=number(int, 0, 65535), action="append", metavar="ID",
@@ -29,7 +34,10 @@ def add_arguments(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from daq.core.config_schema import ConfigError
+    from daq.raw.channel_map import EMULATED_MAP
     from emulator.config import EmulatorConfig
+    from emulator.date_replay import is_date_file, read_date_run
     from emulator.frames_file import read_run
     from emulator.replay import Replay
 
@@ -40,9 +48,18 @@ def run(args: argparse.Namespace) -> int:
             detector.source(sid)
     ids = args.source or list(detector.source_ids)
 
+    date = is_date_file(args.file[0])
+    if len(args.file) > 1 and not date:
+        raise ConfigError("several files are DATE raw files of one run; a run file is one")
+    if args.map and not date:
+        raise ConfigError("--map is for DATE raw files")
+
     def read() -> Replay:
-        return Replay(read_run(args.file, truth=False, verify_blocks=not args.no_verify),
-                      detector)
+        run = (read_date_run(args.file, args.map or EMULATED_MAP, detector) if date else
+               read_run(args.file[0], truth=False, verify_blocks=not args.no_verify))
+        if args.heartbeat is not None:  # under run control: the run the DAQ is taking
+            run = dataclasses.replace(run, run=cfg.run.number)
+        return Replay(run, detector)
 
     # alone, the file is read before any port is bound (a bad file takes no port); under run
     # control it is read while the heartbeats go on
