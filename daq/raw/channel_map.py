@@ -96,14 +96,25 @@ def _read(path: Path, detector: Detector, run: int | None,
             if not (0 <= src < 1024 and 0 <= port < 8 and 0 <= chip < 4 and 0 <= ch < 16):
                 raise RawFormatError(f"{path}: ChipSADC line {line!r}: source, port, chip or "
                                      "channel out of range")
-            name = names.get(fields[0], fields[0])
-            channel = name if name in known else f"{name}:{x}:{y}"
-            if channel not in known:
-                raise RawFormatError(f"{path}: ChipSADC line {line!r}: no channel {channel!r} "
-                                     "in the detector map (a name to translate in the "
-                                     "configuration?)")
+            channel = our_channel(fields[0], x, y, known, names)
+            if channel is None:
+                raise RawFormatError(f"{path}: ChipSADC line {line!r}: no channel "
+                                     f"{names.get(fields[0], fields[0])}:{x}:{y} in the "
+                                     "detector map (a name to translate with --name?)")
             out.append(((src, port, chip, ch), known[channel]))
     return out
+
+
+def our_channel(name: str, x: int, y: int, known: dict[str, int] | set[str],
+                names: dict[str, str]) -> str | None:
+    """Our channel that NA64's ``name`` with cell ``x``, ``y`` is (its maps and calibration
+    tables name a calorimeter cell by detector and cell): ``NAME`` when that is a channel of
+    ours, else ``NAME:x:y``; None when neither is. ``names`` translates ``name`` first."""
+    ours = names.get(name, name)
+    if ours in known:
+        return ours
+    cell = f"{ours}:{x}:{y}"
+    return cell if cell in known else None
 
 
 def emulated_map_text(detector: Detector) -> str:
