@@ -46,8 +46,15 @@ def describe(cfg: DaqConfig) -> str:
     em = cfg.emulator
     if cfg.run.sources == "external":
         return "external sources (the crates' own readout)"
-    what = ("emulated crates" if cfg.run.sources == "emulator" else
-            f"replay of {cfg.run.replay_file}")
+    if cfg.run.sources == "replay":  # the file's beam and spills, not the emulator's
+        from emulator.date_replay import is_date_file
+
+        kind = "NA64 raw data, DATE" if is_date_file(cfg.run.replay_file) else "recorded run"
+        pace = ("as fast as the DAQ takes" if em.spill.time_compressed else
+                "at the recorded pace" if em.spill.pace == 1 else
+                f"at {em.spill.pace:g} x the recorded pace")
+        return f"replay of {cfg.run.replay_file} ({kind}), {pace}"
+    what = "emulated crates"
     pace = ("time-compressed" if em.spill.time_compressed else
             "at the beam's pace" if em.spill.pace == 1 else
             f"at {em.spill.pace:g} x the beam's pace")

@@ -30,3 +30,16 @@ def test_faults_never_switched_on_and_other_sources_say_nothing_emulated():
                                       "emulator.faults.at_spill": 1,
                                       "emulator.faults.dead_channel": "ECAL1:2:3"})
     assert describe(external) == "external sources (the crates' own readout)"
+
+
+def test_a_replay_is_described_by_its_file_not_by_the_emulators_beam(tmp_path):
+    from daq.core.config_schema import load
+    from daq.processes.daq_config import DaqConfig
+    from daq.processes.run_description import describe
+
+    raw = tmp_path / "cdr01001-000007.dat"
+    raw.write_bytes((68).to_bytes(4, "little") + (0xDA1E5AFE).to_bytes(4, "little"))
+    text = describe(load(DaqConfig, None, {"run.sources": "replay",
+                                           "run.replay_file": str(raw)}))
+    assert text == f"replay of {raw} (NA64 raw data, DATE), as fast as the DAQ takes"
+    assert "GeV" not in text and "per spill" not in text
