@@ -51,7 +51,9 @@ def histogram_server(cfg: DaqConfig, detector: Detector) -> HistogramServer:
     """The server the tap fills: the nominal energy scale, the reconstruction's class cuts."""
     reco_cfg, constants = online_setup(cfg, detector)
     filler = HistogramFiller(detector, constants.gev_per_adc_in_force(), reco_cfg)
-    emulated = cfg.run.sources in ("emulator", "replay")
+    # the emulator's yields are the expectation only for the emulator's own crates; a replayed
+    # file (NA64's raw data above all) is compared with the run's own baseline spills
+    emulated = cfg.run.sources == "emulator"
     follows_beam = cfg.emulator.trigger.physics_rate_hz < 0  # else per-EOT yields mean nothing
     yields = expected_yields(cfg.emulator, detector) if emulated and follows_beam else None
 

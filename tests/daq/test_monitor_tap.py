@@ -58,3 +58,17 @@ def test_known_events_through_the_tap_process(tmp_path, detector, private_endpoi
         tap.terminate()
         tap.wait(10)
         ctx.destroy(linger=0)
+
+
+def test_a_replayed_file_is_not_held_to_the_emulators_yields(detector, tmp_path):
+    """NA64's raw data replayed: the dimuon band comes from the run's own baseline, never
+    from the emulator's probability x boost (docs/monitor.md)."""
+    from daq.core.config_schema import load
+    from daq.processes.daq_config import DaqConfig
+    from daq.processes.tap import histogram_server
+
+    emulated = histogram_server(load(DaqConfig, None, {}), detector)
+    replayed = histogram_server(load(DaqConfig, None, {
+        "run.sources": "replay", "run.replay_file": str(tmp_path / "x.dat")}), detector)
+    assert emulated.reference_for(None).get("dimuons_per_eot", 0) > 0
+    assert "dimuons_per_eot" not in replayed.reference_for(None)
