@@ -11,7 +11,7 @@ from calib.commands.options import database_options
 from calib.commands.versions import next_run
 from calib.sdc_table import SdcTableError, read_sdc
 from daq.conditions import Conditions, ConditionsError, LogEntry
-from daq.core.cli_arguments import RUN
+from daq.core.cli_arguments import RUN, name_option
 
 #: what a column may be loaded as: the kind it becomes, and whether it is inverted
 AS = {"adc_per_gev": ("adc_per_gev", False), "gev_per_adc": ("adc_per_gev", True),
@@ -30,22 +30,15 @@ def add_arguments(cs: argparse._SubParsersAction) -> None:
     q.add_argument("--column", required=True, help="the table's column to load (e.g. amp)")
     q.add_argument("--as", dest="kind", required=True, choices=AS,
                    help="what the column is (gev_per_adc is inverted into adc_per_gev)")
-    q.add_argument("--name", action="append", default=[], metavar="THEIRS=OURS",
-                   help="a detector name of the table that is another in ours (repeatable)")
+    name_option(q)
     q.add_argument("--first-run", type=RUN, help="first run of validity (default: the next)")
     q.add_argument("--last-run", type=RUN, help="last run of validity (default: open)")
     database_options(q)
 
 
 def run(args: argparse.Namespace, cond: Conditions) -> int:
-    names = {}
-    for item in args.name:
-        theirs, sep, ours = item.partition("=")
-        if not sep or not theirs or not ours:
-            raise ConditionsError(f"--name {item!r}: THEIRS=OURS")
-        names[theirs] = ours
     try:
-        table = read_sdc(args.file, cond.detector, args.run, names)
+        table = read_sdc(args.file, cond.detector, args.run, dict(args.name))
     except SdcTableError as exc:
         raise ConditionsError(str(exc)) from None
     kind, invert = AS[args.kind]

@@ -45,6 +45,21 @@ COUNT = number(int, 1)  # one or more
 RUN = number(int, 0, 2**32 - 1)
 
 
+def name_option(p: argparse.ArgumentParser) -> None:
+    """``--name THEIRS=OURS``, repeatable: NA64's detector names (channel maps, calibration
+    tables) that are others in our detector map; ``dict(args.name)`` is the table."""
+    def pair(text: str) -> tuple[str, str]:
+        theirs, sep, ours = text.partition("=")
+        if not sep or not theirs.strip() or not ours.strip():
+            raise argparse.ArgumentTypeError(f"{text!r} is not THEIRS=OURS")
+        return theirs.strip(), ours.strip()
+
+    pair.__name__ = "name"
+    p.add_argument("--name", type=pair, action="append", default=[], metavar="THEIRS=OURS",
+                   help="a detector name of NA64's map or table that is another in ours "
+                        "(repeatable)")
+
+
 def no_verify_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-verify", action="store_true",
                    help="read a run file without checking its blocks' checksums (experts)")

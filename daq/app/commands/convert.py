@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from daq.core.cli_arguments import name_option
+
 
 def add_arguments(sub) -> None:
     p = sub.add_parser("convert", help="convert NA64 raw data (DATE files) into a run file",
@@ -18,24 +20,16 @@ def add_arguments(sub) -> None:
                    "as daq/raw/na64daq-emulated.xml")
     p.add_argument("--out", required=True, metavar="FILE", help="run file to write")
     p.add_argument("--detector", metavar="FILE", help="detector map (TOML); default: ours")
-    p.add_argument("--name", action="append", default=[], metavar="THEIRS=OURS",
-                   help="a detector name of the channel map that is another in ours "
-                   "(repeatable)")
+    name_option(p)
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
 def run(args: argparse.Namespace) -> int:
-    from daq.core.config_schema import ConfigError
     from daq.core.detector import Detector
     from daq.raw.conversion import convert
 
-    names = {}
-    for item in args.name:
-        theirs, sep, ours = item.partition("=")
-        if not sep or not theirs or not ours:
-            raise ConfigError(f"--name {item!r}: THEIRS=OURS")
-        names[theirs] = ours
-    r = convert(args.files, args.map, args.out, Detector.load(args.detector), names=names)
+    r = convert(args.files, args.map, args.out, Detector.load(args.detector),
+                names=dict(args.name))
     if args.json:
         print(json.dumps(r, indent=1))
         return 0

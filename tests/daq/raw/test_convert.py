@@ -88,3 +88,19 @@ def test_a_map_line_naming_no_channel_of_ours_is_one_line(tmp_path, date_file, c
                  str(tmp_path / "x.h5")]) == 2
     err = capsys.readouterr().err
     assert "ECAL7:9:9" in err and err.count("\n") == 1
+
+
+def test_a_map_with_na64s_own_detector_names_converts_with_name_translations(
+        tmp_path, date_file, capsys):
+    renamed = tmp_path / "renamed.xml"
+    renamed.write_text(EMULATED_MAP.read_text().replace("  ECAL1 ", "  ECALMAIN "))
+    out = tmp_path / "run.h5"
+    argv = ["convert", str(date_file), "--map", str(renamed), "--out", str(out)]
+    assert main(argv) == 2
+    assert "ECALMAIN:" in capsys.readouterr().err
+    assert main([*argv, "--name", "ECALMAIN=ECAL1"]) == 0
+    assert "problems: none" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as bad:  # argparse's own error, one line
+        main([*argv, "--name", "ECALMAIN"])
+    assert bad.value.code == 2
+    assert "'ECALMAIN' is not THEIRS=OURS" in capsys.readouterr().err
