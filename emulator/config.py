@@ -211,6 +211,15 @@ class DigitizerSection:
                                  low=1.0, high=500.0)
     pulse_order: int = param(4, "order n of the (t/tau)^n exp(-t/tau) pulse shape", low=1,
                              high=12)
+    true_pulse_scale: float = param(
+        1.0, "the drawn pulses' rise and fall times over the template's (real pulses are not "
+        "the reconstruction's template: 0.8-1.2 tests it)", low=0.5, high=2.0)
+    true_pulse_spread: float = param(0.0, "channel-to-channel spread (sigma) of "
+                                     "true_pulse_scale", low=0.0, high=0.5)
+    slow_fraction: float = param(0.0, "a second, slow component of the drawn pulses: its share "
+                                 "of the peak", low=0.0, high=0.5)
+    slow_peak_ns: float = param(120.0, "the slow component's rise from start to peak",
+                                unit="ns", low=1.0, high=2000.0)
     pedestal_min_adc: float = param(80.0, "lowest per-channel pedestal", unit="ADC", low=0.0,
                                     high=4000.0)
     pedestal_max_adc: float = param(220.0, "highest per-channel pedestal", unit="ADC", low=0.0,

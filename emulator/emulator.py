@@ -15,7 +15,7 @@ import numpy as np
 
 from daq.core.config_schema import ConfigError, build
 from daq.core.detector import Detector
-from daq.core.pulse_shape import PulseTemplate
+from daq.core.pulse_shape import STEP_NS, TAIL_CUT, PulseTemplate, shape
 from daq.core.wire_format import EVENT_DTYPE, FrameKind, TriggerKind, encode_control, encode_events
 from emulator import physics
 from emulator.config import CLASS_NAMES, DIMUON, ELECTRONUCLEAR, SIGNAL, EmulatorConfig
@@ -109,6 +109,30 @@ def expected_yields(cfg: EmulatorConfig, detector: Detector) -> dict[str, float]
             for c in (DIMUON, ELECTRONUCLEAR, SIGNAL)}
 
 
+def true_pulses(d, template: PulseTemplate, n_channels: int, rng: np.random.Generator
+                ) -> tuple[np.ndarray, float]:
+    """The shape each channel's pulses are drawn with, (channels, entries) on the template's
+    step from a common start (ns from the peak): the template itself unless the digitizer
+    says otherwise (``true_pulse_scale``, ``true_pulse_spread``, ``slow_fraction``), so that
+    the reconstruction's template can be tested against pulses it does not describe."""
+    if d.true_pulse_scale == 1.0 and d.true_pulse_spread == 0.0 and d.slow_fraction == 0.0:
+        return np.tile(template.table, (n_channels, 1)), template.t0_ns
+    scale = np.clip(d.true_pulse_scale + d.true_pulse_spread * rng.standard_normal(n_channels),
+                    0.5, 2.0)
+    rise = d.pulse_peak_ns * scale
+    t0 = -STEP_NS * np.ceil(max(rise.max(), d.slow_peak_ns) / STEP_NS)
+    t = t0 + STEP_NS * np.arange(int(np.ceil((50 * rise.max() - t0) / STEP_NS)) + 1)
+    tables = np.empty((n_channels, len(t)))
+    for c in range(n_channels):
+        fast = shape(t, rise[c], d.pulse_order)
+        # the slow component starts with the fast one and peaks later
+        slow = shape(t + rise[c] - d.slow_peak_ns, d.slow_peak_ns, 2)
+        pulse = (1.0 - d.slow_fraction) * fast + d.slow_fraction * slow
+        tables[c] = pulse / pulse.max()
+    keep = np.nonzero((tables.max(axis=0) >= TAIL_CUT) | (t <= 0))[0]
+    return np.ascontiguousarray(tables[:, : keep[-1] + 1]), float(t0)
+
+
 class Emulator:
     """Emulates the MSADC crates of the detector map under the configured beam."""
 
@@ -122,6 +146,8 @@ class Emulator:
         self.cum_natural = np.cumsum(physics.class_weights(cfg, boosted=False))
         d = cfg.digitizer
         self.template = PulseTemplate(d.pulse_peak_ns, d.pulse_order)
+        self.pulse_tables, self.pulse_t0_ns = true_pulses(
+            d, self.template, detector.n_channels, np.random.default_rng(_seed(cfg.run.seed, 9)))
         rng = np.random.default_rng(_seed(cfg.run.seed, 1))
         n = detector.n_channels
         even = rng.uniform(d.pedestal_min_adc, d.pedestal_max_adc, n)
@@ -258,7 +284,7 @@ class Emulator:
                 out = np.empty((hi - lo, len(chans), self.detector.samples_per_channel), np.uint16)
                 synthesize(out, chans, wave_key, numbers, offsets, part_time, dep,
                            adc_per_gev, gain, saturation, phase, pedestal, d.noise_adc,
-                           self.bank, self.template.table, self.template.t0_ns, period,
+                           self.bank, self.pulse_tables, self.pulse_t0_ns, period,
                            d.trigger_offset_ns, r.time_jitter_ns, r.time_jitter_adc_ns,
                            self.detector.adc_max)
                 samples[sid] = out

@@ -37,19 +37,20 @@ def synthesize(out: np.ndarray, channels: np.ndarray, key: np.uint64, event_numb
                offsets: np.ndarray, part_time_ns: np.ndarray, dep_gev: np.ndarray,
                adc_per_gev: np.ndarray, event_gain: np.ndarray, event_saturation: np.ndarray,
                phase_ns: np.ndarray, pedestal: np.ndarray, noise_adc: float, bank: np.ndarray,
-               table: np.ndarray, table_t0_ns: float, period_ns: float, trigger_offset_ns: float,
+               tables: np.ndarray, table_t0_ns: float, period_ns: float, trigger_offset_ns: float,
                jitter_ns: float, jitter_adc_ns: float, adc_max: int) -> None:
     """Fill ``out[event, k, sample]`` (uint16) for global channels ``channels[k]``.
 
     A particle's pulse peaks at ``trigger_offset_ns + phase_ns[event] + part_time_ns`` plus a
     jitter whose sigma is ``jitter_ns (+) jitter_adc_ns / amplitude``; its amplitude is
     ``dep_gev * adc_per_gev * event_gain``, compressed by PMT saturation
-    ``A / (1 + event_saturation * A / adc_max)``.
+    ``A / (1 + event_saturation * A / adc_max)``; its shape is ``tables[channel]`` (peak 1
+    at the pulse's time; every table starts at ``table_t0_ns``).
     """
     n_ev, n_sel, n_s = out.shape
     # noise windows start where n_s consecutive entries fit: no wrap-around inside a window
     start_mask = np.uint64(bank.shape[0] - 1 - 2 * n_s)
-    n_tab = table.shape[0]
+    n_tab = tables.shape[1]
     stride = period_ns / STEP_NS  # table entries per sample
     support_ns = n_tab * STEP_NS + table_t0_ns  # template length after the peak
     v = np.empty(n_s)
@@ -57,6 +58,7 @@ def synthesize(out: np.ndarray, channels: np.ndarray, key: np.uint64, event_numb
         ekey = _mix(key ^ (np.uint64(event_numbers[e]) * np.uint64(0x9E3779B97F4A7C15)))
         for k in range(n_sel):
             ch = channels[k]
+            table = tables[ch]
             h = _mix(ekey + np.uint64(ch) * np.uint64(0xD6E8FEB86659FD93))
             start = int(h & start_mask)
             ped_even, ped_odd = pedestal[ch, 0], pedestal[ch, 1]
