@@ -19,20 +19,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from daq.raw import date_format as F
-from daq.raw.date_decoder import decode_window
+from daq.raw.date_decoder import Tallies, decode_words
 from daq.raw.fuzzing import mutate, valid_file
 
 
 def decode(data: bytes, reasons: Counter, stats: dict) -> None:
     w = np.frombuffer(data[: len(data) // 4 * 4], dtype="<u4")
     n = len(w)
-    counts = np.zeros(len(F.PROBLEMS), np.int64)
+    tallies = Tallies()
     t0 = time.perf_counter()
-    n_ev, n_dig, n_samp, used, swapped = decode_window(
-        w, 0, True, np.zeros((n // 17 + 1, 13), np.int64), np.zeros((n + 1, 7), np.int64),
-        np.zeros(2 * n + 2, np.uint16), counts, np.zeros((16, 2), np.int64),
-        np.zeros(1, np.int64), np.zeros((1024, 8, 4), np.int64))
+    decoded, used, swapped = decode_words(w, 0, True, tallies)
     dt = time.perf_counter() - t0
+    counts = tallies.counts
+    n_dig, n_samp = len(decoded.digits), len(decoded.samples)
     assert 0 <= used <= n and n_dig <= n + 1 and n_samp <= 2 * n
     stats["cases"] += 1
     stats["slowest_s"] = max(stats["slowest_s"], dt)

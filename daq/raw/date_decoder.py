@@ -313,6 +313,35 @@ class DecodeReport:
     bytes: int = 0
 
 
+@dataclass
+class Tallies:
+    """What decoding counts across windows: problems by reason (and the first ones with their
+    offsets), missing modules by (source, port, chip)."""
+
+    counts: np.ndarray = field(default_factory=lambda: np.zeros(len(F.PROBLEMS), np.int64))
+    records: np.ndarray = field(default_factory=lambda: np.zeros((MAX_PROBLEM_RECORDS, 2),
+                                                                 np.int64))
+    n_records: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
+    missing: np.ndarray = field(default_factory=lambda: np.zeros((1024, 8, 4), np.int64))
+
+
+def decode_words(w: np.ndarray, base: int, at_eof: bool, tallies: Tallies
+                 ) -> tuple[Decoded, int, bool]:
+    """One window of a file's words (from byte ``base``): (what it holds, words consumed,
+    byte-swapped). Its scratch is bounded by the window: a digit takes a word at least, a
+    sample half a word."""
+    n = len(w)
+    events = np.zeros((n // 17 + 1, len(_EVENT_COLUMNS)), np.int64)
+    dig = np.zeros((n + 1, len(_DIGIT_COLUMNS)), np.int32)  # window-local indices
+    samples = np.zeros(2 * n + 2, np.uint16)
+    n_ev, n_dig, n_samp, used, swapped = decode_window(
+        w, base, at_eof, events, dig, samples, tallies.counts, tallies.records,
+        tallies.n_records, tallies.missing)
+    return (Decoded(_table(events[:n_ev], F.EVENT_DTYPE, _EVENT_COLUMNS),
+                    _table(dig[:n_dig], F.DIGIT_DTYPE, _DIGIT_COLUMNS), samples[:n_samp].copy()),
+            int(used), bool(swapped))
+
+
 class DateReader:
     """Decodes a DATE file window by window: ``for part in reader: ...``; then ``report``."""
 
@@ -337,10 +366,7 @@ class DateReader:
                                    "first event)")
 
     def __iter__(self) -> Iterator[Decoded]:
-        counts = np.zeros(len(F.PROBLEMS), np.int64)
-        records = np.zeros((MAX_PROBLEM_RECORDS, 2), np.int64)
-        n_records = np.zeros(1, np.int64)
-        missing = np.zeros((1024, 8, 4), np.int64)
+        t = Tallies()
         offset = 0
         with open(self.path, "rb") as fh:
             while offset < self.size:
@@ -349,32 +375,25 @@ class DateReader:
                 usable = len(raw) // 4 * 4
                 w = np.frombuffer(raw[:usable], dtype="<u4")
                 at_eof = offset + len(raw) >= self.size
-                n = len(w)
-                events = np.zeros((n // 17 + 1, len(_EVENT_COLUMNS)), np.int64)
-                dig = np.zeros((n + 1, len(_DIGIT_COLUMNS)), np.int64)
-                samples = np.zeros(2 * n + 2, np.uint16)
-                n_ev, n_dig, n_samp, used, swapped = decode_window(
-                    w, offset, at_eof, events, dig, samples, counts, records, n_records,
-                    missing)
+                decoded, used, swapped = decode_words(w, offset, at_eof, t)
                 if swapped:
                     raise F.RawFormatError(f"{self.path}: a byte-swapped DATE event at byte "
                                            f"{offset + 4 * used}; not supported")
-                yield Decoded(_table(events[:n_ev], F.EVENT_DTYPE, _EVENT_COLUMNS),
-                              _table(dig[:n_dig], F.DIGIT_DTYPE, _DIGIT_COLUMNS),
-                              samples[:n_samp].copy())
-                self.report.events += n_ev
+                yield decoded
+                self.report.events += len(decoded.events)
                 if used == 0 and not at_eof:
-                    used = max(1, n - 1)  # nothing whole in a full window: move on
+                    used = max(1, len(w) - 1)  # nothing whole in a full window: move on
                 offset += 4 * used
                 if at_eof:
                     if usable < len(raw):  # a last word cut short
-                        counts[F.P_TRAILING] += 1
+                        t.counts[F.P_TRAILING] += 1
                     break
         self.report.bytes = self.size
-        self.report.counts = {F.PROBLEMS[k]: int(c) for k, c in enumerate(counts) if c}
-        self.report.problems = [(F.PROBLEMS[int(c)], int(o)) for c, o in records[:n_records[0]]]
-        self.report.missing_modules = {tuple(int(x) for x in k): int(missing[k])
-                                       for k in zip(*np.nonzero(missing), strict=True)}
+        self.report.counts = {F.PROBLEMS[k]: int(c) for k, c in enumerate(t.counts) if c}
+        self.report.problems = [(F.PROBLEMS[int(c)], int(o))
+                                for c, o in t.records[:t.n_records[0]]]
+        self.report.missing_modules = {tuple(int(x) for x in k): int(t.missing[k])
+                                       for k in zip(*np.nonzero(t.missing), strict=True)}
 
 
 def _table(columns: np.ndarray, dtype: np.dtype, names: tuple[str, ...]) -> np.ndarray:

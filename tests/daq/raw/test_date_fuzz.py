@@ -7,25 +7,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from daq.raw import date_format as F
-from daq.raw.date_decoder import DateReader, decode_window
+from daq.raw.date_decoder import DateReader, Tallies, decode_words
 from daq.raw.fuzzing import mutate, valid_file
 
 pytestmark = pytest.mark.timeout(600)
 
 
 def _decode_bytes(data: bytes):
-    """The decoder's kernel on ``data`` as a whole file (what ``DateReader`` does per window,
-    without the file); (event offsets, digits, samples, problems counted, words used,
-    swapped)."""
+    """``data`` decoded as a whole file (one window, at its end); (event offsets, digits,
+    samples, problems counted, words used, swapped)."""
+    tallies = Tallies()
     w = np.frombuffer(data[: len(data) // 4 * 4], dtype="<u4")
-    n = len(w)
-    counts = np.zeros(len(F.PROBLEMS), np.int64)
-    events = np.zeros((n // 17 + 1, 13), np.int64)
-    n_ev, n_dig, n_samp, used, swapped = decode_window(
-        w, 0, True, events, np.zeros((n + 1, 7), np.int64), np.zeros(2 * n + 2, np.uint16),
-        counts, np.zeros((100, 2), np.int64), np.zeros(1, np.int64),
-        np.zeros((1024, 8, 4), np.int64))
-    return events[:n_ev, 0], n_dig, n_samp, counts, used, swapped
+    decoded, used, swapped = decode_words(w, 0, True, tallies)
+    return (decoded.events["offset"], len(decoded.digits), len(decoded.samples),
+            tallies.counts, used, swapped)
 
 
 def _boundaries(words: np.ndarray) -> set[int]:
