@@ -1,22 +1,26 @@
-"""NA64's raw data as a recorded run to replay (``na64daq replay --map``): the DATE files
-decoded and placed by the channel map, then streamed by the crates' replay as if our MSADC
-crates had read them (``docs/raw-format.md``). DATE's bursts are the spills, their start and
-end of burst the spills' times; the run is held in memory, as a replayed run file is."""
+"""NA64's raw data replayed as our crates' frames (``na64daq replay FILE.dat``): the DATE files
+decoded and placed by the channel map, burst by burst, and streamed by the crates' frame
+sequence as if our MSADC crates had read them (``docs/raw-format.md``). DATE's bursts are the
+spills, their start and end of burst the spills' times. One burst at a time is held in memory;
+with ``follow_s`` a file is followed as DATE writes it."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
 
 from daq.core.detector import Detector
+from daq.core.records import spill_runs
 from daq.core.wire_format import EVENT_DTYPE
 from daq.raw import date_format as F
 from daq.raw.channel_map import ChannelMap
 from daq.raw.date_decoder import DateReader
 from daq.raw.digit_assembly import Assembly, assemble
 from emulator.config import RunSection
-from emulator.frames_file import SPILL_DTYPE, EmulatedRun, RunFileError
+from emulator.emulator import Batch, SpillPlan, run_sequence
+from emulator.frames_file import RunFileError
 
 
 def is_date_file(path: str | Path) -> bool:
@@ -30,46 +34,80 @@ def is_date_file(path: str | Path) -> bool:
                                                                         F.SWAPPED_MAGIC)
 
 
-def read_date_run(paths: list[str | Path], map_path: str | Path,
-                  detector: Detector) -> EmulatedRun:
-    """The DATE files of one run (in order) as an :class:`EmulatedRun`."""
-    state, cmap = Assembly(), None
-    events, samples, bursts = [], [], {}
-    run = None
-    for path in paths:
-        for part in DateReader(path):
-            ev = part.events
-            if not len(ev):
-                continue
-            if cmap is None:
-                run = int(ev["run"][0])
-                cmap = ChannelMap.load(map_path, detector, run)
-            for row in ev[(ev["type"] == F.START_OF_BURST) | (ev["type"] == F.END_OF_BURST)]:
-                t_ns = int(row["time_s"]) * 1_000_000_000 + int(row["time_us"]) * 1000
-                bursts.setdefault(int(row["burst"]), {})[int(row["type"])] = t_ns
-            e, s = assemble(part, cmap, state)
-            events.append(e)
-            samples.append(s)
-    if run is None or not events or not sum(len(e) for e in events):
-        raise RunFileError(f"{paths[0]}: no physics or calibration event to replay")
-    built = np.concatenate(events)
-    all_samples = np.concatenate(samples)
-    numbers, counts = np.unique(built["spill"], return_counts=True)
-    spills = np.zeros(len(numbers), SPILL_DTYPE)
-    spills["spill"], spills["n_events"] = numbers, counts
-    for k, number in enumerate(numbers.tolist()):
-        times = bursts.get(number, {})
-        in_spill = built["trigger_time_ns"][built["spill"] == number]
-        start = times.get(F.START_OF_BURST, 0)
-        spills["start_ns"][k] = start
-        spills["end_ns"][k] = times.get(F.END_OF_BURST, start + int(in_spill.max(initial=0)))
-    order = np.argsort(built["spill"], kind="stable")  # spill by spill, as the replay plays
-    built, all_samples = built[order], all_samples[order]
-    replayed = np.zeros(len(built), EVENT_DTYPE)
-    for name in ("event", "trigger", "trigger_time_ns"):
-        replayed[name] = built[name]
-    by_source = {sid: np.ascontiguousarray(all_samples[:, np.asarray(
-        detector.source(sid).channels)]) for sid in detector.source_ids}
-    return EmulatedRun(Path(paths[0]), run, RunSection().batch_events,
-                       int(spills["start_ns"][0]), spills, replayed,
-                       built["spill"].astype(np.uint32), by_source, {}, {})
+class DateReplay:
+    """The frames of DATE files of one run, as :class:`emulator.replay.Replay` gives a
+    recorded run's. ``run``: the run number the frames carry (default: DATE's)."""
+
+    def __init__(self, paths: Iterable[str | Path], map_path: str | Path, detector: Detector,
+                 run: int | None = None, follow_s: float | None = None,
+                 batch_events: int = RunSection().batch_events):
+        self.paths = [Path(p) for p in paths]
+        self.map_path, self.detector = map_path, detector
+        self.follow_s, self.batch_events = follow_s, batch_events
+        first = next((p.events for p in DateReader(self.paths[0]) if len(p.events)), None)
+        if first is None:
+            raise RunFileError(f"{self.paths[0]}: no DATE event")
+        self.date_run = int(first["run"][0])
+        self.run = self.date_run if run is None else run
+        self.cmap = ChannelMap.load(map_path, detector, self.date_run)
+        t = first[0]
+        self.start_ns = int(t["time_s"]) * 1_000_000_000 + int(t["time_us"]) * 1000
+        self.state = Assembly()
+
+    def frames(self, source_ids: Iterable[int] | None = None,
+               repeat: int = 1) -> Iterator[tuple[float, int, list]]:
+        if repeat != 1:
+            raise RunFileError(f"{self.paths[0]}: DATE files are replayed once (--repeat 1)")
+        ids = list(self.detector.source_ids if source_ids is None else source_ids)
+        for item in run_sequence(self.run, self.detector, ids, self.start_ns, self.spills(ids)):
+            if isinstance(item, tuple):
+                yield item
+
+    def spills(self, ids: list[int]) -> Iterator[tuple[SpillPlan, Iterator[Batch]]]:
+        """(plan, batches) per burst, once its end of burst (or the next burst) is read."""
+        events, samples, burst, times = [], [], None, {}
+        for path in self.paths:
+            last = path == self.paths[-1]  # only the last file can still be growing
+            reader = DateReader(path, follow_s=self.follow_s if last else None)
+            for part in reader:
+                ev = part.events
+                for row in ev[(ev["type"] == F.START_OF_BURST) | (ev["type"] == F.END_OF_BURST)]:
+                    times[(int(row["burst"]), int(row["type"]))] = (
+                        int(row["time_s"]) * 1_000_000_000 + int(row["time_us"]) * 1000)
+                e, s = assemble(part, self.cmap, self.state)
+                for lo, hi in spill_runs(e["spill"]):
+                    if burst is not None and e["spill"][lo] != burst:
+                        yield self._spill(burst, events, samples, times, ids)
+                        events, samples = [], []
+                    burst = int(e["spill"][lo])
+                    events.append(e[lo:hi])
+                    samples.append(s[lo:hi])
+                if burst is not None and (burst, F.END_OF_BURST) in times and events:
+                    yield self._spill(burst, events, samples, times, ids)
+                    events, samples, burst = [], [], None
+        if events:
+            yield self._spill(burst, events, samples, times, ids)
+
+    def _spill(self, burst: int, events: list, samples: list, times: dict,
+               ids: list[int]) -> tuple[SpillPlan, Iterator[Batch]]:
+        built = np.concatenate(events)
+        data = np.concatenate(samples)
+        start = times.get((burst, F.START_OF_BURST), self.start_ns)
+        end = times.get((burst, F.END_OF_BURST),
+                        start + int(built["trigger_time_ns"].max(initial=0)))
+        replayed = np.zeros(len(built), EVENT_DTYPE)
+        for name in ("event", "trigger", "trigger_time_ns"):
+            replayed[name] = built[name]
+        plan = SpillPlan(burst, start, end, replayed["trigger"],
+                         replayed["trigger_time_ns"].astype(float))
+        by_source = {sid: np.ascontiguousarray(data[:, np.asarray(self.detector.source(sid)
+                                                                  .channels)])
+                     for sid in ids}
+
+        def batches() -> Iterator[Batch]:
+            for index, lo in enumerate(range(0, len(replayed), self.batch_events)):
+                hi = lo + self.batch_events
+                yield Batch(burst, index, replayed[lo:hi],
+                            {sid: s[lo:hi] for sid, s in by_source.items()}, {})
+
+        return plan, batches()

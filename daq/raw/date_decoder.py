@@ -8,6 +8,8 @@ malformed structure is counted with its reason and byte offset, and never raises
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -343,11 +345,17 @@ def decode_words(w: np.ndarray, base: int, at_eof: bool, tallies: Tallies
 
 
 class DateReader:
-    """Decodes a DATE file window by window: ``for part in reader: ...``; then ``report``."""
+    """Decodes a DATE file window by window: ``for part in reader: ...``; then ``report``.
 
-    def __init__(self, path: str | Path, window_bytes: int = WINDOW_BYTES):
+    With ``follow_s``, the file is followed as DATE writes it: at its end the reader waits for
+    more (looking every ``poll_s``) and stops after an end-of-run event, or when nothing has
+    been added for ``follow_s``; an event is decoded only once it is whole."""
+
+    def __init__(self, path: str | Path, window_bytes: int = WINDOW_BYTES,
+                 follow_s: float | None = None, poll_s: float = 0.2):
         self.path = Path(path)
         self.window_bytes = max(int(window_bytes), 2 * F.MAX_EVENT_BYTES)
+        self.follow_s, self.poll_s = follow_s, poll_s
         self.report = DecodeReport()
         try:
             self.size = self.path.stat().st_size
@@ -368,20 +376,37 @@ class DateReader:
     def __iter__(self) -> Iterator[Decoded]:
         t = Tallies()
         offset = 0
+        ended, stalled, idle_since = False, False, time.monotonic()
         with open(self.path, "rb") as fh:
-            while offset < self.size:
+            while True:
+                if self.follow_s is not None and not ended:
+                    size = os.fstat(fh.fileno()).st_size
+                    if size > self.size:
+                        self.size, idle_since, stalled = size, time.monotonic(), False
+                    elif stalled or offset >= self.size or self.size - offset < 8:
+                        if time.monotonic() - idle_since < self.follow_s:
+                            time.sleep(self.poll_s)  # DATE has not written more yet
+                            continue
+                        ended = True  # nothing new for follow_s: what is there is all
+                if offset >= self.size:
+                    break
                 fh.seek(offset)
                 raw = fh.read(self.window_bytes)
                 usable = len(raw) // 4 * 4
                 w = np.frombuffer(raw[:usable], dtype="<u4")
-                at_eof = offset + len(raw) >= self.size
+                following = self.follow_s is not None and not ended
+                at_eof = offset + len(raw) >= self.size and not following
                 decoded, used, swapped = decode_words(w, offset, at_eof, t)
                 if swapped:
                     raise F.RawFormatError(f"{self.path}: a byte-swapped DATE event at byte "
                                            f"{offset + 4 * used}; not supported")
                 yield decoded
                 self.report.events += len(decoded.events)
+                ended = ended or bool((decoded.events["type"] == F.END_OF_RUN).any())
                 if used == 0 and not at_eof:
+                    if following and len(raw) < self.window_bytes:
+                        stalled = True  # the next event is still being written
+                        continue
                     used = max(1, len(w) - 1)  # nothing whole in a full window: move on
                 offset += 4 * used
                 if at_eof:

@@ -23,6 +23,9 @@ def add_arguments(sub) -> None:
                    "run file, or the DATE raw files of one run in order")
     p.add_argument("--map", metavar="PATH", help="DATE files: the channel map (COMPASS XML, or "
                    "a directory of them); default: the emulated detector's, shipped")
+    p.add_argument("--follow", type=number(float, 0.0, low_inclusive=False), metavar="S",
+                   help="DATE files: follow the last as DATE writes it, until its end of run "
+                   "or S seconds without growth")
     p.add_argument("--pace", type=number(float, 0.0), default=0.0,
                    help="1 = as recorded, 2 = twice as fast, 0 = as fast as consumers take")
     p.add_argument("--source", type=number(int, 0, 65535), action="append", metavar="ID",
@@ -37,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from daq.core.config_schema import ConfigError
     from daq.raw.channel_map import EMULATED_MAP
     from emulator.config import EmulatorConfig
-    from emulator.date_replay import is_date_file, read_date_run
+    from emulator.date_replay import DateReplay, is_date_file
     from emulator.frames_file import read_run
     from emulator.replay import Replay
 
@@ -51,15 +54,19 @@ def run(args: argparse.Namespace) -> int:
     date = is_date_file(args.file[0])
     if len(args.file) > 1 and not date:
         raise ConfigError("several files are DATE raw files of one run; a run file is one")
-    if args.map and not date:
-        raise ConfigError("--map is for DATE raw files")
+    if (args.map or args.follow) and not date:
+        raise ConfigError("--map and --follow are for DATE raw files")
 
-    def read() -> Replay:
-        run = (read_date_run(args.file, args.map or EMULATED_MAP, detector) if date else
-               read_run(args.file[0], truth=False, verify_blocks=not args.no_verify))
-        if args.heartbeat is not None:  # under run control: the run the DAQ is taking
-            run = dataclasses.replace(run, run=cfg.run.number)
-        return Replay(run, detector)
+    supervised = args.heartbeat is not None  # then the frames carry the DAQ's run
+
+    def read() -> Replay | DateReplay:
+        if date:
+            return DateReplay(args.file, args.map or EMULATED_MAP, detector,
+                              cfg.run.number if supervised else None, args.follow,
+                              cfg.run.batch_events)
+        run = read_run(args.file[0], truth=False, verify_blocks=not args.no_verify)
+        return Replay(dataclasses.replace(run, run=cfg.run.number) if supervised else run,
+                      detector)
 
     # alone, the file is read before any port is bound (a bad file takes no port); under run
     # control it is read while the heartbeats go on

@@ -159,3 +159,38 @@ def test_a_byte_swapped_or_foreign_file_is_refused_in_one_line(tmp_path):
     text.write_text("not a raw file at all\n")
     with pytest.raises(F.RawFormatError, match="not a DATE raw file"):
         DateReader(text)
+
+
+def test_a_file_followed_as_date_writes_it_is_read_whole_event_by_event(tmp_path):
+    """A writer appends a run in pieces cut anywhere, mid-event too; the reader following the
+    file decodes every event once, whole, and stops at the end of run."""
+    import threading
+
+    events = [W.date_event(F.V314, F.START_OF_BURST, RUN, BURST, 0, 0, np.zeros(0, np.uint32))]
+    events += [_physics(F.V314, e, _equipment(610, e, [W.adc_block(e, 0, 0, [(0, np.arange(32))])]))
+               for e in range(40)]
+    events.append(W.date_event(F.V314, F.END_OF_RUN, RUN, 0, 0, 0, np.zeros(0, np.uint32)))
+    data = np.concatenate(events).tobytes()
+    path = tmp_path / "growing.dat"
+    path.write_bytes(data[:100])  # the first event, cut
+    written = threading.Event()
+    read_some = threading.Event()
+
+    def write_the_rest():
+        read_some.wait(60)
+        with open(path, "ab") as fh:
+            for lo in range(100, len(data), 777):  # pieces that cut events anywhere
+                fh.write(data[lo:lo + 777])
+                fh.flush()
+        written.set()
+
+    writer = threading.Thread(target=write_the_rest)
+    writer.start()
+    reader = DateReader(path, follow_s=60.0, poll_s=0.01)
+    seen = []
+    for part in reader:
+        read_some.set()  # the reader is at the file's (first) end: now it grows
+        seen += part.events["type"].tolist()
+    writer.join(60)
+    assert written.is_set()
+    assert seen == [5] + [7] * 40 + [2] and reader.report.counts == {}
