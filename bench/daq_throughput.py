@@ -34,6 +34,8 @@ def main() -> None:
                     "the data path without the reconstruction's cost")
     ap.add_argument("--freeze-tap", action="store_true",
                     help="freeze the monitor tap for the whole run (a stuck viewer)")
+    ap.add_argument("--date", action="store_true",
+                    help="replay the same run as NA64's raw data (a DATE file)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="na64daq-bench-") as tmp:

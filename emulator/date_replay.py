@@ -56,12 +56,28 @@ class DateReplay:
 
     def frames(self, source_ids: Iterable[int] | None = None,
                repeat: int = 1) -> Iterator[tuple[float, int, list]]:
-        if repeat != 1:
-            raise RunFileError(f"{self.paths[0]}: DATE files are replayed once (--repeat 1)")
+        """``(emit_time_s, source_id, parts)`` as ``Replay.frames``; ``repeat`` > 1 plays
+        the files' bursts again as further spills (long benchmarks; not while following)."""
+        if repeat > 1 and self.follow_s is not None:
+            raise RunFileError(f"{self.paths[-1]}: a followed file is replayed once")
         ids = list(self.detector.source_ids if source_ids is None else source_ids)
-        for item in run_sequence(self.run, self.detector, ids, self.start_ns, self.spills(ids)):
+        for item in run_sequence(self.run, self.detector, ids, self.start_ns,
+                                 self._cycles(ids, repeat)):
             if isinstance(item, tuple):
                 yield item
+
+    def _cycles(self, ids: list[int], repeat: int
+                ) -> Iterator[tuple[SpillPlan, Iterator[Batch]]]:
+        """The bursts ``repeat`` times, each pass after the last in spill numbers and time."""
+        shift_spill, shift_ns, last_spill, last_ns = 0, 0, 0, self.start_ns
+        for _ in range(repeat):
+            for plan, batches in self.spills(ids):
+                spill = plan.spill + shift_spill
+                plan = SpillPlan(spill, plan.start_ns + shift_ns, plan.end_ns + shift_ns,
+                                 plan.triggers, plan.times_ns)
+                last_spill, last_ns = max(last_spill, spill), max(last_ns, plan.end_ns)
+                yield plan, (_renumbered(b, spill) for b in batches)
+            shift_spill, shift_ns = last_spill, last_ns - self.start_ns + 1
 
     def spills(self, ids: list[int]) -> Iterator[tuple[SpillPlan, Iterator[Batch]]]:
         """(plan, batches) per burst, once its end of burst (or the next burst) is read."""
@@ -111,3 +127,8 @@ class DateReplay:
                             {sid: s[lo:hi] for sid, s in by_source.items()}, {})
 
         return plan, batches()
+
+
+def _renumbered(batch: Batch, spill: int) -> Batch:
+    batch.spill = spill
+    return batch

@@ -54,21 +54,24 @@ def _end_to_end(seconds: float, directory: Path) -> list[dict[str, Any]]:
     from daq.app.bench.pipeline import measure
 
     rows = []
-    for stub in (True, False):
+    for stub, date in ((True, False), (False, False), (False, True)):
         args = argparse.Namespace(seconds=seconds, workers=2, events=STAGE_EVENTS, set=[],
-                                  source_batch=64, tcp=False, stub=stub, freeze_tap=False)
-        run_dir = directory / ("stub" if stub else "full")
+                                  source_batch=64, tcp=False, stub=stub, freeze_tap=False,
+                                  date=date)
+        name = "end_to_end_stub" if stub else "end_to_end_date" if date else "end_to_end"
+        run_dir = directory / name
         run_dir.mkdir()
         r = measure(args, run_dir)
         ceiling = r["zmq_ceiling"]
-        rows.append({"name": "end_to_end_stub" if stub else "end_to_end",
+        rows.append({"name": name,
                      "events_per_s": r["events_per_s"], "mb_per_s": r["mb_per_s"],
                      "fraction_of_zmq_ceiling": r["events_per_s"] / ceiling["events_per_s"],
                      "seconds": r["seconds"], "workers": r["workers"],
                      "cpu_cores_per_stage": r["cpu_cores_per_stage"],
                      "unaccounted": r["ledger"]["unaccounted"],
                      "written_incomplete": r["ledger"]["written_incomplete"]})
-        rows.append({"name": "zmq_ceiling" + ("_stub_run" if stub else ""), **ceiling,
+        rows.append({"name": "zmq_ceiling" + ("_stub_run" if stub else "_date_run" if date
+                                              else ""), **ceiling,
                      "note": "bare PUSH/PULL, the same frames, measured in the same run"})
     return rows
 

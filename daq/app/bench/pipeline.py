@@ -18,9 +18,13 @@ from daq.app.bench.stages import trigger_mix
 from daq.core.config_schema import load
 from daq.core.detector import Detector
 from daq.core.run_database import RunDatabase
+from daq.core.wire_format import decode
 from daq.processes.daq_config import DaqConfig
 from daq.processes.supervisor import Supervisor
+from daq.raw.channel_map import EMULATED_MAP
 from emulator.config import EmulatorConfig
+from emulator.date_export import write_date
+from emulator.date_replay import DateReplay
 from emulator.emulator import Emulator
 from emulator.frames_file import read_run, write_run
 from emulator.replay import Replay
@@ -45,10 +49,12 @@ def _sink(endpoint: str, n_frames: int, ready) -> None:
         s.recv_multipart(copy=False)
 
 
-def zmq_ceiling(replay: Replay, seconds: float = 5.0) -> dict:
+def zmq_ceiling(replay: Replay | DateReplay, seconds: float = 5.0) -> dict:
     """Bare PUSH/PULL over tcp loopback, the same frames, one producer, one consumer."""
-    frames = [p for _, _, p in replay.frames()]
-    n_events_per_pass = replay.n_events
+    items = list(replay.frames())
+    frames = [p for _, _, p in items]
+    first = items[0][1]  # every crate reads every event: one crate's frames count them
+    n_events_per_pass = sum(decode(p).n_events for _, sid, p in items if sid == first)
     passes = 1
     ctx = zmq.Context()
     push = ctx.socket(zmq.PUSH)
@@ -80,10 +86,17 @@ def measure(args: argparse.Namespace, tmp: Path, on_start=None, ceiling: bool = 
     """``on_start(supervisor)``: called once the run is started (a viewer attached, frozen,
     killed: ``bench/monitor_freeze.py``); ``ceiling``: also measure bare ZeroMQ."""
     detector = Detector.load()
-    replay_file = tmp / "replay.h5"
     emulator_overrides = {**trigger_mix(args.events), "run.batch_events": args.source_batch}
-    write_run(Emulator(load(EmulatorConfig, None, emulator_overrides), detector), replay_file)
-    replay = Replay(read_run(replay_file, truth=False), detector)
+    emulator = Emulator(load(EmulatorConfig, None, emulator_overrides), detector)
+    raw = getattr(args, "date", False)  # the same run as NA64's raw data (DATE)
+    if raw:
+        replay_file = tmp / "cdr01001-000001.dat"
+        write_date(emulator, replay_file, [1])
+        replay = DateReplay([replay_file], EMULATED_MAP, detector)
+    else:
+        replay_file = tmp / "replay.h5"
+        write_run(emulator, replay_file)
+        replay = Replay(read_run(replay_file, truth=False), detector)
     ceiling = zmq_ceiling(replay) if ceiling else None
 
     overrides = {} if args.tcp else {f"endpoints.{n}": f"ipc://{tmp}/{n}" for n in (
@@ -92,6 +105,8 @@ def measure(args: argparse.Namespace, tmp: Path, on_start=None, ceiling: bool = 
                       "run.replay_repeat": 1000, "workers.count": args.workers,
                       "writer.directory": str(tmp / "runs"),
                       "workers.reconstruction": "stub" if args.stub else "full"})
+    if raw:  # DATE keeps no trigger phase (docs/raw-format.md)
+        overrides["reco.pulses.trigger_phase"] = "unknown"
     for item in args.set:
         key, _, value = item.partition("=")
         overrides[key] = float(value) if "." in value else int(value)
