@@ -65,3 +65,37 @@ def compare_columns(a, b, columns: list[str], chunk_events: int = 4096
             else:
                 out[c]["values_differing"] += int(np.count_nonzero(x != y))
     return out
+
+
+#: floats this many representable values apart are within rounding: what another platform
+#: (compiler, CPU, numba or LLVM version) may give for the same arithmetic
+ROUNDING_ULP = 16
+
+
+def rounding_report(a, b, chunk_events: int = 4096) -> dict:
+    """Two reconstructions of one run (``RunReader``) compared as a reproduction elsewhere
+    must be: every float within ``ROUNDING_ULP``, and every class and flag identical except
+    in events whose floats are all within rounding (one of their values then sits within
+    rounding of a cut). Returns ``max_ulp``, ``events_differing`` ([spill, event, within
+    rounding]) and ``within_rounding`` (the verdict)."""
+    max_ulp, differing_events = 0, []
+    for ca, cb in zip(a.chunks((L.EVENTS, *RECONSTRUCTED), chunk_events),
+                      b.chunks((L.EVENTS, *RECONSTRUCTED), chunk_events), strict=True):
+        n = len(ca[L.EVENTS])
+        event_ulp = np.zeros(n, np.int64)
+        other = np.zeros(n, bool)
+        for name in RECONSTRUCTED:
+            for field in ca[name].dtype.names:
+                x, y = ca[name][field].reshape(n, -1), cb[name][field].reshape(n, -1)
+                if x.dtype.kind == "f":
+                    event_ulp = np.maximum(event_ulp, ulp_distance(x, y).max(axis=1, initial=0))
+                else:
+                    other |= (x != y).any(axis=1)
+        max_ulp = max(max_ulp, int(event_ulp.max(initial=0)))
+        for k in np.flatnonzero(other):
+            ev = ca[L.EVENTS][k]
+            differing_events.append([int(ev["spill"]), int(ev["event"]),
+                                     bool(event_ulp[k] <= ROUNDING_ULP)])
+    return {"max_ulp": max_ulp, "events_differing": differing_events,
+            "within_rounding": max_ulp <= ROUNDING_ULP
+            and all(e[2] for e in differing_events)}

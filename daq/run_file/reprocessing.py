@@ -22,7 +22,7 @@ from daq.core.run_database import RunDatabase
 from daq.reco.calibration_constants import CalibrationConstants
 from daq.reco.reco_config import RecoConfig, recorded
 from daq.run_file import layout as L
-from daq.run_file.digests import column_digests, compare_columns, differing
+from daq.run_file.digests import column_digests, compare_columns, differing, rounding_report
 from daq.run_file.file_writer import FileHeader, RunFileWriter, WriterSettings
 from daq.run_file.reader import RunReader
 from daq.run_file.verification import open_verified
@@ -98,6 +98,7 @@ def reprocess(path: str | Path, out: str | Path | None = None,
                 with RunReader(path) as source:
                     summary["differences"] = compare_columns(source, done,
                                                              summary["differing"])
+                    summary["rounding"] = rounding_report(source, done)
     partial.replace(out)
     return summary
 

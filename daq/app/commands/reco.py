@@ -111,6 +111,14 @@ def _one(args: argparse.Namespace, config, constants, db_path: str | None) -> in
         for column, d in r["differences"].items():
             print(f"  {column}: {d['values_differing']} values"
                   + (f", at most {d['max_ulp']} ULP" if d["max_ulp"] else ""))
+        rounding = r["rounding"]
+        events = rounding["events_differing"]
+        print(("within rounding (what another platform may give): " if
+               rounding["within_rounding"] else "NOT within rounding: ")
+              + f"floats at most {rounding['max_ulp']} ULP apart, {len(events)} events with "
+              "another class or flags" + (": " + ", ".join(
+                  f"{s}/{e}{'' if ok else ' (not within rounding)'}"
+                  for s, e, ok in events[:20]) if events else ""))
         return 1
     print("a reproduction: every column of /reco/events and /reco/channels has the SHA-256 "
           "of the online reconstruction's")

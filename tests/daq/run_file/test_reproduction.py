@@ -137,3 +137,32 @@ def test_a_changed_learnt_state_fails_verification_and_shows_in_the_values(tmp_p
         a, b = run[L.RECO]["e_ecal_gev"], again[L.RECO]["e_ecal_gev"]
     changed = np.flatnonzero(a != b)
     assert len(changed) and changed.min() >= lo and changed.max() < lo + n  # that batch only
+
+
+def test_a_reproduction_elsewhere_is_judged_within_rounding_or_not(tmp_path, write_run):
+    """What another platform may give (floats a few ULP apart, a class changed where a value
+    sits within rounding of a cut) against a real difference."""
+    import shutil
+
+    from daq.run_file.digests import rounding_report
+    from daq.run_file.reader import RunReader
+
+    path = write_run(tmp_path).path
+    near, far = tmp_path / "near.h5", tmp_path / "far.h5"
+    for copy, step in ((near, 1), (far, 1000)):
+        shutil.copy(path, copy)
+        with h5py.File(copy, "r+") as f:
+            reco = f[L.RECO][()]
+            e = reco["e_ecal_gev"]
+            for _ in range(step):  # `step` representable floats up
+                e = np.nextafter(e, np.float32(np.inf))
+            reco["e_ecal_gev"] = e
+            reco["event_class"][3] = (reco["event_class"][3] + 1) % 4  # one class changed
+            f[L.RECO][...] = reco
+    with RunReader(path) as a, RunReader(near) as b:
+        r = rounding_report(a, b)
+    assert r["within_rounding"] and r["max_ulp"] == 1 and len(r["events_differing"]) == 1
+    with RunReader(path) as a, RunReader(far) as b:
+        r = rounding_report(a, b)
+    assert not r["within_rounding"] and r["max_ulp"] >= 999
+    assert r["events_differing"][0][2] is False
