@@ -6,7 +6,8 @@ with ``follow_s`` a file is followed as DATE writes it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -34,16 +35,31 @@ def is_date_file(path: str | Path) -> bool:
                                                                         F.SWAPPED_MAGIC)
 
 
+def _busy(parts: Iterable, busy: Callable[[], AbstractContextManager]) -> Iterator:
+    """``parts``, each one made within ``busy()``."""
+    it = iter(parts)
+    while True:
+        with busy():
+            part = next(it, None)
+        if part is None:
+            return
+        yield part
+
+
 class DateReplay:
     """The frames of DATE files of one run, as :class:`emulator.replay.Replay` gives a
     recorded run's. ``run``: the run number the frames carry (default: DATE's)."""
 
     def __init__(self, paths: Iterable[str | Path], map_path: str | Path, detector: Detector,
                  run: int | None = None, follow_s: float | None = None,
-                 batch_events: int = RunSection().batch_events):
+                 batch_events: int = RunSection().batch_events,
+                 busy: Callable[[], AbstractContextManager] = nullcontext):
         self.paths = [Path(p) for p in paths]
         self.map_path, self.detector = map_path, detector
         self.follow_s, self.batch_events = follow_s, batch_events
+        # decoding a burst takes seconds without a frame to send: a crate under run control
+        # keeps beating meanwhile (``Publisher.beating``), or it is taken for dead
+        self.busy = busy
         first = next((p.events for p in DateReader(self.paths[0]) if len(p.events)), None)
         if first is None:
             raise RunFileError(f"{self.paths[0]}: no DATE event")
@@ -85,7 +101,7 @@ class DateReplay:
         for path in self.paths:
             last = path == self.paths[-1]  # only the last file can still be growing
             reader = DateReader(path, follow_s=self.follow_s if last else None)
-            for part in reader:
+            for part in _busy(reader, self.busy):
                 ev = part.events
                 for row in ev[(ev["type"] == F.START_OF_BURST) | (ev["type"] == F.END_OF_BURST)]:
                     times[(int(row["burst"]), int(row["type"]))] = (
@@ -93,16 +109,20 @@ class DateReplay:
                 e, s = assemble(part, self.cmap, self.state)
                 for lo, hi in spill_runs(e["spill"]):
                     if burst is not None and e["spill"][lo] != burst:
-                        yield self._spill(burst, events, samples, times, ids)
+                        yield self._built(burst, events, samples, times, ids)
                         events, samples = [], []
                     burst = int(e["spill"][lo])
                     events.append(e[lo:hi])
                     samples.append(s[lo:hi])
                 if burst is not None and (burst, F.END_OF_BURST) in times and events:
-                    yield self._spill(burst, events, samples, times, ids)
+                    yield self._built(burst, events, samples, times, ids)
                     events, samples, burst = [], [], None
         if events:
-            yield self._spill(burst, events, samples, times, ids)
+            yield self._built(burst, events, samples, times, ids)
+
+    def _built(self, *spill) -> tuple[SpillPlan, Iterator[Batch]]:
+        with self.busy():
+            return self._spill(*spill)
 
     def _spill(self, burst: int, events: list, samples: list, times: dict,
                ids: list[int]) -> tuple[SpillPlan, Iterator[Batch]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 
 from daq.app.options import common_options, config_overrides, run_control_options
@@ -59,11 +60,11 @@ def run(args: argparse.Namespace) -> int:
 
     supervised = args.heartbeat is not None  # then the frames carry the DAQ's run
 
-    def read() -> Replay | DateReplay:
+    def read(busy=contextlib.nullcontext) -> Replay | DateReplay:
         if date:
             return DateReplay(args.file, args.map or EMULATED_MAP, detector,
                               cfg.run.number if supervised else None, args.follow,
-                              cfg.run.batch_events)
+                              cfg.run.batch_events, busy)
         run = read_run(args.file[0], truth=False, verify_blocks=not args.no_verify)
         return Replay(dataclasses.replace(run, run=cfg.run.number) if supervised else run,
                       detector)
@@ -75,5 +76,5 @@ def run(args: argparse.Namespace) -> int:
                                               args, signals) as pub:
         if replay is None:
             with pub.starting():
-                replay = read()
+                replay = read(pub.beating)
         return publish(pub, replay.frames(ids, repeat=args.repeat))
