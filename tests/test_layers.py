@@ -31,7 +31,7 @@ def test_an_upward_import_inside_a_function_breaks_a_contract(tmp_path):
     """A tree with the four packages and one lazy import from the reconstruction into the
     monitor: the same contracts must fail on it, naming the line."""
     for module in ("daq/core/detector.py", "daq/reco/event_class.py", "daq/building/x.py",
-                   "daq/run_file/x.py", "daq/processes/x.py", "daq/app/x.py",
+                   "daq/run_file/x.py", "daq/raw/x.py", "daq/processes/x.py", "daq/app/x.py",
                    "daq/conditions.py", "emulator/x.py", "calib/x.py", "monitor/histograms.py"):
         path = tmp_path / module
         for parent in [p for p in path.relative_to(tmp_path).parents if str(p) != "."]:
