@@ -410,3 +410,16 @@ def file_window(qtbot, run_file, heard):
     qtbot.addWidget(window)
     yield window
     feed.stop()
+
+
+def reconstruction_digests(path) -> dict[str, str]:
+    """SHA-256 of every column of a file's reconstruction (``reco/events``, ``reco/channels``),
+    read with h5py directly, not with the code under test."""
+    import hashlib
+
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        return {f"{name}:{field}": hashlib.sha256(
+            np.ascontiguousarray(f[name][field]).tobytes()).hexdigest()
+            for name in ("reco/events", "reco/channels") for field in f[name].dtype.names}

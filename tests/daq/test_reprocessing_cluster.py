@@ -1,28 +1,18 @@
 """``na64daq reco FILES...`` on a local Dask cluster: real worker processes on loopback."""
 
-import hashlib
 import os
 import shutil
 import signal
 import subprocess
 import sys
 
-import h5py
-import numpy as np
 import pytest
-from conftest import wait_until
+from conftest import reconstruction_digests, wait_until
 
 from daq.app.cli import main
 from daq.run_file.reprocessing import reprocess
 
 pytestmark = pytest.mark.timeout(600)
-
-
-def _digests(path) -> dict[str, str]:
-    with h5py.File(path, "r") as f:
-        return {f"{name}:{field}": hashlib.sha256(
-            np.ascontiguousarray(f[name][field]).tobytes()).hexdigest()
-            for name in ("reco/events", "reco/channels") for field in f[name].dtype.names}
 
 
 def test_an_interrupted_run_over_many_files_resumes_and_equals_one_process(
@@ -36,7 +26,7 @@ def test_an_interrupted_run_over_many_files_resumes_and_equals_one_process(
     corrupt.parent.mkdir()
     corrupt.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(range(256)) * 8)
     files.insert(3, str(corrupt))
-    reference = _digests(reprocess(source, tmp_path / "made" / "ref.h5")["file"])
+    reference = reconstruction_digests(reprocess(source, tmp_path / "made" / "ref.h5")["file"])
     outputs = [f.removesuffix(".h5") + ".reco.h5" for f in files if f != str(corrupt)]
 
     interrupted = subprocess.Popen([sys.executable, "-m", "daq.app.cli", "reco", *files,
@@ -59,7 +49,7 @@ def test_an_interrupted_run_over_many_files_resumes_and_equals_one_process(
            f"1 failed, of {len(files)} files" in said, said
     assert f"failed: {corrupt}: " in said and said.count("failed: ") == 1
     for o in outputs:
-        assert _digests(o) == reference, o
+        assert reconstruction_digests(o) == reference, o
     assert not list(tmp_path.glob("*/*.partial"))
 
 
@@ -77,6 +67,6 @@ def test_relearn_gives_the_same_with_one_or_two_workers_and_two_batch_sizes(tmp_
                                                  batch_events=batch), workers=workers,
                                   progress=False)
         assert not outcome.failed and len(outcome.done) == 3
-        results.append([_digests(out_dir / f"copy{k}.reco.h5") for k in range(3)])
+        results.append([reconstruction_digests(out_dir / f"copy{k}.reco.h5") for k in range(3)])
     assert results[0] == results[1]
     assert results[0][0] == results[0][1] == results[0][2]  # the same run: the same values

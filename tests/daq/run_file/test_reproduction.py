@@ -1,32 +1,16 @@
 """``na64daq reco``: a run's reconstruction computed again from what its file records."""
 
-import hashlib
 
 import h5py
 import numpy as np
 import pytest
-from conftest import run_to_end
+from conftest import reconstruction_digests, run_to_end
 
 from daq.app.cli import main
 from daq.core.records import CHANNEL_DTYPE, RECO_DTYPE
 from daq.run_file import layout as L
 
 pytestmark = pytest.mark.timeout(600)
-
-RECONSTRUCTED = ("reco/events", "reco/channels")
-
-
-def _digests(path) -> dict[str, str]:
-    """SHA-256 of every column of the reconstruction, read with h5py directly."""
-    out = {}
-    with h5py.File(path, "r") as f:
-        for name in RECONSTRUCTED:
-            table = f[name][()]
-            for field in table.dtype.names:
-                out[f"{name}:{field}"] = hashlib.sha256(
-                    np.ascontiguousarray(table[field]).tobytes()).hexdigest()
-    return out
-
 
 @pytest.mark.parametrize("workers", [2, 3])
 def test_reco_reproduces_a_daq_runs_online_reconstruction_bit_for_bit(daq, tmp_path, capsys,
@@ -50,7 +34,7 @@ def test_reco_reproduces_a_daq_runs_online_reconstruction_bit_for_bit(daq, tmp_p
     assert main(["reco", path, "--out", str(out)]) == 0
     said = capsys.readouterr().out
     assert "a reproduction: every column" in said, said
-    online, again = _digests(path), _digests(out)
+    online, again = reconstruction_digests(path), reconstruction_digests(out)
     assert len(online) == len(RECO_DTYPE.names) + len(CHANNEL_DTYPE.names)
     assert again == online
     with h5py.File(out, "r") as f:
@@ -59,7 +43,7 @@ def test_reco_reproduces_a_daq_runs_online_reconstruction_bit_for_bit(daq, tmp_p
     relearnt = tmp_path / "relearnt.h5"
     assert main(["reco", path, "--out", str(relearnt), "--relearn"]) == 0
     assert "a new reconstruction" in capsys.readouterr().out
-    assert _digests(relearnt) != online
+    assert reconstruction_digests(relearnt) != online
 
 
 def test_relearn_does_not_depend_on_the_batch_size(tmp_path, write_run):
@@ -71,7 +55,7 @@ def test_relearn_does_not_depend_on_the_batch_size(tmp_path, write_run):
         r = reprocess(out.path, tmp_path / f"relearn-{batch}.h5", batch_events=batch,
                       relearn=True)
         assert not r["reproduction"] and r["reconstruction_tag"].startswith("relearned-")
-        results.append(_digests(r["file"]))
+        results.append(reconstruction_digests(r["file"]))
     assert results[0] == results[1]
 
 
