@@ -126,7 +126,7 @@ class RunEvents:
         proposed = CalibrationConstants(**{
             k: getattr(self.constants, k).copy() for k in (
                 "gev_per_adc", "time_offset_ns", "pedestal_adc", "reference_correction")},
-            tag="proposed")
+            tag="proposed", pulse_templates=self.constants.pulse_templates)
         for name, gain in adc_per_gev.items():
             proposed.gev_per_adc[self.detector.index(name)] = 1.0 / gain
         old = Reconstruction(self.detector, self.reco_config, self.constants)

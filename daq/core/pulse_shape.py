@@ -34,22 +34,28 @@ class PulseTemplate:
         self.table = table[: beyond[0] + 1] if len(beyond) else table
 
     def smeared(self, sigma_ns: float) -> tuple[np.ndarray, float]:
-        """The template averaged over a Gaussian spread of its time (sigma in ns): what a pulse
-        whose time is that uncertain looks like on average, where it is above ``SMEARED_CUT``
-        of its peak (beyond, samples add work, not information). Returns (table, first entry's
-        time in ns from the peak) on the same step."""
-        if sigma_ns <= 0.0:
-            return self.table, self.t0_ns
-        pad = int(np.ceil(4.0 * sigma_ns / STEP_NS))
-        x = STEP_NS * np.arange(-pad, pad + 1)
-        kernel = np.exp(-0.5 * (x / sigma_ns) ** 2)
-        smeared = np.convolve(self.table, kernel / kernel.sum())
-        keep = np.nonzero(smeared >= SMEARED_CUT * smeared.max())[0]
-        return smeared[keep[0]:keep[-1] + 1], self.t0_ns + (keep[0] - pad) * STEP_NS
+        """This template averaged over a Gaussian time spread (:func:`smeared`)."""
+        return smeared(self.table, self.t0_ns, sigma_ns)
 
     def __call__(self, t_ns: np.ndarray | float) -> np.ndarray:
         """Template value at ``t_ns`` relative to the peak."""
         return shape(np.asarray(t_ns, dtype=np.float64), self.peak_ns, self.order)
+
+
+def smeared(table: np.ndarray, t0_ns: float, sigma_ns: float) -> tuple[np.ndarray, float]:
+    """A template (on the ``STEP_NS`` grid, first entry at ``t0_ns`` from the peak) averaged
+    over a Gaussian spread of its time (sigma in ns): what a pulse whose time is that
+    uncertain looks like on average, where it is above ``SMEARED_CUT`` of its peak (beyond,
+    samples add work, not information). Returns (table, first entry's time in ns from the
+    peak) on the same step."""
+    if sigma_ns <= 0.0:
+        return table, t0_ns
+    pad = int(np.ceil(4.0 * sigma_ns / STEP_NS))
+    x = STEP_NS * np.arange(-pad, pad + 1)
+    kernel = np.exp(-0.5 * (x / sigma_ns) ** 2)
+    out = np.convolve(table, kernel / kernel.sum())
+    keep = np.nonzero(out >= SMEARED_CUT * out.max())[0]
+    return out[keep[0]:keep[-1] + 1], t0_ns + (keep[0] - pad) * STEP_NS
 
 
 def shape(t_ns: np.ndarray, peak_ns: float, order: int) -> np.ndarray:

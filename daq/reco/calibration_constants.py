@@ -3,11 +3,12 @@ calibration in force from the conditions database."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from daq.core.detector import Detector
+from daq.reco.channel_templates import ChannelTemplate
 
 
 @dataclass
@@ -17,6 +18,8 @@ class CalibrationConstants:
     pedestal_adc: np.ndarray  # per channel (even, odd); NaN: learnt from the data
     reference_correction: np.ndarray  # per channel, this spill's LED/reference factor
     tag: str = "nominal"
+    #: channel index -> its learnt pulse template; the others use the analytic one
+    pulse_templates: dict[int, ChannelTemplate] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # float64 and contiguous whatever the origin (configuration, database, file): the
@@ -34,7 +37,11 @@ class CalibrationConstants:
                 "time_offset_ns": self.time_offset_ns.tolist(),
                 "pedestal_adc": [[None if np.isnan(v) else float(v) for v in p]
                                  for p in self.pedestal_adc],
-                "reference_correction": self.reference_correction.tolist()}
+                "reference_correction": self.reference_correction.tolist(),
+                # only when there are some: the constants of older runs keep their digest
+                **({"pulse_templates": {str(c): t.to_dict() for c, t in
+                                        sorted(self.pulse_templates.items())}}
+                   if self.pulse_templates else {})}
 
     @classmethod
     def from_dict(cls, values: dict, n_channels: int) -> CalibrationConstants:
@@ -53,7 +60,16 @@ class CalibrationConstants:
                 raise ValueError(f"calibration constants: {name} has shape {a.shape}, the "
                                  f"detector map needs {shape}")
             arrays[name] = a
-        return cls(**arrays, tag=str(values.get("tag", "unnamed")))
+        templates = values.get("pulse_templates") or {}
+        if not isinstance(templates, dict):
+            raise ValueError("calibration constants: pulse_templates is not a table")
+        learnt = {}
+        for key, t in templates.items():
+            if not (isinstance(key, str) and key.isdigit() and int(key) < n_channels):
+                raise ValueError(f"calibration constants: pulse template of channel {key!r}, "
+                                 f"not one of the map's {n_channels}")
+            learnt[int(key)] = ChannelTemplate.from_dict(t)
+        return cls(**arrays, tag=str(values.get("tag", "unnamed")), pulse_templates=learnt)
 
     @classmethod
     def nominal(cls, detector: Detector, adc_per_gev: np.ndarray | None = None

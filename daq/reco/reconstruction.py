@@ -20,7 +20,7 @@ from numba import njit
 
 from daq.core import records as er
 from daq.core.detector import Detector
-from daq.core.pulse_shape import PulseTemplate
+from daq.core.pulse_shape import PulseTemplate, smeared
 from daq.core.wire_format import TriggerKind
 from daq.reco.calibration_constants import CalibrationConstants
 from daq.reco.event_class import candidate_selection, classify
@@ -90,13 +90,13 @@ class Reconstruction:
         p = self.cfg.pulses
         self.template = PulseTemplate(p.peak_ns, p.order)
         self.period_ns = detector.sample_period_ns
-        lut, lut_r0, lut_step = phase_table(self.template.table, self.template.t0_ns,
-                                            self.period_ns)
-        forced_table, forced_t0_ns = self.template.smeared(p.forced_time_spread_ns)
-        # float() and int(): one compiled signature whatever the configuration's number types
-        self.shape = PulseShape(self.template.table, float(self.template.t0_ns), forced_table,
-                                float(forced_t0_ns), float(self.period_ns), lut, float(lut_r0),
-                                float(lut_step), float(p.peak_ns))
+        self.shape = self._pulse_shape(self.template.table, self.template.t0_ns)
+        learnt = self.constants.pulse_templates
+        nominal = [c for c in range(detector.n_channels) if c not in learnt]
+        #: (channels, their pulses' shape): the analytic template's, then each learnt one's
+        self.shapes = ([(np.array(nominal, np.int64), self.shape)] if nominal else []) + [
+            (np.array([c], np.int64), self._pulse_shape(*learnt[c].table()))
+            for c in sorted(learnt)]
         c, s = self.cfg, self.cfg.srd
         half = 0.5 * (s.sideband_hi_ns - s.sideband_lo_ns)
         self.settings = ChannelSettings(
@@ -129,6 +129,17 @@ class Reconstruction:
         self.drift = np.zeros(6)  # weighted sums n, t, t^2, r, t r, r^2 of electrons' E/E_beam
         self.spill = None
         self.last_state: LearntState | None = None
+
+    def _pulse_shape(self, table: np.ndarray, t0_ns: float) -> PulseShape:
+        """A template as the kernels use it: with its phase table and its smeared copy for
+        forced amplitudes."""
+        lut, lut_r0, lut_step = phase_table(table, t0_ns, self.period_ns)
+        forced_table, forced_t0_ns = smeared(table, t0_ns,
+                                             self.cfg.pulses.forced_time_spread_ns)
+        # float(): one compiled signature whatever the configuration's number types
+        return PulseShape(table, float(t0_ns), forced_table, float(forced_t0_ns),
+                          float(self.period_ns), lut, float(lut_r0), float(lut_step),
+                          float(-t0_ns))
 
     def warm_up(self) -> float:
         """Runs the kernels on blank batches of one and of two events (JIT compile, or load the
@@ -174,10 +185,12 @@ class Reconstruction:
         flags = np.empty((n_ev, n_ch), np.uint8)
         ped = np.empty((n_ev, n_ch, 2), np.float32)
         side = np.empty((n_ev, n_ch), np.float32)
-        reconstruct_channels(
-            samples, self.expected_time_ns(events), missing, self.source_bit, self.ped_ref,
-            self.constants.time_offset_ns, self.side_band, self.shape, self.settings,
-            ChannelOutputs(*out, n_pulses, flags, ped, side))
+        t_expected_ns = self.expected_time_ns(events)
+        outputs = ChannelOutputs(*out, n_pulses, flags, ped, side)
+        for channels, shape in self.shapes:
+            reconstruct_channels(samples, channels, t_expected_ns, missing, self.source_bit,
+                                 self.ped_ref, self.constants.time_offset_ns, self.side_band,
+                                 shape, self.settings, outputs)
         return ChannelResult(out[0], out[1], out[2], out[3], n_pulses, flags, ped, side)
 
     # -- events --------------------------------------------------------------------------------

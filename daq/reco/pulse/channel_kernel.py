@@ -222,16 +222,17 @@ def in_time_pulse(amp, tt, k, t_exp, in_time_ns):
 
 
 @njit(cache=True, nogil=True)
-def reconstruct_channels(samples, t_expected_ns, missing, source_bit, ped_ref, time_offset_ns,
-                         side_band, shape, cfg, out):
-    """For every event and channel, what :class:`ChannelOutputs` holds. ``t_expected_ns[event]``
+def reconstruct_channels(samples, channels, t_expected_ns, missing, source_bit, ped_ref,
+                         time_offset_ns, side_band, shape, cfg, out):
+    """For every event and each of ``channels`` (the ones whose pulses have ``shape``), what
+    :class:`ChannelOutputs` holds. ``t_expected_ns[event]``
     is where an in-time pulse of a channel with zero ``time_offset_ns`` peaks; ``missing[event]``
     has bit ``source_bit[channel]`` set when that channel's source did not deliver the event;
     ``ped_ref`` holds the running pedestals (channels x even/odd). For the channels with
     ``side_band[channel]``, the side-band amplitude is that of an in-time pulse
     ``side_shift_ns`` later (within ``side_window_ns``): the fits do not depend on the expected
     time, so this is the same as reconstructing again with a shifted one."""
-    n_ev, n_ch, n_s = samples.shape
+    n_ev, _, n_s = samples.shape
     period_ns = shape.period_ns
     max_pulses = cfg.max_pulses
     threshold = cfg.threshold_adc
@@ -252,7 +253,7 @@ def reconstruct_channels(samples, t_expected_ns, missing, source_bit, ped_ref, t
         w_time = np.nan  # the forced-amplitude weights in ``weights`` are for this time
         w_first = 0
         w_n = 0
-        for c in range(n_ch):
+        for c in channels:
             out.nearest_ns[e, c] = np.inf
             out.n_pulses[e, c] = 0
             out.out_of_time_adc[e, c] = 0.0

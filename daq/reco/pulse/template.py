@@ -47,15 +47,12 @@ def phase_table(table: np.ndarray, t0_ns: float, period_ns: float, size: int = 1
     iterations. Returns (offsets on a uniform grid of r, r of the first entry, r step)."""
     psi = np.linspace(0.0, period_ns, 4001)[:-1]
     i = np.arange(-4, 9)
-    r_list, d_list = [], []
-    for ph in psi:
-        dt = i * period_ns - ph
-        x = (dt - t0_ns) / STEP_NS
-        v = np.interp(x, np.arange(len(table)), table, left=0.0, right=0.0)
-        top = int(np.argmax(v))
-        r_list.append((v[top + 1] - v[top - 1]) / v[top])
-        d_list.append(ph - i[top] * period_ns)
-    r, d = np.array(r_list), np.array(d_list)
+    dt = i[None, :] * period_ns - psi[:, None]  # (phases, samples around the peak)
+    v = np.interp((dt - t0_ns) / STEP_NS, np.arange(len(table)), table, left=0.0, right=0.0)
+    top = np.argmax(v, axis=1)
+    rows = np.arange(len(psi))
+    r = (v[rows, top + 1] - v[rows, top - 1]) / v[rows, top]
+    d = psi - i[top] * period_ns
     order = np.argsort(r)
     r, d = r[order], d[order]
     grid = np.linspace(r[0], r[-1], size)

@@ -81,7 +81,8 @@ def test_the_whole_kernel_compiled_and_as_python(detector):
                          np.zeros((3, n_ch), np.uint8), np.zeros((3, n_ch), np.uint8),
                          np.zeros((3, n_ch, 2), np.float32), np.zeros((3, n_ch), np.float32))
     _, args = compiled_and_python(
-        reconstruct_channels, samples, t_exp, np.zeros(3, np.int64), rec.source_bit,
+        reconstruct_channels, samples, np.arange(n_ch), t_exp, np.zeros(3, np.int64),
+        rec.source_bit,
         np.full((n_ch, 2), 100.0), np.zeros(n_ch), rec.side_band, rec.shape, rec.settings, out)
     filled = args[-1]
     assert filled.amplitude_adc[0, 40] == pytest.approx(900.0, rel=0.01)
