@@ -15,6 +15,7 @@ from daq.conditions import (
     LogEntry,
     _number,
 )
+from daq.reco.channel_templates import ChannelTemplate
 
 
 class ConditionsWriter(Conditions):
@@ -55,6 +56,35 @@ class ConditionsWriter(Conditions):
             if entry is not None:
                 self._add_entry(entry, ids[0])
         return ids
+
+    def write_templates(self, templates: Mapping[str, ChannelTemplate], first_run: int,
+                        last_run: int | None = None, tag: str = "default", author: str = "",
+                        comment: str = "", entry: LogEntry | None = None) -> int:
+        """A new version of the pulse templates (channel -> template; its value shown per
+        channel is the full width at half maximum, ns), its tables and the logbook entry that
+        explains it, in one transaction; returns its id."""
+        if first_run < 0 or (last_run is not None and last_run < first_run):
+            raise ConditionsError(f"empty interval of validity: runs {first_run} to {last_run}")
+        if not templates:
+            raise ConditionsError("no pulse template to write")
+        rows = [(self._channel(ch), t) for ch, t in templates.items()]
+        with self._transaction():
+            cur = self.sql.execute(
+                "INSERT INTO condition_versions (kind, tag, first_run, last_run, created, "
+                "author, comment) VALUES ('pulse_template', ?, ?, ?, ?, ?, ?)",
+                (tag, first_run, last_run, time.time(), author, comment))
+            version = int(cur.lastrowid)
+            self.sql.executemany(
+                "INSERT INTO condition_values (version, channel, value) VALUES (?, ?, ?)",
+                [(version, ch, _number(t.fwhm_ns, "pulse_template", ch)) for ch, t in rows])
+            self.sql.executemany(
+                "INSERT INTO condition_tables (version, channel, t0_ns, step_ns, pulses, "
+                "samples) VALUES (?, ?, ?, ?, ?, ?)",
+                [(version, ch, t.t0_ns, t.step_ns, int(t.pulses),
+                  t.values.astype("<f8").tobytes()) for ch, t in rows])
+            if entry is not None:
+                self._add_entry(entry, version)
+        return version
 
     def _check_hv(self, rows: dict[str, list[tuple[str, float | None]]],
                   first_run: int) -> None:

@@ -18,6 +18,7 @@ from daq.core.config_schema import in_interval, interval_text
 from daq.core.detector import Detector
 from daq.core.run_database import RunDatabase, RunDatabaseError
 from daq.reco.calibration_constants import CalibrationConstants
+from daq.reco.channel_templates import MAX_VALUES, ChannelTemplate, TemplateError
 from daq.reco.reco_config import RecoConfig
 
 T = TypeVar("T")
@@ -35,6 +36,10 @@ ADC_MAX = 4095
 #: What the database keeps per channel, with the unit in the name.
 KINDS = ("pedestal_even_adc", "pedestal_odd_adc", "adc_per_gev", "time_offset_ns",
          "reference_adc", "hv_v", "hv_k", "hv_min_v", "hv_max_v")
+#: Kinds whose value per channel is a table (``condition_tables``); their scalar value is a
+#: summary to show: a pulse template's full width at half maximum in ns. Written only by the
+#: script that measures them (``calib templates``), never as bare numbers.
+TABLE_KINDS = ("pulse_template",)
 
 
 #: (low, high, low inclusive) of each kind's values: no value outside enters the database, by
@@ -44,7 +49,7 @@ RANGES = {"pedestal_even_adc": (0.0, ADC_MAX, True), "pedestal_odd_adc": (0.0, A
           "adc_per_gev": (0.0, 1e6, False), "time_offset_ns": (-1000.0, 1000.0, True),
           "reference_adc": (0.0, ADC_MAX, False), "hv_v": (0.0, PMT_RATED_MAX_V, False),
           "hv_k": (*HV_K_RANGE, True), "hv_min_v": (0.0, PMT_RATED_MAX_V, False),
-          "hv_max_v": (0.0, PMT_RATED_MAX_V, False)}
+          "hv_max_v": (0.0, PMT_RATED_MAX_V, False), "pulse_template": (0.0, 1000.0, False)}
 
 #: the same for what logbook entries record beside the kinds: readings and proposed HVs
 LOG_RANGES = {**RANGES, "amplitude_adc": (0.0, ADC_MAX, True), "hv_new_v": RANGES["hv_v"]}
@@ -182,7 +187,7 @@ class Conditions:
         return rows[0]
 
     def history(self, kind: str | None = None) -> list[Version]:
-        if kind is not None and kind not in KINDS:
+        if kind is not None and kind not in KINDS + TABLE_KINDS:
             raise ConditionsError(f"unknown condition kind {kind!r}")
         q = "SELECT * FROM condition_versions" + (" WHERE kind = ?" if kind else "") + \
             " ORDER BY id"
@@ -228,9 +233,33 @@ class Conditions:
                     time_offset[i] = value
                 else:
                     pedestal[i, 0 if kind == "pedestal_even_adc" else 1] = value
+        templates = dict(base.pulse_templates)
+        v = self.lookup("pulse_template", run)
+        if v is not None:
+            used.append(f"pulse_template@{v.ids}")
+            for name, fwhm_ns in v.values.items():
+                if fwhm_ns is not None:  # None: this channel keeps the analytic template
+                    templates[self.detector.index(name)] = self.pulse_template(v.sources[name],
+                                                                               name)
         tag = f"run {run}: " + ", ".join(used) if used else base.tag
         return CalibrationConstants(gev_per_adc, time_offset, pedestal,
-                                    base.reference_correction.copy(), tag)
+                                    base.reference_correction.copy(), tag, templates)
+
+    def pulse_template(self, version: int, channel: str) -> ChannelTemplate:
+        """The pulse template ``version`` holds for ``channel`` (checked: a damaged row is a
+        :class:`ConditionsError` naming it)."""
+        row = self.sql.execute("SELECT t0_ns, step_ns, pulses, samples FROM condition_tables "
+                               "WHERE version = ? AND channel = ?", (version, channel)).fetchone()
+        where = f"pulse template of {channel} in version {version}"
+        if row is None:
+            raise ConditionsError(f"{where}: missing")
+        t0_ns, step_ns, pulses, blob = row
+        if not isinstance(blob, bytes) or len(blob) % 8 or len(blob) > 8 * MAX_VALUES:
+            raise ConditionsError(f"{where}: not a table of at most {MAX_VALUES} numbers")
+        try:
+            return ChannelTemplate(t0_ns, step_ns, np.frombuffer(blob, "<f8"), pulses)
+        except (TemplateError, TypeError) as exc:
+            raise ConditionsError(f"{where}: {exc}") from None
 
     def _follow_hv(self, gains: Version, run: int) -> tuple[dict[str, float | None], str]:
         """``gains`` moved from the set points of the run each was measured with (its source

@@ -7,12 +7,12 @@ import json
 
 from calib.commands.options import database_options
 from calib.commands.versions import describe_version
-from daq.conditions import KINDS, Conditions
+from daq.conditions import KINDS, TABLE_KINDS, Conditions
 
 
 def add_arguments(cs: argparse._SubParsersAction) -> None:
     q = cs.add_parser("history", help="every version of a kind")
-    q.add_argument("kind", choices=KINDS, nargs="?")
+    q.add_argument("kind", choices=KINDS + TABLE_KINDS, nargs="?")
     database_options(q, writes=False)
 
 

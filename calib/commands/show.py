@@ -7,13 +7,13 @@ import json
 
 from calib.commands.options import database_options
 from calib.commands.versions import describe_version, next_run
-from daq.conditions import KINDS, Conditions
+from daq.conditions import KINDS, TABLE_KINDS, Conditions
 from daq.core.cli_arguments import RUN
 
 
 def add_arguments(cs: argparse._SubParsersAction) -> None:
     q = cs.add_parser("show", help="the constants in force for a run")
-    q.add_argument("kind", choices=KINDS)
+    q.add_argument("kind", choices=KINDS + TABLE_KINDS)
     q.add_argument("--run", type=RUN, help="run (default: the next one)")
     q.add_argument("--tag", help="only versions of this tag")
     database_options(q, writes=False)

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 #: Statements of each migration, run in one transaction (``docs/run-control.md`` for the
 #: runs, ``docs/conditions.md`` for the conditions and the logbook).
 MIGRATIONS = {
@@ -74,6 +74,16 @@ MIGRATIONS = {
         name TEXT PRIMARY KEY,
         state TEXT NOT NULL,
         updated REAL NOT NULL
+    )"""],
+    5: ["""
+    CREATE TABLE condition_tables (
+        version INTEGER NOT NULL REFERENCES condition_versions(id),
+        channel TEXT NOT NULL,
+        t0_ns REAL NOT NULL,
+        step_ns REAL NOT NULL,
+        pulses INTEGER NOT NULL,
+        samples BLOB NOT NULL,
+        PRIMARY KEY (version, channel)
     )"""],
 }
 
