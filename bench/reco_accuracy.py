@@ -26,14 +26,17 @@ from emulator.emulator import Emulator
 UNRESOLVABLE_NS = 10.0
 
 
-def run(detector, n_events: int, overrides: dict, reco_overrides: dict | None = None):
+def run(detector, n_events: int, overrides: dict, reco_overrides: dict | None = None,
+        constants=None, spill: int = 1):
+    """One emulated spill of about ``n_events`` (90 % calibration triggers) reconstructed:
+    (reco, per-channel (time, amplitude), truth, events, emulator)."""
     rate = n_events / 4.8
     em = Emulator(load(EmulatorConfig, None, {
         "trigger.physics_rate_hz": 0.1 * rate, "trigger.calibration_rate_hz": 0.9 * rate,
         "trigger.random_rate_hz": 0.02 * rate, "run.batch_events": 256, **overrides}), detector)
-    rec = Reconstruction(detector, load(RecoConfig, None, reco_overrides or {}))
+    rec = Reconstruction(detector, load(RecoConfig, None, reco_overrides or {}), constants)
     out = {"reco": [], "time": [], "truth": [], "events": []}
-    for b in em.batches(em.spill_plan(1)):
+    for b in em.batches(em.spill_plan(spill)):
         r, ch = rec(b.samples_in_map_order(detector), b.events)
         out["reco"].append(r)
         out["time"].append(np.stack([ch.time_ns, ch.amplitude_adc], 2))

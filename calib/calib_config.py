@@ -68,8 +68,29 @@ class HcalSection:
 
 
 @dataclass(frozen=True)
+class TemplatesSection:
+    min_amplitude_adc: float = param(
+        100.0, "smallest clean pulse a channel's template is measured with (noise 1.5 ADC per "
+        "sample: 1.5 % of it)", unit="ADC", low=10.0, high=4095.0)
+    min_pulses: int = param(300, "fewest clean pulses for a channel's template: with fewer, "
+                            "the channel keeps the analytic one", low=20, high=10_000_000)
+    iterations: int = param(3, "times the pulses are fitted again with the template just "
+                            "measured and the template measured again", low=1, high=10)
+    start_fraction: float = param(0.01, "a template starts where its rise passes this "
+                                  "fraction of its peak", low=0.0, low_inclusive=False,
+                                  high=0.2)
+    tail_fraction: float = param(0.003, "and ends where its tail falls below this fraction "
+                                 "for good (or where the samples end)", low=0.0,
+                                 low_inclusive=False, high=0.2)
+    max_events: int = param(50_000, "calibration and LED events read from a run at most "
+                            "(memory: 8 kB of samples each)", low=100, high=10_000_000)
+
+
+@dataclass(frozen=True)
 class CalibConfig:
     hv: HvSection = section(HvSection, "PMT high voltages")
     led: LedSection = section(LedSection, "LED (reference) amplitudes")
     ecal: EcalSection = section(EcalSection, "ECAL calibration with electrons")
     hcal: HcalSection = section(HcalSection, "HCAL calibration with muons")
+    templates: TemplatesSection = section(TemplatesSection, "pulse templates measured from "
+                                          "calibration electrons and LED flashes")

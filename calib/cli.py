@@ -14,7 +14,7 @@ from daq.core.run_database import RunDatabase
 #: every script, a module of calib/commands, in the order ``--help`` lists them
 SCRIPTS = {name.replace("_", "-"): importlib.import_module(f"calib.commands.{name}")
            for name in ("import_logbook", "hv", "ecal", "hcal", "set", "show", "history",
-                        "diff", "note", "unblind", "logbook", "sdc")}
+                        "diff", "note", "unblind", "logbook", "sdc", "templates")}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
