@@ -53,7 +53,8 @@ class DateReplay:
     def __init__(self, paths: Iterable[str | Path], map_path: str | Path, detector: Detector,
                  run: int | None = None, follow_s: float | None = None,
                  batch_events: int = RunSection().batch_events,
-                 busy: Callable[[], AbstractContextManager] = nullcontext):
+                 busy: Callable[[], AbstractContextManager] = nullcontext,
+                 names: dict[str, str] | None = None, trigger_bits: dict[int, int] | None = None):
         self.paths = [Path(p) for p in paths]
         self.map_path, self.detector = map_path, detector
         self.follow_s, self.batch_events = follow_s, batch_events
@@ -65,7 +66,8 @@ class DateReplay:
             raise RunFileError(f"{self.paths[0]}: no DATE event")
         self.date_run = int(first["run"][0])
         self.run = self.date_run if run is None else run
-        self.cmap = ChannelMap.load(map_path, detector, self.date_run)
+        self.cmap = ChannelMap.load(map_path, detector, self.date_run, names or {})
+        self.trigger_bits = trigger_bits
         t = first[0]
         self.start_ns = int(t["time_s"]) * 1_000_000_000 + int(t["time_us"]) * 1000
         self.state = Assembly()
@@ -106,7 +108,7 @@ class DateReplay:
                 for row in ev[(ev["type"] == F.START_OF_BURST) | (ev["type"] == F.END_OF_BURST)]:
                     times[(int(row["burst"]), int(row["type"]))] = (
                         int(row["time_s"]) * 1_000_000_000 + int(row["time_us"]) * 1000)
-                e, s = assemble(part, self.cmap, self.state)
+                e, s = assemble(part, self.cmap, self.state, self.trigger_bits)
                 for lo, hi in spill_runs(e["spill"]):
                     if burst is not None and e["spill"][lo] != burst:
                         yield self._built(burst, events, samples, times, ids)

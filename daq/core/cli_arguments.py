@@ -45,17 +45,32 @@ COUNT = number(int, 1)  # one or more
 RUN = number(int, 0, 2**32 - 1)
 
 
-def name_option(p: argparse.ArgumentParser) -> None:
+def name_pair(text: str) -> tuple[str, str]:
+    """``THEIRS=OURS`` as a pair; anything else is a ValueError."""
+    theirs, sep, ours = text.partition("=")
+    if not sep or not theirs.strip() or not ours.strip():
+        raise ValueError(f"{text!r} is not THEIRS=OURS")
+    return theirs.strip(), ours.strip()
+
+
+def name_table(text: str) -> dict[str, str]:
+    """``THEIRS=OURS,...`` (the configuration's ``run.replay_names``) as a table."""
+    return dict(name_pair(p) for p in text.split(",") if p.strip())
+
+
+def name_option(p: argparse.ArgumentParser, flag: str = "--name") -> None:
     """``--name THEIRS=OURS``, repeatable: NA64's detector names (channel maps, calibration
-    tables) that are others in our detector map; ``dict(args.name)`` is the table."""
+    tables) that are others in our detector map; ``dict(args.name)`` is the table (``flag``:
+    another option's name, where ``--name`` is taken; ``dict(args.names)`` then)."""
     def pair(text: str) -> tuple[str, str]:
-        theirs, sep, ours = text.partition("=")
-        if not sep or not theirs.strip() or not ours.strip():
-            raise argparse.ArgumentTypeError(f"{text!r} is not THEIRS=OURS")
-        return theirs.strip(), ours.strip()
+        try:
+            return name_pair(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
 
     pair.__name__ = "name"
-    p.add_argument("--name", type=pair, action="append", default=[], metavar="THEIRS=OURS",
+    p.add_argument(flag, type=pair, action="append", default=[], metavar="THEIRS=OURS",
+                   dest="name" if flag == "--name" else "names",
                    help="a detector name of NA64's map or table that is another in ours "
                         "(repeatable)")
 

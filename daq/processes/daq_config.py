@@ -10,7 +10,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from daq.core.cli_arguments import name_table
 from daq.core.config_schema import ConfigError, param, section
+from daq.raw.digit_assembly import TRIGGER_BITS_TEXT, parse_trigger_bits
 from daq.reco.reco_config import RecoConfig
 from emulator.config import EmulatorConfig
 
@@ -130,6 +132,12 @@ class RunControlSection:
                              "'replay'")
     replay_map: str = param("", "a DATE raw replay_file's channel map (COMPASS XML, or a "
                             "directory of them); empty: the emulated detector's, shipped")
+    replay_trigger_bits: str = param(
+        TRIGGER_BITS_TEXT, "a DATE replay_file's trigger-mask bits and the trigger kinds they "
+        "are (BIT=KIND, comma-separated; kinds physics, calibration, random, led; the lowest "
+        "bit set wins)")
+    replay_names: str = param("", "a DATE replay_file's detector names that are others in "
+                              "our map (THEIRS=OURS, comma-separated), for its channel map")
     replay_repeat: int = param(1, "play the replayed spills this many times", low=1,
                                high=1_000_000)
     heartbeat_s: float = param(1.0, "heartbeat period of every process", unit="s", low=0.05,
@@ -178,6 +186,12 @@ class DaqConfig:
     emulator: EmulatorConfig = section(EmulatorConfig, "the emulated readout")
 
     def check(self) -> None:
+        try:
+            parse_trigger_bits(self.run.replay_trigger_bits)
+            name_table(self.run.replay_names)
+        except ValueError as exc:
+            key = "replay_trigger_bits" if "trigger bits" in str(exc) else "replay_names"
+            raise ConfigError(f"run.{key}: {exc}") from None
         if self.run.sources == "replay" and not self.run.replay_file:
             raise ConfigError("run.replay_file: required when run.sources = 'replay'")
         if self.run.dead_after_s <= self.run.heartbeat_s:

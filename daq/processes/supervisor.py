@@ -21,6 +21,7 @@ from typing import Any
 
 import zmq
 
+from daq.core.cli_arguments import name_table
 from daq.core.config_schema import to_dict
 from daq.core.control_protocol import RunControlError
 from daq.core.detector import Detector
@@ -30,6 +31,7 @@ from daq.processes.daq_config import DaqConfig
 from daq.processes.process_table import Process, ProcessTable, last_line
 from daq.processes.run_description import describe, emulated_departures
 from daq.processes.run_ledger import closed_ledger
+from daq.raw.digit_assembly import TRIGGER_BITS_TEXT
 from daq.run_file.layout import monitor_file_name, truth_file_name
 
 #: (state, event) -> next state. Events are commands or what the supervisor observes.
@@ -144,6 +146,10 @@ class Supervisor:
                     pace, "--config", str(config), "--repeat", str(r.replay_repeat)]
             if r.replay_map:
                 argv += ["--map", r.replay_map]
+            if r.replay_trigger_bits != TRIGGER_BITS_TEXT:
+                argv += ["--trigger-bits", r.replay_trigger_bits]
+            for theirs, ours in name_table(r.replay_names).items():
+                argv += ["--map-name", f"{theirs}={ours}"]
         else:
             argv = ["-m", "daq.app.cli", "emulate", "--source", str(sid), "--config", str(config)]
             if not self.cfg.emulator.spill.time_compressed:

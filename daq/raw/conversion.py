@@ -40,7 +40,7 @@ def _sha256(path: Path) -> str:
 
 
 def _events(paths: list[Path], map_path: Path, detector: Detector, names: dict[str, str],
-            state: Assembly, readers: list[DateReader]
+            state: Assembly, readers: list[DateReader], trigger_bits: dict[int, int] | None
             ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
     """(run, events, samples) window by window over every file, the map loaded for the run
     of the first event."""
@@ -54,14 +54,15 @@ def _events(paths: list[Path], map_path: Path, detector: Detector, names: dict[s
             run = int(part.events["run"][0])
             if cmap is None:
                 cmap = ChannelMap.load(map_path, detector, run, names)
-            events, samples = assemble(part, cmap, state)
+            events, samples = assemble(part, cmap, state, trigger_bits)
             yield run, events, samples
 
 
 def convert(paths: list[str | Path], map_path: str | Path, out: str | Path,
             detector: Detector | None = None, config: RecoConfig | None = None,
             constants: CalibrationConstants | None = None, names: dict[str, str] | None = None,
-            batch_events: int = 1024) -> dict[str, Any]:
+            batch_events: int = 1024, trigger_bits: dict[int, int] | None = None
+            ) -> dict[str, Any]:
     """Convert the DATE files ``paths`` (one run, in order) into the run file ``out``."""
     from daq.reco.reconstruction import Reconstruction  # numba: only when converting
 
@@ -74,7 +75,7 @@ def convert(paths: list[str | Path], map_path: str | Path, out: str | Path,
     constants = constants or CalibrationConstants.nominal(detector)
     reco = Reconstruction(detector, config, constants)
     state, readers = Assembly(), []
-    stream = _events(paths, Path(map_path), detector, names or {}, state, readers)
+    stream = _events(paths, Path(map_path), detector, names or {}, state, readers, trigger_bits)
     first = next(stream, None)
     if first is None:
         raise L.RunFileError(f"{paths[0]}: no physics or calibration event to convert")

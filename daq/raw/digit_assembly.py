@@ -16,9 +16,32 @@ from daq.raw import date_format as F
 from daq.raw.channel_map import ChannelMap
 from daq.raw.date_decoder import Decoded
 
-#: DATE trigger-mask bit -> our trigger kind (``raw.trigger_bits`` of the configuration)
-TRIGGER_BITS = {0: int(TriggerKind.PHYSICS), 1: int(TriggerKind.CALIBRATION),
-                2: int(TriggerKind.RANDOM), 3: int(TriggerKind.LED)}
+#: DATE trigger-mask bit -> our trigger kind, as the configuration writes it
+#: (``run.replay_trigger_bits``, ``--trigger-bits``): NA64's mask is set per beam period,
+#: so the mapping is the user's to give
+TRIGGER_BITS_TEXT = "0=physics,1=calibration,2=random,3=led"
+
+
+def parse_trigger_bits(text: str) -> dict[int, int]:
+    """``BIT=KIND,...`` (bits 0-31; kinds physics, calibration, random, led) as a table;
+    anything else is a ValueError naming the bad part."""
+    out: dict[int, int] = {}
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        bit, sep, kind = (x.strip() for x in part.partition("="))
+        if not sep or not bit.isdigit() or not 0 <= int(bit) <= 31:
+            raise ValueError(f"trigger bits: {part!r} is not BIT=KIND with a bit of 0-31")
+        if kind.upper() not in TriggerKind.__members__:
+            raise ValueError(f"trigger bits: {kind!r} is not a trigger kind (physics, "
+                             "calibration, random, led)")
+        if int(bit) in out:
+            raise ValueError(f"trigger bits: bit {bit} given twice")
+        out[int(bit)] = int(TriggerKind[kind.upper()])
+    if not out:
+        raise ValueError("trigger bits: none given")
+    return out
+
+
+TRIGGER_BITS = parse_trigger_bits(TRIGGER_BITS_TEXT)
 
 
 @dataclass

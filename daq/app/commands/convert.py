@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from daq.app.options import trigger_bits_option
 from daq.core.cli_arguments import name_option
 
 
@@ -21,6 +22,7 @@ def add_arguments(sub) -> None:
     p.add_argument("--out", required=True, metavar="FILE", help="run file to write")
     p.add_argument("--detector", metavar="FILE", help="detector map (TOML); default: ours")
     name_option(p)
+    trigger_bits_option(p)
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
@@ -29,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from daq.raw.conversion import convert
 
     r = convert(args.files, args.map, args.out, Detector.load(args.detector),
-                names=dict(args.name))
+                names=dict(args.name), trigger_bits=args.trigger_bits)
     if args.json:
         print(json.dumps(r, indent=1))
         return 0

@@ -6,9 +6,14 @@ import argparse
 import contextlib
 import dataclasses
 
-from daq.app.options import common_options, config_overrides, run_control_options
+from daq.app.options import (
+    common_options,
+    config_overrides,
+    run_control_options,
+    trigger_bits_option,
+)
 from daq.app.source_process import RunSignals, publish, publisher
-from daq.core.cli_arguments import COUNT, no_verify_option, number
+from daq.core.cli_arguments import COUNT, name_option, no_verify_option, number
 from daq.core.config_schema import load
 from daq.core.detector import Detector
 
@@ -27,6 +32,8 @@ def add_arguments(sub) -> None:
     p.add_argument("--follow", type=number(float, 0.0, low_inclusive=False), metavar="S",
                    help="DATE files: follow the last as DATE writes it, until its end of run "
                    "or S seconds without growth")
+    name_option(p, "--map-name")
+    trigger_bits_option(p)
     p.add_argument("--pace", type=number(float, 0.0), default=0.0,
                    help="1 = as recorded, 2 = twice as fast, 0 = as fast as consumers take")
     p.add_argument("--source", type=number(int, 0, 65535), action="append", metavar="ID",
@@ -55,8 +62,8 @@ def run(args: argparse.Namespace) -> int:
     date = is_date_file(args.file[0])
     if len(args.file) > 1 and not date:
         raise ConfigError("several files are DATE raw files of one run; a run file is one")
-    if (args.map or args.follow) and not date:
-        raise ConfigError("--map and --follow are for DATE raw files")
+    if (args.map or args.follow or args.names or args.trigger_bits) and not date:
+        raise ConfigError("--map, --follow, --map-name and --trigger-bits are for DATE raw files")
 
     supervised = args.heartbeat is not None  # then the frames carry the DAQ's run
 
@@ -64,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         if date:
             return DateReplay(args.file, args.map or EMULATED_MAP, detector,
                               cfg.run.number if supervised else None, args.follow,
-                              cfg.run.batch_events, busy)
+                              cfg.run.batch_events, busy, dict(args.names), args.trigger_bits)
         run = read_run(args.file[0], truth=False, verify_blocks=not args.no_verify)
         return Replay(dataclasses.replace(run, run=cfg.run.number) if supervised else run,
                       detector)

@@ -104,3 +104,25 @@ def test_a_map_with_na64s_own_detector_names_converts_with_name_translations(
         main([*argv, "--name", "ECALMAIN"])
     assert bad.value.code == 2
     assert "'ECALMAIN' is not THEIRS=OURS" in capsys.readouterr().err
+
+
+def test_the_trigger_bits_are_the_users_to_give(tmp_path, date_file, capsys):
+    """The emulator writes physics as mask bit 0 and calibration as bit 1: with the two swapped,
+    the same events convert with their kinds swapped."""
+    runs = {}
+    for name, extra in (("default", []), ("swapped", ["--trigger-bits",
+                                                      "0=calibration,1=physics,2=random,3=led"])):
+        out = tmp_path / f"{name}.h5"
+        assert main(["convert", str(date_file), "--map", str(EMULATED_MAP), "--out", str(out),
+                     *extra]) == 0
+        with RunReader(out) as run:
+            runs[name] = run.column(L.EVENTS)["trigger"]
+    default, swapped = runs["default"], runs["swapped"]
+    assert (default == 1).sum() > 100 and (default == 2).sum() > 10
+    assert np.array_equal(swapped, np.choose(default, [0, 2, 1, 3, 4]))
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as bad:
+        main(["convert", str(date_file), "--map", str(EMULATED_MAP), "--out",
+              str(tmp_path / "x.h5"), "--trigger-bits", "0=beam"])
+    assert bad.value.code == 2
+    assert "'beam' is not a trigger kind" in capsys.readouterr().err

@@ -1,5 +1,6 @@
 """NA64's raw data through the whole DAQ: a DATE file replayed as our crates' frames (real
-processes, real sockets), every event written, the samples those of the file."""
+processes, real sockets), every event written, the samples those of the file; its channel map
+with NA64's detector names and its trigger bits as the configuration gives them."""
 
 import numpy as np
 import pytest
@@ -25,8 +26,13 @@ def test_a_date_file_replayed_through_the_daq_is_written_event_for_event(
     parts = [assemble(p, cmap, state) for p in DateReader(raw)]
     expected_events = np.concatenate([p[0] for p in parts])
     expected_samples = np.concatenate([p[1] for p in parts])
+    sent = np.concatenate([b.built_events() for s in (1, 2) for b in em.batches(em.spill_plan(s))])
+    renamed = tmp_path / "renamed.xml"  # the main ECAL as NA64's maps might call it
+    renamed.write_text(EMULATED_MAP.read_text().replace("  ECAL1 ", "  ECALMAIN "))
     sup = daq(**{"run.sources": "replay", "run.replay_file": str(raw),
-                 "run.replay_map": str(EMULATED_MAP), "reco.pulses.trigger_phase": "unknown"})
+                 "run.replay_map": str(renamed), "run.replay_names": "ECALMAIN=ECAL1",
+                 "run.replay_trigger_bits": "0=calibration,1=physics,2=random,3=led",
+                 "reco.pulses.trigger_phase": "unknown"})
     ledger = run_to_end(sup)
     assert sup.outcome == "stopped" and ledger["balanced"], sup.error
     assert ledger["triggered"] == ledger["written_complete"] == len(expected_events)
@@ -34,7 +40,10 @@ def test_a_date_file_replayed_through_the_daq_is_written_event_for_event(
         events, samples = run.column(L.EVENTS), run.column(L.SAMPLES)
         spills = run.spills()
     order = np.lexsort((events["event"], events["spill"]))
-    assert np.array_equal(events[order][["spill", "event", "trigger"]],
-                          expected_events[["spill", "event", "trigger"]])
+    assert np.array_equal(events[order][["spill", "event"]],
+                          expected_events[["spill", "event"]])
+    sent_kind = sent["trigger"][np.lexsort((sent["event"], sent["spill"]))]
+    assert (sent_kind == 1).sum() > 100 and (sent_kind == 2).sum() > 5
+    assert np.array_equal(events[order]["trigger"], np.choose(sent_kind, [0, 2, 1, 3, 4]))
     assert np.array_equal(samples[order], expected_samples)
     assert spills["spill"].tolist() == [1, 2]
