@@ -33,6 +33,7 @@ from daq.processes.run_description import describe, emulated_departures
 from daq.processes.run_ledger import closed_ledger
 from daq.raw.digit_assembly import TRIGGER_BITS_TEXT
 from daq.run_file.layout import monitor_file_name, truth_file_name
+from emulator.date_replay import is_date_file
 
 #: (state, event) -> next state. Events are commands or what the supervisor observes.
 TRANSITIONS = {
@@ -137,13 +138,24 @@ class Supervisor:
         self.worker_serial += 1
         return self._spawn_component("worker", f"worker-{self.worker_serial}")
 
-    def _spawn_source(self, sid: int, config: Path, run: int) -> Process:
+    def _readouts(self) -> list[int | None]:
+        """The source processes to start, by the source each publishes (None: every source).
+        A DATE file holds every crate's data in each event: one process reads it once and
+        publishes them all, where one per crate would each decode the whole file."""
+        if self.cfg.run.sources == "replay" and is_date_file(self.cfg.run.replay_file):
+            return [None]
+        return list(self.detector.source_ids)
+
+    def _spawn_source(self, sid: int | None, config: Path, run: int) -> Process:
         r = self.cfg.run
+        name = f"source-{'all' if sid is None else sid}"
         if r.sources == "replay":
             pace = "0" if self.cfg.emulator.spill.time_compressed else str(
                 self.cfg.emulator.spill.pace)
-            argv = ["-m", "daq.app.cli", "replay", r.replay_file, "--source", str(sid), "--pace",
-                    pace, "--config", str(config), "--repeat", str(r.replay_repeat)]
+            argv = ["-m", "daq.app.cli", "replay", r.replay_file, "--pace", pace, "--config",
+                    str(config), "--repeat", str(r.replay_repeat)]
+            if sid is not None:
+                argv += ["--source", str(sid)]
             if r.replay_map:
                 argv += ["--map", r.replay_map]
             if r.replay_trigger_bits != TRIGGER_BITS_TEXT:
@@ -158,8 +170,8 @@ class Supervisor:
                 argv += ["--truth", str(Path(self.cfg.writer.directory) / truth_file_name(run))]
         if self.detector_path:
             argv += ["--detector", self.detector_path]
-        argv += ["--heartbeat", self.cfg.endpoints.heartbeat, "--name", f"source-{sid}"]
-        return self.procs.spawn("source", f"source-{sid}", argv)
+        argv += ["--heartbeat", self.cfg.endpoints.heartbeat, "--name", name]
+        return self.procs.spawn("source", name, argv)
 
     def send(self, to: str, cmd: str, **kw: Any) -> None:
         self.commands.send(json.dumps(dict(kw, to=to, cmd=cmd)).encode())
@@ -244,7 +256,7 @@ class Supervisor:
         self.cfg.run_record_path(self.run).write_text(json.dumps(record))  # for the run file
         self.send("all", "run", run=self.run)  # the one run the builder and writer accept
         if self.cfg.run.sources != "external":
-            for sid in self.detector.source_ids:
+            for sid in self._readouts():
                 self._spawn_source(sid, config, self.run)
         self.run_started = time.monotonic()
         self.run_started_unix_s = time.time()
