@@ -78,6 +78,7 @@ def write_date(emulator: Emulator, path: str | Path, spills: list[int],
                     out.write(W.date_event(
                         header, F.CALIBRATION if kind == TriggerKind.CALIBRATION else F.PHYSICS,
                         run, spill, n, last, rows[k], 1 << MASK_BIT.get(kind, 0), s, us))
+            s1, us1 = divmod(int(plan.end_ns) // 1000, 1_000_000)
             out.write(W.date_event(header, F.END_OF_BURST, run, spill, n, last + 1,
-                                   np.zeros(0, np.uint32), 0, s0, us0))
+                                   np.zeros(0, np.uint32), 0, s1, us1))
     return n

@@ -99,40 +99,37 @@ class DateReplay:
 
     def spills(self, ids: list[int]) -> Iterator[tuple[SpillPlan, Iterator[Batch]]]:
         """(plan, batches) per burst, once its end of burst (or the next burst) is read."""
-        events, samples, burst, times = [], [], None, {}
+        events, samples, burst = [], [], None
         for path in self.paths:
             last = path == self.paths[-1]  # only the last file can still be growing
             reader = DateReader(path, follow_s=self.follow_s if last else None)
             for part in _busy(reader, self.busy):
-                ev = part.events
-                for row in ev[(ev["type"] == F.START_OF_BURST) | (ev["type"] == F.END_OF_BURST)]:
-                    times[(int(row["burst"]), int(row["type"]))] = (
-                        int(row["time_s"]) * 1_000_000_000 + int(row["time_us"]) * 1000)
                 e, s = assemble(part, self.cmap, self.state, self.trigger_bits)
                 for lo, hi in spill_runs(e["spill"]):
                     if burst is not None and e["spill"][lo] != burst:
-                        yield self._built(burst, events, samples, times, ids)
+                        yield self._built(burst, events, samples, ids)
                         events, samples = [], []
                     burst = int(e["spill"][lo])
                     events.append(e[lo:hi])
                     samples.append(s[lo:hi])
-                if burst is not None and (burst, F.END_OF_BURST) in times and events:
-                    yield self._built(burst, events, samples, times, ids)
+                if burst is not None and events and \
+                        self.state.burst_ns(self.date_run, burst)[1] is not None:
+                    yield self._built(burst, events, samples, ids)
                     events, samples, burst = [], [], None
         if events:
-            yield self._built(burst, events, samples, times, ids)
+            yield self._built(burst, events, samples, ids)
 
     def _built(self, *spill) -> tuple[SpillPlan, Iterator[Batch]]:
         with self.busy():
             return self._spill(*spill)
 
-    def _spill(self, burst: int, events: list, samples: list, times: dict,
+    def _spill(self, burst: int, events: list, samples: list,
                ids: list[int]) -> tuple[SpillPlan, Iterator[Batch]]:
         built = np.concatenate(events)
         data = np.concatenate(samples)
-        start = times.get((burst, F.START_OF_BURST), self.start_ns)
-        end = times.get((burst, F.END_OF_BURST),
-                        start + int(built["trigger_time_ns"].max(initial=0)))
+        start, end = self.state.burst_ns(self.date_run, burst)
+        start = self.start_ns if start is None else start
+        end = start + int(built["trigger_time_ns"].max(initial=0)) if end is None else end
         replayed = np.zeros(len(built), EVENT_DTYPE)
         for name in ("event", "trigger", "trigger_time_ns"):
             replayed[name] = built[name]

@@ -47,11 +47,19 @@ TRIGGER_BITS = parse_trigger_bits(TRIGGER_BITS_TEXT)
 @dataclass
 class Assembly:
     """What assembling has seen: digits the map does not know (by key), digits of another
-    sample count than the detector's, and the start of each burst (s, us)."""
+    sample count than the detector's, and the start and end of each burst (s, us) by (run,
+    burst)."""
 
     unknown_digits: Counter = field(default_factory=Counter)
     sample_count_mismatch: int = 0
     burst_start: dict[tuple[int, int], tuple[int, int]] = field(default_factory=dict)
+    burst_end: dict[tuple[int, int], tuple[int, int]] = field(default_factory=dict)
+
+    def burst_ns(self, run: int, burst: int) -> tuple[int | None, int | None]:
+        """The burst's start and end of burst in ns of DATE's clock (None: not seen)."""
+        return tuple(None if t is None else t[0] * 1_000_000_000 + t[1] * 1000
+                     for t in (self.burst_start.get((run, burst)),
+                               self.burst_end.get((run, burst))))
 
 
 def trigger_kinds(mask: np.ndarray, types: np.ndarray, bits: dict[int, int]) -> np.ndarray:
@@ -70,9 +78,11 @@ def assemble(decoded: Decoded, channel_map: ChannelMap, state: Assembly,
     """The physics and calibration events of one decoded window as (events, samples)."""
     det = channel_map.detector
     ev = decoded.events
-    for row in ev[ev["type"] == F.START_OF_BURST]:
-        state.burst_start[(int(row["run"]), int(row["burst"]))] = (int(row["time_s"]),
-                                                                   int(row["time_us"]))
+    for kind, seen in ((F.START_OF_BURST, state.burst_start),
+                       (F.END_OF_BURST, state.burst_end)):
+        for row in ev[ev["type"] == kind]:
+            seen[(int(row["run"]), int(row["burst"]))] = (int(row["time_s"]),
+                                                          int(row["time_us"]))
     data = np.flatnonzero((ev["type"] == F.PHYSICS) | (ev["type"] == F.CALIBRATION))
     n_ch, n_s = det.n_channels, det.samples_per_channel
     events = np.zeros(len(data), BUILT_DTYPE)

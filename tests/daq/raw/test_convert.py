@@ -40,6 +40,9 @@ def test_a_date_file_converts_into_a_run_file_that_verifies_and_reproduces(
                                                    for b in truth]))
     assert np.array_equal(events["event"], np.concatenate([b.events["event"] for b in truth]))
     assert spills["spill"].tolist() == [1, 2] and spills["balanced"].all()
+    # start and end of burst become the spill's times: 0.1 s apart, as configured
+    assert (spills["end_ns"] - spills["start_ns"]).tolist() == [100_000_000] * 2
+    assert spills["start_ns"][1] > spills["end_ns"][0] > 0
     assert config["pulses"]["trigger_phase"] == "unknown"  # DATE keeps microseconds only
     assert sources["files"][0]["name"] == date_file.name
     assert len(sources["files"][0]["sha256"]) == 64
