@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import time
 
@@ -423,3 +424,14 @@ def reconstruction_digests(path) -> dict[str, str]:
         return {f"{name}:{field}": hashlib.sha256(
             np.ascontiguousarray(f[name][field]).tobytes()).hexdigest()
             for name in ("reco/events", "reco/channels") for field in f[name].dtype.names}
+
+
+def analytic_template(rise_ns: float, order: int = 4, step_ns: float = 1.0,
+                      end_ns: float = 250.0):
+    """A learnt pulse template of the analytic shape s^n exp(n (1 - s)) sampled from its
+    start, written here from the formula (not the code's)."""
+    from daq.reco.channel_templates import ChannelTemplate
+
+    t = np.arange(-math.ceil(rise_ns), end_ns + step_ns, step_ns)
+    s = np.maximum((t + rise_ns) / rise_ns, 0.0)
+    return ChannelTemplate(float(t[0]), step_ns, s ** order * np.exp(order * (1.0 - s)), 500)

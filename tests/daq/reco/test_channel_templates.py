@@ -6,19 +6,12 @@ import math
 
 import numpy as np
 import pytest
+from conftest import analytic_template as analytic
 from scipy.optimize import brentq
 
 from daq.reco.calibration_constants import CalibrationConstants
 from daq.reco.channel_templates import ChannelTemplate, TemplateError
 from daq.reco.reconstruction import Reconstruction
-
-
-def analytic(rise_ns: float, order: int = 4, step_ns: float = 1.0, end_ns: float = 250.0
-             ) -> ChannelTemplate:
-    """s^n exp(n (1 - s)) sampled from its start, written here from the formula."""
-    t = np.arange(-math.ceil(rise_ns), end_ns + step_ns, step_ns)
-    s = np.maximum((t + rise_ns) / rise_ns, 0.0)
-    return ChannelTemplate(float(t[0]), step_ns, s ** order * np.exp(order * (1.0 - s)), 500)
 
 
 def test_the_width_is_the_formulas():

@@ -4,7 +4,7 @@
 import h5py
 import numpy as np
 import pytest
-from conftest import reconstruction_digests, run_to_end
+from conftest import analytic_template, reconstruction_digests, run_to_end
 
 from daq.app.cli import main
 from daq.core.records import CHANNEL_DTYPE, RECO_DTYPE
@@ -44,6 +44,36 @@ def test_reco_reproduces_a_daq_runs_online_reconstruction_bit_for_bit(daq, tmp_p
     assert main(["reco", path, "--out", str(relearnt), "--relearn"]) == 0
     assert "a new reconstruction" in capsys.readouterr().out
     assert reconstruction_digests(relearnt) != online
+
+
+def test_a_run_taken_with_learnt_templates_records_them_and_reproduces(daq, tmp_path, capsys,
+                                                                       detector):
+    """Templates in force in the conditions are the workers', the file records them, and the
+    file alone reconstructs the run again bit for bit; without them the values differ."""
+    from calib.conditions import ConditionsWriter
+    from daq.core.run_database import RunDatabase
+    from daq.reco.calibration_constants import CalibrationConstants
+    from daq.run_file.reader import RunReader
+    from daq.run_file.reprocessing import reprocess
+
+    db = RunDatabase(tmp_path / "runs.db")  # the DAQ's
+    ecal = detector.select("ECAL")
+    ConditionsWriter(db, detector).write_templates(
+        {detector.channels[c].name: analytic_template(36.0) for c in ecal}, first_run=1)
+    db.close()
+    sup = daq(**{"emulator.digitizer.true_pulse_scale": 1.2})
+    ledger = run_to_end(sup)
+    assert sup.outcome == "stopped" and ledger["balanced"], sup.error
+    path = sup.procs["writer"].counters["file"]
+    with RunReader(path) as run:
+        calibration = run.provenance_json("calibration")
+    assert sorted(map(int, calibration["pulse_templates"])) == sorted(ecal.tolist())
+    assert "pulse_template@1" in calibration["tag"]
+    assert main(["reco", path, "--out", str(tmp_path / "again.h5")]) == 0
+    assert "a reproduction: every column" in capsys.readouterr().out
+    nominal = reprocess(path, tmp_path / "nominal.h5",
+                        constants=CalibrationConstants.nominal(detector).to_dict())
+    assert reconstruction_digests(nominal["file"]) != reconstruction_digests(path)
 
 
 def test_relearn_does_not_depend_on_the_batch_size(tmp_path, write_run):
