@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from daq.core.cli_arguments import COUNT, RUN, number
+from daq.core.cli_arguments import COUNT, RUN, argument_type, number
 from daq.core.config_schema import ConfigError, load
 from daq.core.detector import Detector
 from daq.raw.digit_assembly import TRIGGER_BITS_TEXT, parse_trigger_bits
@@ -84,13 +84,7 @@ def daq_config_from(args: argparse.Namespace, extra: dict[str, Any] | None = Non
 def trigger_bits_option(p: argparse.ArgumentParser) -> None:
     """``--trigger-bits BIT=KIND,...``: which DATE trigger-mask bit is which trigger kind
     (None when not given: ``TRIGGER_BITS``)."""
-    def bits(text: str) -> dict[int, int]:
-        try:
-            return parse_trigger_bits(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    bits.__name__ = "trigger bits"
-    p.add_argument("--trigger-bits", type=bits, metavar="BIT=KIND,...",
+    p.add_argument("--trigger-bits", type=argument_type(parse_trigger_bits, "trigger bits"),
+                   metavar="BIT=KIND,...",
                    help="DATE trigger-mask bits and the trigger kinds they are (default "
                    f"{TRIGGER_BITS_TEXT}; the lowest bit set wins)")

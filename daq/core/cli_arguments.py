@@ -8,8 +8,11 @@ import argparse
 import math
 import sys
 from collections.abc import Callable
+from typing import TypeVar
 
 from daq.core.config_schema import in_interval, interval_text
+
+T = TypeVar("T")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -58,18 +61,24 @@ def name_table(text: str) -> dict[str, str]:
     return dict(name_pair(p) for p in text.split(",") if p.strip())
 
 
+def argument_type(parse: Callable[[str], T], name: str) -> Callable[[str], T]:
+    """``parse`` as an argparse type: its ValueError becomes argparse's one-line error."""
+    def convert(text: str) -> T:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = name
+    return convert
+
+
 def name_option(p: argparse.ArgumentParser, flag: str = "--name") -> None:
     """``--name THEIRS=OURS``, repeatable: NA64's detector names (channel maps, calibration
     tables) that are others in our detector map; ``dict(args.name)`` is the table (``flag``:
     another option's name, where ``--name`` is taken; ``dict(args.names)`` then)."""
-    def pair(text: str) -> tuple[str, str]:
-        try:
-            return name_pair(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    pair.__name__ = "name"
-    p.add_argument(flag, type=pair, action="append", default=[], metavar="THEIRS=OURS",
+    p.add_argument(flag, type=argument_type(name_pair, "name"), action="append", default=[],
+                   metavar="THEIRS=OURS",
                    dest="name" if flag == "--name" else "names",
                    help="a detector name of NA64's map or table that is another in ours "
                         "(repeatable)")
