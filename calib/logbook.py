@@ -14,6 +14,10 @@ from daq.core.detector import Detector
 CELL = re.compile(r"\d{1,3}-\d{1,3}-\d{1,3}")
 CELL_LINE = re.compile(r"\s*\d{1,3}-\d{1,3}-\d{1,3}\s")
 DATE = re.compile(r"\s*(\d{1,2} [A-Z][a-z]+):")
+#: a generous bound on a group's characters (``ddd-ddd-ddd A=dddd.d HV=dddd.d`` is 30): a cell
+#: line longer than this times the detector's cells holds more groups than it has cells, and
+#: is refused before it is split
+MAX_GROUP_CHARS = 64
 
 
 class LogbookFormatError(ValueError):
@@ -54,7 +58,9 @@ def read_logbook(path: str | Path, detector: Detector) -> list[LogbookSection]:
 def parse_logbook(text: str, detector: Detector, where: str = "<logbook>"
                   ) -> list[LogbookSection]:
     """The sections that hold cell readings; every cell line is checked (a bad one is an
-    error naming its line: nothing is imported from a logbook that does not read)."""
+    error naming its line: nothing is imported from a logbook that does not read), a cell is
+    read once per section (so no section holds more cells than the detector), and a text
+    without any reading is not a logbook."""
     sections: list[LogbookSection] = []
     date, last_text = "", ("", 0)
     current: LogbookSection | None = None
@@ -74,7 +80,21 @@ def parse_logbook(text: str, detector: Detector, where: str = "<logbook>"
         if current is None:
             current = LogbookSection(date, last_text[0], last_text[1])
             sections.append(current)
-        current.cells += _cells(line, number, detector, where)
+            seen: dict[str, int] = {}  # cell -> the line it was read on, in this section
+        if len(line) > MAX_GROUP_CHARS * detector.n_channels:
+            raise LogbookFormatError(f"{where}:{number}: a line of {len(line):,} characters: "
+                                     f"more groups than the {detector.n_channels} cells of the "
+                                     "detector")
+        for reading in _cells(line, number, detector, where):
+            if reading.cell in seen:
+                raise LogbookFormatError(
+                    f"{where}:{number}: cell {reading.alias} ({reading.cell}) is read twice in "
+                    f"one entry (line {seen[reading.cell]} too)")
+            seen[reading.cell] = number
+            current.cells.append(reading)
+    if not sections:
+        raise LogbookFormatError(f"{where}: no cell readings ('X-Y-M A=<amplitude> "
+                                 "HV=<volts>' lines): not a logbook")
     return sections
 
 

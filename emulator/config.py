@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from daq.core.config_schema import ConfigError, param, section
+from daq.core.config_schema import ConfigError, param, section, valid_host
 from daq.core.detector import NOMINAL_ADC_PER_GEV
 
 if TYPE_CHECKING:
@@ -288,6 +288,9 @@ class EmulatorConfig:
     faults: FaultsSection = section(FaultsSection, "deliberate faults, for tests and training")
 
     def check(self) -> None:
+        if self.publish.bind_host != "*" and not valid_host(self.publish.bind_host):
+            raise ConfigError(f"publish.bind_host = {self.publish.bind_host!r}: not an IP "
+                              "address, a host name (RFC 1123) or *")
         d = self.digitizer
         if d.pedestal_min_adc > d.pedestal_max_adc:
             raise ConfigError(

@@ -8,8 +8,10 @@ documentation; validation, ``--help`` text and ``na64daq config`` all come from 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import math
+import re
 import tomllib
 import typing
 from collections.abc import Mapping
@@ -135,7 +137,15 @@ def build(cls: type[T], values: Mapping[str, Any] | None = None, prefix: str = "
     obj = cls(**kwargs)
     check = getattr(obj, "check", None)
     if check is not None:
-        check()
+        try:
+            check()
+        except ConfigError as exc:
+            # a configuration with sections (the emulator's, the reconstruction's) names its
+            # keys from its own root; inside another (the DAQ's) they get the prefix
+            nested = prefix and any(f.metadata.get("section") for f in dataclasses.fields(cls))
+            if nested and not str(exc).startswith(prefix):
+                raise ConfigError(prefix + str(exc)) from None
+            raise
     return obj
 
 
@@ -182,3 +192,16 @@ def describe(cls: type, prefix: str = "") -> list[tuple[str, str, str, str, str]
 def to_dict(obj: Any) -> dict[str, Any]:
     """Plain nested dict of a configuration, e.g. to store it with a run."""
     return dataclasses.asdict(obj)
+
+
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+HOST_NAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*\.?")
+
+
+def valid_host(host: str) -> bool:
+    """An IP address, or a host name as RFC 1123 allows (letters, digits, inner hyphens)."""
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return HOST_NAME.fullmatch(host) is not None

@@ -18,6 +18,22 @@ import zmq
 from daq.core import heartbeat
 
 
+class BindError(OSError):
+    """A process cannot bind its endpoint; the message names the configuration key."""
+
+
+def bind(sock: zmq.Socket, endpoints: Any, key: str) -> None:
+    """Bind ``sock`` to ``endpoints.<key>``; failing, a :class:`BindError` that names the key
+    (a log line the crew can act on, not a ZeroMQ traceback)."""
+    endpoint = getattr(endpoints, key)
+    try:
+        sock.bind(endpoint)
+    except zmq.ZMQError as exc:
+        sock.close(linger=0)
+        raise BindError(f"endpoints.{key} = {endpoint}: cannot bind ({exc}); is another DAQ "
+                        "or program using it?") from None
+
+
 def drain(sock: zmq.Socket, limit: int) -> Iterator[list[zmq.Frame]]:
     """The messages already waiting on ``sock``, at most ``limit`` (then back to the loop, so
     that no input can starve the others)."""

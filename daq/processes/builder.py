@@ -13,7 +13,7 @@ from daq.building.assembler import EventAssembler, warm_up
 from daq.building.pacer import SourcePacer
 from daq.core import built_batch
 from daq.core.detector import Detector
-from daq.core.process_shell import ProcessShell, drain
+from daq.core.process_shell import ProcessShell, bind, drain
 from daq.core.wire_format import FrameError, decode
 
 
@@ -81,7 +81,7 @@ def main(cfg, detector: Detector, name: str = "builder") -> None:
         sources[s] = sid
     work = ctx.socket(zmq.ROUTER)
     work.setsockopt(zmq.ROUTER_MANDATORY, 1)
-    work.bind(cfg.endpoints.builder_work)
+    bind(work, cfg.endpoints, "builder_work")
     writer = ctx.socket(zmq.PUSH)
     writer.connect(cfg.endpoints.writer)
     b = cfg.builder

@@ -5,29 +5,17 @@ emulator that stands in for the readout. One TOML file; ``na64daq config --daq``
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from daq.core.cli_arguments import name_table
-from daq.core.config_schema import ConfigError, param, section
+from daq.core.config_schema import ConfigError, param, section, valid_host
 from daq.raw.digit_assembly import TRIGGER_BITS_TEXT, parse_trigger_bits
 from daq.reco.reco_config import RecoConfig
 from emulator.config import EmulatorConfig
 
 ENDPOINT = re.compile(r"(tcp://(\*|[^\s\[\]:/]+|\[([0-9A-Fa-f:.]+)\]):(\d{1,5})|ipc://[^\s]+)")
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-HOST_NAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*\.?")
-
-
-def valid_host(host: str) -> bool:
-    """An IP address, or a host name as RFC 1123 allows (letters, digits, inner hyphens)."""
-    try:
-        ipaddress.ip_address(host)
-        return True
-    except ValueError:
-        return HOST_NAME.fullmatch(host) is not None
 
 
 @dataclass(frozen=True)

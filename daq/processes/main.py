@@ -9,6 +9,7 @@ import sys
 
 from daq.core.config_schema import load
 from daq.core.detector import Detector
+from daq.core.process_shell import BindError
 from daq.processes.daq_config import DaqConfig
 
 
@@ -36,4 +37,7 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    try:
+        main(sys.argv[1:])
+    except BindError as exc:  # one line in the log, which the supervisor reports
+        raise SystemExit(f"{sys.argv[2] if len(sys.argv) > 2 else 'process'}: {exc}") from None

@@ -13,7 +13,7 @@ import zmq
 from daq.conditions import ConditionsError, ask_database, blinded, in_force
 from daq.core import built_batch
 from daq.core.detector import Detector
-from daq.core.process_shell import ProcessShell, drain
+from daq.core.process_shell import ProcessShell, bind, drain
 from daq.processes.daq_config import DaqConfig
 from daq.processes.worker import online_setup
 from emulator.emulator import expected_yields
@@ -118,11 +118,11 @@ def main(cfg: DaqConfig, detector: Detector, name: str = "tap") -> None:
     shell = ProcessShell.for_daq(name, cfg)
     pull = shell.ctx.socket(zmq.PULL)
     pull.setsockopt(zmq.RCVHWM, 4)
-    pull.bind(cfg.endpoints.tap)
+    bind(pull, cfg.endpoints, "tap")
     pub = shell.ctx.socket(zmq.PUB)
     pub.setsockopt(zmq.SNDHWM, 2)  # a slow viewer loses snapshots; the tap never waits
     pub.setsockopt(zmq.LINGER, 0)
-    pub.bind(cfg.endpoints.tap_publish)
+    bind(pub, cfg.endpoints, "tap_publish")
     n_ch, n_s = detector.n_channels, detector.samples_per_channel
     frozen = False
     c = server.counters

@@ -23,7 +23,7 @@ from daq.core import built_batch
 from daq.core.config_schema import to_dict
 from daq.core.detector import Detector
 from daq.core.ledger import spill_ledger, sum_ledgers
-from daq.core.process_shell import ProcessShell, drain
+from daq.core.process_shell import ProcessShell, bind, drain
 from daq.core.records import CLASS_NAMES
 from daq.core.run_database import config_hash
 from daq.processes.daq_config import DaqConfig
@@ -72,7 +72,7 @@ def main(cfg: DaqConfig, detector: Detector, name: str = "writer",
     shell = ProcessShell.for_daq(name, cfg)
     pull = shell.ctx.socket(zmq.PULL)
     pull.setsockopt(zmq.RCVHWM, 32)
-    pull.bind(cfg.endpoints.writer)
+    bind(pull, cfg.endpoints, "writer")
     n_ch, n_s = detector.n_channels, detector.samples_per_channel
     buffer: dict[tuple[int, int], built_batch.BuiltBatch] = {}  # (run, seq) -> item
     next_seq = 1

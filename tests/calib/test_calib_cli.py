@@ -72,7 +72,10 @@ def test_set_loads_a_table_and_refuses_a_set_point_beyond_the_limits(tmp_path, c
     assert code == 2 and "ECAL1:3:3 = 1010.5 V is outside the channel's limits 500-1000 V" in err
     for text, message in (('"ECAL9:0:0" = 1.0\n', "unknown channel 'ECAL9:0:0'"),
                           ('"ECAL1:0:0" = "high"\n', "ECAL1:0:0 = 'high' is not a number"),
-                          ("[oops", "is not valid TOML")):
+                          ("[oops", "is not valid TOML"),
+                          ('"HCAL2:0:0" = 900.0\n"0-0-2" = 910.0\n',
+                           "HCAL2:0:0 is given twice, as 'HCAL2:0:0' and as '0-0-2'"),
+                          ("", "no value (expected a TOML table {channel = value})")):
         table.write_text(text)
         code, _, err = _run(capsys, "set", "hv_v", str(table), *db)
         assert code == 2 and message in err and err.count("\n") == 1

@@ -43,12 +43,36 @@ def test_an_absurd_reading_is_refused_with_its_line(detector, reading):
 
 
 def test_a_line_of_200000_digits_is_one_error(detector):
-    """Parsed token by token (a regular expression over the line took over 60 s on it)."""
+    """Parsed token by token (a regular expression over the line took over 60 s on it); a
+    line longer than any of the detector's cells could fill is refused before it is split."""
     for line in ("9" * 200_000, "0-2-3 A=2445 HV=" + "9" * 200_000, "0-2-3 " * 50_000):
         text = f"HCAL3 HV adjustment;\n{line}\n"
-        try:
-            sections = parse_logbook(text, detector, "lb.txt")
-        except LogbookFormatError as exc:
-            assert str(exc).startswith("lb.txt:2: ") and len(str(exc)) < 200
-        else:  # a line of digits alone is free text, not a reading
-            assert line == "9" * 200_000 and sections == []
+        with pytest.raises(LogbookFormatError) as err:
+            parse_logbook(text, detector, "lb.txt")
+        if line == "9" * 200_000:  # a line of digits alone is free text, not a reading
+            assert str(err.value).startswith("lb.txt: no cell readings")
+        else:
+            assert str(err.value).startswith("lb.txt:2: a line of ") and len(str(err.value)) < 200
+
+
+def test_a_line_of_20000_groups_is_refused_not_read_as_one_entry(detector):
+    text = "HCAL3 HV adjustment;\n" + " ".join(["0-2-3 A=2445 HV=942"] * 20_000) + "\n"
+    with pytest.raises(LogbookFormatError, match=r"lb.txt:2: a line of 399,999 characters: "
+                       r"more groups than the 126 cells"):
+        parse_logbook(text, detector, "lb.txt")
+
+
+def test_a_cell_read_twice_in_one_entry_is_refused_with_both_lines(detector):
+    text = "HCAL3 HV adjustment;\n0-2-3 A=2445 HV=942\n1-2-3 A=2400 HV=910 0-2-3 A=1 HV=1\n"
+    with pytest.raises(LogbookFormatError, match=r"lb.txt:3: cell 0-2-3 \(HCAL3:0:2\) is "
+                       r"read twice in one entry \(line 2 too\)"):
+        parse_logbook(text, detector, "lb.txt")
+    # in two entries, it is two readings
+    two = text.replace("1-2-3 A=2400 HV=910 ", "HCAL3 again;\n")
+    assert [len(s.cells) for s in parse_logbook(two, detector, "lb.txt")] == [1, 1]
+
+
+@pytest.mark.parametrize("text", ["", "\n\n", "# only a comment\n", "2 September: a quiet shift\n"])
+def test_a_text_without_readings_is_not_a_logbook(detector, text):
+    with pytest.raises(LogbookFormatError, match="lb.txt: no cell readings"):
+        parse_logbook(text, detector, "lb.txt")

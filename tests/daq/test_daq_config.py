@@ -19,6 +19,8 @@ from daq.processes.daq_config import DaqConfig
     ("endpoints.writer", "tcp://no such host;rm -rf:5604", ["endpoints.writer", "HOST a name"]),
     ("endpoints.writer", "tcp://bad;host:5604", ["endpoints.writer", "HOST a name"]),
     ("builder.spill_window", 0, ["builder.spill_window", ">= 1"]),
+    ("emulator.publish.bind_host", "$(reboot)", ["emulator.publish.bind_host = '$(reboot)'",
+                                                 "not an IP address"]),
     ("run.replay_trigger_bits", "0=physics,1=beam", ["run.replay_trigger_bits", "'beam'"]),
     ("run.replay_trigger_bits", "32=led", ["run.replay_trigger_bits", "'32=led'", "0-31"]),
     ("run.replay_trigger_bits", "0=led,0=random", ["run.replay_trigger_bits", "bit 0 given twice"]),

@@ -379,10 +379,11 @@ def test_no_single_message_kills_or_misleads_run_control(tmp_path, daq_toml):
     assert rec["state"] == "stopped" and rec["ledger"]["balanced"], (out, rec)
 
 
+@pytest.mark.parametrize("process, key", [("builder", "builder_work"), ("writer", "writer")])
 def test_a_process_that_fails_at_configure_is_named_in_one_line_with_its_cause(
-        tmp_path, daq_toml):
-    """The builder cannot bind its work endpoint (a port held by another socket first): demo
-    says so in one line with the builder's own error, no traceback."""
+        tmp_path, daq_toml, process, key):
+    """A process cannot bind its endpoint (a port held by another socket first): demo says so
+    in one line with the process's own error, naming the configuration key, no traceback."""
     import socket
 
     env = dict(os.environ, NA64DAQ_DB=str(tmp_path / "runs.db"))
@@ -392,13 +393,15 @@ def test_a_process_that_fails_at_configure_is_named_in_one_line_with_its_cause(
         port = held.getsockname()[1]
         r = subprocess.run([sys.executable, "-m", "daq.app.cli", "demo", "--no-gui", "--config",
                             str(daq_toml), "--out", str(tmp_path / "runs"),
-                            "--set", f'endpoints.builder_work="tcp://127.0.0.1:{port}"'],
+                            "--set", f'endpoints.{key}="tcp://127.0.0.1:{port}"'],
                            env=env, capture_output=True, text=True, timeout=180)
     assert r.returncode == 2, r.stdout + r.stderr
     err = r.stderr.strip()
     assert "Traceback" not in r.stdout + r.stderr and "\n" not in err, err
-    assert err.startswith("na64daq: error: the DAQ could not start: builder exited with code")
-    assert "ZMQError" in err and "Address already in use" in err, err
+    assert err.startswith(f"na64daq: error: the DAQ could not start: {process} exited with "
+                          "code"), err
+    assert f"endpoints.{key} = tcp://127.0.0.1:{port}: cannot bind" in err, err
+    assert "Address already in use" in err, err
 
 
 def test_recover_ends_within_seconds_on_any_truncation_of_a_daq_run_file(daq, tmp_path):
