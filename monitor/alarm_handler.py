@@ -27,6 +27,7 @@ from monitor.alarm_checks import (
     StateData,
     checks,
 )
+from monitor.alarm_suppression import suppress
 from monitor.histograms import HistogramSet
 
 LOG_KEPT = 50
@@ -53,6 +54,10 @@ class Alarm:
     shelved_reason: str | None = None
     history: dict[str, deque] = field(default_factory=dict)  # item -> last severities
     failing_since: dict[str, float] = field(default_factory=dict)  # state checks' delay
+    failing: Items = field(default_factory=dict)  # filtered, before suppression
+    #: the filtered items that are another check's consequence, each saying of what
+    suppressed: Items = field(default_factory=dict)
+    suppressed_by: list[str] = field(default_factory=list)  # those checks
 
     @property
     def state(self) -> str:
@@ -62,12 +67,15 @@ class Alarm:
             return "acknowledged" if self.acknowledged_by else "active"
         if self.latched != OK:
             return "cleared, unacknowledged"
+        if self.suppressed:
+            return "suppressed"
         if set(self.result) == {"all"} and self.result["all"][0] == TOO_FEW:
             return TOO_FEW
         return OK
 
     def text(self) -> str:
         lines = [t for _s, t in self.items.values()] or [
+            t for _s, t in self.suppressed.values()] or [
             t for s, t in self.result.values() if s == TOO_FEW]
         return "; ".join(lines[:6]) + (f"; and {len(lines) - 6} more" if len(lines) > 6 else "")
 
@@ -78,7 +86,9 @@ class Alarm:
                 "items": {k: list(v) for k, v in self.items.items()}, "text": self.text(),
                 "since_unix_s": self.since_unix_s, "acknowledged_by": self.acknowledged_by,
                 "shelved_until_unix_s": self.shelved_until_unix_s,
-                "shelved_by": self.shelved_by, "shelved_reason": self.shelved_reason}
+                "shelved_by": self.shelved_by, "shelved_reason": self.shelved_reason,
+                "suppressed": {k: list(v) for k, v in self.suppressed.items()},
+                "suppressed_by": list(self.suppressed_by)}
 
     def kept(self) -> dict[str, Any]:
         """What the crew's handling left, for a new tap to restore (``docs/conditions.md``)."""
@@ -97,6 +107,7 @@ class Alarm:
             return
         self.severity, self.latched = sev, latched
         self.items = {str(k): (v[0], str(v[1])) for k, v in items.items()}
+        self.failing = dict(self.items)  # until its check runs again
         for key in ("since_unix_s", "shelved_until_unix_s"):
             value = kept.get(key)
             setattr(self, key, float(value) if isinstance(value, (int, float)) else None)
@@ -198,6 +209,7 @@ class AlarmHandler:
             for a in self.alarms.values():
                 if a.check.kind == "spill":
                     self._run(a, data, now or time.time())
+            self._settle(now or time.time())
             self.tested_spill = None
             failed = any(RANK[s] > 0 for a in self.alarms.values() if a.check.kind == "spill"
                          for s, _t in a.result.values())
@@ -212,6 +224,8 @@ class AlarmHandler:
             for a in self.alarms.values():
                 if a.check.kind == "state":
                     self._run(a, data, data.now_s)
+            self._settle(data.now_s)
+            for a in self.alarms.values():
                 self._expire(a, data.now_s)
             self.evaluated_unix_s = data.now_s
 
@@ -223,7 +237,19 @@ class AlarmHandler:
             return
         self.errors.pop(a.check.name, None)
         a.result = result
-        self._update(a, self._filter(a, result, now), now)
+        a.failing = self._filter(a, result, now)
+
+    def _settle(self, now: float) -> None:
+        """Every alarm's items raised or suppressed as the consequence of another check's
+        (``monitor/alarm_suppression.py``): a root that fails in this spill, even before its
+        own filter lets it rise, holds its consequences back, so one fault raises one alarm
+        whichever check passes its filter first."""
+        causes = {n: {**{k: v for k, v in b.result.items() if RANK[v[0]] > 0}, **b.failing}
+                  for n, b in self.alarms.items()}
+        for a in self.alarms.values():
+            kept, a.suppressed, a.suppressed_by = suppress(a.check.name, a.failing, causes,
+                                                           self.detector)
+            self._update(a, kept, now)
 
     def _filter(self, a: Alarm, result: Items, now: float) -> Items:
         failing = {k: v for k, v in result.items() if RANK[v[0]] > 0}
@@ -265,7 +291,11 @@ class AlarmHandler:
         elif a.severity == OK and before != OK:
             if a.acknowledged_by:
                 a.latched, a.acknowledged_by = OK, None
-            self._record(a, "cleared", SERVER_AUTHOR, "", now)
+            if a.suppressed:  # its root is known now: shown under it
+                self._record(a, "suppressed, consequence of " + ", ".join(a.suppressed_by),
+                             SERVER_AUTHOR, a.text(), now)
+            else:
+                self._record(a, "cleared", SERVER_AUTHOR, "", now)
 
     def _expire(self, a: Alarm, now: float) -> None:
         if a.shelved_until_unix_s is not None and now >= a.shelved_until_unix_s:

@@ -44,9 +44,22 @@ def shown_alarms(snap: Snapshot | None, local: SilentSourceAlarm | None) -> list
     rows = list((header.get("alarms") or {}).get("alarms") or [])
     if local is not None and local.state != "ok":
         rows.append(local.as_dict())
-    return sorted(rows, key=lambda a: (
+    rows = sorted(rows, key=lambda a: (
         ORDER.get(a.get("latched"), 2), a.get("state") in ("acknowledged", "shelved"),
         not a.get("local"), a.get("state") == "too few", a.get("name", "")))
+    # a root cause's consequences right under it (ISA-18.2: suppressed by design)
+    under: dict[str, list[dict]] = {}
+    names = {a.get("name") for a in rows}
+    for a in rows:
+        roots = [r for r in a.get("suppressed_by") or [] if r in names]
+        if a.get("state") == "suppressed" and roots:
+            under.setdefault(roots[0], []).append(a)
+    placed = [a for a in rows if not any(a in v for v in under.values())]
+    out = []
+    for a in placed:
+        out.append(a)
+        out.extend(under.get(a.get("name"), []))
+    return out
 
 
 class AlarmsPanel(Panel):
@@ -97,6 +110,9 @@ class AlarmsPanel(Panel):
         for t, column in ((self.table, COLUMNS.index("what fails")), (self.log, 4)):
             t.horizontalHeader().setStretchLastSection(False)
             t.horizontalHeader().setSectionResizeMode(column, QtWidgets.QHeaderView.Stretch)
+        # a suppressed consequence's name is indented under its root: never cut
+        self.table.horizontalHeader().setSectionResizeMode(
+            COLUMNS.index("check"), QtWidgets.QHeaderView.ResizeToContents)
         layout = QtWidgets.QVBoxLayout(self)
         layout.addWidget(self.source)
         layout.addWidget(self.table, 3)
@@ -127,7 +143,8 @@ class AlarmsPanel(Panel):
         try:
             fill_table(self.table, [[
                 a.get("latched", "ok").upper() if a.get("latched") != "ok" else "ok",
-                a.get("name", "") + (" (this window)" if a.get("local") else ""),
+                ("    \u21b3 " if a.get("state") == "suppressed" else "") + a.get("name", "")
+                + (" (this window)" if a.get("local") else ""),
                 a.get("state", ""), local_time(a.get("since_unix_s")), a.get("text", ""),
                 a.get("panel", "")] for a in self.rows])
             for i, a in enumerate(self.rows):
@@ -150,7 +167,7 @@ class AlarmsPanel(Panel):
         text = None
         if state == "shelved":
             colour = "#CCE5FF"
-        elif state == "acknowledged":
+        elif state in ("acknowledged", "suppressed"):
             colour, text = ACKNOWLEDGED
         for j in range(len(COLUMNS)):
             item = self.table.item(i, j)

@@ -1,6 +1,7 @@
 """Alarms on a running DAQ, all real processes: each emulator fault, switched on at a spill,
-raises its alarm, with its guidance, within 3 spills, into the run's logbook; a clean run of
-the same length raises none. Then acknowledging and shelving through run control, seen in
+raises its alarm, with its guidance, within 3 spills, into the run's logbook, and only its
+own (what a fault moves elsewhere is suppressed under it); a clean run of the same length
+raises none. Then acknowledging and shelving through run control, seen in
 the snapshot stream and done from the window (pytest-qt)."""
 
 import json
@@ -78,6 +79,11 @@ def test_each_fault_raises_its_alarm_within_three_spills(daq, detector, tmp_path
             (sup.run, f"[alarm] {name} raised%")).fetchall()
         assert entries and entries[0][0] == "alarm server"
     assert header["alarms"]["errors"] == {} and header["alarms"]["evaluated_unix_s"]
+    if case == "channels":  # one alarm per root cause: what the faulty cells move is under it
+        drift = alarms["gain drift"]
+        assert "hot channel" in drift["suppressed_by"], drift
+        assert "ECAL1:0:0" in drift["suppressed"], drift  # its LED pulses, plus its hits
+        assert "ECAL1:4:4" in drift["items"] and "ECAL1:4:4" not in drift["suppressed"]
     if case == "pedestal, no calibration":  # every check tests something in a default run
         assert not [a["name"] for a in header["alarms"]["alarms"] if a["state"] == "too few"]
 
