@@ -107,11 +107,14 @@ class Publisher:
                     delay := start + emit_s / self.pace - time.monotonic()) > 0:
                 time.sleep(min(delay, 0.2))
                 self.beat()
-            if self.stop_reason and (self.time_compressed or
-                                     start + emit_s / self.pace > self.stop_at):
-                # a crate behind its schedule (a busy core) still reads out what was
-                # triggered before the stop: on one spill clock, every crate ends at the same
-                # trigger, and the stop cuts no event in two
+            if self.stop_reason and (self.abandon or (
+                    not any(k is FrameKind.SOS for k, _ in opened.values())
+                    if self.time_compressed else start + emit_s / self.pace > self.stop_at)):
+                # every crate ends at the same trigger, and the stop cuts no event in two: at
+                # the beam's pace, a crate behind its schedule (a busy core) still reads out
+                # what was triggered before the stop, on one spill clock; time-compressed,
+                # crates have no common clock and run up to max_lead_events apart, so each
+                # ends at the end of the spill it is in (a stop there cut up to 3,072 events)
                 print(f"{self.name}: ending the run early: {self.stop_reason}", flush=True)
                 self._open_run(sid, parts, items, opened)
                 self._end_early(opened, last_ns)
@@ -148,9 +151,9 @@ class Publisher:
         self.beat(force=True)
 
     def request_stop(self, reason: str) -> None:
-        """End the run: at once when time-compressed; at the beam's pace, after the frames
-        that were due by now (what the crate triggered before the stop). A second request
-        gives up what cannot be sent at once."""
+        """End the run: at the beam's pace, after the frames that were due by now (what the
+        crate triggered before the stop); time-compressed, at the end of the spill it is in.
+        A second request ends at once, and gives up what cannot be sent."""
         if self.stop_reason is not None:
             self.abandon = True
             return
