@@ -47,7 +47,8 @@ class Publisher:
     def __init__(self, endpoints: dict[int, str], time_compressed: bool = True, pace: float = 1.0,
                  send_hwm: int = 16, linger_s: float = 10.0,
                  context: zmq.Context | None = None, heartbeat: str | None = None,
-                 name: str = "source", heartbeat_s: float = 1.0, wait_for_go: bool = False):
+                 name: str = "source", heartbeat_s: float = 1.0, wait_for_go: bool = False,
+                 commands: str | None = None, hold_s: float = 5.0):
         self.context = context or zmq.Context()
         self.name = name
         self._starting = False
@@ -55,14 +56,20 @@ class Publisher:
         #: a second stop came: a blocked send gives up
         self.abandon = False
         #: under run control: the process shell every DAQ process has (heartbeats with the
-        #: counters; the run ended cleanly when the supervisor is gone); no commands, since
-        #: run control starts and stops a crate with signals, which the command handles
+        #: counters; the run ended cleanly when the supervisor is gone). Run control starts
+        #: and stops a crate with signals, which the command handles; its one command is
+        #: the spill a time-compressed stop ends with (``end_after_spill``)
         self.shell = None
         if heartbeat:
-            self.shell = ProcessShell(name, heartbeat, None, heartbeat_s, context=self.context,
-                                      on_orphaned=self._orphaned, handle_sigterm=False,
-                                      heartbeat_linger_ms=0)
+            self.shell = ProcessShell(name, heartbeat, commands, heartbeat_s,
+                                      context=self.context, on_orphaned=self._orphaned,
+                                      handle_sigterm=False, heartbeat_linger_ms=0)
             self.shell.before_beat = self._counters
+        #: a time-compressed stop: the last spill this crate ended, while it waits at most
+        #: ``hold_s`` for the spill every crate ends with (the latest any crate is in)
+        self.held_after_spill: int | None = None
+        self.hold_s = hold_s
+        self.end_after_spill: int | None = None
         self.time_compressed = time_compressed
         self.pace = pace
         #: why to end the run early (set by :meth:`request_stop`): finish the run cleanly
@@ -100,6 +107,7 @@ class Publisher:
         start = time.monotonic()
         opened: dict[int, tuple[FrameKind, Any]] = {}  # source -> last SOR/SOS frame
         last_ns: dict[int, int] = {}  # source -> crate clock of its last event read out
+        last_spill = 0  # the last spill every source of this process ended
         items = iter(items)
         for emit_s, sid, parts in items:
             self.beat()
@@ -108,13 +116,13 @@ class Publisher:
                 time.sleep(min(delay, 0.2))
                 self.beat()
             if self.stop_reason and (self.abandon or (
-                    not any(k is FrameKind.SOS for k, _ in opened.values())
-                    if self.time_compressed else start + emit_s / self.pace > self.stop_at)):
+                    self._ends_here(opened, last_spill) if self.time_compressed
+                    else start + emit_s / self.pace > self.stop_at)):
                 # every crate ends at the same trigger, and the stop cuts no event in two: at
                 # the beam's pace, a crate behind its schedule (a busy core) still reads out
                 # what was triggered before the stop, on one spill clock; time-compressed,
-                # crates have no common clock and run up to max_lead_events apart, so each
-                # ends at the end of the spill it is in (a stop there cut up to 3,072 events)
+                # crates share no clock and run up to max_lead_events apart, so all end with
+                # the same spill (``_ends_here``; a stop at once cut up to 3,072 events)
                 print(f"{self.name}: ending the run early: {self.stop_reason}", flush=True)
                 self._open_run(sid, parts, items, opened)
                 self._end_early(opened, last_ns)
@@ -147,6 +155,8 @@ class Publisher:
                 last_ns[sid] = opened[sid][1].time_ns
             elif kind is FrameKind.EOS:
                 opened[sid] = (FrameKind.SOR, opened[sid][1])
+                if not any(k is FrameKind.SOS for k, _ in opened.values()):
+                    last_spill = max(last_spill, f.spill)
             self._send(sock, parts)  # control frames always go: blocking
         self.beat(force=True)
 
@@ -159,6 +169,32 @@ class Publisher:
             return
         self.stop_at = time.monotonic()
         self.stop_reason = reason
+
+    def _ends_here(self, opened: dict[int, tuple[FrameKind, Any]], last_spill: int) -> bool:
+        """Time-compressed and stopped: whether the run ends before this frame. Not inside a
+        spill; at a spill's end, under run control, the crate holds and says which spill it
+        ended (``held_after_spill``) until the supervisor names the spill every crate ends
+        with, the latest any is in; it goes on to that spill's end. Alone, or without an
+        answer within ``hold_s``, it ends where it is (what other crates sent beyond is then
+        counted as cut by the stop)."""
+        if any(k is FrameKind.SOS for k, _ in opened.values()):
+            return False
+        if self.end_after_spill is None and self.shell is not None and \
+                self.shell.commands is not None:
+            self.held_after_spill = last_spill
+            self.beat(force=True)
+            deadline = time.monotonic() + self.hold_s
+            while self.end_after_spill is None and not self.abandon and \
+                    time.monotonic() < deadline:
+                cmd = self.shell.command()
+                if cmd and cmd.get("cmd") == "end_after_spill" and \
+                        type(cmd.get("spill")) is int:
+                    self.end_after_spill = cmd["spill"]
+                elif cmd is None:
+                    self.beat()
+                    time.sleep(0.02)
+            self.held_after_spill = None
+        return self.end_after_spill is None or last_spill >= self.end_after_spill
 
     def _open_run(self, sid: int, parts: list, items, opened) -> None:
         """Stopped before every source has opened the run: send the start-of-run frames
@@ -205,6 +241,8 @@ class Publisher:
     def _counters(self) -> None:
         counters: dict[str, Any] = {str(sid): c.info(spill=False)
                                     for sid, c in self.counters.items()}
+        if self.held_after_spill is not None:
+            counters["held_after_spill"] = self.held_after_spill
         if self._starting:
             counters["starting"] = True
         elif not self.go.is_set():

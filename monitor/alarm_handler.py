@@ -27,6 +27,7 @@ from monitor.alarm_checks import (
     StateData,
     checks,
 )
+from monitor.alarm_performance import SHIFT_S, performance
 from monitor.alarm_suppression import suppress
 from monitor.histograms import HistogramSet
 
@@ -168,6 +169,9 @@ class AlarmHandler:
         self.store_failures = 0
         self.alarms = {c.name: Alarm(c) for c in checks()}
         self.log: deque[dict[str, Any]] = deque(maxlen=LOG_KEPT)
+        #: (time, check) of every raise in the last shift: the alarm performance figures
+        self.raises: deque[tuple[float, str]] = deque()
+        self.started_unix_s = time.time()
         self.errors: dict[str, str] = {}
         self.evaluated_unix_s: float | None = None
         self.logbook_failures = 0
@@ -287,6 +291,9 @@ class AlarmHandler:
                 a.latched = a.severity
                 a.acknowledged_by = None  # a worse alarm needs a new acknowledgement
             a.since_unix_s = now
+            self.raises.append((now, a.check.name))
+            while self.raises and self.raises[0][0] < now - SHIFT_S:
+                self.raises.popleft()
             self._record(a, f"raised {a.severity.upper()}", SERVER_AUTHOR, a.text(), now)
         elif a.severity == OK and before != OK:
             if a.acknowledged_by:
@@ -360,7 +367,18 @@ class AlarmHandler:
                     "logbook_failures": self.logbook_failures,
                     "store_failures": self.store_failures,
                     "alarms": [a.as_dict() for a in self.alarms.values()],
-                    "channels": self.channels, "log": list(self.log)}
+                    "channels": self.channels, "log": list(self.log),
+                    "performance": self.performance()}
+
+    def performance(self, now: float | None = None) -> dict[str, Any]:
+        """The alarm performance figures of the last shift (since this handler started, if
+        later): ``monitor/alarm_performance.py``."""
+        now = now or self.evaluated_unix_s or time.time()
+        start = max(self.started_unix_s, now - SHIFT_S) if self.started_unix_s <= now else \
+            now - SHIFT_S  # (a replayed file's clock is earlier than the handler's start)
+        return performance(self.raises, start, now,
+                           [(a.check.name, a.since_unix_s) for a in self.alarms.values()
+                            if a.severity != OK and a.since_unix_s is not None])
 
     def run_summary(self) -> dict[str, Any]:
         """The alarms that are not ``ok`` now, and the names of the major ones (shelved too):

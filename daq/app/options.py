@@ -30,6 +30,8 @@ def run_control_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--heartbeat", metavar="ENDPOINT",
                    help="send heartbeats with the counters to a supervisor (set by na64daq run)")
     p.add_argument("--name", default="source", help="name in those heartbeats")
+    p.add_argument("--commands", metavar="ENDPOINT", help="the supervisor's commands (set by "
+                   "na64daq run): the spill a time-compressed stop ends with")
 
 
 def emulate_options(p: argparse.ArgumentParser) -> None:

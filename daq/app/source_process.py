@@ -59,7 +59,8 @@ def publisher(publish, time_compressed: bool, pace: float, ids,
     endpoints = {sid: publish.endpoint(sid) for sid in ids}
     pub = Publisher(endpoints, time_compressed, pace, publish.send_hwm, publish.linger_s,
                     heartbeat=args.heartbeat, name=args.name,
-                    wait_for_go=args.heartbeat is not None)  # under run control
+                    wait_for_go=args.heartbeat is not None,  # under run control
+                    commands=getattr(args, "commands", None))
     signals.attach(pub)
     try:
         yield pub

@@ -95,6 +95,7 @@ def main(cfg, detector: Detector, name: str = "builder") -> None:
     poller.register(work, zmq.POLLIN)
     poller.register(shell.commands, zmq.POLLIN)
     polled: set[int] = set()  # the sources registered with the poller
+    stopping = False  # run control stopped the run: its crates end with one spill
     by_id = {sid: s for s, sid in sources.items()}
 
     def counters() -> None:  # before each heartbeat, not per batch
@@ -123,7 +124,14 @@ def main(cfg, detector: Detector, name: str = "builder") -> None:
             workers.forget(str(cmd.get("worker")).encode())
         elif cmd and cmd.get("cmd") == "drain" and type(cmd.get("run")) is int:
             asm.drain(cmd["run"], now)
-        asm.not_listening(set(sources.values()) - listening, now)
+        elif cmd and cmd.get("cmd") == "stopping" and cmd.get("run") == asm.run:
+            stopping = True
+        elif cmd and cmd.get("cmd") == "run":
+            stopping = False
+        # a stopped crate that waits at a spill's end for the others is silent by design:
+        # not given up, until run control drains the run
+        asm.not_listening(set(sources.values()) if stopping and not asm.draining
+                          else set(sources.values()) - listening, now)
         for s, sid in sources.items():
             if s not in ready:
                 continue

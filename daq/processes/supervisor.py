@@ -30,7 +30,7 @@ from daq.core.run_database import RunDatabase, RunDatabaseError
 from daq.processes.daq_config import DaqConfig
 from daq.processes.process_table import Process, ProcessTable, last_line
 from daq.processes.run_description import describe, emulated_departures
-from daq.processes.run_ledger import closed_ledger
+from daq.processes.run_ledger import closed_ledger, unclosed_ledger
 from daq.raw.digit_assembly import TRIGGER_BITS_TEXT
 from daq.run_file.layout import monitor_file_name, truth_file_name
 from emulator.date_replay import is_date_file
@@ -170,7 +170,8 @@ class Supervisor:
                 argv += ["--truth", str(Path(self.cfg.writer.directory) / truth_file_name(run))]
         if self.detector_path:
             argv += ["--detector", self.detector_path]
-        argv += ["--heartbeat", self.cfg.endpoints.heartbeat, "--name", name]
+        argv += ["--heartbeat", self.cfg.endpoints.heartbeat, "--name", name,
+                 "--commands", self.cfg.endpoints.commands]
         return self.procs.spawn("source", name, argv)
 
     def send(self, to: str, cmd: str, **kw: Any) -> None:
@@ -301,14 +302,32 @@ class Supervisor:
                 p.popen.send_signal(signal.SIGUSR1)
 
     def _stop_sources(self) -> None:
-        """Ask every source to end its spill and run (SIGTERM), then exit."""
+        """Ask every source to end its spill and run (SIGTERM), then exit; the builder is
+        told, so that a crate waiting for the others at a spill's end is not given up."""
+        if self.run is not None:
+            self.send("builder", "stopping", run=self.run)
         for p in self.procs.role("source"):
             p.asked_to_stop = True
             if p.running():
                 p.popen.send_signal(signal.SIGTERM)
 
+    def _end_with_one_spill(self) -> None:
+        """Time-compressed, the stopped crates end at a spill's end, each saying which
+        (``held_after_spill``): once every running crate has, all are told to end with the
+        latest, so that none is cut (``docs/run-control.md``)."""
+        sources = self.procs.role("source")
+        if self.cfg.run.sources == "external" or not self.cfg.emulator.spill.time_compressed:
+            return
+        if self._wait(lambda: all(not p.running() or "held_after_spill" in p.counters
+                                  for p in sources), self.cfg.run.sources_end_s):
+            held = [p.counters["held_after_spill"] for p in sources
+                    if p.running() and "held_after_spill" in p.counters]
+            if held:
+                self.send("source", "end_after_spill", spill=max(held))
+
     def _finish_run(self) -> None:
         t = self.cfg.run.stop_timeout_s
+        self._end_with_one_spill()
         self._wait(lambda: not any(p.running() for p in self.procs.role("source")),
                    min(self.cfg.run.sources_end_s, t))
         if self.state == "error":
@@ -346,6 +365,7 @@ class Supervisor:
                        self.cfg.run.last_counts_s)
         for p in sources:
             self.procs.remove(p, self.cfg.run.kill_after_s)
+        self._close_without_builder(sources)
         asked = time.monotonic()  # every stage's final counters, for the ledger
         self.send("all", "beat")
         self._wait(lambda: all(p.last_beat > asked for p in self.procs.all() if p.running()),
@@ -358,6 +378,22 @@ class Supervisor:
             self.db.close_run(self.run, outcome, ledger, self.error)
             self._close_record(outcome, ledger, self.procs.get("tap"))
         self.log(f"run {self.run} {outcome}")
+
+    def _close_without_builder(self, sources: list[Process]) -> None:
+        """The builder died (or hangs) with the run open: no end of run will reach the writer. It is
+        told to write what reached it and close the file with the ledger of the crates'
+        counts, so that the file says what was lost rather than stay open."""
+        builder, writer = self.procs.get("builder"), self.procs.get("writer")
+        answering = builder is not None and builder.running() and \
+            time.monotonic() - builder.last_beat <= self.cfg.run.dead_after_s  # not frozen
+        if self.run is None or writer is None or not writer.running() or answering or \
+                writer.counters.get("run_done") == self.run:
+            return
+        ledger = unclosed_ledger(sources, None, builder)
+        ledger["stages"] = {"sources": ledger["stages"]["sources"]}
+        self.send("writer", "close_run", run=self.run, ledger=ledger,
+                  reason=self.error or "the builder is gone")
+        self._writer_done(2 * self.cfg.run.heartbeat_s + 1.0)
 
     def _close_record(self, outcome: str, ledger: dict[str, Any], tap: Process | None) -> None:
         """The run's summary (why it ended, the monitor's figures and the alarms not cleared

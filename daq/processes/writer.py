@@ -133,14 +133,7 @@ def main(cfg: DaqConfig, detector: Detector, name: str = "writer",
                     else:
                         no_file += len(batch.events)
                     continue
-                figures.add(batch.events, batch.reco, batch.channels)
-                classes += np.bincount(batch.reco["event_class"], minlength=len(classes))
-                try:
-                    out.append(batch.events, batch.samples, batch.reco, batch.channels,
-                               L.state_row(n_ch, len(batch.events),
-                                           batch.header.get("reco_state")))
-                except OSError:
-                    c["write_errors"] += 1
+                _append(out, batch, figures, classes, c, n_ch)
             elif batch.kind == "EOS":
                 ledger = _end_spill(out, batch.header, figures, c, no_file)
                 no_file = 0
@@ -172,6 +165,22 @@ def main(cfg: DaqConfig, detector: Detector, name: str = "writer",
         cmd = shell.command()
         if cmd and cmd.get("cmd") == "run" and type(cmd.get("run")) is int:
             expected = cmd["run"]
+        elif cmd and cmd.get("cmd") == "close_run" and cmd.get("run") == run and \
+                isinstance(cmd.get("ledger"), dict) and out is not None:
+            # the builder is gone: what reached us is written (gaps and all), and the file
+            # closes with the crates' counts, the loss counted as such
+            for key in sorted(k for k in buffer if k[0] == run):
+                batch = buffer.pop(key)
+                if batch.kind == "events":
+                    _append(out, batch, figures, classes, c, n_ch)
+            ledger = dict(cmd["ledger"], written=out.written_events,
+                          closed_because=str(cmd.get("reason"))[:500])
+            if isinstance(ledger.get("triggered"), int):
+                ledger["unaccounted"] = ledger["triggered"] - out.written_events
+            c.update(ledger=ledger, run_done=run, written_events=out.written_events)
+            out.close(run_end(ledger, classes, started))
+            out, run, next_seq, ended = None, None, 1, run
+            expected = None if expected == ended else expected
         shell.beat()
     if out is not None:
         out.close(None)
@@ -181,6 +190,18 @@ def main(cfg: DaqConfig, detector: Detector, name: str = "writer",
         # exit (h5py issue 914); everything that could be written is flushed and closed, so
         # leave without it. The supervisor starts a fresh writer for the next run.
         os._exit(0)
+
+
+def _append(out: RunFileWriter, batch: built_batch.BuiltBatch, figures: SpillFigures,
+            classes: np.ndarray, c: dict[str, Any], n_ch: int) -> None:
+    """A batch of events into the file, its figures and its classes."""
+    figures.add(batch.events, batch.reco, batch.channels)
+    classes += np.bincount(batch.reco["event_class"], minlength=len(classes))
+    try:
+        out.append(batch.events, batch.samples, batch.reco, batch.channels,
+                   L.state_row(n_ch, len(batch.events), batch.header.get("reco_state")))
+    except OSError:
+        c["write_errors"] += 1
 
 
 def _end_spill(out: RunFileWriter | None, header: dict[str, Any], figures: SpillFigures,

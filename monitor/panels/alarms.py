@@ -10,6 +10,7 @@ import time
 from PyQt5 import QtCore, QtGui, QtWidgets
 
 from monitor.alarm_handler import raised
+from monitor.alarm_performance import summary_line
 from monitor.panels import Panel, clock, fill_table, label, local_time, show_answer, table
 from monitor.snapshot import Snapshot
 from monitor.window_alarm import NAME as WINDOW_ALARM
@@ -76,6 +77,7 @@ class AlarmsPanel(Panel):
         self.selected: str | None = None  # the check's name: the table re-sorts under it
         self.raised_before: set[str] = set()
         self.source = label("", bold=True, size_pt=12)
+        self.shift = label("")  # the alarm performance of the shift (ISA-18.2's figures)
         self.author = QtWidgets.QLineEdit()
         self.author.setPlaceholderText("your name (required to acknowledge or shelve)")
         self.minutes = QtWidgets.QSpinBox()
@@ -115,6 +117,7 @@ class AlarmsPanel(Panel):
             COLUMNS.index("check"), QtWidgets.QHeaderView.ResizeToContents)
         layout = QtWidgets.QVBoxLayout(self)
         layout.addWidget(self.source)
+        layout.addWidget(self.shift)
         layout.addWidget(self.table, 3)
         layout.addWidget(label("Guidance", bold=True))
         layout.addWidget(self.guidance)
@@ -135,6 +138,9 @@ class AlarmsPanel(Panel):
                             f"{clock(alarms.get('evaluated_unix_s'))}")
         self.source.setStyleSheet("color: white; background: #C00000; padding: 4px;"
                                   if trouble else "color: #006400;")
+        perf = alarms.get("performance")
+        self.shift.setText(summary_line(perf) if isinstance(perf, dict) else
+                           "Alarm performance: not in this feed")
         self.rows = shown_alarms(snap, self.local)
         up = {a["name"] for a in raised({"alarms": self.rows})}
         rising = bool(up - self.raised_before)

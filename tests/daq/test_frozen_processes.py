@@ -1,0 +1,71 @@
+"""The kill matrix's frozen half (docs/reliability.md): each kind of DAQ process frozen with
+SIGSTOP mid-run (and the builder also killed), on a real DAQ at the beam's pace. A frozen
+process is noticed within the heartbeat limit; a worker or the tap is replaced and nothing is
+lost; a crate or the builder puts the run in error, naming it, and the stop still succeeds,
+with the file closed and every event either written or counted in the ledger (without a
+builder, the writer closes the file with the crates' counts)."""
+
+import os
+import signal
+import time
+
+import pytest
+
+from daq.run_file.reader import RunReader
+
+pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.mark.parametrize("victim, sig", [("source-2", signal.SIGSTOP),
+                                         ("builder", signal.SIGSTOP),
+                                         ("builder", signal.SIGKILL),
+                                         ("worker-1", signal.SIGSTOP),
+                                         ("tap", signal.SIGSTOP)])
+def test_a_frozen_or_killed_process_is_noticed_and_the_run_still_stops(daq, victim, sig):
+    sup = daq(**{"emulator.spill.duration_s": 2.0, "emulator.run.spills": 3,
+                 "emulator.spill.pause_s": 0.5, "emulator.spill.time_compressed": False})
+    said = []  # when the supervisor decided (its teardown of the run follows, in the poll)
+    sup.log = lambda message: said.append((time.monotonic(), message))
+    sup.configure()
+    sup.start()
+    hit, noticed = None, None
+    deadline = time.monotonic() + 90
+    try:
+        while sup.state == "running" and time.monotonic() < deadline:
+            sup.poll(0.05)
+            if hit is None and sup.procs["writer"].counters.get("written_events", 0) > 0:
+                process = sup.procs[victim].popen
+                os.kill(process.pid, sig)
+                hit = time.monotonic()
+            if hit is not None and noticed is None:
+                noticed = next((t for t, m in said if t > hit and victim in m), None)
+        assert hit is not None, f"the run ended before {victim} was hit"
+        assert noticed is not None, (sup.state, sup.error)
+        limit = sup.cfg.run.dead_after_s if sig == signal.SIGSTOP else 0.0
+        assert noticed - hit < limit + 1.5  # the heartbeat limit, and the polling
+        if victim in ("worker-1", "tap"):  # replaced: the run goes on and loses nothing
+            assert sup.outcome == "stopped" and sup.ledger["balanced"], (sup.error, sup.ledger)
+            assert sup.ledger["written_incomplete"] == 0 and sup.ledger["unaccounted"] == 0
+            assert process.poll() is not None  # the frozen one was killed
+            return
+        assert sup.state == "error" and victim in sup.error, sup.error
+        reason = "stopped answering" if sig == signal.SIGSTOP else "exited with code"
+        assert reason in sup.error, sup.error
+        path = sup.procs["writer"].counters["file"]
+        t0 = time.monotonic()
+        sup.stop()  # always succeeds
+        assert time.monotonic() - t0 < sup.cfg.run.stop_timeout_s
+        assert sup.state == "configured" and process.poll() is not None
+        with RunReader(path) as f:  # closed with what was taken, and its ledger
+            n, end = f.n_events, f.run_end()
+        assert n > 0 and end is not None
+        ledger = end["ledger"]
+        if victim == "builder":  # no end of run came: the crates' counts, the loss counted
+            assert ledger["balanced"] is False and ledger["written"] == n
+            assert ledger["unaccounted"] == ledger["triggered"] - n >= 0
+            assert "builder" in ledger["closed_because"]
+        record = sup.db.run(sup.run)
+        assert record["state"] == "error" and record["ledger"]["triggered"] >= n
+    finally:
+        if hit is not None and process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
