@@ -29,7 +29,8 @@ from daq.reco.pulse.channel_kernel import (
     ChannelOutputs,
     ChannelSettings,
     PulseShape,
-    reconstruct_channels,
+    reconstruct_groups,
+    stack_shapes,
 )
 from daq.reco.pulse.pedestals import move_pedestals, quiet_pedestal_sums, running_pedestals
 from daq.reco.pulse.template import phase_table
@@ -93,10 +94,13 @@ class Reconstruction:
         self.shape = self._pulse_shape(self.template.table, self.template.t0_ns)
         learnt = self.constants.pulse_templates
         nominal = [c for c in range(detector.n_channels) if c not in learnt]
-        #: (channels, their pulses' shape): the analytic template's, then each learnt one's
-        self.shapes = ([(np.array(nominal, np.int64), self.shape)] if nominal else []) + [
-            (np.array([c], np.int64), self._pulse_shape(*learnt[c].table()))
-            for c in sorted(learnt)]
+        #: (channels, their pulses' shape): the analytic template's, then each learnt one's,
+        #: stacked for the kernel: group g is channels[first[g]:first[g + 1]]
+        groups = ([(nominal, self.shape)] if nominal else []) + [
+            ([c], self._pulse_shape(*learnt[c].table())) for c in sorted(learnt)]
+        self.shapes = stack_shapes([shape for _, shape in groups])
+        self.group_channels = np.array([c for chs, _ in groups for c in chs], np.int64)
+        self.group_first = np.cumsum([0] + [len(chs) for chs, _ in groups]).astype(np.int64)
         c, s = self.cfg, self.cfg.srd
         half = 0.5 * (s.sideband_hi_ns - s.sideband_lo_ns)
         self.settings = ChannelSettings(
@@ -187,10 +191,10 @@ class Reconstruction:
         side = np.empty((n_ev, n_ch), np.float32)
         t_expected_ns = self.expected_time_ns(events)
         outputs = ChannelOutputs(*out, n_pulses, flags, ped, side)
-        for channels, shape in self.shapes:
-            reconstruct_channels(samples, channels, t_expected_ns, missing, self.source_bit,
-                                 self.ped_ref, self.constants.time_offset_ns, self.side_band,
-                                 shape, self.settings, outputs)
+        reconstruct_groups(samples, self.group_channels, self.group_first, t_expected_ns,
+                           missing, self.source_bit, self.ped_ref,
+                           self.constants.time_offset_ns, self.side_band, self.shapes,
+                           self.settings, outputs)
         return ChannelResult(out[0], out[1], out[2], out[3], n_pulses, flags, ped, side)
 
     # -- events --------------------------------------------------------------------------------

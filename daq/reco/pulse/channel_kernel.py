@@ -57,6 +57,41 @@ class PulseShape(NamedTuple):
     peak_ns: float  # rise time from the pulse's start to its peak
 
 
+class PulseShapes(NamedTuple):
+    """Several templates stacked (one row each, ``*_length`` its own entries): channels with
+    their own learnt templates reconstructed in one call (``reconstruct_groups``)."""
+
+    tables: np.ndarray  # (shapes, longest)
+    table_length: np.ndarray  # int64 per shape
+    t0_ns: np.ndarray
+    forced_tables: np.ndarray
+    forced_length: np.ndarray
+    forced_t0_ns: np.ndarray
+    period_ns: float
+    luts: np.ndarray  # (shapes, lut size)
+    lut_r0: np.ndarray
+    lut_step: np.ndarray
+    peak_ns: np.ndarray
+
+
+def stack_shapes(shapes: list[PulseShape]) -> PulseShapes:
+    """``shapes`` (one period) as one :class:`PulseShapes`."""
+    def rows(arrays: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        out = np.zeros((len(arrays), max(len(a) for a in arrays)))
+        for k, a in enumerate(arrays):
+            out[k, :len(a)] = a
+        return out, np.array([len(a) for a in arrays], np.int64)
+
+    tables, lengths = rows([s.table for s in shapes])
+    forced, forced_lengths = rows([s.forced_table for s in shapes])
+    luts, _ = rows([s.lut for s in shapes])
+    return PulseShapes(tables, lengths, np.array([s.t0_ns for s in shapes]), forced,
+                       forced_lengths, np.array([s.forced_t0_ns for s in shapes]),
+                       float(shapes[0].period_ns), luts, np.array([s.lut_r0 for s in shapes]),
+                       np.array([s.lut_step for s in shapes]),
+                       np.array([s.peak_ns for s in shapes]))
+
+
 class ChannelSettings(NamedTuple):
     """The thresholds and windows of the stages (``reco.pedestal``, ``reco.pulses``,
     ``reco.pileup``, ``reco.srd``), in the units of their names."""
@@ -355,3 +390,20 @@ def reconstruct_channels(samples, channels, t_expected_ns, missing, source_bit, 
                 out.time_ns[e, c] = tt[best_j]
                 out.nearest_ns[e, c] = near
             out.flags[e, c] = flags
+
+
+@njit(cache=True, nogil=True)
+def reconstruct_groups(samples, channels, first, t_expected_ns, missing, source_bit, ped_ref,
+                       time_offset_ns, side_band, shapes, cfg, out):
+    """:func:`reconstruct_channels` for each group of channels with its own template:
+    ``channels[first[g]:first[g + 1]]`` have shape ``g`` of ``shapes``. One call from Python
+    per batch, whatever the number of learnt templates (a call per template cost 28 us each:
+    half the throughput with 126)."""
+    for g in range(first.shape[0] - 1):
+        shape = PulseShape(shapes.tables[g, :shapes.table_length[g]], shapes.t0_ns[g],
+                           shapes.forced_tables[g, :shapes.forced_length[g]],
+                           shapes.forced_t0_ns[g], shapes.period_ns,
+                           shapes.luts[g], shapes.lut_r0[g],
+                           shapes.lut_step[g], shapes.peak_ns[g])
+        reconstruct_channels(samples, channels[first[g]:first[g + 1]], t_expected_ns, missing,
+                             source_bit, ped_ref, time_offset_ns, side_band, shape, cfg, out)

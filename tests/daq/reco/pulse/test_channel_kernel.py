@@ -90,3 +90,42 @@ def test_the_whole_kernel_compiled_and_as_python(detector):
     assert filled.n_pulses[1, 41] == 2 and filled.flags[1, 41] & PILEUP
     assert filled.amplitude_adc[1, 41] == pytest.approx(700.0, rel=0.02)
     assert filled.out_of_time_adc[1, 41] == pytest.approx(600.0, rel=0.02)
+
+
+def test_groups_of_channels_each_with_its_own_template_in_one_call(detector):
+    """Two groups, the analytic template and one 20 % slower: the same as a call per group,
+    compiled and as Python."""
+    from conftest import analytic_template
+
+    from daq.reco.calibration_constants import CalibrationConstants
+    from daq.reco.pulse.channel_kernel import reconstruct_groups, stack_shapes
+
+    n_ch = detector.n_channels
+    constants = CalibrationConstants.nominal(detector)
+    constants.pulse_templates = {c: analytic_template(36.0) for c in range(1, n_ch, 2)}
+    rec = Reconstruction(detector, constants=constants)
+    samples = np.full((3, n_ch, 32), 100, np.uint16)
+    samples[:, 40] += pulses((900.0, 125.0)).round().astype(np.uint16)
+    samples[:, 41] += pulses((600.0, 60.0), (700.0, 130.0)).round().astype(np.uint16)
+    args = (samples, np.full(3, 125.0), np.zeros(3, np.int64), rec.source_bit,
+            np.full((n_ch, 2), 100.0), np.zeros(n_ch), rec.side_band)
+
+    def outputs():
+        return ChannelOutputs(*[np.zeros((3, n_ch), np.float32) for _ in range(4)],
+                              np.zeros((3, n_ch), np.uint8), np.zeros((3, n_ch), np.uint8),
+                              np.zeros((3, n_ch, 2), np.float32), np.zeros((3, n_ch),
+                                                                           np.float32))
+    compiled, python, apart = outputs(), outputs(), outputs()
+    groups = (rec.group_channels, rec.group_first)
+    reconstruct_groups(args[0], *groups, *args[1:], rec.shapes, rec.settings, compiled)
+    reconstruct_groups.py_func(args[0], *groups, *args[1:], rec.shapes, rec.settings, python)
+    assert len(rec.group_first) == n_ch // 2 + 2  # the analytic group, then one per channel
+    for g in range(len(rec.group_first) - 1):
+        channels = rec.group_channels[rec.group_first[g]:rec.group_first[g + 1]]
+        shape = rec.shape if g == 0 else rec._pulse_shape(
+            *constants.pulse_templates[int(channels[0])].table())
+        reconstruct_channels(args[0], channels, *args[1:], shape, rec.settings, apart)
+    for a, b, c in zip(compiled, python, apart, strict=True):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, c)
+    assert stack_shapes([rec.shape]).tables.shape == (1, len(rec.shape.table))
