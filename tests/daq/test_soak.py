@@ -10,7 +10,7 @@ pytestmark = pytest.mark.timeout(300)
 
 
 def test_a_short_soak_loses_nothing_and_keeps_its_queues_bounded(tmp_path):
-    r = soak(seconds=15.0, warm_up_s=10.0, tmp=tmp_path, sample_s=1.0)
+    r = soak(seconds=10.0, warm_up_s=5.0, tmp=tmp_path, sample_s=1.0)
     assert r["state_at_end"] == "running" and r["window_alive_at_end"], r["state_at_end"]
     ledger = r["ledger"]
     assert ledger["balanced"] and ledger["unaccounted"] == 0, ledger
@@ -23,4 +23,4 @@ def test_a_short_soak_loses_nothing_and_keeps_its_queues_bounded(tmp_path):
     # prefetch 4 + 4 batches) for what the writer may hold back to write in order
     assert r["queues_max"]["builder.pending_events"] <= 20_000
     assert r["queues_max"]["writer.waiting"] <= 20
-    assert len(r["samples"]) >= 20 and "monitor window" in r["samples"][-1]["rss_mb"]
+    assert len(r["samples"]) >= 12 and "monitor window" in r["samples"][-1]["rss_mb"]
