@@ -120,14 +120,13 @@ def main(cfg, detector: Detector, name: str = "builder") -> None:
         cmd = shell.command()  # before the frames: the run they may open is the command's
         if cmd and cmd.get("cmd") == "run" and type(cmd.get("run")) is int:
             asm.expect(cmd["run"])
+            stopping = False
         elif cmd and cmd.get("cmd") == "worker_dead":
             workers.forget(str(cmd.get("worker")).encode())
         elif cmd and cmd.get("cmd") == "drain" and type(cmd.get("run")) is int:
             asm.drain(cmd["run"], now)
         elif cmd and cmd.get("cmd") == "stopping" and cmd.get("run") == asm.run:
             stopping = True
-        elif cmd and cmd.get("cmd") == "run":
-            stopping = False
         # a stopped crate that waits at a spill's end for the others is silent by design:
         # not given up, until run control drains the run
         asm.not_listening(set(sources.values()) if stopping and not asm.draining
