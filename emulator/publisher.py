@@ -155,15 +155,16 @@ class Publisher:
                 last_ns[sid] = opened[sid][1].time_ns
             elif kind is FrameKind.EOS:
                 opened[sid] = (FrameKind.SOR, opened[sid][1])
-                if not any(k is FrameKind.SOS for k, _ in opened.values()):
+                if not _in_spill(opened):
                     last_spill = max(last_spill, f.spill)
             self._send(sock, parts)  # control frames always go: blocking
         self.beat(force=True)
 
     def request_stop(self, reason: str) -> None:
         """End the run: at the beam's pace, after the frames that were due by now (what the
-        crate triggered before the stop); time-compressed, at the end of the spill it is in.
-        A second request ends at once, and gives up what cannot be sent."""
+        crate triggered before the stop); time-compressed, at the end of the spill every
+        crate ends with (``_ends_here``). A second request ends at once, and gives up what
+        cannot be sent."""
         if self.stop_reason is not None:
             self.abandon = True
             return
@@ -177,7 +178,7 @@ class Publisher:
         with, the latest any is in; it goes on to that spill's end. Alone, or without an
         answer within ``hold_s``, it ends where it is (what other crates sent beyond is then
         counted as cut by the stop)."""
-        if any(k is FrameKind.SOS for k, _ in opened.values()):
+        if _in_spill(opened):
             return False
         if self.end_after_spill is None and self.shell is not None and \
                 self.shell.commands is not None:
@@ -303,6 +304,11 @@ class Publisher:
         if self.shell is not None:
             self.shell.close(final_beat=False)
         self.context.term()
+
+
+def _in_spill(opened: dict[int, tuple[FrameKind, Any]]) -> bool:
+    """Whether any source of this process has a spill open (its SOS sent, its EOS not)."""
+    return any(k is FrameKind.SOS for k, _ in opened.values())
 
 
 def _spill_start_ns(parts: list) -> int:
