@@ -25,18 +25,15 @@ def performance(raised: Iterable[tuple[float, str]], start_s: float, end_s: floa
     events = sorted((t, n) for t, n in raised if start_s <= t <= end_s)
     span = max(end_s - start_s, 1e-9)
     times = [t for t, _ in events]
-    most, lo = 0, 0  # the busiest 10 minutes (a sliding window over the raises)
+    most = floods = lo = 0  # a 10-minute window sliding over the raises
+    in_flood = False
     for hi, t in enumerate(times):
         while times[lo] < t - WINDOW_S:
             lo += 1
-        most = max(most, hi - lo + 1)
-    floods, lo, in_flood = 0, 0, False
-    for hi, t in enumerate(times):
-        while times[lo] < t - WINDOW_S:
-            lo += 1
-        if hi - lo + 1 > FLOOD and not in_flood:
-            floods += 1
-        in_flood = hi - lo + 1 > FLOOD
+        n = hi - lo + 1
+        most = max(most, n)
+        floods += n > FLOOD and not in_flood
+        in_flood = n > FLOOD
     chattering = sorted({n for n in {n for _, n in events}
                          if _chatters([t for t, m in events if m == n])})
     counts = Counter(n for _, n in events)
