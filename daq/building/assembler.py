@@ -372,10 +372,13 @@ class EventAssembler:
                                     for n, sp in self.spills.items()])
             cut = np.partition(t_all, overflow - 1)[overflow - 1]
         # a missing source that already sent later events skipped this one; a missing source
-        # silent for timeout_s since it started is given up; a source that is alive but behind,
-        # or has not started yet (crates start seconds apart), is waited for, within max_pending
-        silent = np.array([s in self.sor and now - self.last_seen.get(s, now) >= self.timeout_s
-                           for s in self.sources])
+        # silent for timeout_s, both since its last frame and since the event's first fragment,
+        # is given up (at a low trigger rate every crate is silent for seconds between batches:
+        # measured from its last frame alone, the first crate's batch found the others
+        # "silent", and every event went out incomplete); a source that is alive but behind, or
+        # has not started yet (crates start seconds apart), is waited for, within max_pending
+        started = np.array([s in self.sor for s in self.sources])
+        last_seen = np.array([self.last_seen.get(s, now) for s in self.sources])
         for spill in sorted(self.spills):
             sp, events = self.spills[spill], waiting[spill]
             ending = drain or spill in close
@@ -386,6 +389,8 @@ class EventAssembler:
                     rows = events - sp.base
                     missing = ~sp.have[rows]
                     skipped = ~(missing & (sp.last_event[None, :] <= events[:, None])).any(1)
+                    silent = started & (now - np.maximum(
+                        last_seen[None, :], sp.t_first[rows][:, None]) >= self.timeout_s)
                     given_up = ~(missing & ~silent).any(1)
                     ready = ~missing.any(1) | skipped | given_up
                     if overflow > 0:

@@ -54,9 +54,9 @@ class EndpointsSection:
 
 @dataclass(frozen=True)
 class BuilderSection:
-    timeout_s: float = param(1.0, "a source silent this long (once started) is given up: "
-                             "the events it owes are emitted incomplete", unit="s", low=0.001,
-                             high=600.0)
+    timeout_s: float = param(1.0, "a source silent this long (once started), since its last "
+                             "frame and since an event's first fragment, is given up for that "
+                             "event: it is emitted incomplete", unit="s", low=0.001, high=600.0)
     max_pending_events: int = param(20000, "events waiting for fragments at most (memory bound)",
                                     low=100, high=10_000_000)
     max_event_number: int = param(10_000_000, "event numbers above this are absurd: rejected",

@@ -292,6 +292,26 @@ def test_a_pause_between_spills_longer_than_the_timeout_gives_no_incomplete_even
     assert events["complete"].all(), np.unique(events["missing"][~events["complete"]])
 
 
+def test_batches_seconds_apart_within_a_spill_give_no_incomplete_event(detector, emulated):
+    """At a low trigger rate (LED or calibration triggers alone, at the beam's pace) every crate
+    is silent for seconds between two batches: the first crate's batch must wait for the
+    others' (every event of such a run went out incomplete, the other crates' fragments
+    thrown away as late)."""
+    _, frames, _ = emulated
+    asm = _assembler(detector, timeout_s=0.5)
+    t = 0.0
+    for sid, f in frames:
+        if f.kind is FrameKind.EVENTS and sid == detector.source_ids[0]:
+            t += 3.0  # the next batch, 3 s later; the other crates' frames 1 ms apart
+        t += 0.001
+        asm.add(sid, f, now=t)
+        asm.collect(now=t)
+    events, _ = _built(_drain_out(asm))
+    assert len(events) > 0 and events["complete"].all(), \
+        np.unique(events["missing"][~events["complete"]])
+    assert all(s.late == 0 for s in asm.stats.values())
+
+
 def test_an_early_frame_arriving_late_keeps_the_rows_already_seen():
     """Events 1-64 emitted, 65-1088 seen, then a late frame of events 33-64: the spill table
     must span 33-1088 (it kept only the late frame's span, 1024 rows from 33: a (1024,) vs
