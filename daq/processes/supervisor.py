@@ -281,7 +281,7 @@ class Supervisor:
                     self.procs.kill(p, self.cfg.run.kill_hung_after_s)
             writer = self.procs.get("writer")
             if self.run is not None and writer and writer.running():
-                self._stop_sources()
+                self._stop_sources(at_once=True)
                 self.send("builder", "drain", run=self.run)  # close the file with what was taken
                 if self._writer_done(min(self.cfg.run.sources_end_s, self.cfg.run.stop_timeout_s)):
                     self._teardown_run("error")  # its closed ledger replaces the first record
@@ -301,11 +301,15 @@ class Supervisor:
             if p.running():
                 p.popen.send_signal(signal.SIGUSR1)
 
-    def _stop_sources(self) -> None:
+    def _stop_sources(self, at_once: bool = False) -> None:
         """Ask every source to end its spill and run (SIGTERM), then exit; the builder is
-        told, so that a crate waiting for the others at a spill's end is not given up."""
+        told, so that a crate waiting for the others at a spill's end is not given up.
+        ``at_once`` (a run in error, torn down): a time-compressed crate ends with the spill
+        it is in rather than hold at its end for the others (``end_after_spill`` -1)."""
         if self.run is not None:
             self.send("builder", "stopping", run=self.run)
+        if at_once:
+            self.send("source", "end_after_spill", spill=-1)
         for p in self.procs.role("source"):
             p.asked_to_stop = True
             if p.running():
@@ -346,7 +350,7 @@ class Supervisor:
     def _end_failed_run(self) -> None:
         """The writer can no longer write (disk full, ...) but is alive: end the run so that
         it closes the ledger, counting what it could not write."""
-        self._stop_sources()
+        self._stop_sources(at_once=True)
         if not self._writer_done(self.cfg.run.failed_run_close_s):
             self.send("builder", "drain", run=self.run)
             self._writer_done(self.cfg.run.failed_run_close_s)
@@ -360,7 +364,7 @@ class Supervisor:
     def _teardown_run(self, outcome: str) -> None:
         sources = self.procs.role("source")
         if any(p.running() for p in sources):  # their last counts, then gone
-            self._stop_sources()
+            self._stop_sources(at_once=True)
             self._wait(lambda: not any(p.running() for p in sources),
                        self.cfg.run.last_counts_s)
         for p in sources:
