@@ -3,13 +3,18 @@ sockets, against the emulator."""
 
 import os
 import signal
-import threading
 import time
 
 import numpy as np
 import pytest
-import zmq
-from conftest import FIXED_PHYSICS, log_tails, run_to_end, wait_until
+from conftest import (
+    FIXED_PHYSICS,
+    free_base_port,
+    log_tails,
+    private_endpoint_values,
+    run_to_end,
+    wait_until,
+)
 
 from daq.core.wire_format import TriggerKind, to_bytes
 from daq.run_file.reader import RunReader
@@ -135,57 +140,34 @@ def test_a_frozen_monitor_does_not_slow_the_writer_path(daq):
     # + 3, the supervisor's end of run waiting on the frozen tap's save, not the writer)
 
 
-def test_a_garbage_storm_is_rejected_counted_and_survived(daq, make_emulator, detector,
-                                                          monkeypatch, capsys):
-    sup = daq(**{"run.sources": "external"})
-    sup.configure()
-    run = sup.start()
-    em = make_emulator(**FIXED_PHYSICS,
-                       **{"spill.duration_s": 0.5, "run.spills": 2, "run.number": run})
-    rng = np.random.default_rng(3)
-    ctx = zmq.Context()
-    socks = {}
-    for sid in detector.source_ids:
-        s = ctx.socket(zmq.PUSH)
-        s.bind(sup.cfg.source_endpoint(sid))
-        socks[sid] = s
-    sent_garbage = {"n": 0}
+def test_fuzzed_frames_in_a_crate_stream_are_refused_counted_by_reason_and_survived(
+        tmp_path, detector, monkeypatch, capsys):
+    """3,000 hypothesis frames (random bytes, mutated valid frames) into the builder's socket,
+    between one crate's batches: each refused frame is counted under its source with the
+    decoder's reason, every event is still built complete, and the crew reads the counts."""
+    from daq.app.bench.frame_fuzz import SICK_SOURCE, fuzz_running_daq
 
-    def feed():
-        for _, sid, parts in em.frames():
-            if sid == 2:  # a sick crate: garbage, truncated and corrupted frames in between
-                raw = bytearray(to_bytes(parts))
-                for junk in (rng.bytes(int(rng.integers(0, 300))), raw[: len(raw) // 2],
-                             bytes(raw[:60]) + b"\x00" + bytes(raw[61:])):
-                    socks[sid].send(bytes(junk))
-                    sent_garbage["n"] += 1
-            socks[sid].send_multipart(parts)
-
-    t = threading.Thread(target=feed)
-    t.start()
-    deadline = time.monotonic() + 120
-    while sup.state == "running" and time.monotonic() < deadline:
-        sup.poll(0.1)
-    t.join()
-    for s in socks.values():
-        s.close(linger=1000)
-    ctx.term()
-    ledger = sup.ledger
-    assert sup.outcome == "stopped" and ledger["balanced"], (sup.error, ledger)
-    n = _triggered(make_emulator, sup)
-    assert ledger["written_complete"] == n
-    rejected = ledger["stages"]["builder_per_source"]["2"]["rejected"]
-    assert sum(rejected.values()) == sent_garbage["n"]
-    assert any("checksum" in reason for reason in rejected)
+    endpoints = {f"endpoints.{k}": v for k, v in private_endpoint_values(tmp_path).items()}
+    r = fuzz_running_daq(3000, tmp_path, detector, **endpoints, **{
+        "emulator.publish.base_port": free_base_port(max(detector.source_ids)),
+        **{f"emulator.{k}": v for k, v in FIXED_PHYSICS.items()}})
+    assert r["feed_error"] is None and r["outcome"] == "stopped", r
+    assert r["sent_in_all"] + r["still_valid"] == 3000
+    ledger = r["ledger"]
+    assert ledger["balanced"] and ledger["unaccounted"] == 0, ledger
+    assert ledger["written_incomplete"] == 0 and ledger["written_complete"] == \
+        ledger["triggered"] > 0, (ledger, r["builder_per_source"])
+    assert r["builder_counted"] == {f"undecodable: {k}": v for k, v in r["sent"].items()}
+    assert r["builder_rss_mb"]["max"] - r["builder_rss_mb"]["before"] < 50, r["builder_rss_mb"]
     from daq.app.cli import main  # and the crew reads them, by reason, as --json has them
 
-    monkeypatch.setenv("NA64DAQ_DB", str(sup.db.path))
+    monkeypatch.setenv("NA64DAQ_DB", str(tmp_path / "runs.db"))
     assert main(["status"]) == 0
     text = capsys.readouterr().out
     assert "frames refused in the run:" in text
-    line = next(x for x in text.splitlines() if x.strip().startswith("source 2:"))
-    for reason, count in rejected.items():
-        assert f"{count} {reason}" in line, (line, rejected)
+    line = next(x for x in text.splitlines() if x.strip().startswith(f"source {SICK_SOURCE}:"))
+    for reason, count in r["builder_counted"].items():
+        assert f"{count} {reason}" in line, (line, r["builder_counted"])
 
 
 def test_a_dead_source_puts_the_run_in_error_and_keeps_the_data(daq):
