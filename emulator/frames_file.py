@@ -23,6 +23,7 @@ from daq.run_file.layout import (
     RunFileError,  # one error for every kind of run file
     provenance_attrs,
 )
+from daq.run_file.structure_check import check_structure
 from emulator.config import CLASS_NAMES, RunSection
 from emulator.emulator import Batch, Emulator, SpillPlan
 
@@ -154,6 +155,7 @@ def read_run(path: str | Path, truth: bool = True, verify_blocks: bool = True) -
         if f.attrs.get("format_version") != FORMAT_VERSION:
             raise RunFileError(f"{path}: emulated-run format version "
                                f"{f.attrs.get('format_version')} is not {FORMAT_VERSION}")
+        check_structure(f)
         try:
             spills = f["spills"][()]
             events = f["events"][()]

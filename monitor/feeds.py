@@ -19,6 +19,7 @@ from daq.core.detector import Detector
 from daq.reco.calibration_constants import CalibrationConstants
 from daq.reco.reco_config import recorded
 from daq.run_file import layout as L
+from daq.run_file.isolated import isolated
 from daq.run_file.reader import RunReader
 from monitor import snapshot as proto
 from monitor.histogram_server import HistogramServer, reference
@@ -105,7 +106,7 @@ class SavedFeed(Feed):
         from monitor import saved_histograms
 
         self.path = Path(path)
-        self.latest = saved_histograms.load(self.path)
+        self.latest = isolated(saved_histograms.load, str(self.path))  # a file from elsewhere
         self.received = 1
         self.finished = True
 

@@ -15,6 +15,7 @@ from scipy import stats
 from daq.core.config_schema import ConfigError
 from daq.core.detector import Detector
 from daq.core.run_database import RunDatabase
+from daq.run_file.isolated import isolated
 from daq.run_file.layout import file_name, monitor_file_name
 from monitor.histograms import HistogramSet, histogram_specs
 from monitor.snapshot import Snapshot
@@ -182,7 +183,13 @@ def baseline_of(snap: Snapshot, detector: Detector, name: str
 
 
 def load(path: str | Path) -> Snapshot:
-    """A reference's histograms: its saved monitor file, or its run file read to the end."""
+    """A reference's histograms: its saved monitor file, or its run file read to the end. Read
+    in a child process (``daq/run_file/isolated.py``): the tap and the window run for hours,
+    and a crafted file that crashes libhdf5 must not take them down."""
+    return isolated(_load_here, str(path))
+
+
+def _load_here(path: str) -> Snapshot:
     from monitor.feeds import FileFeed
     from monitor.saved_histograms import is_saved_histograms
     from monitor.saved_histograms import load as load_saved

@@ -12,7 +12,8 @@ import h5py
 import numpy as np
 
 from daq.core.run_database import software_version
-from daq.run_file.layout import LIBVER, provenance_attrs
+from daq.run_file.layout import LIBVER, RunFileError, provenance_attrs
+from daq.run_file.structure_check import check_structure
 from monitor import snapshot as proto
 from monitor.histograms import histogram_specs
 
@@ -71,6 +72,10 @@ def load(path: str | Path) -> proto.Snapshot:
         if f.attrs.get("format") != FORMAT or f.attrs.get("format_version") != FORMAT_VERSION:
             raise proto.SnapshotError(f"{path}: not a na64daq monitor-histogram file of "
                                       f"version {FORMAT_VERSION}")
+        try:
+            check_structure(f)
+        except RunFileError as exc:
+            raise proto.SnapshotError(str(exc)) from None
         header = json.loads(f.attrs["snapshot_header"])
         arrays = {(scope, name): np.asarray(ds[()])
                   for scope, group in f.items() for name, ds in group.items()}

@@ -19,6 +19,7 @@ import h5py
 import numpy as np
 
 from daq.run_file import layout as L
+from daq.run_file.structure_check import check_structure
 
 
 class RunReader:
@@ -61,6 +62,7 @@ class RunReader:
                 raise L.RunFileError(f"{where}: belongs to another run than "
                                      f"{self.files[0].filename} (run_uuid differs)")
             uid = f.attrs.get("run_uuid")
+            check_structure(f)  # before any object is opened: nothing points elsewhere
             for name in (L.EVENTS, L.RECO, L.CHANNELS, L.BLOCKS, L.SPILLS, L.RUN_END,
                          L.PROVENANCE):
                 if name not in f:

@@ -13,6 +13,7 @@ from PyQt5 import QtWidgets
 from daq.core import records as er
 from daq.core.config_schema import ConfigError
 from daq.core.pulse_shape import shape
+from daq.run_file.isolated import vet_run_file
 from monitor.event_view import Event, RunEvents, read_proposal
 from monitor.panels import COLOURS, fill_table, label, plot, table
 
@@ -54,6 +55,7 @@ class EventsDialog(QtWidgets.QDialog):
         self.events: list[Event] = []
         self.run: RunEvents | None = None
         try:
+            vet_run_file(path)  # a crafted file crashes a child, not the window
             self.run = RunEvents(path)
             self.events = self.run.find(ids)
         except (ConfigError, OSError, ValueError) as exc:
