@@ -435,3 +435,47 @@ def analytic_template(rise_ns: float, order: int = 4, step_ns: float = 1.0,
     t = np.arange(-math.ceil(rise_ns), end_ns + step_ns, step_ns)
     s = np.maximum((t + rise_ns) / rise_ns, 0.0)
     return ChannelTemplate(float(t[0]), step_ns, s ** order * np.exp(order * (1.0 - s)), 500)
+
+
+STEPPED_CLOCK = '''"""The wall clock of every Python process started with this on its path, stepped by the
+seconds in $NA64DAQ_TEST_CLOCK_STEP (a file, read every 0.1 s): as NTP steps a machine's clock.
+The monotonic clock is not stepped, as the kernel's is not."""
+import os
+import time
+
+_path = os.environ.get("NA64DAQ_TEST_CLOCK_STEP")
+_real = time.time
+_read = [0.0, 0.0]
+
+
+def _stepped():
+    now = _real()
+    if now - _read[0] > 0.1:
+        try:
+            with open(_path) as fh:
+                _read[1] = float(fh.read() or 0.0)
+        except (OSError, ValueError):
+            pass
+        _read[0] = now
+    return now + _read[1]
+
+
+if _path:
+    time.time = _stepped
+'''
+
+
+@pytest.fixture
+def stepped_clock(tmp_path, monkeypatch):
+    """Function: step the wall clock of the DAQ processes started from now on by ``seconds``
+    (a ``sitecustomize`` on their path replaces ``time.time``; this process's clock is its
+    own)."""
+    where = tmp_path / "stepped_clock"
+    where.mkdir()
+    (where / "sitecustomize.py").write_text(STEPPED_CLOCK)
+    step = where / "step"
+    step.write_text("0")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        p for p in (str(where), os.environ.get("PYTHONPATH")) if p))
+    monkeypatch.setenv("NA64DAQ_TEST_CLOCK_STEP", str(step))
+    return lambda seconds: step.write_text(repr(float(seconds)))

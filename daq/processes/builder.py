@@ -108,7 +108,7 @@ def main(cfg, detector: Detector, name: str = "builder") -> None:
                           "sources": asm.stats_dict(), "last_seq": seq}
     shell.before_beat = counters
     while not shell.exiting:
-        listening = set() if workers.full else pace.readable(time.time())
+        listening = set() if workers.full else pace.readable(time.monotonic())
         for sid in listening ^ polled:
             if sid in listening:
                 poller.register(by_id[sid], zmq.POLLIN)
@@ -116,7 +116,9 @@ def main(cfg, detector: Detector, name: str = "builder") -> None:
                 poller.unregister(by_id[sid])
         polled = listening
         ready = dict(poller.poll(50))
-        now = time.time()  # wall clock: also the monitor's latency reference
+        # timeouts and pacing on the monotonic clock: a wall clock stepped an hour forward (NTP)
+        # gave up every event still waiting for a crate, and stepped back, timed out nothing
+        now = time.monotonic()
         cmd = shell.command()  # before the frames: the run they may open is the command's
         if cmd and cmd.get("cmd") == "run" and type(cmd.get("run")) is int:
             asm.expect(cmd["run"])
@@ -167,7 +169,8 @@ def main(cfg, detector: Detector, name: str = "builder") -> None:
                 seq = 0
             seq += 1
             if kind == "events":
-                built += header["n_events"]
+                built += header["n_events"]  # the monitor's latency reference: wall clock
+                header["t_first_fragment"] += time.time() - time.monotonic()
                 workers.queue.append((seq, built_batch.encode(dict(header, seq=seq, kind=kind),
                                                               events, samples)))
             else:  # lossless: may wait

@@ -18,6 +18,7 @@ from daq.core import built_batch
 from daq.core.records import OTHER
 from daq.core.run_database import RunDatabase
 from daq.core.wire_format import EVENT_DTYPE, FrameKind, encode_control, encode_events
+from daq.run_file import layout as L
 from daq.run_file.reader import RunReader
 from daq.run_file.verification import verify
 
@@ -123,10 +124,28 @@ def test_a_stop_at_any_moment_ends_stopped_with_a_verified_file_and_a_balanced_l
         assert len(events) == len(plans[0].triggers)
 
 
-def test_beam_paced_spills_lose_nothing(daq, make_emulator):
-    """Pace 2 (1 s spills and pauses as 0.5 s: still longer than the builder's timeout)."""
+def test_beam_paced_spills_lose_nothing_even_when_the_wall_clock_steps(daq, make_emulator,
+                                                                        stepped_clock):
+    """Pace 2 (1 s spills and pauses as 0.5 s: still longer than the builder's timeout). The
+    machine's wall clock is stepped an hour forward in the first spill and two hours back in
+    the second, as NTP may: the builder's timeouts run on the monotonic clock."""
     sup = daq(**{**PACED, "emulator.spill.pace": 2.0, "builder.timeout_s": 0.3})
-    ledger = run_to_end(sup)
+    steps = []
+
+    def step(s):
+        spill = _closed_spill(s)
+        if not steps and _built(s) > 0:
+            stepped_clock(3600.0)
+            steps.append(spill)
+        elif len(steps) == 1 and spill >= 1:
+            stepped_clock(-3600.0)
+            steps.append(spill)
+
+    ledger = run_to_end(sup, during=step)
+    assert len(steps) == 2, steps
+    with RunReader(sup.procs["writer"].counters["file"]) as f:  # the steps took effect
+        written_s = f.files[0][L.BLOCKS]["time_unix_s"] - time.time()
+    assert written_s[0] > 3000 and written_s[-1] < -3000, written_s
     assert sup.outcome == "stopped" and ledger["balanced"], (sup.error, log_tails(sup))
     sources = ledger["stages"]["sources"]
     assert all(s["not_sent"] == 0 for s in sources.values())  # the crates sent everything...
