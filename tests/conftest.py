@@ -437,9 +437,9 @@ def analytic_template(rise_ns: float, order: int = 4, step_ns: float = 1.0,
     return ChannelTemplate(float(t[0]), step_ns, s ** order * np.exp(order * (1.0 - s)), 500)
 
 
-STEPPED_CLOCK = '''"""The wall clock of every Python process started with this on its path, stepped by the
-seconds in $NA64DAQ_TEST_CLOCK_STEP (a file, read every 0.1 s): as NTP steps a machine's clock.
-The monotonic clock is not stepped, as the kernel's is not."""
+STEPPED_CLOCK = '''"""The wall clock of every Python process started with this on its
+path, stepped by the seconds in $NA64DAQ_TEST_CLOCK_STEP (a file, read every 0.1 s): as NTP
+steps a machine's clock. The monotonic clock is not stepped, as the kernel's is not."""
 import os
 import time
 
