@@ -30,12 +30,13 @@ class SourceStats:
     out_of_order: int = 0
     gaps: int = 0
     late: int = 0
+    mismatched: int = 0  # fragments whose trigger kind or time was not their event's
     rejected: dict[str, int] = field(default_factory=dict)  # reason -> frames
 
     def as_dict(self) -> dict[str, Any]:
         return {"frames": self.frames, "fragments": self.fragments, "duplicates": self.duplicates,
                 "out_of_order": self.out_of_order, "gaps": self.gaps, "late": self.late,
-                "rejected": dict(self.rejected)}
+                "mismatched": self.mismatched, "rejected": dict(self.rejected)}
 
 
 class _Spill:
@@ -112,8 +113,10 @@ _PER_EVENT = ("have", "block", "row", "t_first", "trigger", "time_ns")
 def take_fragments(ev, k, bid, now, trigger_in, time_in, base, have, block, row, t_first,
                    trigger, time_ns, done, last_event):
     """Books one frame's fragments of source ``k`` into the spill's arrays. Returns the counts
-    (out of order, gaps, late, duplicates, taken, newly pending events)."""
-    ooo = gaps = late = dup = taken = fresh = 0
+    (out of order, gaps, late, duplicates, mismatched, taken, newly pending events). A fragment
+    whose trigger kind or time differs from the event's first fragment's is refused
+    (mismatched): a crate whose event counter was reset would attach its data to other events."""
+    ooo = gaps = late = dup = mis = taken = fresh = 0
     prev = last_event[k]
     for i in range(len(ev)):
         e = ev[i]
@@ -140,11 +143,14 @@ def take_fragments(ev, k, bid, now, trigger_in, time_in, base, have, block, row,
             t_first[r] = now
             trigger[r] = trigger_in[i]
             time_ns[r] = time_in[i]
+        elif trigger[r] != trigger_in[i] or time_ns[r] != time_in[i]:
+            mis += 1
+            continue
         have[r, k] = True
         block[r, k] = bid
         row[r, k] = i
         taken += 1
-    return ooo, gaps, late, dup, taken, fresh
+    return ooo, gaps, late, dup, mis, taken, fresh
 
 
 @njit(cache=True, nogil=True)
@@ -343,7 +349,7 @@ class EventAssembler:
         bid = self.next_block
         # contiguous copies of the fields (16 bytes an event): the kernel's one signature,
         # whether the frame holds one event or many (see warm_up)
-        ooo, gaps, late, dup, taken, fresh = take_fragments(
+        ooo, gaps, late, dup, mis, taken, fresh = take_fragments(
             ev, k, bid, now, frame.events["trigger"].astype(np.uint8),
             frame.events["trigger_time_ns"].astype(np.uint64), sp.base,
             sp.have, sp.block, sp.row, sp.t_first, sp.trigger, sp.time_ns, sp.done,
@@ -352,6 +358,7 @@ class EventAssembler:
         st.gaps += gaps
         st.late += late
         st.duplicates += dup
+        st.mismatched += mis
         st.fragments += taken
         sp.n_pending += fresh
         sp.lo = min(sp.lo, bottom)

@@ -374,3 +374,52 @@ def test_a_drain_builds_what_is_still_coming_and_opens_a_run_nobody_opened(detec
     events, _ = _built(_drain_out(asm))
     assert not asm.run_open and events["complete"].all()
     assert len(events) == sum(len(em.spill_plan(s).triggers) for s in (1, 2))
+
+
+def test_take_fragments_compiled_and_in_python_agree(detector, emulated):
+    from daq.building.assembler import take_fragments
+
+    _, frames, _ = emulated
+    events = [f.events for sid, f in frames if f.kind is FrameKind.EVENTS][:8]
+    results = []
+    for kernel in (take_fragments, take_fragments.py_func):
+        sp = _Spill(1, 4)
+        counts = []
+        for k, ev in enumerate(events):
+            e = ev.copy()
+            if k == 5:
+                e["trigger_time_ns"][::3] += 25  # a crate that disagrees on some
+            counts.append(kernel(e["event"].astype(np.int64), k % 4, k, 1.0,
+                                 e["trigger"].astype(np.uint8),
+                                 e["trigger_time_ns"].astype(np.uint64), sp.base, sp.have,
+                                 sp.block, sp.row, sp.t_first, sp.trigger, sp.time_ns,
+                                 sp.done, sp.last_event))
+        results.append((counts, sp.have.copy(), sp.block.copy(), sp.time_ns.copy()))
+    assert results[0][0] == results[1][0]
+    for a, b in zip(results[0][1:], results[1][1:], strict=True):
+        assert np.array_equal(a, b)
+    assert sum(c[4] for c in results[0][0]) > 0  # the disagreeing fragments: mismatched
+
+
+def test_a_crate_whose_counter_restarts_is_refused_not_attached_to_other_events(detector,
+                                                                               emulated):
+    """Source 2 numbers its frames from 1 again after its first batch (its readout restarted):
+    its fragments disagree with the others' trigger times, are counted as mismatched, and the
+    events go out without it, naming it, never with another event's waveforms."""
+    _, frames, truth = emulated
+    asm = _assembler(detector, timeout_s=0.5)
+    batches = []
+    for sid, f in frames:
+        if sid == 2 and f.kind is FrameKind.EVENTS and f.spill == 1:
+            batches.append(int(f.events["event"][0]))
+            if len(batches) > 1:  # from its second batch on, numbered from its first again
+                f = replace(f, events=f.events.copy())
+                f.events["event"] -= batches[1] - batches[0]
+        asm.add(sid, f, now=0.0)
+        asm.collect(now=0.0)
+    events, samples = _built(_drain_out(asm))
+    st = asm.stats[2]
+    assert st.mismatched > 0
+    bit = 1 << detector.source_ids.index(2)
+    bad = events["complete"] == 0
+    assert bad.any() and (events["missing"][bad] == bit).all()
