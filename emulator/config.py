@@ -269,6 +269,13 @@ class FaultsSection:
     beam_off: bool = param(False, "no beam: no physics or calibration trigger, no pileup")
     stop_source: int = param(0, "this crate stops sending event frames (0 = none)", low=0,
                              high=65535)
+    lag_source: int = param(0, "this crate's frames come lag_s late: its readout slowed (at "
+                            "the beam's pace; 0 = none)", low=0, high=65535)
+    lag_s: float = param(1.0, "how late the lagging crate's frames come", unit="s", low=0.0,
+                         high=600.0)
+    reset_source: int = param(0, "this crate's event counter restarts from the spill's first "
+                              "event after its first batch (its readout restarted; 0 = none)",
+                              low=0, high=65535)
 
     def on(self, spill: int) -> bool:
         return 0 < self.at_spill <= spill and not 0 < self.until_spill <= spill

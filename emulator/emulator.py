@@ -16,7 +16,15 @@ import numpy as np
 from daq.core.config_schema import ConfigError, build
 from daq.core.detector import Detector
 from daq.core.pulse_shape import STEP_NS, TAIL_CUT, PulseTemplate, shape
-from daq.core.wire_format import EVENT_DTYPE, FrameKind, TriggerKind, encode_control, encode_events
+from daq.core.wire_format import (
+    EVENT_DTYPE,
+    FrameKind,
+    TriggerKind,
+    decode,
+    encode_control,
+    encode_events,
+    peek,
+)
 from emulator import physics
 from emulator.config import CLASS_NAMES, DIMUON, ELECTRONUCLEAR, SIGNAL, EmulatorConfig
 from emulator.waveforms import noise_bank, synthesize
@@ -385,8 +393,45 @@ class Emulator:
         ids = list(self.detector.source_ids if source_ids is None else source_ids)
         numbers = range(1, c.run.spills + 1) if spills is None else spills
         plans = (self.spill_plan(n) for n in numbers)
-        return run_sequence(c.run.number, self.detector, ids, c.run.start_time_ns,
-                            ((plan, self.batches(plan, ids)) for plan in plans))
+        items = run_sequence(c.run.number, self.detector, ids, c.run.start_time_ns,
+                             ((plan, self.batches(plan, ids)) for plan in plans))
+        f = c.faults
+        return crate_faults(items, f) if f.lag_source or f.reset_source else items
+
+
+def crate_faults(items: Iterator, faults) -> Iterator:
+    """The frames of a crate that lags (``lag_source``: each frame ``lag_s`` late) or whose
+    event counter restarts (``reset_source``: after its first batch of a spill, its events are
+    numbered from the spill's first again), in the spills the faults are on."""
+    spill = 0
+    firsts: dict[int, list] = {}  # spill -> [first event, offset] of the resetting crate
+    for item in items:
+        if isinstance(item, tuple):
+            t, sid, parts = item
+            kind = peek(parts)[0]
+            if kind is FrameKind.SOS:
+                spill = decode(parts).spill
+            if faults.on(spill):
+                if sid == faults.lag_source and kind is not FrameKind.SOR:
+                    t += faults.lag_s
+                if sid == faults.reset_source and kind is FrameKind.EVENTS:
+                    parts = _renumbered(parts, firsts)
+            item = (t, sid, parts)
+        yield item
+
+
+def _renumbered(parts: list, firsts: dict[int, list]) -> list:
+    frame = decode(parts)
+    first = int(frame.events["event"][0])
+    start = firsts.setdefault(frame.spill, [first, None])
+    if start[1] is None and first != start[0]:
+        start[1] = first - start[0]  # its second batch: the counter restarts here
+    if start[1] is None:
+        return parts
+    events = frame.events.copy()
+    events["event"] -= start[1]
+    return encode_events(frame.run, frame.spill, frame.source_id, frame.time_ns, events,
+                         frame.samples)
 
 
 def run_sequence(run: int, detector: Detector, source_ids: list[int], start_ns: int,

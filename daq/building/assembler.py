@@ -70,6 +70,8 @@ class _Spill:
         self.t_first = np.zeros(size)
         self.trigger = np.zeros(size, np.uint8)
         self.time_ns = np.zeros(size, np.uint64)
+        self.src_trigger = np.zeros((size, n), np.uint8)  # what each crate said
+        self.src_time = np.zeros((size, n), np.uint64)
         shift = self.base - base  # old row i is new row i + shift
         for name, values in old.items():
             src, dst = max(0, -shift), max(0, shift)
@@ -106,17 +108,18 @@ class _Spill:
         return np.nonzero(seen)[0] + self.lo
 
 
-_PER_EVENT = ("have", "block", "row", "t_first", "trigger", "time_ns")
+_PER_EVENT = ("have", "block", "row", "t_first", "trigger", "time_ns", "src_trigger",
+              "src_time")
 
 
 @njit(cache=True, nogil=True)
 def take_fragments(ev, k, bid, now, trigger_in, time_in, base, have, block, row, t_first,
-                   trigger, time_ns, done, last_event):
-    """Books one frame's fragments of source ``k`` into the spill's arrays. Returns the counts
-    (out of order, gaps, late, duplicates, mismatched, taken, newly pending events). A fragment
-    whose trigger kind or time differs from the event's first fragment's is refused
-    (mismatched): a crate whose event counter was reset would attach its data to other events."""
-    ooo = gaps = late = dup = mis = taken = fresh = 0
+                   trigger, time_ns, src_trigger, src_time, done, last_event):
+    """Books one frame's fragments of source ``k`` into the spill's arrays, each with the
+    trigger kind and time its crate gave (the event's are decided when it is emitted, by the
+    crates' majority). Returns the counts (out of order, gaps, late, duplicates, taken, newly
+    pending events)."""
+    ooo = gaps = late = dup = taken = fresh = 0
     prev = last_event[k]
     for i in range(len(ev)):
         e = ev[i]
@@ -143,14 +146,13 @@ def take_fragments(ev, k, bid, now, trigger_in, time_in, base, have, block, row,
             t_first[r] = now
             trigger[r] = trigger_in[i]
             time_ns[r] = time_in[i]
-        elif trigger[r] != trigger_in[i] or time_ns[r] != time_in[i]:
-            mis += 1
-            continue
+        src_trigger[r, k] = trigger_in[i]
+        src_time[r, k] = time_in[i]
         have[r, k] = True
         block[r, k] = bid
         row[r, k] = i
         taken += 1
-    return ooo, gaps, late, dup, mis, taken, fresh
+    return ooo, gaps, late, dup, taken, fresh
 
 
 @njit(cache=True, nogil=True)
@@ -349,16 +351,15 @@ class EventAssembler:
         bid = self.next_block
         # contiguous copies of the fields (16 bytes an event): the kernel's one signature,
         # whether the frame holds one event or many (see warm_up)
-        ooo, gaps, late, dup, mis, taken, fresh = take_fragments(
+        ooo, gaps, late, dup, taken, fresh = take_fragments(
             ev, k, bid, now, frame.events["trigger"].astype(np.uint8),
             frame.events["trigger_time_ns"].astype(np.uint64), sp.base,
-            sp.have, sp.block, sp.row, sp.t_first, sp.trigger, sp.time_ns, sp.done,
-            sp.last_event)
+            sp.have, sp.block, sp.row, sp.t_first, sp.trigger, sp.time_ns, sp.src_trigger,
+            sp.src_time, sp.done, sp.last_event)
         st.out_of_order += ooo
         st.gaps += gaps
         st.late += late
         st.duplicates += dup
-        st.mismatched += mis
         st.fragments += taken
         sp.n_pending += fresh
         sp.lo = min(sp.lo, bottom)
@@ -407,18 +408,45 @@ class EventAssembler:
             if ending:
                 self._close(sp)
 
+    def _agreed(self, sp: _Spill, sel: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Every crate reads every trigger, so an event's fragments carry one trigger kind and
+        time: the most crates' (on a tie, the first fragment's). A fragment that disagrees (a
+        crate whose event counter was reset holds another event's data) is left out as
+        missing and counted as mismatched. The fragments kept, their blocks (-1: none), and
+        the events' trigger kinds and times."""
+        have, blocks = sp.have[sel], sp.block[sel]
+        t, g = sp.src_time[sel], sp.src_trigger[sel]
+        agree = ((t[:, :, None] == t[:, None, :]) & (g[:, :, None] == g[:, None, :])
+                 & have[:, None, :]).sum(2) * have
+        first = (t == sp.time_ns[sel][:, None]) & (g == sp.trigger[sel][:, None])
+        rep = np.argmax(2 * agree + first, axis=1)
+        rows = np.arange(len(sel))
+        time_ns, trigger = t[rows, rep], g[rows, rep]
+        kept = have & (t == time_ns[:, None]) & (g == trigger[:, None])
+        dropped = have & ~kept
+        if dropped.any():
+            blocks = blocks.copy()
+            for r, k in zip(*np.nonzero(dropped), strict=True):
+                self.stats[self.sources[k]].mismatched += 1
+                entry = self.blocks[int(blocks[r, k])]
+                entry[1] -= 1
+                if entry[1] <= 0:
+                    del self.blocks[int(blocks[r, k])]
+                blocks[r, k] = -1
+        return kept, blocks, trigger, time_ns
+
     def _emit_events(self, sp: _Spill, numbers: np.ndarray) -> None:
         n_ch, n_s = self.detector.n_channels, self.detector.samples_per_channel
         for lo in range(0, len(numbers), self.batch_events):
             nums = numbers[lo:lo + self.batch_events]
             sel = nums - sp.base
             n = len(nums)
-            have = sp.have[sel]
+            have, blocks, trigger, time_ns = self._agreed(sp, sel)
             events = np.zeros(n, BUILT_DTYPE)
             events["spill"] = sp.spill
             events["event"] = nums
-            events["trigger"] = sp.trigger[sel]
-            events["trigger_time_ns"] = sp.time_ns[sel]
+            events["trigger"] = trigger
+            events["trigger_time_ns"] = time_ns
             complete = have.all(1)
             events["complete"] = complete
             events["missing"] = ((~have).astype(np.uint16)
@@ -426,7 +454,7 @@ class EventAssembler:
             samples = np.empty((n, n_ch, n_s), np.uint16)
             # a source's fragments come in runs of consecutive rows of one of its frames: one
             # copy per run (a missing fragment, block -1, reads as zeros)
-            for k, first, length, bid, row in fragment_runs(sp.block[sel], sp.row[sel]).tolist():
+            for k, first, length, bid, row in fragment_runs(blocks, sp.row[sel]).tolist():
                 chans = self.slices[k]
                 target = (slice(first, first + length), chans) if chans is not None else \
                     np.ix_(np.arange(first, first + length), self.channels[k])
@@ -515,5 +543,5 @@ def warm_up(detector: Detector) -> None:
     fragment_runs(sp.block[[0]], sp.row[[0]])
     ev = np.array([1], np.int64)
     take_fragments(ev, 0, 0, 0.0, np.zeros(1, np.uint8), np.zeros(1, np.uint64), sp.base,
-                   sp.have, sp.block, sp.row, sp.t_first, sp.trigger, sp.time_ns, sp.done,
-                   sp.last_event)
+                   sp.have, sp.block, sp.row, sp.t_first, sp.trigger, sp.time_ns,
+                   sp.src_trigger, sp.src_time, sp.done, sp.last_event)

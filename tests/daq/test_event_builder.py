@@ -393,12 +393,13 @@ def test_take_fragments_compiled_and_in_python_agree(detector, emulated):
                                  e["trigger"].astype(np.uint8),
                                  e["trigger_time_ns"].astype(np.uint64), sp.base, sp.have,
                                  sp.block, sp.row, sp.t_first, sp.trigger, sp.time_ns,
-                                 sp.done, sp.last_event))
-        results.append((counts, sp.have.copy(), sp.block.copy(), sp.time_ns.copy()))
+                                 sp.src_trigger, sp.src_time, sp.done, sp.last_event))
+        results.append((counts, sp.have.copy(), sp.block.copy(), sp.time_ns.copy(),
+                        sp.src_time.copy()))
     assert results[0][0] == results[1][0]
     for a, b in zip(results[0][1:], results[1][1:], strict=True):
         assert np.array_equal(a, b)
-    assert sum(c[4] for c in results[0][0]) > 0  # the disagreeing fragments: mismatched
+    assert (results[0][4] != results[0][3][:, None])[results[0][1]].any()  # the disagreement
 
 
 def test_a_crate_whose_counter_restarts_is_refused_not_attached_to_other_events(detector,
