@@ -10,8 +10,10 @@ pytestmark = pytest.mark.timeout(300)
 
 
 def test_a_short_soak_loses_nothing_and_keeps_its_queues_bounded(tmp_path):
-    r = soak(seconds=10.0, warm_up_s=5.0, tmp=tmp_path, sample_s=1.0)
-    assert r["state_at_end"] == "running" and r["window_alive_at_end"], r["state_at_end"]
+    """With the monitor window frozen at a third of the way and killed at two thirds: the DAQ
+    takes no notice (the tap publishes to whoever listens)."""
+    r = soak(seconds=10.0, warm_up_s=5.0, tmp=tmp_path, sample_s=1.0, window_faults=True)
+    assert r["state_at_end"] == "running" and not r["window_alive_at_end"], r["state_at_end"]
     ledger = r["ledger"]
     assert ledger["balanced"] and ledger["unaccounted"] == 0, ledger
     # every source sent everything it triggered: then no event may be incomplete, the stop's
@@ -23,4 +25,7 @@ def test_a_short_soak_loses_nothing_and_keeps_its_queues_bounded(tmp_path):
     # prefetch 4 + 4 batches) for what the writer may hold back to write in order
     assert r["queues_max"]["builder.pending_events"] <= 20_000
     assert r["queues_max"]["writer.waiting"] <= 20
-    assert len(r["samples"]) >= 12 and "monitor window" in r["samples"][-1]["rss_mb"]
+    assert len(r["samples"]) >= 12 and "monitor window" in r["samples"][0]["rss_mb"]
+    assert "monitor window" not in r["samples"][-1]["rss_mb"]  # killed
+    tap = [s["rss_mb"]["tap"] for s in r["samples"]]  # what it publishes to a frozen window
+    assert max(tap) - tap[len(tap) // 3] < 50, tap  # stays within its queue's bound

@@ -7,6 +7,7 @@ the test suite."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -36,10 +37,13 @@ def resident_mb(pid: int) -> float | None:
 
 
 def soak(seconds: float, warm_up_s: float, tmp: Path, sample_s: float = 2.0,
-         workers: int = 2, window: bool = True) -> dict[str, Any]:
+         workers: int = 2, window: bool = True, window_faults: bool = False
+         ) -> dict[str, Any]:
     """Run the DAQ for ``warm_up_s + seconds`` (time-compressed, 5e6 e-/spill, spills
     without end), with a monitor window on the tap unless ``window`` is False; the samples,
-    the memory after the warm-up and at the end, and the ledger."""
+    the memory after the warm-up and at the end, and the ledger. ``window_faults``: the
+    window is frozen (SIGSTOP) a third of the way through and killed (SIGKILL) at two
+    thirds, as a crew's hung or closed monitor is (the DAQ must not notice)."""
     overrides = {f"endpoints.{n}": f"ipc://{tmp}/{n}" for n in (
         "control", "heartbeat", "commands", "builder_work", "writer", "tap", "tap_publish")}
     overrides.update({"writer.directory": str(tmp / "runs"), "workers.count": workers,
@@ -62,10 +66,14 @@ def soak(seconds: float, warm_up_s: float, tmp: Path, sample_s: float = 2.0,
         sup.start()
         t0 = time.monotonic()
         next_sample = t0
+        faults = [((warm_up_s + seconds) / 3, signal.SIGSTOP),
+                  (2 * (warm_up_s + seconds) / 3, signal.SIGKILL)] if window_faults else []
         while time.monotonic() - t0 < warm_up_s + seconds:
             sup.poll(0.2)
             if sup.state != "running":
                 break
+            if faults and monitor is not None and time.monotonic() - t0 >= faults[0][0]:
+                monitor.send_signal(faults.pop(0)[1])
             if time.monotonic() >= next_sample:
                 samples.append(_sample(sup, monitor, time.monotonic() - t0))
                 next_sample += sample_s
@@ -103,7 +111,7 @@ def _queue_names() -> list[str]:
 
 def _sample(sup: Supervisor, monitor: subprocess.Popen | None, t_s: float) -> dict[str, Any]:
     rss = {p.name: resident_mb(p.popen.pid) for p in sup.procs.all()}
-    if monitor is not None:
+    if monitor is not None and monitor.poll() is None:  # a killed one is gone, not 0 MB
         rss["monitor window"] = resident_mb(monitor.pid)
     queues = {f"{proc}.{name}": (sup.procs[proc].counters or {}).get(name)
               if proc in sup.procs else None for proc, name in QUEUES}
