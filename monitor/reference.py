@@ -186,16 +186,16 @@ def load(path: str | Path) -> Snapshot:
     """A reference's histograms: its saved monitor file, or its run file read to the end. Read
     in a child process (``daq/run_file/isolated.py``): the tap and the window run for hours,
     and a crafted file that crashes libhdf5 must not take them down."""
-    return isolated(_load_here, str(path))
+    from monitor import saved_histograms
+
+    if saved_histograms.is_saved_histograms(path):  # the child imports only what reads it
+        return isolated(saved_histograms.load, str(path))
+    return isolated(_read_run_file, str(path))
 
 
-def _load_here(path: str) -> Snapshot:
+def _read_run_file(path: str) -> Snapshot:
     from monitor.feeds import FileFeed
-    from monitor.saved_histograms import is_saved_histograms
-    from monitor.saved_histograms import load as load_saved
 
-    if is_saved_histograms(path):
-        return load_saved(path)
     feed = FileFeed(path, follow=False)
     feed.read_all()
     if feed.latest is None:

@@ -5,6 +5,7 @@ latency from the builder to here, and publishes snapshots to any number of viewe
 
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
@@ -68,25 +69,54 @@ def histogram_server(cfg: DaqConfig, detector: Detector) -> HistogramServer:
                            reference_for,
                            AlarmHandler(detector, alarm_logbook(detector),
                                         ConditionsAlarmStore(detector)),
-                           lambda run: _alarm_baseline(detector, run))
+                           BaselineLoader(detector))
 
 
-def _alarm_baseline(detector: Detector, run: int | None):
-    """The reference run's histograms for the alarms' first spills, or None (no database,
-    no reference, a damaged file: the alarms then wait for the run's own spills)."""
-    from daq.core.run_database import RunDatabase, RunDatabaseError
-    from monitor.reference import alarm_baseline
+class BaselineLoader:
+    """The reference run's histograms for the alarms' first spills, read in the background:
+    the file is read in a child process (``daq/run_file/isolated.py``), seconds when the run's
+    crates start on the same cores, and a tap that waited for it dropped the first batches
+    (a false rate drop). ``start`` begins when run control names the run, before its crates
+    start; ``__call__`` (the handler's new run, which starts without a reference) if it did
+    not; ``apply``, from the tap's loop, hands it over when read, if the run is still the one
+    it was read for. None (no database, no reference, a damaged file): the alarms wait for
+    the run's own spills."""
 
-    try:
-        db = RunDatabase()
-    except RunDatabaseError:
-        return None
-    try:
-        return alarm_baseline(db, detector, run)
-    except (OSError, ValueError, KeyError):
-        return None
-    finally:
-        db.close()
+    def __init__(self, detector: Detector):
+        self.detector = detector
+        self.run: int | None = None
+        self.read: list = []  # [baseline] once the thread is done
+
+    def start(self, run: int) -> None:
+        if run != self.run:
+            self.run, self.read = run, []
+            threading.Thread(target=self._read, args=(run, self.read), daemon=True).start()
+
+    def __call__(self, run: int | None) -> None:
+        if run is not None:
+            self.start(run)
+
+    def _read(self, run: int, into: list) -> None:
+        from daq.core.run_database import RunDatabase, RunDatabaseError
+        from monitor.reference import alarm_baseline
+
+        try:
+            db = RunDatabase()
+        except RunDatabaseError:
+            into.append(None)
+            return
+        try:
+            into.append(alarm_baseline(db, self.detector, run))
+        except (OSError, ValueError, KeyError):
+            into.append(None)
+        finally:
+            db.close()
+
+    def apply(self, server: HistogramServer) -> None:
+        if self.read and server.run == self.run:
+            baseline, self.read = self.read[0], []
+            if baseline is not None:
+                server.alarms.baseline.reference = baseline
 
 
 def alarm_logbook(detector: Detector):
@@ -144,7 +174,9 @@ def main(cfg: DaqConfig, detector: Detector, name: str = "tap") -> None:
             server.add_batch(int(b.header.get("run") or 0), int(b.header["spill"]),
                              b.events, b.reco, b.channels, b.samples, rows)
 
+    baseline = server.baseline_for  # a BaselineLoader: hands over what it has read
     while not shell.exiting:
+        baseline.apply(server)
         if not frozen and pull.poll(20):
             take()
         elif frozen:
@@ -153,6 +185,8 @@ def main(cfg: DaqConfig, detector: Detector, name: str = "tap") -> None:
         if cmd and cmd.get("cmd") in ("freeze", "unfreeze"):
             frozen = cmd["cmd"] == "freeze"
             c["frozen"] = frozen
+        elif cmd and cmd.get("cmd") == "run" and type(cmd.get("run")) is int:
+            baseline.start(cmd["run"])  # read while the run's crates start
         elif cmd and cmd.get("cmd") == "save" and cmd.get("run") == server.run:
             deadline = time.monotonic() + SAVE_DRAIN_S  # what the workers still sent
             while pull.poll(200) and time.monotonic() < deadline:
