@@ -6,6 +6,7 @@ not a fork: the callers have threads (Qt, ZeroMQ)."""
 
 from __future__ import annotations
 
+import os
 import pickle
 import subprocess
 import sys
@@ -42,6 +43,8 @@ def isolated(fn: Callable[..., T], *args: Any, timeout_s: float = 120.0) -> T:
 
 
 def _child() -> None:
+    answer = os.fdopen(os.dup(1), "wb")  # what the code run prints goes to stderr, not here
+    os.dup2(2, 1)
     fn, args = pickle.loads(sys.stdin.buffer.read())
     try:
         result = (True, fn(*args))
@@ -51,7 +54,8 @@ def _child() -> None:
         out = pickle.dumps(result)
     except Exception as exc:  # noqa: BLE001 - an exception that does not pickle
         out = pickle.dumps((False, RunFileError(f"{exc.__class__.__name__}: {exc}")))
-    sys.stdout.buffer.write(out)
+    answer.write(out)
+    answer.close()
 
 
 def _name(fn: Callable[..., Any], args: tuple) -> str:
