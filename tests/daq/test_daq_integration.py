@@ -146,7 +146,7 @@ def test_a_crate_that_lags_or_restarts_its_counter_loses_only_what_is_counted(da
     """A crate 1.5 s behind the others at the beam's pace (over the builder's 1 s timeout), or
     one whose event counter restarts after its first batch of each spill: the events it could
     not give go out incomplete, naming it and nothing else, its fragments counted late or
-    mismatched, and the ledger balances."""
+    mismatched, and the ledger balances (the restart's one alarm: the alarm tests)."""
     overrides = {"faults.at_spill": 1, "faults.lag_source": 3, "faults.lag_s": 1.5,
                  "spill.time_compressed": False, "spill.duration_s": 2.0,
                  "spill.pause_s": 0.5} if fault == "lags" else {

@@ -31,6 +31,8 @@ FAULTS = {
                   "pedestal jump": "ECAL1:2:2", "gain drift": "ECAL1:4:4"}),
     "beam off": ({"beam_off": True}, {"beam off": "no physics or calibration trigger"}),
     "crate stops": ({"stop_source": 3}, {"incomplete events": "source 3"}),
+    # its fragments hold other events' data: left out by the crates' majority
+    "crate counter restarts": ({"reset_source": 3}, {"incomplete events": "source 3"}),
     "clean": ({}, {}),
     # a default run: no pedestal calibration in force, the run's own baseline instead
     "pedestal, no calibration": ({"pedestal_channel": "ECAL0:1:1", "pedestal_jump_adc": 5.0},
