@@ -273,6 +273,10 @@ class FaultsSection:
                             "the beam's pace; 0 = none)", low=0, high=65535)
     lag_s: float = param(1.0, "how late the lagging crate's frames come", unit="s", low=0.0,
                          high=600.0)
+    gone_source: int = param(0, "this crate's endpoint disappears after its first batch of "
+                             "a spill (its socket closed, what was queued in it lost) and "
+                             "comes back gone_s later (0 = none)", low=0, high=65535)
+    gone_s: float = param(2.0, "how long the endpoint is gone", unit="s", low=0.0, high=600.0)
     reset_source: int = param(0, "this crate's event counter restarts from the spill's first "
                               "event after its first batch (its readout restarted; 0 = none)",
                               low=0, high=65535)

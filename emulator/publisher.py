@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,8 +48,15 @@ class Publisher:
                  send_hwm: int = 16, linger_s: float = 10.0,
                  context: zmq.Context | None = None, heartbeat: str | None = None,
                  name: str = "source", heartbeat_s: float = 1.0, wait_for_go: bool = False,
-                 commands: str | None = None, hold_s: float = 5.0):
+                 commands: str | None = None, hold_s: float = 5.0,
+                 endpoint_gone: Callable[[int, int], float] | None = None):
+        """``endpoint_gone(source, spill)``: the seconds a source's endpoint disappears after
+        its first batch of the spill, 0 for never (the emulator's ``faults.gone_source``)."""
         self.context = context or zmq.Context()
+        self.endpoints = endpoints
+        self.send_hwm = send_hwm
+        self.endpoint_gone = endpoint_gone
+        self.gone: set[tuple[int, int]] = set()  # (source, spill) whose endpoint went
         self.name = name
         self._starting = False
         self.linger_s = linger_s
@@ -81,17 +88,37 @@ class Publisher:
             self.go.set()
         self.sockets: dict[int, zmq.Socket] = {}
         self.counters = {sid: SourceCounters() for sid in endpoints}
-        for sid, endpoint in endpoints.items():
-            sock = self.context.socket(zmq.PUSH)
-            sock.setsockopt(zmq.SNDHWM, send_hwm)
-            sock.setsockopt(zmq.LINGER, int(linger_s * 1000))
+        for sid in endpoints:
             try:
-                sock.bind(endpoint)
-            except zmq.ZMQError as exc:
-                sock.close(linger=0)  # not yet ours to close: term() would wait for it
+                self.sockets[sid] = self._bound(sid)
+            except OSError:
                 self.close()
-                raise OSError(f"source {sid}: cannot bind {endpoint} ({exc})") from None
-            self.sockets[sid] = sock
+                raise
+
+    def _bound(self, sid: int) -> zmq.Socket:
+        sock = self.context.socket(zmq.PUSH)
+        sock.setsockopt(zmq.SNDHWM, self.send_hwm)
+        sock.setsockopt(zmq.LINGER, int(self.linger_s * 1000))
+        try:
+            sock.bind(self.endpoints[sid])
+        except zmq.ZMQError as exc:
+            sock.close(linger=0)  # not yet ours to close: term() would wait for it
+            raise OSError(f"source {sid}: cannot bind {self.endpoints[sid]} ({exc})") from None
+        return sock
+
+    def _endpoint_goes(self, sid: int, spill: int) -> None:
+        """The fault of a crate whose endpoint disappears (its socket closed, what was queued
+        in it lost) and comes back ``endpoint_gone`` seconds later, bound again."""
+        seconds = self.endpoint_gone(sid, spill) if self.endpoint_gone else 0.0
+        if seconds <= 0 or (sid, spill) in self.gone:
+            return
+        self.gone.add((sid, spill))
+        self.sockets.pop(sid).close(linger=0)
+        back = time.monotonic() + seconds
+        while time.monotonic() < back and not self.abandon:
+            self.beat()
+            time.sleep(0.05)
+        self.sockets[sid] = self._bound(sid)
 
     def run(self, items: Iterable[tuple[float, int, list]]) -> dict[int, SourceCounters]:
         while not self.go.is_set() and not self.stop_reason:  # ready, and saying so
@@ -143,6 +170,7 @@ class Publisher:
                     continue
                 c.spill_sent += n_events
                 c.run_sent += n_events
+                self._endpoint_goes(sid, opened[sid][1].spill)
                 continue
             if kind in (FrameKind.EOS, FrameKind.EOR):
                 f = decode(parts)

@@ -51,16 +51,20 @@ class RunSignals:
 
 @contextlib.contextmanager
 def publisher(publish, time_compressed: bool, pace: float, ids,
-               args: argparse.Namespace, signals: RunSignals) -> Iterator[Any]:
+               args: argparse.Namespace, signals: RunSignals, faults=None) -> Iterator[Any]:
     """The crates' sockets, bound for the command and let go whatever happens (a replay of a
-    damaged file, run inside another program, kept the default ports bound)."""
+    damaged file, run inside another program, kept the default ports bound). ``faults``: the
+    emulator's, for a crate whose endpoint disappears (``gone_source``)."""
     from emulator.publisher import Publisher
 
     endpoints = {sid: publish.endpoint(sid) for sid in ids}
     pub = Publisher(endpoints, time_compressed, pace, publish.send_hwm, publish.linger_s,
                     heartbeat=args.heartbeat, name=args.name,
                     wait_for_go=args.heartbeat is not None,  # under run control
-                    commands=getattr(args, "commands", None))
+                    commands=getattr(args, "commands", None),
+                    endpoint_gone=None if faults is None or not faults.gone_source else
+                    lambda sid, spill: faults.gone_s if sid == faults.gone_source and
+                    faults.on(spill) else 0.0)
     signals.attach(pub)
     try:
         yield pub

@@ -66,7 +66,7 @@ def emulate(args: argparse.Namespace, signals: RunSignals) -> int:
         em.warm_up(ids)
         return 0
     with publisher(em.cfg.publish, not args.real_time, em.cfg.spill.pace, ids, args,
-                    signals) as pub:
+                    signals, em.cfg.faults) as pub:
         with pub.starting():  # ready before the start of run, as a crate is configured first
             em.warm_up(ids)
         if not args.truth:
