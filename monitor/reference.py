@@ -17,6 +17,7 @@ from daq.core.detector import Detector
 from daq.core.run_database import RunDatabase
 from daq.run_file.isolated import isolated
 from daq.run_file.layout import file_name, monitor_file_name
+from monitor.alarm_checks import MAJOR, MINOR
 from monitor.histograms import HistogramSet, histogram_specs
 from monitor.snapshot import Snapshot
 
@@ -119,7 +120,8 @@ def choose(db: RunDatabase, detector: Detector, run: int, chosen: int | str | No
         if not differences(mine, theirs):
             return ReferenceChoice(r, _files(record), "automatic", why=(
                 f"run {r} is the latest earlier run that ended {state}, balanced, with no "
-                f"major alarm left raised{unknown}, the same beam energy, trigger and HV "
+                f"alarm failing or major alarm left raised{unknown}, the same beam energy, "
+                "trigger and HV "
                 "version"), skipped=skipped)
         latest_good = latest_good or (r, _files(record), differences(mine, theirs), state)
     if latest_good is not None:
@@ -139,9 +141,17 @@ def _unfit(record: dict[str, Any], state: str) -> str | None:
         return f"it ended {state}"
     if not _balanced(record):
         return "its ledger did not balance"
-    faulty = (record.get("summary") or {}).get("major_alarms_not_cleared")
+    summary = record.get("summary") or {}
+    faulty = summary.get("major_alarms_not_cleared")
     if faulty:
         return (f"major alarm{'s' if len(faulty) > 1 else ''} {', '.join(faulty)} not cleared "
+                "at its end")
+    # a minor alarm still failing at the end left its fault in the run's histograms: a run
+    # with a hot cell, taken as the next run's reference, raised a false dead channel there
+    failing = sorted({a.get("name") for a in summary.get("alarms") or []
+                      if a.get("severity") in (MINOR, MAJOR)})
+    if failing:
+        return (f"alarm{'s' if len(failing) > 1 else ''} {', '.join(failing)} still failing "
                 "at its end")
     if _files(record) is None:
         return "neither its monitor file nor its run file is on disk"

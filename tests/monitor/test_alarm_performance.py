@@ -14,6 +14,12 @@ def test_a_quiet_shift():
     assert "1 alarms, 0.02 per 10 min" in summary_line(p)
 
 
+def test_the_first_minutes_of_a_shift_count_what_rose_not_a_rate():
+    """One alarm 83 s into the shift is 1 in its first 10 minutes, not 7.2 per 10 minutes."""
+    p = performance([(80.0, "hot channel")], 0.0, 83.0)
+    assert p["per_10_min"] == 1.0 and p["most_in_10_min"] == 1
+
+
 def test_a_flood_chattering_and_a_stale_alarm():
     flood = [(1000.0 + 30 * k, f"check {k % 6}") for k in range(12)]  # 12 in 5.5 minutes
     chatter = [(5000.0, "hot channel"), (5020.0, "hot channel"), (5059.0, "hot channel")]

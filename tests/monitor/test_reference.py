@@ -53,6 +53,21 @@ def test_the_automatic_choice_skips_another_hv_version_and_a_failed_run(runs, de
     assert choice.path == tmp_path / "run_000001.monitor.h5"
 
 
+def test_a_run_whose_minor_alarm_still_fails_at_its_end_is_no_reference(runs, detector):
+    """Its fault is in its histograms: a run with a hot cell to its end, taken as the next
+    run's reference, raised a false dead channel there."""
+    runs.add_summary(1, alarms=[{"name": "hot channel", "severity": "minor",
+                                 "latched": "minor", "state": "active"}],
+                     major_alarms_not_cleared=[])
+    choice = ref.choose(runs, detector, 4)
+    assert choice.run is None or choice.run != 1
+    assert "run 1: alarm hot channel still failing at its end" in choice.skipped
+    runs.add_summary(1, alarms=[{"name": "hot channel", "severity": "ok",  # it cleared
+                                 "latched": "minor", "state": "cleared, unacknowledged"}],
+                     major_alarms_not_cleared=[])
+    assert ref.choose(runs, detector, 4).run == 1
+
+
 def test_an_override_shows_what_differs(runs, detector):
     choice = ref.choose(runs, detector, 4, "2")
     assert choice.run == 2 and choice.how == "chosen"
