@@ -10,7 +10,7 @@ from pathlib import Path
 
 from daq.core.config_schema import ConfigError
 from daq.core.detector import Detector
-from daq.run_file.isolated import vet_run_file
+from daq.run_file.isolated import isolated, vet_run_file
 from monitor.feeds import ExpectedYields, Feed, FileFeed, LiveFeed, SavedFeed
 
 FIRST_SNAPSHOT_S = 15.0  # --snapshot of a live DAQ waits this long for one
@@ -23,7 +23,7 @@ def open_feed(connect: str | None, file: str | None, follow: bool = True,
 
         if not Path(file).exists():
             raise ConfigError(f"{file}: no such run file")
-        if is_saved_histograms(file):
+        if isolated(is_saved_histograms, file):  # even its format is read in a child
             return SavedFeed(file)
         vet_run_file(file)  # a crafted file crashes a child, not the window
         return FileFeed(file, follow=follow, expected=expected)

@@ -121,8 +121,7 @@ def choose(db: RunDatabase, detector: Detector, run: int, chosen: int | str | No
             return ReferenceChoice(r, _files(record), "automatic", why=(
                 f"run {r} is the latest earlier run that ended {state}, balanced, with no "
                 f"alarm failing or major alarm left raised{unknown}, the same beam energy, "
-                "trigger and HV "
-                "version"), skipped=skipped)
+                "trigger and HV version"), skipped=skipped)
         latest_good = latest_good or (r, _files(record), differences(mine, theirs), state)
     if latest_good is not None:
         r, path, diffs, state = latest_good
@@ -168,8 +167,8 @@ def alarm_baseline(db: RunDatabase, detector: Detector, run: int | None
     if run is None:
         return None
     choice = choose(db, detector, run)
-    if choice.how != "automatic" or choice.path is None or not is_saved_histograms(
-            choice.path):
+    if choice.how != "automatic" or choice.path is None or not isolated(
+            is_saved_histograms, str(choice.path)):  # even its format is read in a child
         return None
     return baseline_of(load(choice.path), detector, f"reference run {choice.run}")
 
@@ -195,17 +194,18 @@ def baseline_of(snap: Snapshot, detector: Detector, name: str
 def load(path: str | Path) -> Snapshot:
     """A reference's histograms: its saved monitor file, or its run file read to the end. Read
     in a child process (``daq/run_file/isolated.py``): the tap and the window run for hours,
-    and a crafted file that crashes libhdf5 must not take them down."""
-    from monitor import saved_histograms
-
-    if saved_histograms.is_saved_histograms(path):  # the child imports only what reads it
-        return isolated(saved_histograms.load, str(path))
-    return isolated(_read_run_file, str(path))
+    and a crafted file that crashes libhdf5 must not take them down; even which of the two
+    it is is read there."""
+    return isolated(_read, str(path))
 
 
-def _read_run_file(path: str) -> Snapshot:
+def _read(path: str) -> Snapshot:
     from monitor.feeds import FileFeed
+    from monitor.saved_histograms import is_saved_histograms
+    from monitor.saved_histograms import load as load_saved
 
+    if is_saved_histograms(path):
+        return load_saved(path)
     feed = FileFeed(path, follow=False)
     feed.read_all()
     if feed.latest is None:
