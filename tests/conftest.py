@@ -267,7 +267,7 @@ def write_run_file(directory, detector: Detector, spills: list[list[tuple]], clo
             figures.add(batch[0], batch[2], batch[3])
         out.write_block()
         n = sum(len(b[0]) for b in batches)
-        ledger = spill_ledger(k, {"builder": {"triggered": n}}, out.take_spill_counts())
+        ledger = spill_ledger(k, {"builder": {"triggered": n}}, out.take_spill_counts(k))
         out.write_spill(figures.row(ledger), ledger)
         ledgers.append(ledger)
     if close:

@@ -315,7 +315,9 @@ class EventAssembler:
             sp.eos[source_id] = frame.info
             sp.end_ns = max(sp.end_ns, frame.time_ns)
             if set(sp.eos) >= set(self.sources):
-                self.collect(now, close=[frame.spill])
+                # a crate's frames come in order: none is still in an earlier spill, even
+                # one whose EOS it lost (its endpoint vanished), so those close first
+                self.collect(now, close=[s for s in self.spills if s <= frame.spill])
             return True
         return self._add_events(sp, self.index[source_id], st, frame, now)
 

@@ -84,7 +84,7 @@ def main(cfg: DaqConfig, detector: Detector, name: str = "writer",
     spills: list[dict[str, Any]] = []
     classes = np.zeros(len(CLASS_NAMES), np.int64)
     started = time.time()
-    no_file = 0  # events of this spill that had no file to go to
+    no_file: dict[int, int] = {}  # spill -> its events that had no file to go to
     c: dict[str, Any] = {"run": None, "written_events": 0, "written_bytes": 0,
                          "duplicates_suppressed": 0, "malformed": 0, "write_errors": 0,
                          "orphan_events": 0, "foreign_items": 0, "failed": None,
@@ -131,12 +131,13 @@ def main(cfg: DaqConfig, detector: Detector, name: str = "writer",
                     if run is None:
                         c["orphan_events"] += len(batch.events)
                     else:
-                        no_file += len(batch.events)
+                        for spill in batch.events["spill"].tolist():
+                            no_file[spill] = no_file.get(spill, 0) + 1
                     continue
                 _append(out, batch, figures, classes, c, n_ch)
             elif batch.kind == "EOS":
-                ledger = _end_spill(out, batch.header, figures, c, no_file)
-                no_file = 0
+                ledger = _end_spill(out, batch.header, figures, c,
+                                    no_file.pop(batch.header["spill"], 0))
                 spills.append(ledger)
                 c["spill_ledger"] = ledger
             elif batch.kind == "EOR":
@@ -214,7 +215,7 @@ def _end_spill(out: RunFileWriter | None, header: dict[str, Any], figures: Spill
         out.write_block()
     except OSError:
         c["write_errors"] += 1  # counted as not written: the ledger says so
-    ledger = spill_ledger(header["spill"], header["info"], out.take_spill_counts())
+    ledger = spill_ledger(header["spill"], header["info"], out.take_spill_counts(header["spill"]))
     info = header["info"]
     out.write_spill(figures.row(ledger, info.get("start_ns", 0), info.get("end_ns", 0)), ledger)
     return ledger

@@ -27,6 +27,8 @@ from daq.run_file import layout as L
 from daq.run_file.sample_chunks import DIRECT, SampleChunkWriter
 
 _FAILED_FILES: list = []  # see RunFileWriter.close
+#: a spill's events, as its ledger counts what the writer did with them
+SPILL_COUNTS = ("complete", "incomplete", "not_written")
 
 
 @dataclass
@@ -65,7 +67,10 @@ class RunFileWriter:
         self.pending: list[tuple[np.ndarray, ...]] = []
         self.pending_states: list[np.ndarray] = []
         self.n_pending = 0
-        self.counts = {"complete": 0, "incomplete": 0, "not_written": 0}  # this spill
+        #: spill -> its events written (complete, incomplete) or not, by the events' own
+        #: spill: a later spill's events may come before an earlier spill's end (a crate
+        #: that lost its EOS), and counting up to the EOS gave them to the wrong spill
+        self.counts: dict[int, dict[str, int]] = {}
         self.written_events = 0  # this run
         self.written_bytes = 0  # raw samples, uncompressed
         self.paths: list[Path] = []
@@ -149,7 +154,7 @@ class RunFileWriter:
         """Queue a batch; it is written with the next block (HDF5 is fastest in big blocks).
         ``state``: its ``/reco/state`` row (``layout.state_row``; default: none recorded)."""
         if self.failed:
-            self.counts["not_written"] += len(events)
+            self._tally(events, "not_written")
             return
         if state is None:
             state = L.state_row(self.header.detector.n_channels, len(events), None)
@@ -197,13 +202,11 @@ class RunFileWriter:
             self.f.flush()
             self._drop_cached_pages()
         except (OSError, RuntimeError, ValueError) as exc:  # HDF5 raises all three
-            self.counts["not_written"] += n
+            self._tally(values[L.EVENTS], "not_written")
             self.failed = f"{self.path}: write failed ({_reason(exc)})"
             raise OSError(self.failed) from None
-        complete = int(values[L.EVENTS]["complete"].sum())
         self.written_events += n
-        self.counts["complete"] += complete
-        self.counts["incomplete"] += n - complete
+        self._tally(values[L.EVENTS])
         if L.SAMPLES in self.ds:
             self.written_bytes += sum(b[1].nbytes for b in batches)
         limit = self.settings.max_file_mb
@@ -236,9 +239,21 @@ class RunFileWriter:
         except (OSError, RuntimeError, ValueError) as exc:  # HDF5 raises all three
             self.failed = f"{self.path}: write failed ({_reason(exc)})"
 
-    def take_spill_counts(self) -> dict[str, int]:
-        counts, self.counts = self.counts, {"complete": 0, "incomplete": 0, "not_written": 0}
-        return counts
+    def _tally(self, events: np.ndarray, key: str | None = None) -> None:
+        """Count events under their spills: written (complete or not), or as ``key``."""
+        for spill in np.unique(events["spill"]).tolist():
+            of = events[events["spill"] == spill]
+            c = self.counts.setdefault(spill, dict.fromkeys(SPILL_COUNTS, 0))
+            if key is not None:
+                c[key] += len(of)
+            else:
+                complete = int(of["complete"].sum())
+                c["complete"] += complete
+                c["incomplete"] += len(of) - complete
+
+    def take_spill_counts(self, spill: int) -> dict[str, int]:
+        """Spill ``spill``'s counts, at its end (``SPILL_COUNTS``)."""
+        return self.counts.pop(spill, dict.fromkeys(SPILL_COUNTS, 0))
 
     def close(self, run_end: dict[str, Any] | None) -> None:
         """Write what is queued and, if the run ended, its ledger and summary; close."""

@@ -140,42 +140,6 @@ def test_a_frozen_monitor_does_not_slow_the_writer_path(daq):
     # + 3, the supervisor's end of run waiting on the frozen tap's save, not the writer)
 
 
-CRATE_FAULTS = {
-    "lags": {"lag_source": 3, "lag_s": 1.5, "spill.time_compressed": False,
-             "spill.duration_s": 2.0, "spill.pause_s": 0.5},
-    "counter restarts": {"reset_source": 3},
-    "endpoint goes and comes back": {"gone_source": 3, "gone_s": 2.0},
-}
-
-
-@pytest.mark.parametrize("fault", list(CRATE_FAULTS))
-def test_a_crate_that_lags_or_restarts_its_counter_loses_only_what_is_counted(daq, detector,
-                                                                            fault):
-    """A crate 1.5 s behind the others at the beam's pace (over the builder's 1 s timeout);
-    one whose event counter restarts after its first batch of each spill; one whose endpoint
-    disappears for 2 s (what was queued in its socket lost) and is bound again: the events it
-    could not give go out incomplete, naming it and nothing else, its fragments counted late,
-    mismatched or missing, and the ledger balances (the restart's one alarm: the alarm
-    tests)."""
-    overrides = {k if "." in k else f"faults.{k}": v for k, v in CRATE_FAULTS[fault].items()}
-    sup = daq(**{f"emulator.{k}": v for k, v in {"faults.at_spill": 1, **overrides}.items()})
-    ledger = run_to_end(sup)
-    assert sup.outcome == "stopped" and ledger["balanced"], (sup.error, ledger)
-    assert ledger["unaccounted"] == 0 and ledger["written_incomplete"] > 0, ledger
-    crate = ledger["stages"]["builder_per_source"]["3"]
-    counted = crate["mismatched"] if fault == "counter restarts" else crate["late"] + \
-        crate["gaps"]
-    assert counted > 0, crate
-    others = {s: st["mismatched"] for s, st in ledger["stages"]["builder_per_source"].items()}
-    assert sum(others.values()) == others["3"], others  # the crates' majority names it
-    with RunReader(sup.procs["writer"].counters["file"]) as f:
-        events = f.column("events")
-    bad = events["complete"] == 0
-    assert bad.sum() == ledger["written_incomplete"]
-    assert (events["missing"][bad] == 1 << detector.source_ids.index(3)).all(), \
-        np.unique(events["missing"][bad], return_counts=True)
-
-
 def test_fuzzed_frames_in_a_crate_stream_are_refused_counted_by_reason_and_survived(
         tmp_path, detector, monkeypatch, capsys):
     """3,000 hypothesis frames (random bytes, mutated valid frames) into the builder's socket,

@@ -424,3 +424,27 @@ def test_a_crate_whose_counter_restarts_is_refused_not_attached_to_other_events(
     bit = 1 << detector.source_ids.index(2)
     bad = events["complete"] == 0
     assert bad.any() and (events["missing"][bad] == bit).all()
+
+
+def test_a_spill_whose_end_a_crate_lost_closes_before_the_next_one(detector, emulated):
+    """A crate whose endpoint vanished lost its queued EOS of spill 1: when every crate has
+    ended spill 2, none can still be in spill 1, so spill 1 closes first (its events, then
+    its EOS naming the crates that reported), then spill 2. Before, spill 1 stayed open to
+    the run's end and its EOS came after spill 2's: the writer, which counts a spill's events
+    up to its EOS, gave spill 2 both spills' events and spill 1 none."""
+    _, frames, _ = emulated
+    asm = _assembler(detector)
+    for sid, f in frames:
+        if f.kind is FrameKind.EOR:
+            break  # no run end: what closes spill 1 is spill 2's end
+        if not (sid == 3 and f.kind is FrameKind.EOS and f.spill == 1):
+            asm.add(sid, f, now=0.0)
+    out = _drain_out(asm)
+    ends = {o[1]["spill"]: i for i, o in enumerate(out) if o[0] == "EOS"}
+    assert list(ends) == [1, 2], ends
+    for i, o in enumerate(out):
+        if o[0] == "events":  # every event before its own spill's EOS, after the one before
+            assert ends.get(o[1]["spill"] - 1, -1) < i < ends[o[1]["spill"]], (i, o[1])
+    eos1 = out[ends[1]][1]["info"]["builder"]
+    assert eos1["sources_reporting"] == [s for s in detector.source_ids if s != 3]
+    assert eos1["built_complete"] == eos1["triggered"] > 0  # its fragments all came

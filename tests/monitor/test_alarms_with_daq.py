@@ -11,11 +11,13 @@ import subprocess
 import sys
 
 import h5py
+import numpy as np
 import pytest
 from conftest import wait_until
 
 from calib.conditions import ConditionsWriter
 from daq.core.run_database import RunDatabase
+from daq.run_file.reader import RunReader
 from emulator.emulator import Emulator
 from monitor.alarm_checks import checks
 from monitor.reference import choose
@@ -23,6 +25,10 @@ from monitor.reference import choose
 FAULT_SPILL = 7
 SPILLS = 9  # the fault's spill and two more: the last one is cut by no stop, but untested
 LONG_SPILLS = {"emulator.spill.duration_s": 4.8, "emulator.run.spills": SPILLS}
+#: a lag shows only at the beam's pace, at each spill's start: short spills keep the run
+#: short, a pause longer than the lag (as the SPS's) keeps the lagging crate silent there
+BEAM_PACED = {"emulator.spill.time_compressed": False, "emulator.spill.duration_s": 1.0,
+              "emulator.spill.pause_s": 1.3}
 FAULTS = {
     "channels": ({"dead_channel": "ECAL1:2:3", "hot_channel": "ECAL1:0:0",
                   "pedestal_channel": "ECAL1:2:2", "pedestal_jump_adc": 5.0,
@@ -33,6 +39,11 @@ FAULTS = {
     "crate stops": ({"stop_source": 3}, {"incomplete events": "source 3"}),
     # its fragments hold other events' data: left out by the crates' majority
     "crate counter restarts": ({"reset_source": 3}, {"incomplete events": "source 3"}),
+    # 1.2 s behind the others at the beam's pace (over the builder's 1 s timeout)
+    "crate lags": ({"lag_source": 3, "lag_s": 1.2}, {"incomplete events": "source 3"}),
+    # its socket closed (what was queued in it lost), bound again 2 s later
+    "crate endpoint goes and comes back": ({"gone_source": 3, "gone_s": 2.0},
+                                           {"incomplete events": "source 3"}),
     "clean": ({}, {}),
     # a default run: no pedestal calibration in force, the run's own baseline instead
     "pedestal, no calibration": ({"pedestal_channel": "ECAL0:1:1", "pedestal_jump_adc": 5.0},
@@ -59,7 +70,7 @@ def test_each_fault_raises_its_alarm_within_three_spills(daq, detector, tmp_path
     settings = {f"emulator.faults.{k}": v for k, v in faults.items()}
     if faults:
         settings["emulator.faults.at_spill"] = FAULT_SPILL
-    sup = daq(**LONG_SPILLS, **settings)
+    sup = daq(**{**LONG_SPILLS, **(BEAM_PACED if case == "crate lags" else {}), **settings})
     if case != "pedestal, no calibration":
         _pedestals_in_force(sup, detector)
     ledger = run_to_end(sup, timeout_s=300)
@@ -88,6 +99,27 @@ def test_each_fault_raises_its_alarm_within_three_spills(daq, detector, tmp_path
         assert "ECAL1:4:4" in drift["items"] and "ECAL1:4:4" not in drift["suppressed"]
     if case == "pedestal, no calibration":  # every check tests something in a default run
         assert not [a["name"] for a in header["alarms"]["alarms"] if a["state"] == "too few"]
+    if case.startswith("crate"):
+        _only_the_crate_lost(sup, ledger, detector, 3, case)
+
+
+def _only_the_crate_lost(sup, ledger, detector, source, case):
+    """The events the faulty crate could not give went out incomplete, naming it and nothing
+    else; its fragments counted (mismatched, late or missing); nothing unaccounted."""
+    assert ledger["unaccounted"] == 0 and ledger["written_incomplete"] > 0, ledger
+    per_source = ledger["stages"]["builder_per_source"]
+    crate = per_source[str(source)]
+    counted = crate["mismatched"] if case == "crate counter restarts" else \
+        crate["late"] + crate["gaps"]
+    assert counted > 0, crate
+    mismatched = {s: st["mismatched"] for s, st in per_source.items()}
+    assert sum(mismatched.values()) == mismatched[str(source)], mismatched  # the majority
+    with RunReader(sup.procs["writer"].counters["file"]) as f:
+        events = f.column("events")
+    bad = events["complete"] == 0
+    assert bad.sum() == ledger["written_incomplete"]
+    assert (events["missing"][bad] == 1 << detector.source_ids.index(source)).all(), \
+        np.unique(events["missing"][bad], return_counts=True)
 
 
 def _answer(ctx, endpoint, request):

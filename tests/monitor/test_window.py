@@ -67,7 +67,7 @@ def test_the_file_mode_follows_a_growing_file(tmp_path, write_run, run_batches, 
         for batch in run_batches[1]:
             writer.append(*batch)
         writer.write_block()
-        ledger = spill_ledger(2, {"builder": {"triggered": 0}}, writer.take_spill_counts())
+        ledger = spill_ledger(2, {"builder": {"triggered": 0}}, writer.take_spill_counts(2))
         second = first + sum(len(b[0]) for b in run_batches[1])
         assert wait_until(lambda: feed.rows_read == second)
         assert wait_until(lambda: feed.latest.header["spill"] == 2)

@@ -150,3 +150,23 @@ def test_a_run_file_is_never_overwritten(tmp_path, write_run):
     with pytest.raises(OSError, match="cannot create .*exists"):
         write_run(tmp_path, spills=1)  # the same run number into the same directory
     assert out.path.read_bytes() == before
+
+
+def test_events_are_counted_under_their_own_spill_whatever_their_order(tmp_path, detector,
+                                                                        run_batches):
+    """A crate that lost its EOS of spill 1 lets spill 2's events come before spill 1 ends:
+    each spill's counts are its own events', not what came before its end."""
+    from daq.run_file.file_writer import FileHeader, RunFileWriter, WriterSettings
+
+    out = RunFileWriter(tmp_path, FileHeader(7, detector, {}), WriterSettings(block_events=50))
+    for batch in run_batches[0] + run_batches[1]:
+        out.append(*batch)
+    out.write_block()
+    n = [sum(len(b[0]) for b in run_batches[k]) for k in (0, 1)]
+    complete = [sum(int(b[0]["complete"].sum()) for b in run_batches[k]) for k in (0, 1)]
+    for spill in (1, 2):
+        assert out.take_spill_counts(spill) == {
+            "complete": complete[spill - 1], "incomplete": n[spill - 1] - complete[spill - 1],
+            "not_written": 0}
+    assert out.take_spill_counts(1) == {"complete": 0, "incomplete": 0, "not_written": 0}
+    out.close(None)
