@@ -59,6 +59,7 @@ class Alarm:
     #: the filtered items that are another check's consequence, each saying of what
     suppressed: Items = field(default_factory=dict)
     suppressed_by: list[str] = field(default_factory=list)  # those checks
+    raised_text: str = ""  # what it said when last raised: a cleared alarm's text for the crew
 
     @property
     def state(self) -> str:
@@ -78,6 +79,8 @@ class Alarm:
         lines = [t for _s, t in self.items.values()] or [
             t for _s, t in self.suppressed.values()] or [
             t for s, t in self.result.values() if s == TOO_FEW]
+        if not self.items and self.latched != OK and self.raised_text:
+            return f"was: {self.raised_text}"  # cleared, not yet acknowledged
         return "; ".join(lines[:6]) + (f"; and {len(lines) - 6} more" if len(lines) > 6 else "")
 
     def as_dict(self) -> dict[str, Any]:
@@ -97,7 +100,8 @@ class Alarm:
                 "items": {k: list(v) for k, v in self.items.items()},
                 "since_unix_s": self.since_unix_s, "acknowledged_by": self.acknowledged_by,
                 "shelved_until_unix_s": self.shelved_until_unix_s,
-                "shelved_by": self.shelved_by, "shelved_reason": self.shelved_reason}
+                "shelved_by": self.shelved_by, "shelved_reason": self.shelved_reason,
+                "raised_text": self.raised_text}
 
     def restore(self, kept: dict[str, Any]) -> None:
         """From :meth:`kept`, checked: a damaged row restores nothing of this alarm."""
@@ -115,6 +119,8 @@ class Alarm:
         for key in ("acknowledged_by", "shelved_by", "shelved_reason"):
             value = kept.get(key)
             setattr(self, key, value if isinstance(value, str) else None)
+        text = kept.get("raised_text")
+        self.raised_text = text[:1000] if isinstance(text, str) else ""
 
 
 def check_command(request: dict[str, Any]) -> None:
@@ -291,6 +297,7 @@ class AlarmHandler:
                 a.latched = a.severity
                 a.acknowledged_by = None  # a worse alarm needs a new acknowledgement
             a.since_unix_s = now
+            a.raised_text = a.text()
             self.raises.append((now, a.check.name))
             while self.raises and self.raises[0][0] < now - SHIFT_S:
                 self.raises.popleft()

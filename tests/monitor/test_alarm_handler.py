@@ -71,7 +71,9 @@ def test_latching_acknowledging_and_clearing(detector, tmp_path):
     assert (a.severity, a.latched) == (ac.MAJOR, ac.MAJOR)  # minor, then worse
     _spills(h, 1, 3)
     assert (a.severity, a.latched, a.state) == (ac.OK, ac.MAJOR, "cleared, unacknowledged")
-    assert raised(h.header())[0]["name"] == "dead channel"  # still shown to the crew
+    shown = raised(h.header())[0]
+    assert shown["name"] == "dead channel"  # still shown to the crew, with what it said
+    assert shown["text"] == "was: S0 dead", shown
     h.command({"action": "acknowledge", "name": "dead channel", "author": "A. Shifter"})
     assert (a.latched, a.state) == (ac.OK, ac.OK) and not raised(h.header())
     _spills(h, 1, 4)
