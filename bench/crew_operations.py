@@ -19,7 +19,7 @@ from pathlib import Path
 
 from daq.core.config_schema import load
 from daq.core.run_database import RunDatabase
-from daq.processes.daq_config import DaqConfig
+from daq.processes.daq_config import DaqConfig, ipc_endpoints
 from daq.processes.supervisor import Supervisor
 from daq.run_file.reader import RunReader
 from daq.run_file.verification import verify
@@ -33,8 +33,7 @@ def one_run(directory: Path, pace: float, spills: int, stop_after_s: float | Non
     times faster), stopped ``stop_after_s`` after the crates' trigger was enabled (None: to
     its end)."""
     directory.mkdir(parents=True)
-    values = {f"endpoints.{n}": f"ipc://{directory}/{n}" for n in (
-        "control", "heartbeat", "commands", "builder_work", "writer", "tap", "tap_publish")}
+    values = ipc_endpoints(directory)
     values.update({"writer.directory": str(directory / "runs"),
                    "emulator.run.spills": spills, "emulator.spill.time_compressed": False,
                    "emulator.spill.pace": pace})

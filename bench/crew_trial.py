@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 from daq.app.bench.machine import description as machine
+from daq.processes.daq_config import ipc_endpoints
 
 FAULT = {"emulator.faults.at_spill": 4, "emulator.faults.dead_channel": "ECAL1:2:3",
          "emulator.faults.pedestal_channel": "ECAL0:1:1",
@@ -60,9 +61,8 @@ class Trial:
         self.out.mkdir(parents=True, exist_ok=True)
         os.environ["NA64DAQ_DB"] = str(self.tmp / "runs.db")
         os.environ["XDG_CONFIG_HOME"] = str(self.tmp / "config")  # no remembered geometry
-        names = ("control", "heartbeat", "commands", "builder_work", "writer", "tap",
-                 "tap_publish")
-        self.endpoints = {n: f"ipc://{self.tmp}/{n}" for n in names}
+        self.endpoints = {k.removeprefix("endpoints."): v
+                          for k, v in ipc_endpoints(self.tmp).items()}
         self.config = self.tmp / "daq.toml"
         self.config.write_text(
             "[endpoints]\n" + "".join(f'{k} = "{v}"\n' for k, v in self.endpoints.items())

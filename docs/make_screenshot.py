@@ -34,21 +34,19 @@ def main() -> None:
 
     from daq.core.config_schema import load
     from daq.core.detector import Detector
-    from daq.processes.daq_config import DaqConfig
+    from daq.processes.daq_config import DaqConfig, ipc_endpoints
     from monitor.feeds import LiveFeed
     from monitor.window import MonitorWindow
 
     tmp = Path(tempfile.mkdtemp(prefix="na64daq-screenshot-"))
-    endpoints = {n: f"ipc://{tmp}/{n}" for n in ("control", "heartbeat", "commands",
-                                                 "builder_work", "writer", "tap",
-                                                 "tap_publish")}
-    sets = [f"endpoints.{k}='{v}'" for k, v in endpoints.items()]
+    endpoints = ipc_endpoints(tmp)
+    sets = [f"{k}='{v}'" for k, v in endpoints.items()]
     sets += ["emulator.spill.time_compressed=false", "emulator.spill.pace=2.0", *a.set]
     demo = subprocess.Popen([sys.executable, "-m", "daq.app.cli", "demo", "--no-gui", "--spills",
                              str(a.spills), "--out", str(tmp / "runs"),
                              *(x for s in sets for x in ("--set", s))],
                             stdout=subprocess.DEVNULL)
-    cfg = load(DaqConfig, None, {f"endpoints.{k}": v for k, v in endpoints.items()})
+    cfg = load(DaqConfig, None, endpoints)
     app = QtWidgets.QApplication(sys.argv[:1])
     feed = LiveFeed(cfg.endpoints.tap_publish).start()
     window = MonitorWindow(feed, Detector.load(), remember=False, reference=a.reference)

@@ -95,12 +95,9 @@ def rich_spill(rich_emulator) -> dict[str, np.ndarray]:
 
 def private_endpoint_values(directory) -> dict[str, str]:
     """Every DAQ endpoint (but the sources' host) on an ipc path in ``directory``."""
-    import dataclasses
+    from daq.processes.daq_config import ipc_endpoints
 
-    from daq.processes.daq_config import EndpointsSection
-
-    return {f.name: f"ipc://{directory}/{f.name}" for f in dataclasses.fields(EndpointsSection)
-            if f.name != "source_host"}
+    return {k.removeprefix("endpoints."): v for k, v in ipc_endpoints(directory).items()}
 
 
 def free_base_port(n_sources: int) -> int:

@@ -5,6 +5,7 @@ emulator that stands in for the readout. One TOML file; ``na64daq config --daq``
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,13 @@ class EndpointsSection:
                 raise ConfigError(f"endpoints.{f.name} = {value!r}: already used by "
                                   f"endpoints.{seen[value]}")
             seen[value] = f.name
+
+
+def ipc_endpoints(directory: str | os.PathLike) -> dict[str, str]:
+    """Every DAQ endpoint but the sources' host on an ipc path in ``directory``, as dotted
+    overrides (``endpoints.NAME``): a private DAQ for a bench or a test, on no port."""
+    return {f"endpoints.{f.name}": f"ipc://{directory}/{f.name}"
+            for f in dataclasses.fields(EndpointsSection) if f.name != "source_host"}
 
 
 @dataclass(frozen=True)

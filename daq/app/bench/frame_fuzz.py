@@ -23,7 +23,7 @@ from daq.core.detector import Detector
 from daq.core.frame_fuzzing import fuzz
 from daq.core.run_database import RunDatabase
 from daq.core.wire_format import FrameError, FrameKind, decode, peek
-from daq.processes.daq_config import DaqConfig
+from daq.processes.daq_config import DaqConfig, ipc_endpoints
 from daq.processes.supervisor import Supervisor
 
 #: the crate whose stream carries the fuzzed frames
@@ -68,8 +68,7 @@ def fuzz_running_daq(cases: int, tmp: Path, detector: Detector | None = None,
     from emulator.emulator import Emulator
 
     detector = detector or Detector.load()
-    values = {f"endpoints.{n}": f"ipc://{tmp}/{n}" for n in (
-        "control", "heartbeat", "commands", "builder_work", "writer", "tap", "tap_publish")}
+    values = ipc_endpoints(tmp)
     values.update({"writer.directory": str(tmp / "runs"), "emulator.run.spills": 2,
                    "emulator.spill.duration_s": 0.5, "tap.end_of_run_png": False,
                    **overrides, "run.sources": "external"})

@@ -79,7 +79,7 @@ def live(detector: Detector, events, table, channels, samples, seconds: float,
     import tempfile
 
     from daq.core.config_schema import load, to_dict
-    from daq.processes.daq_config import DaqConfig, EndpointsSection
+    from daq.processes.daq_config import DaqConfig, ipc_endpoints
     from monitor.app import qt_application
     from monitor.feeds import LiveFeed
     from monitor.window import MonitorWindow
@@ -87,11 +87,7 @@ def live(detector: Detector, events, table, channels, samples, seconds: float,
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     app = qt_application()
     tmp = tempfile.mkdtemp(prefix="na64daq-bench-monitor-")
-    import dataclasses
-
-    values = {f"endpoints.{f.name}": f"ipc://{tmp}/{f.name}"
-              for f in dataclasses.fields(EndpointsSection) if f.name != "source_host"}
-    cfg = load(DaqConfig, None, values)
+    cfg = load(DaqConfig, None, ipc_endpoints(tmp))
     config = os.path.join(tmp, "daq.json")
     with open(config, "w") as fh:
         json.dump(to_dict(cfg), fh)

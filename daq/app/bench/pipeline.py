@@ -19,7 +19,7 @@ from daq.core.config_schema import load
 from daq.core.detector import Detector
 from daq.core.run_database import RunDatabase
 from daq.core.wire_format import decode
-from daq.processes.daq_config import DaqConfig
+from daq.processes.daq_config import DaqConfig, ipc_endpoints
 from daq.processes.supervisor import Supervisor
 from daq.raw.channel_map import EMULATED_MAP
 from emulator.config import EmulatorConfig
@@ -99,8 +99,7 @@ def measure(args: argparse.Namespace, tmp: Path, on_start=None, ceiling: bool = 
         replay = Replay(read_run(replay_file, truth=False), detector)
     ceiling = zmq_ceiling(replay) if ceiling else None
 
-    overrides = {} if args.tcp else {f"endpoints.{n}": f"ipc://{tmp}/{n}" for n in (
-        "control", "heartbeat", "commands", "builder_work", "writer", "tap", "tap_publish")}
+    overrides = {} if args.tcp else ipc_endpoints(tmp)
     overrides.update({"run.sources": "replay", "run.replay_file": str(replay_file),
                       "run.replay_repeat": 1000, "workers.count": args.workers,
                       "writer.directory": str(tmp / "runs"),

@@ -17,7 +17,7 @@ from typing import Any
 from daq.app.bench.machine import description as machine_description
 from daq.core.config_schema import load
 from daq.core.run_database import RunDatabase
-from daq.processes.daq_config import DaqConfig
+from daq.processes.daq_config import DaqConfig, ipc_endpoints
 from daq.processes.supervisor import Supervisor
 
 #: the queues sampled: (process, counter) -> what it is
@@ -44,8 +44,7 @@ def soak(seconds: float, warm_up_s: float, tmp: Path, sample_s: float = 2.0,
     the memory after the warm-up and at the end, and the ledger. ``window_faults``: the
     window is frozen (SIGSTOP) a third of the way through and killed (SIGKILL) at two
     thirds, as a crew's hung or closed monitor is (the DAQ must not notice)."""
-    overrides = {f"endpoints.{n}": f"ipc://{tmp}/{n}" for n in (
-        "control", "heartbeat", "commands", "builder_work", "writer", "tap", "tap_publish")}
+    overrides = ipc_endpoints(tmp)
     overrides.update({"writer.directory": str(tmp / "runs"), "workers.count": workers,
                       "emulator.beam.intensity_per_spill": 5e6,
                       "emulator.spill.time_compressed": True,
