@@ -408,6 +408,24 @@ def ledger_imbalance(s: StateData) -> Items:
 
 
 
+def run_storage(s: StateData) -> Items:
+    """The writer's word on the run directory: a write that failed (a full disk), or a
+    directory that cannot take a new file (the next run cannot start, the run's next file
+    cannot be opened: it grows past its size instead)."""
+    writer = ((s.daq.get("processes") or {}).get("writer") or {}).get("counters") or {}
+    if not writer:
+        return {"all": (TOO_FEW, "no writer counters")}
+    out: Items = {}
+    if writer.get("failed"):
+        out["write"] = (MAJOR, f"writer: {writer['failed']}")
+    if writer.get("directory_problem"):
+        out["directory"] = (MAJOR, f"{writer['directory_problem']}: the next run cannot start")
+    elif writer.get("rotation_refused"):
+        out["directory"] = (MINOR, f"{writer['rotation_refused']}: the run's file grows past "
+                                   "writer.max_file_mb")
+    return out
+
+
 def _builder_rejected(daq: dict[str, Any]) -> dict[str, int]:
     builder = ((daq.get("processes") or {}).get("builder") or {}).get("counters") or {}
     return {str(sid): sum(int(v) for v in (st.get("rejected") or {}).values())
@@ -536,6 +554,12 @@ def checks() -> tuple[Check, ...]:
               "A spill's events do not add up (triggered != written + rejected): data may be "
               "lost. Note the spill in the logbook, keep the run file, call the DAQ expert.",
               "state", ledger_imbalance, exact=True),
+        Check("run storage", "DAQ",
+              "The run's data cannot be written where they should: a full disk, or a run "
+              "directory that became unwritable (permissions, a read-only or lost mount). "
+              "What was written is in the run file; free space or mend the directory, then "
+              "start a new run (a start is refused until then); call the DAQ expert.", "state",
+              run_storage, exact=True),
         Check("incomplete events", "DAQ",
               "A crate is missing from more events than before: it stopped sending or its "
               "link is bad. Check the crate's process on the DAQ tab; stop the run and "

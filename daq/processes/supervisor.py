@@ -248,6 +248,10 @@ class Supervisor:
     def start(self) -> int:
         if self.state != "configured":
             raise RunControlError(f"'start' is not allowed in state '{self.state}'")
+        writer = self.procs.get("writer")
+        problem = writer.counters.get("directory_problem") if writer else None
+        if problem:  # the writer's word (it may run on another host), at most a second old
+            raise RunControlError(f"start refused: the run's file cannot be written: {problem}")
         self.run = self.db.new_run(to_dict(self.cfg))
         self.ledger = None
         self.error = None

@@ -29,8 +29,15 @@ from daq.core.run_database import config_hash
 from daq.processes.daq_config import DaqConfig
 from daq.processes.worker import online_setup
 from daq.run_file import layout as L
-from daq.run_file.file_writer import FileHeader, RunFileWriter, WriterSettings
+from daq.run_file.file_writer import (
+    FileHeader,
+    RunFileWriter,
+    WriterSettings,
+    directory_problem,
+)
 from daq.run_file.spill_figures import SpillFigures
+
+PROBE_S = 1.0  # how often the run directory is checked: a run cannot start without it
 
 
 def run_header(run: int, cfg: DaqConfig, detector: Detector,
@@ -89,9 +96,10 @@ def main(cfg: DaqConfig, detector: Detector, name: str = "writer",
                          "duplicates_suppressed": 0, "malformed": 0, "write_errors": 0,
                          "orphan_events": 0, "foreign_items": 0, "failed": None,
                          "next_seq": 1, "waiting": 0, "run_done": None,
-                         "ledger": None, "spill_ledger": None}
+                         "ledger": None, "spill_ledger": None, "rotation_refused": None,
+                         "directory_problem": directory_problem(cfg.writer.directory)}
     shell.counters = c
-    last_flush = time.monotonic()
+    last_flush = last_probe = time.monotonic()
     while not shell.exiting:
         if pull.poll(50):
             for batch in built_batch.decode_all(drain(pull, 32), n_ch, n_s, c):
@@ -118,6 +126,7 @@ def main(cfg: DaqConfig, detector: Detector, name: str = "writer",
                 spills, started = [], time.time()
                 classes[:] = 0
                 c.update(run=run, run_done=None, ledger=None, written_events=0, failed=None,
+                         rotation_refused=None,
                          file=str(Path(cfg.writer.directory) / L.file_name(run)))
                 try:
                     out = RunFileWriter(cfg.writer.directory,
@@ -154,6 +163,7 @@ def main(cfg: DaqConfig, detector: Detector, name: str = "writer",
                 c["written_events"] = out.written_events
                 c["written_bytes"] = out.written_bytes
                 c["failed"] = out.failed
+                c["rotation_refused"] = out.rotation_refused  # kept to the next run
                 c["file"] = str(out.path)
         c["next_seq"], c["waiting"] = next_seq, len(buffer)
         if out is not None and time.monotonic() - last_flush > cfg.writer.flush_s:
@@ -163,6 +173,9 @@ def main(cfg: DaqConfig, detector: Detector, name: str = "writer",
                 c["write_errors"] += 1
             c["failed"] = out.failed
             last_flush = time.monotonic()
+        if time.monotonic() - last_probe > PROBE_S:  # before the next run needs it
+            c["directory_problem"] = directory_problem(cfg.writer.directory)
+            last_probe = time.monotonic()
         cmd = shell.command()
         if cmd and cmd.get("cmd") == "run" and type(cmd.get("run")) is int:
             expected = cmd["run"]

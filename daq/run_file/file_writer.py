@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -75,7 +76,14 @@ class RunFileWriter:
         self.written_bytes = 0  # raw samples, uncompressed
         self.paths: list[Path] = []
         self.f: h5py.File | None = None
-        self._open()
+        #: why the next file of the sequence could not be created (the run goes on in this
+        #: one, over its size), or None
+        self.rotation_refused: str | None = None
+        try:
+            self._open()
+        except OSError as exc:
+            self.failed = str(exc)
+            raise
 
     # -- files -----------------------------------------------------------------------------
     @property
@@ -83,15 +91,15 @@ class RunFileWriter:
         return self.paths[-1]
 
     def _open(self) -> None:
+        """File ``index`` of the run; nothing changes if it cannot be created."""
         h = self.header
         path = self.directory / (h.name or L.file_name(h.run, self.index))
-        self.paths.append(path)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             f = h5py.File(path, "w-", libver=L.LIBVER)  # never over a file already taken
         except OSError as exc:
-            self.failed = f"{path}: cannot create ({_reason(exc)})"
-            raise OSError(self.failed) from None
+            raise OSError(f"{path}: cannot create ({_reason(exc)})") from None
+        self.paths.append(path)
         self.f = f
         self.sample_chunks: SampleChunkWriter | None = None
         f.attrs.update(format=h.format, format_version=L.FORMAT_VERSION, run=h.run,
@@ -144,9 +152,19 @@ class RunFileWriter:
         return ds
 
     def _rotate(self) -> None:
-        self.f.close()
+        """On in the next file of the sequence; if it cannot be created (the directory
+        became unwritable), on in this one, over its size: the run's data are not lost to
+        a file-size convenience. Tried again at the next block."""
+        current = self.f
         self.index += 1
-        self._open()
+        try:
+            self._open()
+        except OSError as exc:
+            self.index -= 1
+            self.rotation_refused = str(exc)
+            return
+        self.rotation_refused = None
+        current.close()
 
     # -- data ------------------------------------------------------------------------------
     def append(self, events: np.ndarray, samples: np.ndarray | None, reco: np.ndarray,
@@ -292,6 +310,19 @@ def _concat_rows(arrays: list[np.ndarray]) -> np.ndarray:
 
 def _json_line(value: Any) -> np.ndarray:
     return np.frombuffer((json.dumps(value) + "\n").encode(), np.uint8)
+
+
+def directory_problem(directory: str | os.PathLike) -> str | None:
+    """Why ``directory`` cannot take a new run file now, or None. A file is created and
+    removed there: permissions, a read-only or immutable directory and a full disk all show
+    (``os.access`` ignores some of these for root)."""
+    try:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".na64daq-probe-"):
+            pass
+    except OSError as exc:
+        return f"{directory}: cannot create a file ({exc.strerror or exc})"
+    return None
 
 
 def _reason(exc: BaseException) -> str:

@@ -332,6 +332,10 @@ def test_a_full_disk_stops_the_run_and_the_ledger_counts_what_was_not_written(
     from daq.run_file.recovery import recover  # what was written is there, intact
 
     assert recover(tmp_path / "runs" / "run_000001.h5")["events"] == ledger["written_complete"]
+    raised = RunDatabase(tmp_path / "runs.db").db.execute(  # its one alarm, with the reason
+        "SELECT text FROM logbook WHERE text LIKE '[alarm]%raised%'").fetchall()
+    assert [t.split(":")[0] for (t,) in raised] == ["[alarm] run storage raised MAJOR"], raised
+    assert "file too large" in raised[0][0]
 
 
 def test_the_workers_reconstruct_with_the_constants_in_force_for_the_run(daq, make_emulator,
@@ -364,3 +368,61 @@ def test_the_workers_reconstruct_with_the_constants_in_force_for_the_run(daq, ma
     assert electrons.sum() > 10
     ratio = np.median(e[electrons] / truth["e_ecal_gev"][electrons])
     assert ratio == pytest.approx(1.1, abs=0.02)
+
+
+def _unwritable(directory, on: bool) -> None:
+    """Make ``directory`` unwritable, or writable again: immutable for root (for whom
+    permissions do not hold, and a read-only remount is refused while a file is open for
+    writing: 'mount point is busy'), read-only by permissions for anyone else."""
+    import subprocess
+
+    if os.geteuid() == 0:
+        subprocess.run(["chattr", "+i" if on else "-i", str(directory)], check=True)
+    else:
+        os.chmod(directory, 0o555 if on else 0o755)
+
+
+def test_a_run_directory_that_becomes_unwritable_loses_nothing_and_refuses_the_next_start(
+        daq, tmp_path):
+    """Mid-run, after the run's file rotated once, its directory becomes unwritable: the run
+    goes on in its open file (its next file cannot be created, so it grows past its size),
+    every event is written, `run storage` rises, and the next start is refused with the
+    reason until the directory is mended."""
+    from daq.processes.supervisor import RunControlError
+    from daq.run_file.verification import verify
+
+    runs = tmp_path / "runs"
+    sup = daq(**{"emulator.run.spills": 6, "emulator.spill.duration_s": 0.5,
+                 "emulator.spill.time_compressed": False, "emulator.spill.pause_s": 0.3,
+                 "writer.max_file_mb": 1.0, "writer.block_events": 128})
+    made = []
+
+    def when_rotated(sup):
+        file = sup.procs["writer"].counters.get("file") or ""
+        if not made and file.startswith(str(runs)) and not file.endswith("run_000001.h5"):
+            _unwritable(runs, True)
+            made.append(time.monotonic())
+
+    try:
+        ledger = run_to_end(sup, during=when_rotated)
+        assert made, "the run's file never rotated"
+        assert sup.outcome == "stopped", sup.error
+        assert ledger["balanced"] and ledger["rejected"] == 0, ledger
+        assert ledger["written_complete"] == ledger["triggered"] > 0, ledger
+        refused = sup.procs["writer"].counters
+        assert "cannot create" in str(refused.get("rotation_refused")), refused
+        assert "cannot create a file" in str(refused.get("directory_problem")), refused
+        with pytest.raises(RunControlError, match="start refused: the run's file cannot be "
+                                                  "written: .*cannot create a file"):
+            sup.start()
+        raised = sup.db.db.execute("SELECT text FROM logbook WHERE text LIKE "
+                                   "'[alarm]%raised%'").fetchall()  # its one alarm
+        assert [t.split(":")[0] for (t,) in raised] == ["[alarm] run storage raised MAJOR"], \
+            raised
+    finally:
+        _unwritable(runs, False)
+    with RunReader(runs / "run_000001.h5") as f:  # every event in the files, intact
+        assert f.n_events == ledger["triggered"] and len(f.files) >= 2
+        assert verify(f)["ok"]
+    assert wait_until(lambda: (sup.poll(0.1), sup.procs["writer"].counters.get(
+        "directory_problem") is None)[1], 10)  # mended: a start is allowed again
