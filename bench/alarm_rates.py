@@ -14,6 +14,7 @@ hour of beam. The DAQ-level checks (processes, ledgers, crates, feeds) need the 
     python bench/alarm_rates.py --hours 8 --jobs 2      # false alarms: 1,456 spills
     python bench/alarm_rates.py --faults                 # detection delays
     python bench/alarm_rates.py --daq-spills 30 --pace 4 # a real DAQ, clean and a crate stop
+    python bench/alarm_rates.py --daq-hours 8            # 1,455 spills through a real DAQ
 """
 
 from __future__ import annotations
@@ -157,42 +158,66 @@ def detection_delays(spills: int = FAULT_SPILL + 4) -> dict[str, Any]:
 
 
 def daq_run(directory, spills: int, pace: float, settings: dict[str, Any]) -> dict[str, Any]:
-    """A real DAQ at the beam's pace (``pace`` times faster), its alarms from the saved
-    monitor file: every check, the DAQ-level ones too."""
+    """A real DAQ at the beam's pace (``pace`` times faster; 0: time-compressed, as fast as
+    it takes them), its alarms from the saved monitor file: every check, the DAQ-level ones
+    too. The control-room figures on the beam's clock (a spill every 19.8 s, from the spill
+    each alarm rose in), and every process's resident memory, first and last sample of a
+    minute apart."""
     from pathlib import Path
 
     import h5py
 
+    from daq.app.bench.soak import resident_mb
     from daq.core.config_schema import load
     from daq.core.run_database import RunDatabase
-    from daq.processes.daq_config import DaqConfig
+    from daq.processes.daq_config import DaqConfig, ipc_endpoints
     from daq.processes.supervisor import Supervisor
+    from monitor.alarm_performance import performance
 
     directory = Path(directory)
     directory.mkdir(parents=True)
-    values = {f"endpoints.{n}": f"ipc://{directory}/{n}" for n in (
-        "control", "heartbeat", "commands", "builder_work", "writer", "tap", "tap_publish")}
+    values = ipc_endpoints(directory)
     values.update({"writer.directory": str(directory / "runs"), "emulator.run.spills": spills,
-                   "emulator.spill.time_compressed": False, "emulator.spill.pace": pace,
+                   "emulator.spill.time_compressed": not pace, "emulator.spill.pace": pace or 1,
                    "tap.end_of_run_png": False,
                    **{f"emulator.{k}": v for k, v in settings.items()}})
     sup = Supervisor(load(DaqConfig, None, values), db=RunDatabase(directory / "runs.db"),
                      log=lambda m: None)
     t0 = time.monotonic()
+    memory: dict[str, list[float]] = {}
     try:
         sup.configure()
         sup.start()
+        sampled = 0.0
         while sup.state == "running":
             sup.poll(0.05)
+            if time.monotonic() - sampled > 60.0:
+                sampled = time.monotonic()
+                for p in sup.procs.all():
+                    mb = resident_mb(p.popen.pid)
+                    if mb:
+                        memory.setdefault(p.name, []).append(round(mb, 1))
         saved = directory / "runs" / f"run_{sup.run:06d}.monitor.h5"
         with h5py.File(saved, "r") as f:
             header = json.loads(f.attrs["snapshot_header"])
         log = header["alarms"]["log"]
+        raised = [{k: e[k] for k in ("name", "what", "spill", "text")}
+                  for e in log if e["what"].startswith("raised")]
+        spill_s = 3600.0 / SPILLS_PER_HOUR
+        ledger = sup.ledger or {}
         return {"spills": spills, "pace": pace, "settings": settings, "outcome": sup.outcome,
-                "balanced": (sup.ledger or {}).get("balanced"),
-                "seconds": time.monotonic() - t0,
-                "raised": [{k: e[k] for k in ("name", "what", "spill", "text")}
-                           for e in log if e["what"].startswith("raised")],
+                "balanced": ledger.get("balanced"), "events": ledger.get("triggered"),
+                "incomplete": ledger.get("written_incomplete"),
+                "seconds": time.monotonic() - t0, "raised": raised,
+                "performance_beam_clock": performance(
+                    [(e["spill"] * spill_s, e["name"]) for e in raised], 0.0,
+                    spills * spill_s),
+                "spills_closed_by_the_tap": header.get("closed_spills"),
+                "tap": {k: (ledger.get("stages") or {}).get("tap", {}).get(k)
+                        for k in ("taken", "offered", "dropped")},
+                "checks_too_few_at_the_end": [a["name"] for a in header["alarms"]["alarms"]
+                                              if a["state"] == "too few"],
+                "memory_mb_first_last": {k: (v[0], v[-1], len(v)) for k, v in memory.items()},
                 "errors": header["alarms"]["errors"]}
     finally:
         sup.close()
@@ -206,6 +231,8 @@ def main() -> None:
     ap.add_argument("--daq-spills", type=int, default=0, help="a real DAQ run this long, clean, "
                     "then one with a crate that stops at spill 7")
     ap.add_argument("--pace", type=float, default=4.0, help="the real DAQ's speed-up")
+    ap.add_argument("--daq-hours", type=float, default=0.0, help="hours of clean beam through "
+                    "a real DAQ, time-compressed (the tap's checks, the DAQ-level ones too)")
     args = ap.parse_args()
     from daq.app.bench.machine import description
 
@@ -222,6 +249,12 @@ def main() -> None:
         result["daq_crate_stops"] = daq_run(
             f"{tmp}/crate", FAULT_SPILL + 3, args.pace,
             {"faults.at_spill": FAULT_SPILL, "faults.stop_source": 3})
+    if args.daq_hours:
+        import tempfile
+
+        tmp = tempfile.mkdtemp(prefix="na64daq-alarms-")
+        result["daq_hours"] = daq_run(f"{tmp}/hours", int(round(args.daq_hours
+                                                                * SPILLS_PER_HOUR)), 0.0, {})
     print(json.dumps(result, indent=1, default=str))
 
 
