@@ -22,6 +22,8 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import re
+import shutil
 import time
 from typing import Any
 
@@ -157,12 +159,14 @@ def detection_delays(spills: int = FAULT_SPILL + 4) -> dict[str, Any]:
     return out
 
 
-def daq_run(directory, spills: int, pace: float, settings: dict[str, Any]) -> dict[str, Any]:
+def daq_run(directory, spills: int, pace: float, settings: dict[str, Any],
+            keep_files: bool = True) -> dict[str, Any]:
     """A real DAQ at the beam's pace (``pace`` times faster; 0: time-compressed, as fast as
     it takes them), its alarms from the saved monitor file: every check, the DAQ-level ones
     too. The control-room figures on the beam's clock (a spill every 19.8 s, from the spill
     each alarm rose in), and every process's resident memory, first and last sample of a
-    minute apart."""
+    minute apart. ``keep_files`` False: the run's files are deleted as they close (8 hours of
+    raw samples are some 60 GB; the first try filled this machine's disk)."""
     from pathlib import Path
 
     import h5py
@@ -179,12 +183,13 @@ def daq_run(directory, spills: int, pace: float, settings: dict[str, Any]) -> di
     values = ipc_endpoints(directory)
     values.update({"writer.directory": str(directory / "runs"), "emulator.run.spills": spills,
                    "emulator.spill.time_compressed": not pace, "emulator.spill.pace": pace or 1,
-                   "tap.end_of_run_png": False,
+                   "tap.end_of_run_png": False, "writer.max_file_mb": 0 if keep_files else 500,
                    **{f"emulator.{k}": v for k, v in settings.items()}})
     sup = Supervisor(load(DaqConfig, None, values), db=RunDatabase(directory / "runs.db"),
                      log=lambda m: None)
     t0 = time.monotonic()
     memory: dict[str, list[float]] = {}
+    stopped_early = None
     try:
         sup.configure()
         sup.start()
@@ -193,6 +198,14 @@ def daq_run(directory, spills: int, pace: float, settings: dict[str, Any]) -> di
             sup.poll(0.05)
             if time.monotonic() - sampled > 60.0:
                 sampled = time.monotonic()
+                if not keep_files:  # every file of the sequence but the one being written
+                    data = [p for p in (directory / "runs").glob("run_*.h5")
+                            if re.fullmatch(r"run_\d{6}(_\d{3})?\.h5", p.name)]
+                    for path in sorted(data, key=lambda p: p.name.replace(".h5", "_000"))[:-1]:
+                        path.unlink()
+                if shutil.disk_usage(directory).free < 3e9:  # the truth file grows too
+                    stopped_early = f"{shutil.disk_usage(directory).free / 1e9:.1f} GB free"
+                    sup.stop(stopped_early)
                 for p in sup.procs.all():
                     mb = resident_mb(p.popen.pid)
                     if mb:
@@ -209,6 +222,7 @@ def daq_run(directory, spills: int, pace: float, settings: dict[str, Any]) -> di
                 "balanced": ledger.get("balanced"), "events": ledger.get("triggered"),
                 "incomplete": ledger.get("written_incomplete"),
                 "seconds": time.monotonic() - t0, "raised": raised,
+                "stopped_early": stopped_early, "spills_closed": (ledger.get("spills")),
                 "performance_beam_clock": performance(
                     [(e["spill"] * spill_s, e["name"]) for e in raised], 0.0,
                     spills * spill_s),
@@ -253,8 +267,8 @@ def main() -> None:
         import tempfile
 
         tmp = tempfile.mkdtemp(prefix="na64daq-alarms-")
-        result["daq_hours"] = daq_run(f"{tmp}/hours", int(round(args.daq_hours
-                                                                * SPILLS_PER_HOUR)), 0.0, {})
+        result["daq_hours"] = daq_run(f"{tmp}/hours", int(round(
+            args.daq_hours * SPILLS_PER_HOUR)), 0.0, {}, keep_files=False)
     print(json.dumps(result, indent=1, default=str))
 
 
