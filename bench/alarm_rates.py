@@ -166,7 +166,7 @@ def daq_run(directory, spills: int, pace: float, settings: dict[str, Any],
     too. The control-room figures on the beam's clock (a spill every 19.8 s, from the spill
     each alarm rose in), and every process's resident memory, first and last sample of a
     minute apart. ``keep_files`` False: the run's files are deleted as they close (8 hours of
-    raw samples are some 60 GB; the first try filled this machine's disk)."""
+    raw samples are some 43 GB, measured; the first try filled this machine's disk)."""
     from pathlib import Path
 
     import h5py

@@ -113,7 +113,7 @@ def test_a_worker_or_the_tap_killed_mid_run_is_replaced_and_nothing_is_lost(daq,
 
 def test_a_frozen_monitor_does_not_slow_the_writer_path(daq):
     def run(**kw):
-        sup = daq(**{"emulator.spill.duration_s": 2.0, **kw})
+        sup = daq(**{"emulator.spill.duration_s": 1.0, **kw})
         sup.configure()
         if kw:
             for _ in range(5):

@@ -19,16 +19,17 @@ from calib.conditions import ConditionsWriter
 from daq.core.run_database import RunDatabase
 from daq.run_file.reader import RunReader
 from emulator.emulator import Emulator
-from monitor.alarm_checks import checks
+from monitor.alarm_checks import BASELINE_GAP, BASELINE_SPILLS, checks
 from monitor.reference import choose
 
 FAULT_SPILL = 7  # after six spills of baseline for the channels' checks
-CRATE_FAULT_SPILL = 4  # the crates' check needs 3 baseline spills (BASELINE_SPILLS)
+#: the first a crate's check tests: 3 baseline spills, the 2 before it left out
+CRATE_FAULT_SPILL = BASELINE_SPILLS[0] + BASELINE_GAP + 1
 AFTER = 2  # the fault's spill and two more: the last one is cut by no stop, but untested
 LONG_SPILLS = {"emulator.spill.duration_s": 4.8}
 #: a lag shows only at the beam's pace, at each spill's start: short spills keep the run
 #: short, a pause longer than the lag (as the SPS's) keeps the lagging crate silent there
-BEAM_PACED = {"emulator.spill.time_compressed": False, "emulator.spill.duration_s": 1.0,
+BEAM_PACED = {"emulator.spill.time_compressed": False, "emulator.spill.duration_s": 0.6,
               "emulator.spill.pause_s": 1.3}
 FAULTS = {
     "channels": ({"dead_channel": "ECAL1:2:3", "hot_channel": "ECAL1:0:0",
