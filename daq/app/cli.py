@@ -30,11 +30,12 @@ na64daq: data acquisition and online monitoring for an NA64-style missing-energy
   na64daq calib hv|ecal|show|...     calibration scripts and the conditions database
   na64daq detector                   show the channel map
   na64daq config                     list every configuration key with its default and range
+  na64daq keys new|list              CURVE keys and roles, for a DAQ beyond one host
 """
 
 #: every command, a module of daq/app/commands, in the order ``--help`` lists them
 COMMANDS = ("demo", "monitor", "run", "ctl", "status", "emulate", "replay", "inspect", "recover",
-            "export", "reco", "convert", "calib", "detector", "config", "bench")
+            "export", "reco", "convert", "calib", "detector", "config", "keys", "bench")
 
 USER_ERRORS = (ConfigError, DetectorMapError, FrameError, OSError, KeyError)
 
