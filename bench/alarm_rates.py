@@ -164,9 +164,9 @@ def daq_run(directory, spills: int, pace: float, settings: dict[str, Any],
     """A real DAQ at the beam's pace (``pace`` times faster; 0: time-compressed, as fast as
     it takes them), its alarms from the saved monitor file: every check, the DAQ-level ones
     too. The control-room figures on the beam's clock (a spill every 19.8 s, from the spill
-    each alarm rose in), and every process's resident memory, first and last sample of a
-    minute apart. ``keep_files`` False: the run's files are deleted as they close (8 hours of
-    raw samples are some 43 GB, measured; the first try filled this machine's disk)."""
+    each alarm rose in), and every process's resident memory, sampled each minute.
+    ``keep_files`` False: the run's files are deleted as they close (8 hours of raw samples
+    are some 43 GB, measured; the first try filled this machine's disk)."""
     from pathlib import Path
 
     import h5py
@@ -231,7 +231,7 @@ def daq_run(directory, spills: int, pace: float, settings: dict[str, Any],
                         for k in ("taken", "offered", "dropped")},
                 "checks_too_few_at_the_end": [a["name"] for a in header["alarms"]["alarms"]
                                               if a["state"] == "too few"],
-                "memory_mb_first_last": {k: (v[0], v[-1], len(v)) for k, v in memory.items()},
+                "memory_mb_each_minute": memory,
                 "errors": header["alarms"]["errors"]}
     finally:
         sup.close()
