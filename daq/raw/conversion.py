@@ -97,7 +97,7 @@ def convert(paths: list[str | Path], map_path: str | Path, out: str | Path,
     def end_spill() -> None:
         writer.write_block()
         ledger = spill_ledger(spill, {"builder": {"triggered": in_spill}},
-                              writer.take_spill_counts())
+                              writer.take_spill_counts(spill))
         start_ns, end_ns = state.burst_ns(run, spill)  # DATE's clock; 0: not in the file
         writer.write_spill(figures.row(ledger, start_ns or 0, end_ns or 0), ledger)
         ledgers.append(ledger)
