@@ -5,6 +5,7 @@ No Qt here: the tap runs them."""
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -72,6 +73,8 @@ class Check:
     test: Callable[..., Items]
     exact: bool = False  # no statistics: no filter
     delay_s: float = 0.0  # state checks: the condition must last this long
+    #: state checks' items that need no delay: counts, which do not flicker
+    undelayed: tuple[str, ...] = ()
 
 
 # -- statistics ----------------------------------------------------------------------------
@@ -408,6 +411,23 @@ def ledger_imbalance(s: StateData) -> Items:
 
 
 
+#: a process named at the start of the supervisor's error (``docs/run-control.md``)
+ERROR_PROCESS = re.compile(r"(source-(?:\d+|all)|builder|writer|tap|worker-\d+)\b")
+
+
+def run_error(s: StateData) -> Items:
+    """The run in error, under the process the supervisor's reason names (a crate, the
+    builder or the writer that died or froze: the run cannot go on without it)."""
+    if not s.daq:
+        return {"all": (TOO_FEW, "no state from the DAQ")}
+    if s.daq.get("state") != "error":
+        return {}
+    error = str(s.daq.get("error") or "no reason given")
+    m = ERROR_PROCESS.match(error)
+    return {m.group(1) if m else "run": (MAJOR, f"run {s.daq.get('run')} in error: "
+                                                f"{error[:300]}")}
+
+
 def run_storage(s: StateData) -> Items:
     """The writer's word on the run directory: a write that failed (a full disk), or a
     directory that cannot take a new file (the next run cannot start, the run's next file
@@ -554,6 +574,11 @@ def checks() -> tuple[Check, ...]:
               "A spill's events do not add up (triggered != written + rejected): data may be "
               "lost. Note the spill in the logbook, keep the run file, call the DAQ expert.",
               "state", ledger_imbalance, exact=True),
+        Check("run error", "DAQ",
+              "The run stopped in error; the text names the process it lost. What was taken is "
+              "in the run file (na64daq inspect --verify). Stop (it always succeeds) and start "
+              "a new run; if it happens again, call the DAQ expert.", "state", run_error,
+              exact=True),
         Check("run storage", "DAQ",
               "The run's data cannot be written where they should: a full disk, or a run "
               "directory that became unwritable (permissions, a read-only or lost mount). "
@@ -572,7 +597,8 @@ def checks() -> tuple[Check, ...]:
         Check("process not answering", "DAQ",
               "A DAQ process stopped answering or was restarted. The supervisor restarts "
               "workers and the tap by itself; if it repeats, stop the run and call the DAQ "
-              "expert.", "state", ProcessNotAnswering(), delay_s=3.0),
+              "expert.", "state", ProcessNotAnswering(), delay_s=3.0,
+              undelayed=("restarts",)),
         Check("monitor feed stale", "DAQ",
               "The monitor gets no data while the writer writes, or no state from the DAQ: "
               "what you see is old. The data are being taken; restart the monitor; call the "

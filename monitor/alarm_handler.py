@@ -270,7 +270,8 @@ class AlarmHandler:
                     del a.failing_since[k]
             for k in failing:
                 a.failing_since.setdefault(k, now)
-            return {k: v for k, v in failing.items() if now - a.failing_since[k] >= c.delay_s}
+            return {k: v for k, v in failing.items()
+                    if k in c.undelayed or now - a.failing_since[k] >= c.delay_s}
         if c.exact:
             return failing
         need, of = FILTER

@@ -80,6 +80,19 @@ RULES = (
                 "a crate that does not answer sends no hits"),
     Consequence("process not answering", "monitor feed stale", feed_of_process,
                 "a process the events pass through is silent"),
+    Consequence("run error", "incomplete events", crate_of_process,
+                "a crate the run lost sends no fragments"),
+    Consequence("run error", "dead channel",
+                lambda root, item, det: crate_of_process(
+                    root, f"source {_source(item, det)}", det),
+                "a crate the run lost sends no hits"),
+    Consequence("run error", "monitor feed stale", feed_of_process,
+                "a process the events pass through is lost"),
+    Consequence("run error", "process not answering", lambda root, item, det: root == item,
+                "the process the run lost"),
+    Consequence("run storage", "run error",
+                lambda root, item, det: root == "write" and item == "writer",
+                "a write that failed ends the run"),
 )
 
 

@@ -476,3 +476,11 @@ def stepped_clock(tmp_path, monkeypatch):
         p for p in (str(where), os.environ.get("PYTHONPATH")) if p))
     monkeypatch.setenv("NA64DAQ_TEST_CLOCK_STEP", str(step))
     return lambda seconds: step.write_text(repr(float(seconds)))
+
+
+def raised_alarms(db, run: int) -> list[str]:
+    """The alarms raised in ``run``, as the alarm server wrote them into the run's logbook
+    ('NAME raised SEVERITY (spill N): text')."""
+    rows = db.db.execute("SELECT text FROM logbook WHERE run = ? AND text LIKE "
+                         "'[alarm] % raised %' ORDER BY id", (run,)).fetchall()
+    return [text.removeprefix("[alarm] ") for (text,) in rows]

@@ -12,6 +12,7 @@ from conftest import (
     free_base_port,
     log_tails,
     private_endpoint_values,
+    raised_alarms,
     run_to_end,
     wait_until,
 )
@@ -170,6 +171,14 @@ def test_fuzzed_frames_in_a_crate_stream_are_refused_counted_by_reason_and_survi
         assert f"{count} {reason}" in line, (line, r["builder_counted"])
 
 
+def _one_alarm_naming(sup, raised: str, process: str) -> None:
+    """The run's one alarm (the tap writes it into the logbook): ``raised``, naming
+    ``process``."""
+    assert wait_until(lambda: (sup.poll(0.05), raised_alarms(sup.db, sup.run))[1], 15)
+    (alarm,) = raised_alarms(sup.db, sup.run)
+    assert alarm.startswith(raised) and process in alarm, alarm
+
+
 def test_a_dead_source_puts_the_run_in_error_and_keeps_the_data(daq):
     sup = daq(**{"emulator.spill.duration_s": 2.0, "emulator.spill.time_compressed": False,
                  "emulator.spill.pause_s": 0.2})
@@ -185,6 +194,7 @@ def test_a_dead_source_puts_the_run_in_error_and_keeps_the_data(daq):
             killed_at = time.monotonic()
     assert sup.state == "error" and "source-2" in sup.error
     assert time.monotonic() - killed_at < 2.5  # noticed within 2 s (+ polling)
+    _one_alarm_naming(sup, "run error raised MAJOR", "source-2")
     rec = sup.db.run(sup.run)
     assert rec["state"] == "error" and "source-2" in rec["error"]
     path = sup.procs["writer"].counters["file"]
@@ -284,6 +294,7 @@ def test_a_writer_killed_mid_run_errors_and_its_file_recovers(daq, make_emulator
     while sup.state == "running" and time.monotonic() < deadline:
         sup.poll(0.05)
     assert sup.state == "error" and "writer" in sup.error, (sup.error, log_tails(sup))
+    _one_alarm_naming(sup, "run error raised MAJOR", "writer")
     with RunReader(path) as run:
         report = verify(run)
         n = run.n_events

@@ -309,6 +309,6 @@ def test_the_feed_is_not_stale_at_the_beam_s_pace():
 def test_every_check_has_guidance_and_a_panel_of_the_window():
     panels = {"Overview", "Physics rates", "Detector maps", "Calibration health", "DAQ"}
     names = [c.name for c in ac.checks()]
-    assert len(names) == len(set(names)) == 15
+    assert len(names) == len(set(names)) == 17
     for c in ac.checks():
         assert c.panel in panels and len(c.guidance) > 60 and c.kind in ("spill", "state")
