@@ -11,17 +11,28 @@ import zmq
 
 from daq.core.config_schema import ConfigError
 
+ClientKey = Any  # (Keyring, client key name, server key name), or None: no CURVE
 
-def ask(endpoint: str, command: str, timeout_s: float = 60.0, **fields: Any) -> dict[str, Any]:
-    """The DAQ's answer to ``command``; :class:`ConfigError` when nobody answers in time."""
+
+def ask(endpoint: str, command: str, timeout_s: float = 60.0, curve_keys: ClientKey = None,
+        **fields: Any) -> dict[str, Any]:
+    """The DAQ's answer to ``command``; :class:`ConfigError` when nobody answers in time.
+    ``curve_keys``: (keyring, this client's key name, the server's key name), when run control
+    uses CURVE (``docs/security.md``)."""
+    from daq.core.link_security import connect_curve
+
     ctx = zmq.Context()
     try:
         sock = ctx.socket(zmq.REQ)
         sock.setsockopt(zmq.LINGER, 0)
+        if curve_keys is not None:
+            connect_curve(sock, *curve_keys)
         sock.connect(endpoint)
         sock.send(json.dumps(dict(fields, command=command)).encode())
         if not sock.poll(int(timeout_s * 1000)):
-            raise ConfigError(f"no DAQ answers on {endpoint} (is 'na64daq run' running?)")
+            why = (f"is 'na64daq run' running, and key {curve_keys[1]!r} one it knows?"
+                   if curve_keys is not None else "is 'na64daq run' running?")
+            raise ConfigError(f"no DAQ answers on {endpoint} ({why})")
         return json.loads(sock.recv())
     finally:
         ctx.destroy(linger=0)

@@ -133,6 +133,8 @@ class RoleAuthenticator(ThreadAuthenticator):
         self.keyring = keyring
         self.say = log
         self.refused: Counter = Counter()  # "key@address" -> times
+        self.probe: bytes | None = None  # the self-test's key, never issued
+        self.probe_refused = threading.Event()
         self._address = ""
         self._lock = threading.Lock()
 
@@ -148,6 +150,9 @@ class RoleAuthenticator(ThreadAuthenticator):
     def callback(self, domain: str, key: bytes) -> bool:
         if self.keyring.user_id(key) is not None:
             return True
+        if key == self.probe:
+            self.probe_refused.set()
+            return False
         who = f"{key.decode('ascii', 'replace')}@{self._address}"
         with self._lock:
             self.refused[who] += 1
@@ -156,6 +161,35 @@ class RoleAuthenticator(ThreadAuthenticator):
 
     def curve_user_id(self, client_public_key: bytes) -> str:
         return self.keyring.user_id(zmq.utils.z85.encode(client_public_key)) or ""
+
+
+def self_test(ctx: zmq.Context, auth: RoleAuthenticator, endpoint: str, server_public: bytes,
+              timeout_s: float = 5.0) -> None:
+    """Knock on a CURVE server (bound to ``endpoint``) with a key never issued: it must be
+    refused. Without a ZAP handler libzmq admits any client that knows the server's public
+    key, so a server that fails this does not start."""
+    public, secret = zmq.curve_keypair()
+    auth.probe_refused.clear()
+    auth.probe = public
+    sock = ctx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.curve_secretkey, sock.curve_publickey, sock.curve_serverkey = (
+        secret, public, server_public)
+    try:
+        sock.connect(reachable(endpoint))
+        if not auth.probe_refused.wait(timeout_s):
+            raise ConfigError(f"{endpoint}: a key never issued was not refused within "
+                              f"{timeout_s:g} s (no ZAP handler?): not starting")
+    finally:
+        sock.close(linger=0)
+        auth.probe = None
+
+
+def reachable(endpoint: str) -> str:
+    """Where a client on this host reaches a server bound to ``endpoint`` (``*`` and the
+    unspecified addresses: loopback)."""
+    endpoint = re.sub(r"^tcp://(\*|0\.0\.0\.0):", "tcp://127.0.0.1:", endpoint)
+    return endpoint.replace("tcp://[::]:", "tcp://[::1]:")
 
 
 def serve_curve(sock: zmq.Socket, keyring: Keyring, name: str = "daq") -> None:

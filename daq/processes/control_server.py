@@ -8,6 +8,7 @@ import json
 import zmq
 
 from daq.core.control_protocol import RunControlError, parse_command
+from daq.core.link_security import allowed, role_of
 from daq.processes.daq_config import DaqConfig
 from daq.processes.supervisor import Supervisor
 
@@ -20,8 +21,8 @@ def serve(cfg: DaqConfig, detector_path: str | None = None) -> int:
 
     signals, output = StopSignals(), Output()
     sup = Supervisor(cfg, detector_path, log=lambda m: print(m, flush=True))
-    rep = sup._bind(zmq.REP, "control")
     try:
+        rep = sup.control_socket()
         sup.configure()
         print(f"DAQ {sup.state}; commands on {cfg.endpoints.control}", flush=True)
         while sup.state != "idle":
@@ -32,9 +33,14 @@ def serve(cfg: DaqConfig, detector_path: str | None = None) -> int:
             sup.poll(0.05)
             if not rep.poll(0):
                 continue
-            parts = rep.recv_multipart()
+            frames = rep.recv_multipart(copy=False)
+            parts = [f.bytes for f in frames]
+            role, name = role_of(frames[0])
             try:
                 command = parse_command(parts)
+                if not allowed(role, command):
+                    raise RunControlError(sup.refuse(f"{role}:{name}", command,
+                                                     _peer(frames[0])))
                 if command == "configure":
                     sup.reconfigure()
                 elif command == "start":
@@ -59,3 +65,10 @@ def serve(cfg: DaqConfig, detector_path: str | None = None) -> int:
         signals.restore()
         output.restore()
     return 0
+
+
+def _peer(frame: zmq.Frame) -> str:
+    try:
+        return frame.get("Peer-Address")
+    except zmq.ZMQError:
+        return ""

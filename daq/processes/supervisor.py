@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from daq.core.config_schema import to_dict
 from daq.core.control_protocol import RunControlError
 from daq.core.detector import Detector
 from daq.core.ledger import written
+from daq.core.link_security import Keyring, RoleAuthenticator, self_test, serve_curve
 from daq.core.run_database import RunDatabase, RunDatabaseError
 from daq.processes.daq_config import DaqConfig
 from daq.processes.process_table import Process, ProcessTable, last_line
@@ -96,10 +97,30 @@ class Supervisor:
         self.description = describe(cfg)  # what a run takes, in words
         self.emulated = emulated_departures(cfg)  # its faults and boosts, for the header
         self._written = deque()  # (monotonic s, events written): the header's rate
+        self.auth: RoleAuthenticator | None = None  # run control's ZAP handler, with CURVE
+        self.refused_commands: Counter = Counter()  # "ROLE:NAME command" -> times
 
-    def _bind(self, kind: int, key: str) -> zmq.Socket:
+    def control_socket(self) -> zmq.Socket:
+        """The run-control endpoint's REP socket: with CURVE keys, a ZAP handler that admits
+        only issued keys, and the self-test a key never issued must fail, when
+        ``security.curve`` says so (``docs/security.md``)."""
+        if not self.cfg.curve:
+            return self._bind(zmq.REP, "control")
+        sec = self.cfg.security
+        keyring = Keyring.load(sec.keys_directory)
+        self.auth = RoleAuthenticator(self.ctx, keyring, self.log)
+        self.auth.start()
+        rep = self._bind(zmq.REP, "control", lambda s: serve_curve(s, keyring, sec.server_key))
+        self_test(self.ctx, self.auth, self.cfg.endpoints.control, keyring.pair(sec.server_key)[0])
+        self.log(f"run control on {self.cfg.endpoints.control}: CURVE, {len(keyring.roles)} keys "
+                 f"({keyring.directory})")
+        return rep
+
+    def _bind(self, kind: int, key: str, prepare=None) -> zmq.Socket:
         endpoint = getattr(self.cfg.endpoints, key)
         sock = self.ctx.socket(kind)
+        if prepare is not None:
+            prepare(sock)
         try:
             sock.bind(endpoint)
         except zmq.ZMQError as exc:
@@ -503,7 +524,15 @@ class Supervisor:
         if self.state != "idle":
             self.shutdown()
         self.wait_for_png(PNG_WAIT_S)
+        if self.auth is not None:
+            self.auth.stop()
         self.ctx.destroy(linger=0)
+
+    def refuse(self, who: str, command: str, peer: str) -> str:
+        """A command ``who`` (``ROLE:NAME``) may not give: counted, logged, and the answer."""
+        self.refused_commands[f"{who} {command}"] += 1
+        self.log(f"refused '{command}' from {who} at {peer or '?'}: needs the operator role")
+        return f"'{command}' needs the operator role (this key: {who})"
 
     # -- watching --------------------------------------------------------------------------
     def poll(self, timeout_s: float = 0.1) -> None:
@@ -627,6 +656,8 @@ class Supervisor:
                                    if (p.last_beat == 0.0 or p.counters.get("starting"))
                                    and p.running()),
                 "bad_heartbeats": dict(self.procs.bad_heartbeats),
+                "refused": {"connections": dict(self.auth.refused) if self.auth else {},
+                            "commands": dict(self.refused_commands)},
                 "processes": {p.name: {"pid": p.popen.pid, "alive": p.running()}
                               for p in self.procs.all()},
                 "ledger": self.ledger}

@@ -120,3 +120,13 @@ def test_every_endpoint_of_the_default_configuration_is_on_loopback():
     assert is_loopback(f"tcp://{cfg.emulator.publish.bind_host}:1")  # the crates' publishers
     assert not is_loopback("tcp://*:5600") and not is_loopback("tcp://daq-host:5600")
     assert is_loopback("tcp://[::1]:5600") and is_loopback("tcp://127.0.0.2:5600")
+
+
+def test_what_is_not_authenticated_yet_does_not_listen_beyond_loopback():
+    with pytest.raises(ConfigError, match=r"endpoints.heartbeat = tcp://\*:5601: not "
+                                          "authenticated yet"):
+        load(DaqConfig, None, {"endpoints.heartbeat": "tcp://*:5601"})
+    with pytest.raises(ConfigError, match="security.curve cannot be off"):
+        load(DaqConfig, None, {"endpoints.control": "tcp://*:5600", "security.curve": "off"})
+    cfg = load(DaqConfig, None, {"endpoints.control": "tcp://*:5600"})
+    assert cfg.curve and not load(DaqConfig, None).curve  # auto: on when exposed

@@ -17,14 +17,17 @@ def add_arguments(sub) -> None:
                    help="what the DAQ should do")
     p.add_argument("--config", metavar="FILE", help="DAQ configuration (for its endpoints)")
     p.add_argument("--timeout", type=POSITIVE, default=60.0, help="seconds to wait for an answer")
+    p.add_argument("--key", metavar="NAME", help="the key to act as, when run control uses "
+                   "CURVE keys (default: security.client_key)")
 
 
 def run(args: argparse.Namespace) -> int:
 
     from daq.core.control_protocol import ask
-    from daq.processes.daq_config import DaqConfig
+    from daq.processes.daq_config import DaqConfig, client_key
 
     cfg = load(DaqConfig, args.config)
-    answer = ask(cfg.endpoints.control, args.action, args.timeout)
+    answer = ask(cfg.endpoints.control, args.action, args.timeout,
+                 curve_keys=client_key(cfg, args.key))
     print(json.dumps(answer, indent=1))
     return 0 if answer.get("ok") else 1
