@@ -39,6 +39,11 @@ def crate_of_process(root: str, item: str, detector: Detector) -> bool:
     return m is not None and (m.group(1) == "all" or item == f"source {m.group(1)}")
 
 
+def channels_of_process(root: str, item: str, detector: Detector) -> bool:
+    """A source process (as :func:`crate_of_process`) and its crate's channels' hits."""
+    return crate_of_process(root, f"source {_source(item, detector)}", detector)
+
+
 def feed_of_process(root: str, item: str, detector: Detector) -> bool:
     """The processes the monitor's events pass through: a silent one starves the feed."""
     return root == "builder" or root == "writer" or root == "tap" or root.startswith(
@@ -75,16 +80,14 @@ RULES = (
     Consequence("process not answering", "incomplete events", crate_of_process,
                 "a crate that does not answer sends no fragments"),
     Consequence("process not answering", "dead channel",
-                lambda root, item, det: crate_of_process(
-                    root, f"source {_source(item, det)}", det),
+                channels_of_process,
                 "a crate that does not answer sends no hits"),
     Consequence("process not answering", "monitor feed stale", feed_of_process,
                 "a process the events pass through is silent"),
     Consequence("run error", "incomplete events", crate_of_process,
                 "a crate the run lost sends no fragments"),
     Consequence("run error", "dead channel",
-                lambda root, item, det: crate_of_process(
-                    root, f"source {_source(item, det)}", det),
+                channels_of_process,
                 "a crate the run lost sends no hits"),
     Consequence("run error", "monitor feed stale", feed_of_process,
                 "a process the events pass through is lost"),
