@@ -10,13 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 import tracemalloc
-
-
-def resident_mb() -> float:
-    with open("/proc/self/status") as fh:
-        return next(int(x.split()[1]) / 1024 for x in fh if x.startswith("VmRSS"))
 
 
 def main() -> None:
@@ -24,6 +20,7 @@ def main() -> None:
     ap.add_argument("--spills", type=int, default=150)
     args = ap.parse_args()
     from daq.app.bench.machine import description
+    from daq.app.bench.soak import resident_mb
     from daq.building.assembler import EventAssembler
     from daq.core.config_schema import load
     from daq.core.detector import Detector
@@ -47,7 +44,7 @@ def main() -> None:
             if frame.spill == 10:
                 first = tracemalloc.take_snapshot()
             if frame.spill % 20 == 0:
-                samples.append((frame.spill, round(resident_mb(), 1),
+                samples.append((frame.spill, round(resident_mb(os.getpid()), 1),
                                 round(time.perf_counter() - t0, 1)))
     growth = [str(s) for s in tracemalloc.take_snapshot().compare_to(first, "lineno")[:5]]
     print(json.dumps({"machine": description(), "spill_mb_s": samples,

@@ -11,14 +11,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
-
-
-def resident_mb() -> float:
-    with open("/proc/self/status") as fh:
-        return next(int(x.split()[1]) / 1024 for x in fh if x.startswith("VmRSS"))
 
 
 def main() -> None:
@@ -27,6 +23,7 @@ def main() -> None:
     ap.add_argument("--no-truth", action="store_true", help="emulate without writing")
     args = ap.parse_args()
     from daq.app.bench.machine import description
+    from daq.app.bench.soak import resident_mb
     from daq.core.config_schema import load
     from daq.core.detector import Detector
     from emulator.config import EmulatorConfig
@@ -49,7 +46,7 @@ def main() -> None:
             if writer is not None:
                 writer.end_spill(plan)
             if spill % 25 == 0:
-                samples.append((spill, round(resident_mb(), 1),
+                samples.append((spill, round(resident_mb(os.getpid()), 1),
                                 round(time.perf_counter() - t0, 1)))
         if writer is not None:
             writer.close()
