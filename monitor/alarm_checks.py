@@ -428,11 +428,16 @@ def run_error(s: StateData) -> Items:
                                                 f"{error[:300]}")}
 
 
+def _counters(daq: dict[str, Any], process: str) -> dict[str, Any]:
+    """A DAQ process's counters from the DAQ's state ({} when it has none)."""
+    return ((daq.get("processes") or {}).get(process) or {}).get("counters") or {}
+
+
 def run_storage(s: StateData) -> Items:
     """The writer's word on the run directory: a write that failed (a full disk), or a
     directory that cannot take a new file (the next run cannot start, the run's next file
     cannot be opened: it grows past its size instead)."""
-    writer = ((s.daq.get("processes") or {}).get("writer") or {}).get("counters") or {}
+    writer = _counters(s.daq, "writer")
     if not writer:
         return {"all": (TOO_FEW, "no writer counters")}
     out: Items = {}
@@ -447,7 +452,7 @@ def run_storage(s: StateData) -> Items:
 
 
 def _builder_rejected(daq: dict[str, Any]) -> dict[str, int]:
-    builder = ((daq.get("processes") or {}).get("builder") or {}).get("counters") or {}
+    builder = _counters(daq, "builder")
     return {str(sid): sum(int(v) for v in (st.get("rejected") or {}).values())
             for sid, st in (builder.get("sources") or {}).items() if isinstance(st, dict)}
 
@@ -522,7 +527,7 @@ class FeedStale:
         if not _running(s):
             self.history.clear()
             return {}
-        writer = ((s.daq.get("processes") or {}).get("writer") or {}).get("counters") or {}
+        writer = _counters(s.daq, "writer")
         written = float(writer.get("written_events") or 0)
         taken = float(s.counters.get("taken") or 0)
         self.history.append((s.now_s, written, taken))

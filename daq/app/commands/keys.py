@@ -9,12 +9,14 @@ DEFAULT_DIRECTORY = "~/.config/na64daq/keys"
 
 
 def add_arguments(sub) -> None:
+    from daq.core.link_security import ROLES
+
     p = sub.add_parser("keys", help="CURVE keys and their roles (a DAQ beyond one host)",
                        description="Make a key pair with its role, or list the keys of a key "
                        "directory (mode 0700; refused otherwise).")
     p.add_argument("action", choices=("new", "list"))
     p.add_argument("name", nargs="?", help="the new key's name (new)")
-    p.add_argument("--role", choices=("daq", "operator", "viewer"),
+    p.add_argument("--role", choices=ROLES,
                    help="daq: the DAQ's own processes; operator: runs, logbook, alarms, HVs; "
                    "viewer: watch only")
     p.add_argument("--dir", default=DEFAULT_DIRECTORY, metavar="DIR",

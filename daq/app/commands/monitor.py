@@ -45,11 +45,13 @@ class MonitorWindowProcess:
     def __init__(self, cfg) -> None:
         import subprocess
 
+        from daq.core.link_security import reachable
+
         self.log_path = cfg.log_directory / "monitor-window.log"
         with open(self.log_path, "ab") as out:
             self.popen = subprocess.Popen(
                 [sys.executable, "-m", "daq.app.cli", "monitor", "--connect",
-                 cfg.endpoints.tap_publish.replace("*", "127.0.0.1")],
+                 reachable(cfg.endpoints.tap_publish)],
                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         print(f"monitor window starting on {cfg.endpoints.tap_publish} (its log: "
               f"{self.log_path})", flush=True)
