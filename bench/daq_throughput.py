@@ -23,7 +23,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--events", type=int, default=40000, help="events in the replayed spill")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    help="a DAQ configuration override, e.g. workers.prefetch=4 (numbers only)")
+                    help="a DAQ configuration override, e.g. workers.prefetch=4 (VALUE as TOML)")
     ap.add_argument("--source-batch", type=int, default=64,
                     help="events per source frame in the replayed file (emulator run.batch_events)")
     ap.add_argument("--tcp", action="store_true",

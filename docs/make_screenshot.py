@@ -27,6 +27,8 @@ def main() -> None:
     ap.add_argument("--tabs", default="Overview,Physics rates,Detector maps,Waveforms,DAQ")
     ap.add_argument("--set", action="append", default=[], help="a setting for the demo")
     ap.add_argument("--reference", help="the reference run or file of the window")
+    ap.add_argument("--viewer", action="store_true", help="the DAQ on CURVE keys, watched "
+                    "with a viewer's key: the window's acting buttons disabled, with the reason")
     a = ap.parse_args()
     if not os.environ.get("DISPLAY"):
         sys.exit("no X display: run under xvfb-run (Debian package xvfb)")
@@ -36,20 +38,31 @@ def main() -> None:
     from daq.core.detector import Detector
     from daq.processes.daq_config import DaqConfig, ipc_endpoints
     from monitor.feeds import LiveFeed
-    from monitor.window import MonitorWindow
+    from monitor.window import ControlButtons, MonitorWindow, NoteWriter
 
     tmp = Path(tempfile.mkdtemp(prefix="na64daq-screenshot-"))
     endpoints = ipc_endpoints(tmp)
     sets = [f"{k}='{v}'" for k, v in endpoints.items()]
     sets += ["emulator.spill.time_compressed=false", "emulator.spill.pace=2.0", *a.set]
+    curve_keys = None
+    if a.viewer:
+        from daq.core.link_security import Keyring, new_key
+
+        for name, role in (("daq", "daq"), ("watcher", "viewer")):
+            new_key(tmp / "keys", name, role)
+        sets += ["security.curve='on'", f"security.keys_directory='{tmp / 'keys'}'"]
+        curve_keys = (Keyring.load(tmp / "keys"), "watcher", "daq")
     demo = subprocess.Popen([sys.executable, "-m", "daq.app.cli", "demo", "--no-gui", "--spills",
                              str(a.spills), "--out", str(tmp / "runs"),
                              *(x for s in sets for x in ("--set", s))],
                             stdout=subprocess.DEVNULL)
     cfg = load(DaqConfig, None, endpoints)
     app = QtWidgets.QApplication(sys.argv[:1])
-    feed = LiveFeed(cfg.endpoints.tap_publish).start()
-    window = MonitorWindow(feed, Detector.load(), remember=False, reference=a.reference)
+    feed = LiveFeed(cfg.endpoints.tap_publish, curve_keys=curve_keys).start()
+    detector = Detector.load()
+    control = ControlButtons(cfg.endpoints.control, curve_keys) if curve_keys else None
+    window = MonitorWindow(feed, detector, control, remember=False, reference=a.reference,
+                           notes=NoteWriter(detector, None, curve_keys) if curve_keys else None)
     window.resize(1920, 1050)
     window.show()
     try:

@@ -49,9 +49,11 @@ class Publisher:
                  context: zmq.Context | None = None, heartbeat: str | None = None,
                  name: str = "source", heartbeat_s: float = 1.0, wait_for_go: bool = False,
                  commands: str | None = None, hold_s: float = 5.0,
-                 endpoint_gone: Callable[[int, int], float] | None = None):
+                 endpoint_gone: Callable[[int, int], float] | None = None,
+                 curve: tuple[str, str] | None = None, curve_data: bool = False):
         """``endpoint_gone(source, spill)``: the seconds a source's endpoint disappears after
-        its first batch of the spill, 0 for never (the emulator's ``faults.gone_source``)."""
+        its first batch of the spill, 0 for never (the emulator's ``faults.gone_source``).
+        ``curve``, ``curve_data``: the DAQ's CURVE, as :class:`ProcessShell` takes them."""
         self.context = context or zmq.Context()
         self.endpoints = endpoints
         self.send_hwm = send_hwm
@@ -70,7 +72,8 @@ class Publisher:
         if heartbeat:
             self.shell = ProcessShell(name, heartbeat, commands, heartbeat_s,
                                       context=self.context, on_orphaned=self._orphaned,
-                                      handle_sigterm=False, heartbeat_linger_ms=0)
+                                      handle_sigterm=False, heartbeat_linger_ms=0,
+                                      curve=curve, curve_data=curve_data)
             self.shell.before_beat = self._counters
         #: a time-compressed stop: the last spill this crate ended, while it waits at most
         #: ``hold_s`` for the spill every crate ends with (the latest any crate is in)
@@ -99,8 +102,12 @@ class Publisher:
         sock = self.context.socket(zmq.PUSH)
         sock.setsockopt(zmq.SNDHWM, self.send_hwm)
         sock.setsockopt(zmq.LINGER, int(self.linger_s * 1000))
+        guard = self.shell.data_guard if self.shell is not None else None
         try:
-            sock.bind(self.endpoints[sid])
+            if guard is None:
+                sock.bind(self.endpoints[sid])
+            else:
+                guard.bind(sock, self.endpoints[sid])
         except zmq.ZMQError as exc:
             sock.close(linger=0)  # not yet ours to close: term() would wait for it
             raise OSError(f"source {sid}: cannot bind {self.endpoints[sid]} ({exc})") from None

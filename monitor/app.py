@@ -17,7 +17,7 @@ FIRST_SNAPSHOT_S = 15.0  # --snapshot of a live DAQ waits this long for one
 
 
 def open_feed(connect: str | None, file: str | None, follow: bool = True,
-              expected: ExpectedYields | None = None) -> Feed:
+              expected: ExpectedYields | None = None, curve_keys=None) -> Feed:
     if file:
         from monitor.saved_histograms import is_saved_histograms
 
@@ -27,7 +27,7 @@ def open_feed(connect: str | None, file: str | None, follow: bool = True,
             return SavedFeed(file)
         vet_run_file(file)  # a crafted file crashes a child, not the window
         return FileFeed(file, follow=follow, expected=expected)
-    return LiveFeed(connect)
+    return LiveFeed(connect, curve_keys=curve_keys)
 
 
 def on_this_machine(endpoint: str) -> bool:
@@ -76,7 +76,10 @@ def wait_for(feed: Feed, timeout_s: float) -> None:
 
 
 def run(feed: Feed, detector: Detector, snapshot_png: str | None = None,
-        control_endpoint: str | None = None, reference: str | None = None) -> int:
+        control_endpoint: str | None = None, reference: str | None = None,
+        curve_keys=None) -> int:
+    """``curve_keys``: (keyring, this window's key, the DAQ's key) when the DAQ uses CURVE;
+    a viewer's key disables the buttons that act on the DAQ, saying why."""
     app = qt_application()
     from monitor.window import ControlButtons, MonitorWindow, NoteWriter
 
@@ -90,9 +93,9 @@ def run(feed: Feed, detector: Detector, snapshot_png: str | None = None,
             path = window.render_all(snapshot_png)
             print(f"wrote {path}")
             return 0
-        control = ControlButtons(control_endpoint) if control_endpoint else None
+        control = ControlButtons(control_endpoint, curve_keys) if control_endpoint else None
         remote = control_endpoint is not None and not on_this_machine(control_endpoint)
-        notes = NoteWriter(detector, control_endpoint if remote else None)
+        notes = NoteWriter(detector, control_endpoint if remote else None, curve_keys)
         window = MonitorWindow(feed, detector, control, notes=notes, reference=reference)
         window.show()
         return app.exec_()

@@ -16,6 +16,7 @@ import zmq
 from daq.conditions import blinded, in_force
 from daq.core.config_schema import ConfigError
 from daq.core.detector import Detector
+from daq.core.link_security import connect_curve
 from daq.reco.calibration_constants import CalibrationConstants
 from daq.reco.reco_config import recorded
 from daq.run_file import layout as L
@@ -68,9 +69,12 @@ class LiveFeed(Feed):
 
     live = True
 
-    def __init__(self, endpoint: str, period_s: float = 0.5):
+    def __init__(self, endpoint: str, period_s: float = 0.5, curve_keys=None):
+        """``curve_keys``: (keyring, this viewer's key, the DAQ's key) when the feed uses
+        CURVE (``docs/security.md``)."""
         super().__init__(period_s)
         self.endpoint = endpoint
+        self.curve_keys = curve_keys
 
     def _run(self) -> None:
         ctx = zmq.Context()
@@ -78,6 +82,8 @@ class LiveFeed(Feed):
         sub.setsockopt(zmq.SUBSCRIBE, b"")
         sub.setsockopt(zmq.RCVHWM, 4)
         sub.setsockopt(zmq.LINGER, 0)
+        if self.curve_keys is not None:
+            connect_curve(sub, *self.curve_keys)
         sub.connect(self.endpoint)
         try:
             while not self._stop.is_set():

@@ -84,7 +84,8 @@ class MonitorWindow(QtWidgets.QMainWindow):
         server = getattr(feed, "server", None)  # a file feed runs its own alarms
         self.alarm_commands = alarm_commands or (
             AlarmCommands(handler=server.alarms) if server is not None else
-            AlarmCommands(control.endpoint) if control is not None else None)
+            AlarmCommands(control.endpoint, curve_keys=control.curve_keys)
+            if control is not None else None)
         self.source_alarm = SilentSourceAlarm()
         self.sound = sound or AlarmSound()
         self.alarms = AlarmsPanel(self.alarm_commands, self.source_alarm)

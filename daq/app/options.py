@@ -32,6 +32,11 @@ def run_control_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", default="source", help="name in those heartbeats")
     p.add_argument("--commands", metavar="ENDPOINT", help="the supervisor's commands (set by "
                    "na64daq run): the spill a time-compressed stop ends with")
+    p.add_argument("--keys", metavar="DIR", help="CURVE key directory (set by na64daq run when "
+                   "its links use CURVE): heartbeats and commands with the DAQ's key --key")
+    p.add_argument("--key", default="daq", metavar="NAME", help="the DAQ's key in --keys")
+    p.add_argument("--curve-data", action="store_true", help="the crate's data link with "
+                   "CURVE too (security.curve_data)")
 
 
 def emulate_options(p: argparse.ArgumentParser) -> None:

@@ -62,6 +62,8 @@ def publisher(publish, time_compressed: bool, pace: float, ids,
                     heartbeat=args.heartbeat, name=args.name,
                     wait_for_go=args.heartbeat is not None,  # under run control
                     commands=getattr(args, "commands", None),
+                    curve=(args.keys, args.key) if getattr(args, "keys", None) else None,
+                    curve_data=getattr(args, "curve_data", False),
                     endpoint_gone=None if faults is None or not faults.gone_source else
                     lambda sid, spill: faults.gone_s if sid == faults.gone_source and
                     faults.on(spill) else 0.0)

@@ -43,7 +43,7 @@ class RunControlError(RuntimeError):
 
 
 #: the requests of the control endpoint
-COMMANDS = ("configure", "start", "stop", "status", "shutdown", "logbook", "alarm")
+COMMANDS = ("configure", "start", "stop", "status", "shutdown", "logbook", "alarm", "hv")
 MAX_COMMAND_BYTES = 4096  # a command is a few words; anything longer is refused unread
 
 

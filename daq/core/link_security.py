@@ -27,6 +27,12 @@ ROLES = ("daq", "operator", "viewer")
 VIEWER_COMMANDS = frozenset({"status"})
 NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 ROLES_FILE = "roles.toml"
+#: the roles a ZAP domain admits: run control and the monitor feed take every issued key (a
+#: command's role is checked per request); heartbeats, commands and data links only the DAQ's
+DOMAIN_ROLES = {"control": ROLES, "feed": ROLES, "daq": ("daq",)}
+#: the socket a self-test knocks with, by the server's socket type
+_CLIENT_OF = {zmq.REP: zmq.DEALER, zmq.ROUTER: zmq.DEALER, zmq.PUB: zmq.SUB,
+              zmq.PULL: zmq.PUSH, zmq.PUSH: zmq.PULL, zmq.DEALER: zmq.DEALER}
 
 
 def key_directory(path: str | os.PathLike) -> Path:
@@ -132,7 +138,7 @@ class RoleAuthenticator(ThreadAuthenticator):
         super().__init__(ctx)
         self.keyring = keyring
         self.say = log
-        self.refused: Counter = Counter()  # "key@address" -> times
+        self.refused: Counter = Counter()  # "KEY from ADDRESS" (a Z85 key may hold "@") -> times
         self.probe: bytes | None = None  # the self-test's key, never issued
         self.probe_refused = threading.Event()
         self._address = ""
@@ -140,7 +146,9 @@ class RoleAuthenticator(ThreadAuthenticator):
 
     def start(self) -> None:
         super().start()
-        self.configure_curve_callback("*", credentials_provider=self)
+        for domain in DOMAIN_ROLES:  # pyzmq looks the domain up as it is: '*' is no wildcard
+            self.configure_curve_callback(domain, credentials_provider=self)
+        self.configure_curve_callback("*", credentials_provider=self)  # a socket of none
 
     async def handle_zap_message(self, msg: list[bytes]) -> None:
         if len(msg) >= 4:  # the peer's address, for the refusal's log line
@@ -148,15 +156,17 @@ class RoleAuthenticator(ThreadAuthenticator):
         await super().handle_zap_message(msg)
 
     def callback(self, domain: str, key: bytes) -> bool:
-        if self.keyring.user_id(key) is not None:
+        user = self.keyring.user_id(key)
+        if user is not None and user.split(":")[0] in DOMAIN_ROLES.get(domain, ROLES):
             return True
         if key == self.probe:
             self.probe_refused.set()
             return False
-        who = f"{key.decode('ascii', 'replace')}@{self._address}"
+        who = f"{user or key.decode('ascii', 'replace')} from {self._address}"
+        why = "key never issued" if user is None else f"not a role of the {domain} links"
         with self._lock:
             self.refused[who] += 1
-        self.say(f"refused a connection: key never issued ({who})")
+        self.say(f"refused a connection: {why} ({who})")
         return False
 
     def curve_user_id(self, client_public_key: bytes) -> str:
@@ -164,14 +174,14 @@ class RoleAuthenticator(ThreadAuthenticator):
 
 
 def self_test(ctx: zmq.Context, auth: RoleAuthenticator, endpoint: str, server_public: bytes,
-              timeout_s: float = 5.0) -> None:
-    """Knock on a CURVE server (bound to ``endpoint``) with a key never issued: it must be
-    refused. Without a ZAP handler libzmq admits any client that knows the server's public
-    key, so a server that fails this does not start."""
+              timeout_s: float = 5.0, server_type: int = zmq.REP) -> None:
+    """Knock on a CURVE server (bound to ``endpoint``, a socket of ``server_type``) with a key
+    never issued: it must be refused. Without a ZAP handler libzmq admits any client that
+    knows the server's public key, so a server that fails this does not start."""
     public, secret = zmq.curve_keypair()
     auth.probe_refused.clear()
     auth.probe = public
-    sock = ctx.socket(zmq.DEALER)
+    sock = ctx.socket(_CLIENT_OF.get(server_type, zmq.DEALER))
     sock.setsockopt(zmq.LINGER, 0)
     sock.curve_secretkey, sock.curve_publickey, sock.curve_serverkey = (
         secret, public, server_public)
@@ -211,6 +221,52 @@ def connect_curve(sock: zmq.Socket, keyring: Keyring, name: str,
     if server_public is None:
         raise ConfigError(f"no key {server!r} in {keyring.directory / ROLES_FILE}")
     sock.curve_serverkey = server_public
+
+
+class LinkGuard:
+    """One process's CURVE (``docs/security.md``): its keyring, the DAQ's key it serves and
+    connects with (``security.server_key``, role daq), and the ZAP handler of its context,
+    started with its first server socket. Every server socket is self-tested once bound."""
+
+    def __init__(self, ctx: zmq.Context, keyring: Keyring, key: str = "daq", log=print):
+        self.ctx = ctx
+        self.keyring = keyring
+        self.key = key
+        self.public, self.secret = keyring.pair(key)
+        self.say = log
+        self.auth: RoleAuthenticator | None = None
+
+    @classmethod
+    def for_section(cls, ctx: zmq.Context, security: Any, log=print) -> LinkGuard:
+        """The guard of a DAQ process configured by ``security`` (a ``SecuritySection``)."""
+        return cls(ctx, Keyring.load(security.keys_directory), security.server_key, log)
+
+    def bind(self, sock: zmq.Socket, endpoint: str, domain: str = "daq") -> None:
+        """Bind ``sock`` to ``endpoint`` as a CURVE server of ZAP ``domain`` (whose roles it
+        admits), then prove that a key never issued is refused there."""
+        if self.auth is None:
+            self.auth = RoleAuthenticator(self.ctx, self.keyring, self.say)
+            self.auth.start()
+        sock.zap_domain = domain.encode()
+        sock.curve_secretkey, sock.curve_publickey = self.secret, self.public
+        sock.curve_server = True
+        sock.bind(endpoint)
+        self_test(self.ctx, self.auth, endpoint, self.public, server_type=sock.type)
+
+    def client(self, sock: zmq.Socket) -> None:
+        """Make ``sock`` (before it connects) a CURVE client of a DAQ server, with this
+        process's key."""
+        sock.curve_secretkey, sock.curve_publickey = self.secret, self.public
+        sock.curve_serverkey = self.public
+
+    @property
+    def refused(self) -> dict[str, int]:
+        return dict(self.auth.refused) if self.auth else {}
+
+    def close(self) -> None:
+        if self.auth is not None:
+            self.auth.stop()
+            self.auth = None
 
 
 def role_of(frame: zmq.Frame) -> tuple[str, str]:

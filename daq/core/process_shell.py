@@ -16,18 +16,24 @@ from typing import Any
 import zmq
 
 from daq.core import heartbeat
+from daq.core.link_security import Keyring, LinkGuard
 
 
 class BindError(OSError):
     """A process cannot bind its endpoint; the message names the configuration key."""
 
 
-def bind(sock: zmq.Socket, endpoints: Any, key: str) -> None:
-    """Bind ``sock`` to ``endpoints.<key>``; failing, a :class:`BindError` that names the key
-    (a log line the crew can act on, not a ZeroMQ traceback)."""
+def bind(sock: zmq.Socket, endpoints: Any, key: str, guard: LinkGuard | None = None,
+         domain: str = "daq") -> None:
+    """Bind ``sock`` to ``endpoints.<key>`` (with ``guard``, a CURVE server of ZAP
+    ``domain``); failing, a :class:`BindError` that names the key (a log line the crew can act
+    on, not a ZeroMQ traceback)."""
     endpoint = getattr(endpoints, key)
     try:
-        sock.bind(endpoint)
+        if guard is None:
+            sock.bind(endpoint)
+        else:
+            guard.bind(sock, endpoint, domain)
     except zmq.ZMQError as exc:
         sock.close(linger=0)
         raise BindError(f"endpoints.{key} = {endpoint}: cannot bind ({exc}); is another DAQ "
@@ -55,20 +61,27 @@ class ProcessShell:
     def __init__(self, name: str, heartbeat_endpoint: str, commands_endpoint: str | None,
                  heartbeat_s: float, io_threads: int = 1, context: zmq.Context | None = None,
                  on_orphaned: Callable[[], None] | None = None, handle_sigterm: bool = True,
-                 heartbeat_linger_ms: int = 500):
+                 heartbeat_linger_ms: int = 500, curve: tuple[str, str] | None = None,
+                 curve_data: bool = False):
+        """``curve``: (key directory, the DAQ's key name), when the DAQ's links use CURVE
+        (``docs/security.md``); its data links too with ``curve_data`` (:attr:`data_guard`)."""
         self.name = name
         self.heartbeat_s = heartbeat_s
         self.own_context = context is None
         self.ctx = context or zmq.Context(io_threads=io_threads)
+        self.guard = None if curve is None else LinkGuard(self.ctx, Keyring.load(curve[0]),
+                                                          curve[1])
+        #: the guard of the data links (None: they are plain)
+        self.data_guard = self.guard if curve_data else None
         self.heartbeat = self.ctx.socket(zmq.PUSH)
         self.heartbeat.setsockopt(zmq.SNDHWM, 10)
         self.heartbeat.setsockopt(zmq.LINGER, heartbeat_linger_ms)
-        self.heartbeat.connect(heartbeat_endpoint)
+        self.connect(self.heartbeat, heartbeat_endpoint)
         self.commands = None
         if commands_endpoint is not None:
             self.commands = self.ctx.socket(zmq.SUB)
             self.commands.setsockopt(zmq.SUBSCRIBE, b"")
-            self.commands.connect(commands_endpoint)
+            self.connect(self.commands, commands_endpoint)
         self.counters: dict[str, Any] = {}
         self.exiting = False
         self.parent = os.getppid()  # the supervisor: if it dies, we must not live on
@@ -85,7 +98,15 @@ class ProcessShell:
     def for_daq(cls, name: str, cfg: Any, io_threads: int = 1) -> ProcessShell:
         """The shell of a process of the DAQ configured by ``cfg`` (a ``DaqConfig``)."""
         return cls(name, cfg.endpoints.heartbeat, cfg.endpoints.commands, cfg.run.heartbeat_s,
-                   io_threads)
+                   io_threads, curve=cfg.curve_keys, curve_data=cfg.data_curve)
+
+    def connect(self, sock: zmq.Socket, endpoint: str, data: bool = False) -> None:
+        """Connect ``sock`` to a DAQ server's ``endpoint``, with this process's key when the
+        DAQ's links (its ``data`` links) use CURVE."""
+        guard = self.data_guard if data else self.guard
+        if guard is not None:
+            guard.client(sock)
+        sock.connect(endpoint)
 
     def _on_term(self, *_: Any) -> None:
         self.exiting = True
@@ -104,6 +125,8 @@ class ProcessShell:
                 self.on_orphaned()
         if self.before_beat is not None:
             self.before_beat()
+        if self.guard is not None and self.guard.refused:  # counted in the DAQ's status
+            self.counters["refused_connections"] = self.guard.refused
         try:
             self.heartbeat.send(heartbeat.message(self.name, self.counters), zmq.NOBLOCK)
         except zmq.Again:  # supervisor gone or slow: a heartbeat is never worth blocking for
@@ -165,6 +188,8 @@ class ProcessShell:
         the shell's own."""
         if final_beat:
             self.beat(force=True)
+        if self.guard is not None:
+            self.guard.close()
         if self.own_context:
             self.ctx.destroy(linger=1000)
             return

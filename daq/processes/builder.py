@@ -77,13 +77,13 @@ def main(cfg, detector: Detector, name: str = "builder") -> None:
     for sid in detector.source_ids:
         s = ctx.socket(zmq.PULL)
         s.setsockopt(zmq.RCVHWM, 32)
-        s.connect(cfg.source_endpoint(sid))
+        shell.connect(s, cfg.source_endpoint(sid), data=True)
         sources[s] = sid
     work = ctx.socket(zmq.ROUTER)
     work.setsockopt(zmq.ROUTER_MANDATORY, 1)
-    bind(work, cfg.endpoints, "builder_work")
+    bind(work, cfg.endpoints, "builder_work", shell.data_guard)
     writer = ctx.socket(zmq.PUSH)
-    writer.connect(cfg.endpoints.writer)
+    shell.connect(writer, cfg.endpoints.writer, data=True)
     b = cfg.builder
     asm = EventAssembler(detector, b.timeout_s, b.max_pending_events, b.max_event_number,
                          b.batch_events, b.spill_window)

@@ -36,6 +36,7 @@ def serve(cfg: DaqConfig, detector_path: str | None = None) -> int:
             frames = rep.recv_multipart(copy=False)
             parts = [f.bytes for f in frames]
             role, name = role_of(frames[0])
+            extra = {}  # what a command adds to the answer
             try:
                 command = parse_command(parts)
                 if not allowed(role, command):
@@ -53,10 +54,12 @@ def serve(cfg: DaqConfig, detector_path: str | None = None) -> int:
                     sup.add_note(json.loads(parts[0]))
                 elif command == "alarm":
                     sup.alarm(json.loads(parts[0]))
+                elif command == "hv":
+                    extra["hv_version"] = sup.set_hv(json.loads(parts[0]))
                 refused = None
             except RunControlError as exc:
                 refused = str(exc)
-            answer = dict(sup.status(), ok=refused is None)
+            answer = dict(sup.status(), ok=refused is None, **extra)
             if refused:
                 answer["error"] = refused
             rep.send(json.dumps(answer).encode())

@@ -170,16 +170,15 @@ class RunControlSection:
                                       low=0.1, high=60.0)
 
 
-#: links that must have CURVE beyond loopback, not built yet: refused there meanwhile (the
-#: data links' CURVE waits for its measured cost, docs/security.md)
-NOT_YET_AUTHENTICATED = ("endpoints.heartbeat", "endpoints.commands", "endpoints.tap_publish")
-
-
 @dataclass(frozen=True)
 class SecuritySection:
-    curve: str = param("auto", "CURVE keys and roles on run control (docs/security.md): auto "
-                       "(when any endpoint listens beyond loopback), on, or off (refused then)",
+    curve: str = param("auto", "CURVE keys and roles on run control, heartbeats, commands and "
+                       "the monitor feed (docs/security.md): auto (when any endpoint listens "
+                       "beyond loopback), on, or off (refused then)",
                        choices=("auto", "on", "off"))
+    curve_data: str = param("on", "the data links (crates, builder, workers, writer, tap) with "
+                            "CURVE too, whenever the others are (docs/security.md: its measured "
+                            "cost)", choices=("on", "off"))
     keys_directory: str = param("~/.config/na64daq/keys", "the key directory (mode 0700): "
                                 "roles.toml and the key pairs of 'na64daq keys'")
     server_key: str = param("daq", "the supervisor's key (role daq); its clients need its "
@@ -206,9 +205,6 @@ class DaqConfig:
         if beyond and self.security.curve == "off":
             raise ConfigError(f"{beyond[0]} listens beyond this host: security.curve cannot "
                               "be off")
-        if not_yet := [e for e in beyond if e.split(" ")[0] in NOT_YET_AUTHENTICATED]:
-            raise ConfigError(f"{not_yet[0]}: not authenticated yet, only run control is "
-                              "(docs/security.md): keep this endpoint on loopback or ipc")
         try:
             parse_trigger_bits(self.run.replay_trigger_bits)
             name_table(self.run.replay_names)
@@ -235,6 +231,16 @@ class DaqConfig:
         """Run control with CURVE keys and roles (``docs/security.md``)."""
         return self.security.curve == "on" or (self.security.curve == "auto"
                                                 and bool(exposed(self.endpoints)))
+
+    @property
+    def curve_keys(self) -> tuple[str, str] | None:
+        """(key directory, the DAQ's key name) for every DAQ process, when :attr:`curve`."""
+        return (self.security.keys_directory, self.security.server_key) if self.curve else None
+
+    @property
+    def data_curve(self) -> bool:
+        """The data links with CURVE too."""
+        return self.curve and self.security.curve_data == "on"
 
     def source_endpoint(self, source_id: int) -> str:
         return f"tcp://{self.endpoints.source_host}:{self.emulator.publish.base_port + source_id}"

@@ -8,6 +8,7 @@ ledger ``run_ledger.py``, and the control endpoint ``control_server.py``.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import signal
@@ -26,7 +27,7 @@ from daq.core.config_schema import to_dict
 from daq.core.control_protocol import RunControlError
 from daq.core.detector import Detector
 from daq.core.ledger import written
-from daq.core.link_security import Keyring, RoleAuthenticator, self_test, serve_curve
+from daq.core.link_security import LinkGuard
 from daq.core.run_database import RunDatabase, RunDatabaseError
 from daq.processes.daq_config import DaqConfig
 from daq.processes.process_table import Process, ProcessTable, last_line
@@ -85,6 +86,8 @@ class Supervisor:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.procs = ProcessTable(self.workdir, {"NA64DAQ_DB": str(self.db.path)})
         self.ctx = zmq.Context()
+        #: CURVE keys and roles on every link it serves (docs/security.md), when on
+        self.guard = LinkGuard.for_section(self.ctx, cfg.security, log) if cfg.curve else None
         self.heartbeats = self._bind(zmq.PULL, "heartbeat")
         self.commands = self._bind(zmq.PUB, "commands")
         self.run_started = 0.0
@@ -97,34 +100,31 @@ class Supervisor:
         self.description = describe(cfg)  # what a run takes, in words
         self.emulated = emulated_departures(cfg)  # its faults and boosts, for the header
         self._written = deque()  # (monotonic s, events written): the header's rate
-        self.auth: RoleAuthenticator | None = None  # run control's ZAP handler, with CURVE
         self.refused_commands: Counter = Counter()  # "ROLE:NAME command" -> times
 
     def control_socket(self) -> zmq.Socket:
-        """The run-control endpoint's REP socket: with CURVE keys, a ZAP handler that admits
-        only issued keys, and the self-test a key never issued must fail, when
-        ``security.curve`` says so (``docs/security.md``)."""
-        if not self.cfg.curve:
-            return self._bind(zmq.REP, "control")
-        sec = self.cfg.security
-        keyring = Keyring.load(sec.keys_directory)
-        self.auth = RoleAuthenticator(self.ctx, keyring, self.log)
-        self.auth.start()
-        rep = self._bind(zmq.REP, "control", lambda s: serve_curve(s, keyring, sec.server_key))
-        self_test(self.ctx, self.auth, self.cfg.endpoints.control, keyring.pair(sec.server_key)[0])
-        self.log(f"run control on {self.cfg.endpoints.control}: CURVE, {len(keyring.roles)} keys "
-                 f"({keyring.directory})")
+        """The run-control endpoint's REP socket: with CURVE, every issued key may connect
+        and each request's role is checked (``docs/security.md``)."""
+        rep = self._bind(zmq.REP, "control", domain="control")
+        if self.guard is not None:
+            self.log(f"run control on {self.cfg.endpoints.control}: CURVE, "
+                     f"{len(self.guard.keyring.roles)} keys ({self.guard.keyring.directory})")
         return rep
 
-    def _bind(self, kind: int, key: str, prepare=None) -> zmq.Socket:
+    def _bind(self, kind: int, key: str, domain: str = "daq") -> zmq.Socket:
+        """A socket of ``kind`` bound to ``endpoints.<key>``; with CURVE, a server of ZAP
+        ``domain``, self-tested."""
         endpoint = getattr(self.cfg.endpoints, key)
         sock = self.ctx.socket(kind)
-        if prepare is not None:
-            prepare(sock)
         try:
-            sock.bind(endpoint)
+            if self.guard is None:
+                sock.bind(endpoint)
+            else:
+                self.guard.bind(sock, endpoint, domain)
         except zmq.ZMQError as exc:
             sock.close(linger=0)
+            if self.guard is not None:
+                self.guard.close()
             self.ctx.destroy(linger=0)
             raise RunControlError(f"endpoints.{key} = {endpoint}: cannot bind ({exc}); is "
                                   "another DAQ running?") from None
@@ -193,6 +193,9 @@ class Supervisor:
             argv += ["--detector", self.detector_path]
         argv += ["--heartbeat", self.cfg.endpoints.heartbeat, "--name", name,
                  "--commands", self.cfg.endpoints.commands]
+        if self.cfg.curve_keys:
+            argv += ["--keys", self.cfg.curve_keys[0], "--key", self.cfg.curve_keys[1]]
+            argv += ["--curve-data"] if self.cfg.data_curve else []
         return self.procs.spawn("source", name, argv)
 
     def send(self, to: str, cmd: str, **kw: Any) -> None:
@@ -524,9 +527,19 @@ class Supervisor:
         if self.state != "idle":
             self.shutdown()
         self.wait_for_png(PNG_WAIT_S)
-        if self.auth is not None:
-            self.auth.stop()
+        if self.guard is not None:
+            self.guard.close()
         self.ctx.destroy(linger=0)
+
+    def refused_connections(self) -> dict[str, int]:
+        """Keys refused at the handshake ("KEY from ADDRESS" or "ROLE:NAME from ADDRESS": times), by
+        run control and by every process that serves a link."""
+        total = Counter(self.guard.refused if self.guard else {})
+        for p in self.procs.all():
+            seen = p.counters.get("refused_connections")
+            if isinstance(seen, dict):
+                total.update({str(k): v for k, v in seen.items() if isinstance(v, int)})
+        return dict(total)
 
     def refuse(self, who: str, command: str, peer: str) -> str:
         """A command ``who`` (``ROLE:NAME``) may not give: counted, logged, and the answer."""
@@ -601,6 +614,35 @@ class Supervisor:
         except ConditionsError as exc:
             raise RunControlError(str(exc)) from None
 
+    def set_hv(self, request: dict[str, Any]) -> int:
+        """New HV set points from an operator (``hv`` request: ``hv`` {channel: volts},
+        ``author``, ``reason``, ``first_run``, default the next run), written as the calibration
+        scripts write them: a new ``hv_v`` version with its logbook entry, refused whole when
+        any value is outside its channel's limits. Returns the version's id."""
+        from calib.conditions import ConditionsWriter
+        from daq.conditions import ConditionsError, LogEntry
+
+        hv, author, reason = request.get("hv"), request.get("author"), request.get("reason")
+        first_run = request.get("first_run", self.db.next_run())
+        if not isinstance(hv, dict) or not hv or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                for v in hv.values()):
+            raise RunControlError("'hv' needs hv = {channel: volts, ...}")
+        if not isinstance(author, str) or not author.strip() or not isinstance(reason, str) \
+                or not reason.strip():
+            raise RunControlError("'hv' needs an author and a reason (the logbook says who and "
+                                  "why)")
+        if not isinstance(first_run, int) or isinstance(first_run, bool):
+            raise RunControlError(f"'hv' first_run = {first_run!r}: a run number")
+        text = f"HV set through run control: {reason.strip()}"
+        try:
+            return ConditionsWriter(self.db, self.detector).write(
+                "hv_v", hv, first_run, author=author.strip(), comment=reason.strip(),
+                entry=LogEntry(text, author.strip(), first_run,
+                               values=[(ch, "hv_new_v", float(v)) for ch, v in hv.items()]))
+        except ConditionsError as exc:
+            raise RunControlError(f"hv refused: {exc}") from None
+
     def alarm(self, request: dict[str, Any]) -> None:
         """An alarm command from a monitor (``alarm`` request: acknowledge, shelve,
         unshelve), checked here and handled by the tap, where the alarms are."""
@@ -656,7 +698,7 @@ class Supervisor:
                                    if (p.last_beat == 0.0 or p.counters.get("starting"))
                                    and p.running()),
                 "bad_heartbeats": dict(self.procs.bad_heartbeats),
-                "refused": {"connections": dict(self.auth.refused) if self.auth else {},
+                "refused": {"connections": self.refused_connections(),
                             "commands": dict(self.refused_commands)},
                 "processes": {p.name: {"pid": p.popen.pid, "alive": p.running()}
                               for p in self.procs.all()},

@@ -148,11 +148,11 @@ def main(cfg: DaqConfig, detector: Detector, name: str = "tap") -> None:
     shell = ProcessShell.for_daq(name, cfg)
     pull = shell.ctx.socket(zmq.PULL)
     pull.setsockopt(zmq.RCVHWM, 4)
-    bind(pull, cfg.endpoints, "tap")
+    bind(pull, cfg.endpoints, "tap", shell.data_guard)
     pub = shell.ctx.socket(zmq.PUB)
     pub.setsockopt(zmq.SNDHWM, 2)  # a slow viewer loses snapshots; the tap never waits
     pub.setsockopt(zmq.LINGER, 0)
-    bind(pub, cfg.endpoints, "tap_publish")
+    bind(pub, cfg.endpoints, "tap_publish", shell.guard, "feed")
     n_ch, n_s = detector.n_channels, detector.samples_per_channel
     frozen = False
     c = server.counters

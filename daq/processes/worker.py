@@ -66,14 +66,14 @@ def main(cfg: DaqConfig, detector: Detector, name: str) -> None:
     ctx = shell.ctx
     dealer = ctx.socket(zmq.DEALER)
     dealer.setsockopt(zmq.IDENTITY, name.encode())
-    dealer.connect(cfg.endpoints.builder_work)
+    shell.connect(dealer, cfg.endpoints.builder_work, data=True)
     writer = ctx.socket(zmq.PUSH)
     writer.setsockopt(zmq.SNDHWM, 16)
-    writer.connect(cfg.endpoints.writer)
+    shell.connect(writer, cfg.endpoints.writer, data=True)
     tap = ctx.socket(zmq.PUSH)
     tap.setsockopt(zmq.SNDHWM, 4)
     tap.setsockopt(zmq.LINGER, 0)
-    tap.connect(cfg.endpoints.tap)
+    shell.connect(tap, cfg.endpoints.tap, data=True)
     n_ch, n_s = detector.n_channels, detector.samples_per_channel
     dealer.send_multipart([b"ready", str(cfg.workers.prefetch).encode()])
     unacked: deque[tuple[int, zmq.MessageTracker]] = deque()

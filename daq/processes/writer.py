@@ -79,7 +79,7 @@ def main(cfg: DaqConfig, detector: Detector, name: str = "writer",
     shell = ProcessShell.for_daq(name, cfg)
     pull = shell.ctx.socket(zmq.PULL)
     pull.setsockopt(zmq.RCVHWM, 32)
-    bind(pull, cfg.endpoints, "writer")
+    bind(pull, cfg.endpoints, "writer", shell.data_guard)
     n_ch, n_s = detector.n_channels, detector.samples_per_channel
     buffer: dict[tuple[int, int], built_batch.BuiltBatch] = {}  # (run, seq) -> item
     next_seq = 1

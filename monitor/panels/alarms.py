@@ -73,6 +73,8 @@ class AlarmsPanel(Panel):
         super().__init__()
         self.commands = commands
         self.local = local
+        #: why this window may not command the alarm server (a viewer's key), or None
+        self.forbidden = getattr(commands, "forbidden", None)
         self.rows: list[dict] = []
         self.selected: str | None = None  # the check's name: the table re-sorts under it
         self.raised_before: set[str] = set()
@@ -102,12 +104,17 @@ class AlarmsPanel(Panel):
             b = QtWidgets.QPushButton(text)
             b.clicked.connect(slot)
             b.setEnabled(commands is not None or text in ("Show panel", "Acknowledge"))
+            if self.forbidden and text in ("Shelve", "Unshelve"):
+                b.setEnabled(False)
+                b.setToolTip(self.forbidden)
+            elif self.forbidden and text == "Acknowledge":
+                b.setToolTip("only the window's own alarm: " + self.forbidden)
             self.buttons[text] = b
             bar.addWidget(b)
             if text == "Shelve":
                 bar.addWidget(self.minutes)
                 bar.addWidget(self.reason, 2)
-        self.answer = label()
+        self.answer = label(self.forbidden or "")
         self.log = table(("time", "check", "what", "by", "text"))
         for t, column in ((self.table, COLUMNS.index("what fails")), (self.log, 4)):
             t.horizontalHeader().setStretchLastSection(False)
@@ -246,8 +253,9 @@ class AlarmsPanel(Panel):
                                 else f"{WINDOW_ALARM}: the window's own alarm is "
                                      "acknowledged, never shelved")
             return
-        if self.commands is None:
-            self.answer.setText("read only: this window has no alarm server to command")
+        if self.commands is None or self.forbidden:
+            self.answer.setText(self.forbidden or
+                                "read only: this window has no alarm server to command")
             return
         self.answer.setText(self.commands({"action": action, "name": a["name"],
                                            "author": author, **extra}))

@@ -57,11 +57,13 @@ class DaqStatusPanel(Panel):
         self.stop = QtWidgets.QPushButton("Stop run...")
         self.start.clicked.connect(lambda: self._ask("start"))
         self.stop.clicked.connect(lambda: self._ask("stop"))
+        why_not = ("a run file is shown: no DAQ to drive" if control is None else
+                   control.forbidden)
         for b in (self.start, self.stop):
-            b.setEnabled(control is not None)
-            if control is None:
-                b.setToolTip("a run file is shown: no DAQ to drive")
-        self.answer = label()
+            b.setEnabled(why_not is None)
+            if why_not:
+                b.setToolTip(why_not)
+        self.answer = label(why_not if control is not None and why_not else "")
         self.snap: Snapshot | None = None  # the last drawn
         #: the freshest snapshot, for the confirmations (set by the window: the feed's)
         self.latest = lambda: self.snap

@@ -104,6 +104,10 @@ class LogbookPanel(Panel):
         self.note_author.setMaximumWidth(140)
         add = QtWidgets.QPushButton("Add entry...")
         add.clicked.connect(self._add)
+        if why_not := getattr(self.write_note, "forbidden", None):
+            add.setEnabled(False)
+            add.setToolTip(why_not)
+            self.note_text.setPlaceholderText(why_not)
         row = QtWidgets.QHBoxLayout()
         for w in (label("Add:"), self.note_text, self.note_kind, self.note_run,
                   label("by"), self.note_author, add):

@@ -8,11 +8,16 @@ import subprocess
 import sys
 
 import pytest
+from conftest import wait_until
 
+from calib.conditions import ConditionsWriter
 from daq.core.config_schema import ConfigError, load
 from daq.core.control_protocol import ask
+from daq.core.detector import Detector
 from daq.core.link_security import Keyring, new_key
+from daq.core.run_database import RunDatabase
 from daq.processes.daq_config import DaqConfig, client_key
+from monitor.feeds import LiveFeed
 
 CLI = [sys.executable, "-m", "daq.app.cli"]
 
@@ -36,13 +41,17 @@ def keyed(tmp_path, daq_toml):
 def test_each_role_does_only_its_part_and_strangers_are_refused(tmp_path, keyed):
     config, keys, stranger = keyed
     env = dict(os.environ, NA64DAQ_DB=str(tmp_path / "runs.db"))
+    db = RunDatabase(tmp_path / "runs.db")  # an HV limit the experts set
+    ConditionsWriter(db, Detector.load()).write("hv_max_v", {"ECAL1:0:0": 1500.0}, 0)
+    db.close()
     daq = subprocess.Popen([*CLI, "run", "--config", str(config)], stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True, env=env)
     cfg = load(DaqConfig, str(config))
     control = cfg.endpoints.control
 
-    def as_(name, command, directory=keys, timeout_s=30.0):
-        return ask(control, command, timeout_s, curve_keys=(Keyring.load(directory), name, "daq"))
+    def as_(name, command, directory=keys, timeout_s=30.0, **fields):
+        return ask(control, command, timeout_s, curve_keys=(Keyring.load(directory), name, "daq"),
+                   **fields)
 
     try:
         lines = []
@@ -58,6 +67,40 @@ def test_each_role_does_only_its_part_and_strangers_are_refused(tmp_path, keyed)
         assert refused["error"] == "'start' needs the operator role (this key: viewer:watcher)"
         passed = as_("op", "stop")  # the operator passes the role check; the state refuses
         assert "not allowed in state 'configured'" in passed["error"]
+        hv = {"hv": {"ECAL1:2:2": 1234.5}, "author": "expert", "reason": "gain match"}
+        assert as_("watcher", "hv", **hv)["error"] == (
+            "'hv' needs the operator role (this key: viewer:watcher)")
+        for values, why in (({"ECAL1:2:2": 1234.5, "ECAL1:0:0": 1600.0},  # its own limit
+                              "ECAL1:0:0: HV 1600 V is outside its limits 0-1500 V"),
+                             ({"ECAL1:2:2": 2500.0}, "hv_v ECAL1:2:2 = 2500: outside (0, 2000]")):
+            too_high = as_("op", "hv", **dict(hv, hv=values))  # whatever the role
+            assert not too_high["ok"] and too_high["error"] == f"hv refused: {why}"
+        written = as_("op", "hv", **hv, first_run=7)
+        assert written["ok"], written
+        db = RunDatabase(tmp_path / "runs.db")  # written once, with its entry
+        rows = db.db.execute(
+            "SELECT v.id, v.first_run, v.author, c.channel, c.value FROM condition_versions v "
+            "JOIN condition_values c ON c.version = v.id WHERE v.kind = 'hv_v'").fetchall()
+        entry = db.db.execute("SELECT author, text FROM logbook WHERE version = ?",
+                              (written["hv_version"],)).fetchall()
+        db.close()
+        assert rows == [(written["hv_version"], 7, "expert", "ECAL1:2:2", 1234.5)]
+        assert entry == [("expert", "HV set through run control: gain match")]
+        # the monitor feed: a viewer's key watches; a stranger's is refused at the handshake
+        viewer = LiveFeed(cfg.endpoints.tap_publish,
+                          curve_keys=(Keyring.load(keys), "watcher", "daq")).start()
+        outsider = LiveFeed(cfg.endpoints.tap_publish,
+                            curve_keys=(Keyring.load(stranger), "op", "daq")).start()
+        try:
+            assert wait_until(lambda: viewer.latest is not None, 60), viewer.last_error
+            public = next(k for k, v in Keyring.load(stranger).public.items() if v == "op")
+            assert wait_until(lambda: any(  # refused by the tap, counted in the status
+                who.startswith(public.decode() + " from ")
+                for who in as_("op", "status")["refused"]["connections"]), 60)
+            assert outsider.received == 0
+        finally:
+            viewer.stop()
+            outsider.stop()
         with pytest.raises(ConfigError, match="key 'op' one it knows"):
             as_("op", "status", stranger, timeout_s=3.0)
         with pytest.raises(ConfigError, match="name the key to act as"):
@@ -65,11 +108,11 @@ def test_each_role_does_only_its_part_and_strangers_are_refused(tmp_path, keyed)
         out = subprocess.run([*CLI, "ctl", "status", "--config", str(config), "--key", "op"],
                              capture_output=True, text=True, timeout=120, env=env)
         status = json.loads(out.stdout)
-        assert out.returncode == 0 and status["refused"]["commands"] == {
-            "viewer:watcher start": 1}, status["refused"]
-        (who, n), = status["refused"]["connections"].items()
-        public = next(k for k, v in Keyring.load(stranger).public.items() if v == "op")
-        assert who.startswith(public.decode() + "@") and n >= 1
+        assert out.returncode == 0, out.stderr
+        assert status["refused"]["commands"] == {"viewer:watcher start": 1,
+                                                 "viewer:watcher hv": 1}, status["refused"]
+        refused_keys = {who.split(" from ")[0] for who in status["refused"]["connections"]}
+        assert refused_keys == {public.decode()}, status["refused"]
         assert as_("op", "shutdown")["ok"]
         rest, _ = daq.communicate(timeout=60)
     finally:
@@ -79,7 +122,7 @@ def test_each_role_does_only_its_part_and_strangers_are_refused(tmp_path, keyed)
     assert daq.returncode == 0, rest
     log = "".join(lines) + rest
     assert "refused 'start' from viewer:watcher" in log
-    assert f"refused a connection: key never issued ({public.decode()}@" in log
+    assert f"refused a connection: key never issued ({public.decode()} from " in log
 
 
 def test_a_loose_key_directory_stops_the_daq_before_it_listens(tmp_path, keyed):

@@ -7,10 +7,12 @@ import stat
 
 import pytest
 import zmq
+from conftest import wait_until
 
 from daq.core.config_schema import ConfigError, load
 from daq.core.link_security import (
     Keyring,
+    LinkGuard,
     RoleAuthenticator,
     allowed,
     connect_curve,
@@ -100,7 +102,7 @@ def test_each_key_comes_with_its_role_and_a_key_never_issued_is_refused(keys, tm
         assert not bad.poll(0) and not plain.poll(0)
         (who, times), = auth.refused.items()
         public = next(k for k, n in Keyring.load(stranger).public.items() if n == "op")
-        assert who.startswith(public.decode() + "@") and times >= 1
+        assert who.startswith(public.decode() + " from ") and times >= 1
     finally:
         auth.stop()
         ctx.destroy(linger=0)
@@ -108,7 +110,7 @@ def test_each_key_comes_with_its_role_and_a_key_never_issued_is_refused(keys, tm
 
 def test_a_viewer_may_only_watch():
     assert allowed("viewer", "status")
-    for command in ("start", "stop", "configure", "shutdown", "logbook", "alarm"):
+    for command in ("start", "stop", "configure", "shutdown", "logbook", "alarm", "hv"):
         assert not allowed("viewer", command) and allowed("operator", command)
 
 
@@ -122,11 +124,49 @@ def test_every_endpoint_of_the_default_configuration_is_on_loopback():
     assert is_loopback("tcp://[::1]:5600") and is_loopback("tcp://127.0.0.2:5600")
 
 
-def test_what_is_not_authenticated_yet_does_not_listen_beyond_loopback():
-    with pytest.raises(ConfigError, match=r"endpoints.heartbeat = tcp://\*:5601: not "
-                                          "authenticated yet"):
-        load(DaqConfig, None, {"endpoints.heartbeat": "tcp://*:5601"})
+def test_any_endpoint_beyond_loopback_puts_every_link_on_curve_and_off_is_refused():
+    for key in ("endpoints.heartbeat", "endpoints.tap_publish", "endpoints.writer"):
+        cfg = load(DaqConfig, None, {key: "tcp://*:5699"})  # auto: on when exposed
+        assert cfg.curve and cfg.data_curve and cfg.curve_keys == (
+            "~/.config/na64daq/keys", "daq")
     with pytest.raises(ConfigError, match="security.curve cannot be off"):
         load(DaqConfig, None, {"endpoints.control": "tcp://*:5600", "security.curve": "off"})
-    cfg = load(DaqConfig, None, {"endpoints.control": "tcp://*:5600"})
-    assert cfg.curve and not load(DaqConfig, None).curve  # auto: on when exposed
+    plain = load(DaqConfig, None)
+    assert not plain.curve and plain.curve_keys is None and not plain.data_curve
+    assert not load(DaqConfig, None, {"endpoints.writer": "tcp://*:5699",
+                                      "security.curve_data": "off"}).data_curve
+
+
+def test_the_daq_links_admit_only_the_daq_key_and_every_server_is_self_tested(keys, tmp_path):
+    """Heartbeats, commands and data links (ZAP domain ``daq``) take only the DAQ's key; an
+    operator's or a viewer's key is refused there, as a stranger's is. The monitor feed
+    (``feed``) takes every issued key. Binding runs the self-test (a key never issued must be
+    refused) on each kind of server socket."""
+    ctx = zmq.Context()
+    logged = []
+    guard = LinkGuard(ctx, Keyring.load(keys), "daq", log=logged.append)
+    try:
+        pull, pub = ctx.socket(zmq.PULL), ctx.socket(zmq.PUB)
+        guard.bind(pull, f"ipc://{tmp_path}/heartbeat")  # self-tested, with a PUSH
+        guard.bind(pub, f"ipc://{tmp_path}/feed", "feed")  # and with a SUB
+        pushes = {}
+        for name in ("daq", "op", "watcher"):
+            pushes[name] = ctx.socket(zmq.PUSH)
+            pushes[name].setsockopt(zmq.LINGER, 0)
+            connect_curve(pushes[name], guard.keyring, name)
+            pushes[name].connect(f"ipc://{tmp_path}/heartbeat")
+        pushes["daq"].send(b"beat")
+        assert pull.poll(10_000) and pull.recv() == b"beat"
+        assert wait_until(lambda: len(guard.refused) == 2, 10), guard.refused
+        assert {who.split(" from ")[0] for who in guard.refused} == {"operator:op",
+                                                                      "viewer:watcher"}
+        assert any("not a role of the daq links (viewer:watcher from " in m for m in logged)
+        sub = ctx.socket(zmq.SUB)  # a viewer watches the feed
+        sub.setsockopt(zmq.SUBSCRIBE, b"")
+        connect_curve(sub, guard.keyring, "watcher")
+        sub.connect(f"ipc://{tmp_path}/feed")
+        assert wait_until(lambda: pub.send(b"snapshot") or sub.poll(50), 10)
+        assert sub.recv() == b"snapshot" and len(guard.refused) == 2
+    finally:
+        guard.close()
+        ctx.destroy(linger=0)

@@ -260,3 +260,42 @@ def test_the_window_says_when_the_alarm_source_is_silent_or_failing(file_window)
     failing = copy.deepcopy(live.header)
     failing["alarms"]["errors"] = {"gain drift": "ZeroDivisionError: bug"}
     assert drawn(failing) == "ALARMS FAILING: check 'gain drift': ZeroDivisionError: bug"
+
+
+def test_a_viewers_window_has_its_acting_buttons_disabled_with_the_reason(qtbot, tmp_path,
+                                                                           detector):
+    """A monitor opened with a viewer's key (``docs/security.md``): start, stop, shelve,
+    unshelve and the logbook's entry are disabled, each saying why; an operator's are not.
+    The window's own alarm is still acknowledged there (only the DAQ's alarms need a role)."""
+    from daq.core.link_security import Keyring, new_key
+    from monitor.window import ControlButtons, MonitorWindow, NoteWriter
+
+    keys = tmp_path / "keys"
+    for name, role in (("daq", "daq"), ("op", "operator"), ("watcher", "viewer")):
+        new_key(keys, name, role)
+    ring = Keyring.load(keys)
+    feed = LiveFeed(f"ipc://{tmp_path}/none", curve_keys=(ring, "watcher", "daq"))
+    why = ("this monitor's key 'watcher' is a viewer's: only an operator may start and stop "
+           "runs, write the logbook and acknowledge or shelve the DAQ's alarms")
+    windows = {}
+    for name in ("watcher", "op"):
+        curve_keys = (ring, name, "daq")
+        w = MonitorWindow(feed, detector, ControlButtons(f"ipc://{tmp_path}/c", curve_keys),
+                          remember=False, notes=NoteWriter(detector, None, curve_keys),
+                          sound=AlarmSound(lambda: None))
+        qtbot.addWidget(w)
+        logbook = w.panel("Logbook")
+        add = next(b for b in logbook.findChildren(type(w.daq_panel.start))
+                   if b.text() == "Add entry...")
+        windows[name] = (w, add)
+    w, add = windows["watcher"]
+    for button in (w.daq_panel.start, w.daq_panel.stop, w.alarms.buttons["Shelve"],
+                   w.alarms.buttons["Unshelve"], add):
+        assert not button.isEnabled() and button.toolTip() == why, button.text()
+    assert w.daq_panel.answer.text() == why and w.alarms.answer.text() == why
+    assert w.alarms.buttons["Acknowledge"].isEnabled()  # the window's own alarm
+    assert w.alarms.buttons["Acknowledge"].toolTip() == "only the window's own alarm: " + why
+    w, add = windows["op"]
+    for button in (w.daq_panel.start, w.daq_panel.stop, w.alarms.buttons["Shelve"],
+                   w.alarms.buttons["Unshelve"], add):
+        assert button.isEnabled() and not button.toolTip(), button.text()

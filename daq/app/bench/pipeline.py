@@ -9,6 +9,7 @@ import argparse
 import multiprocessing as mp
 import os
 import time
+import tomllib
 from pathlib import Path
 
 import zmq
@@ -40,17 +41,20 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
 
 
-def _sink(endpoint: str, n_frames: int, ready) -> None:
+def _sink(endpoint: str, n_frames: int, ready, curve: tuple | None = None) -> None:
     ctx = zmq.Context()
     s = ctx.socket(zmq.PULL)
+    if curve is not None:  # (server's public key, this client's public and secret keys)
+        s.curve_serverkey, s.curve_publickey, s.curve_secretkey = curve
     s.connect(endpoint)
     ready.set()
     for _ in range(n_frames):
         s.recv_multipart(copy=False)
 
 
-def zmq_ceiling(replay: Replay | DateReplay, seconds: float = 5.0) -> dict:
-    """Bare PUSH/PULL over tcp loopback, the same frames, one producer, one consumer."""
+def zmq_ceiling(replay: Replay | DateReplay, seconds: float = 5.0, curve: bool = False) -> dict:
+    """Bare PUSH/PULL over tcp loopback, the same frames, one producer, one consumer; with
+    ``curve``, encrypted with CURVE (what the data links cost, without the DAQ around)."""
     items = list(replay.frames())
     frames = [p for _, _, p in items]
     first = items[0][1]  # every crate reads every event: one crate's frames count them
@@ -58,10 +62,15 @@ def zmq_ceiling(replay: Replay | DateReplay, seconds: float = 5.0) -> dict:
     passes = 1
     ctx = zmq.Context()
     push = ctx.socket(zmq.PUSH)
+    client = None
+    if curve:
+        push.curve_publickey, push.curve_secretkey = server = zmq.curve_keypair()
+        push.curve_server = True
+        client = (server[0], *zmq.curve_keypair())
     port = push.bind_to_random_port("tcp://127.0.0.1")
     total = len(frames) * 50
     ready = mp.Event()
-    proc = mp.Process(target=_sink, args=(f"tcp://127.0.0.1:{port}", total, ready))
+    proc = mp.Process(target=_sink, args=(f"tcp://127.0.0.1:{port}", total, ready, client))
     proc.start()
     ready.wait()
     t0 = time.perf_counter()
@@ -97,7 +106,9 @@ def measure(args: argparse.Namespace, tmp: Path, on_start=None, ceiling: bool = 
         replay_file = tmp / "replay.h5"
         write_run(emulator, replay_file)
         replay = Replay(read_run(replay_file, truth=False), detector)
-    ceiling = zmq_ceiling(replay) if ceiling else None
+    ceilings = {"zmq_ceiling": zmq_ceiling(replay) if ceiling else None}
+    if getattr(args, "curve_ceiling", False):
+        ceilings["zmq_ceiling_curve"] = zmq_ceiling(replay, curve=True)
 
     overrides = {} if args.tcp else ipc_endpoints(tmp)
     overrides.update({"run.sources": "replay", "run.replay_file": str(replay_file),
@@ -108,7 +119,10 @@ def measure(args: argparse.Namespace, tmp: Path, on_start=None, ceiling: bool = 
         overrides["reco.pulses.trigger_phase"] = "unknown"
     for item in args.set:
         key, _, value = item.partition("=")
-        overrides[key] = float(value) if "." in value else int(value)
+        try:
+            overrides[key] = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            overrides[key] = value  # a bare word is a string
     cfg = load(DaqConfig, None, overrides)
     sup = Supervisor(cfg, db=RunDatabase(tmp / "runs.db"), log=lambda m: None)
     try:
@@ -143,7 +157,7 @@ def measure(args: argparse.Namespace, tmp: Path, on_start=None, ceiling: bool = 
         "tap_frozen": args.freeze_tap,
         "events_per_s": n / dt, "mb_per_s": (w1["written_bytes"] - b0) / dt / 1e6,
         "cpu_cores_per_stage": {k: round(v, 2) for k, v in sorted(cpu.items())},
-        "latency_p99_s": latency, "zmq_ceiling": ceiling,
+        "latency_p99_s": latency, **ceilings,
         "ledger": {k: ledger.get(k) for k in ("triggered", "written_complete",
                                               "written_incomplete", "rejected",
                                               "dropped_by_policy", "unaccounted", "balanced")},

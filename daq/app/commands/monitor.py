@@ -20,21 +20,25 @@ def add_arguments(sub) -> None:
                    help="the tap's snapshot endpoint (default: endpoints.tap_publish)")
     p.add_argument("--file", metavar="RUN", help="a run file instead of a live DAQ")
     p.add_argument("--snapshot", metavar="PNG", help="write every panel into PNG and exit")
+    p.add_argument("--key", metavar="NAME", help="the key to act as when the DAQ uses CURVE "
+                   "(default: security.client_key); a viewer's key only watches")
     p.add_argument("--reference", metavar="RUN",
                    help="the reference run (a number, or a run or monitor file); default: "
                    "the last good run of the same beam energy, trigger and HV version")
 
 
 def run(args: argparse.Namespace) -> int:
+    from daq.processes.daq_config import client_key
     from emulator.emulator import recorded_yields
     from monitor import app
 
     cfg = daq_config_from(args)
+    keys = None if args.file else client_key(cfg, args.key)
     feed = app.open_feed(args.connect or cfg.endpoints.tap_publish, args.file,
-                         follow=not args.snapshot, expected=recorded_yields)
+                         follow=not args.snapshot, expected=recorded_yields, curve_keys=keys)
     detector = getattr(feed, "detector", None) or Detector.load(args.detector)
     control = None if args.file else cfg.endpoints.control
-    return app.run(feed, detector, args.snapshot, control, args.reference)
+    return app.run(feed, detector, args.snapshot, control, args.reference, keys)
 
 
 class MonitorWindowProcess:
