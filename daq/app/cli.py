@@ -31,11 +31,12 @@ na64daq: data acquisition and online monitoring for an NA64-style missing-energy
   na64daq detector                   show the channel map
   na64daq config                     list every configuration key with its default and range
   na64daq keys new|list              CURVE keys and roles, for a DAQ beyond one host
+  na64daq deploy --out DIR           each host's supervisord configuration
 """
 
 #: every command, a module of daq/app/commands, in the order ``--help`` lists them
 COMMANDS = ("demo", "monitor", "run", "ctl", "status", "emulate", "replay", "inspect", "recover",
-            "export", "reco", "convert", "calib", "detector", "config", "keys", "bench")
+            "export", "reco", "convert", "calib", "detector", "config", "keys", "deploy", "bench")
 
 USER_ERRORS = (ConfigError, DetectorMapError, FrameError, OSError, KeyError)
 

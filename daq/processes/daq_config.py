@@ -31,6 +31,9 @@ class EndpointsSection:
     writer: str = param("tcp://127.0.0.1:5604", "workers and builder send to the writer")
     tap: str = param("tcp://127.0.0.1:5605", "workers send samples to the monitor tap")
     tap_publish: str = param("tcp://127.0.0.1:5606", "the monitor tap publishes to viewers")
+    launch: str = param("tcp://127.0.0.1:5607", "processes started by a host's supervisord ask "
+                        "the supervisor here for their arguments (hosts.engine = "
+                        "'supervisord')")
 
     def check(self) -> None:
         if not valid_host(self.source_host):
@@ -170,6 +173,50 @@ class RunControlSection:
                                       low=0.1, high=60.0)
 
 
+HOST_LIST = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,62}(,[A-Za-z0-9][A-Za-z0-9.-]{0,62})*")
+
+
+@dataclass(frozen=True)
+class HostsSection:
+    engine: str = param("local", "who starts the processes: the supervisor itself (local), or "
+                        "each host's supervisord (docs/deployment.md; 'na64daq deploy' writes "
+                        "their configurations)", choices=("local", "supervisord"))
+    rpc: str = param("unix:///run/na64daq/{host}.sock", "each host's supervisord XML-RPC "
+                     "interface: unix://PATH or http://ADDRESS:PORT ({host}: the host's name)")
+    builder: str = param("localhost", "the builder's host")
+    writer: str = param("localhost", "the writer's host")
+    tap: str = param("localhost", "the monitor tap's host")
+    workers: str = param("localhost", "the workers' hosts (comma-separated: dealt in turn)")
+    sources: str = param("localhost", "the crates' hosts, in the order of the source ids "
+                         "(comma-separated; one: every crate there)")
+
+    def check(self) -> None:
+        for key in ("builder", "writer", "tap", "workers", "sources"):
+            if not HOST_LIST.fullmatch(getattr(self, key)):
+                raise ConfigError(f"hosts.{key} = {getattr(self, key)!r}: host names "
+                                  "(letters, digits, '.', '-'), comma-separated")
+        if "{host}" not in self.rpc or not self.rpc.startswith(("unix:///", "http://")):
+            raise ConfigError(f"hosts.rpc = {self.rpc!r}: unix:///PATH or http://ADDRESS:PORT, "
+                              "with {host} in it")
+
+    def of(self, role: str, index: int = 0) -> str:
+        """The host of the ``index``-th process of ``role`` (worker, source: dealt in turn)."""
+        hosts = getattr(self, {"worker": "workers", "source": "sources"}.get(role, role))
+        names = hosts.split(",")
+        return names[index % len(names)]
+
+    def of_source(self, sid: int | None, source_ids: list[int]) -> str:
+        """The host of the crate publishing source ``sid`` (None: every source)."""
+        return self.of("source", 0 if sid is None else sorted(source_ids).index(sid))
+
+    def all(self) -> list[str]:
+        """Every host named, once, in order."""
+        out: list[str] = []
+        for key in ("builder", "writer", "tap", "workers", "sources"):
+            out += [h for h in getattr(self, key).split(",") if h not in out]
+        return out
+
+
 @dataclass(frozen=True)
 class SecuritySection:
     curve: str = param("auto", "CURVE keys and roles on run control, heartbeats, commands and "
@@ -199,6 +246,7 @@ class DaqConfig:
                                "cuts and blinding (recorded in every run file)")
     emulator: EmulatorConfig = section(EmulatorConfig, "the emulated readout")
     security: SecuritySection = section(SecuritySection, "who may talk to the DAQ")
+    hosts: HostsSection = section(HostsSection, "where each process runs, and who starts it")
 
     def check(self) -> None:
         beyond = exposed(self.endpoints)
@@ -241,6 +289,18 @@ class DaqConfig:
     def data_curve(self) -> bool:
         """The data links with CURVE too."""
         return self.curve and self.security.curve_data == "on"
+
+    def readouts(self, source_ids: list[int]) -> list[int | None]:
+        """The source processes a run starts, by the source each publishes (None: every
+        source). A DATE file holds every crate's data in each event: one process reads it
+        once and publishes them all, where one per crate would each decode the whole file."""
+        from emulator.date_replay import is_date_file
+
+        if self.run.sources == "external":
+            return []
+        if self.run.sources == "replay" and is_date_file(self.run.replay_file):
+            return [None]
+        return list(source_ids)
 
     def source_endpoint(self, source_id: int) -> str:
         return f"tcp://{self.endpoints.source_host}:{self.emulator.publish.base_port + source_id}"

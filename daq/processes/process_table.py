@@ -9,7 +9,6 @@ import os
 import secrets
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 import zmq
 
 from daq.core import heartbeat
+from daq.processes.process_engine import LocalChild
 
 # glibc's allocator in every process: batches of 0.1-1 MB are kept in the heap instead of being
 # mapped and unmapped each time (every fresh page is a fault: 3-10k faults/s per process and
@@ -32,11 +32,11 @@ HEARTBEATS_PER_POLL = 1000
 class Process:
     role: str
     name: str
-    popen: subprocess.Popen
+    #: its handle (``daq/processes/process_engine.py``): a child, or a host's supervisord's
+    popen: Any
     started: float
     last_beat: float = 0.0
     counters: dict[str, Any] = field(default_factory=dict)
-    log: Any = None
     token: str = ""  # its heartbeats carry it: nobody else can speak for it
     asked_to_stop: bool = False  # a source's exit after this is the stop, not a failure
 
@@ -52,7 +52,7 @@ class Process:
 
     def cause(self) -> str:
         """The last line of its log (a dead process's error), to name the cause in one line."""
-        line = last_line(getattr(self.log, "name", None))
+        line = self.popen.last_line()
         return f": {line}" if line else ""
 
 
@@ -60,9 +60,12 @@ class ProcessTable:
     """Every child by name; ``workdir`` holds their logs, ``env`` is added to each one's
     environment (after the allocator's settings and the DAQ's own)."""
 
-    def __init__(self, workdir: Path, env: dict[str, str]):
+    def __init__(self, workdir: Path, env: dict[str, str], engine: Any = None):
+        """``engine``: a host's supervisord starts each process (``SupervisordEngine``);
+        None: each is a child of this process."""
         self.workdir = workdir
         self.env = env
+        self.engine = engine
         self.procs: dict[str, Process] = {}
         self.bad_heartbeats: dict[str, int] = {}  # reason -> count, never acted on
 
@@ -86,12 +89,16 @@ class ProcessTable:
         return {**MALLOC_ENV, **os.environ, **self.env, heartbeat.TOKEN_ENV: token}
 
     def spawn(self, role: str, name: str, argv: list[str]) -> Process:
-        """``python argv...`` in a session of its own, its output into ``<name>.log``."""
-        log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - lives with the process
+        """``python argv...`` in a session of its own, its output into ``<name>.log`` (on
+        its host, with a supervisord engine)."""
         token = secrets.token_hex(16)
-        popen = subprocess.Popen([sys.executable, *argv], stdout=log, stderr=subprocess.STDOUT,
-                                 start_new_session=True, env=self.child_env(token))
-        proc = Process(role, name, popen, time.monotonic(), log=log, token=token)
+        log_path = self.workdir / f"{name}.log"
+        if self.engine is None:
+            handle = LocalChild(argv, log_path, self.child_env(token))
+        else:  # another host's environment is its own; the DAQ's settings go with the spec
+            handle = self.engine.spawn(role, name, argv, {
+                **MALLOC_ENV, **self.env, heartbeat.TOKEN_ENV: token}, log_path)
+        proc = Process(role, name, handle, time.monotonic(), token=token)
         self.procs[name] = proc
         return proc
 
@@ -100,20 +107,17 @@ class ProcessTable:
         in the table (``remove`` takes it out)."""
         if proc.running():
             try:
-                os.killpg(proc.popen.pid, signal.SIGTERM)
+                proc.popen.signal_group(signal.SIGTERM)
                 proc.popen.wait(wait_s)
-            except (subprocess.TimeoutExpired, ProcessLookupError):
-                try:
-                    os.killpg(proc.popen.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+            except subprocess.TimeoutExpired:
+                proc.popen.signal_group(signal.SIGKILL)
                 proc.popen.wait()
-        if proc.log:
-            proc.log.close()
 
     def remove(self, proc: Process, wait_s: float) -> None:
         self.kill(proc, wait_s)
         self.procs.pop(proc.name, None)
+        if self.engine is not None:
+            self.engine.release(proc.name)
 
     def remove_all(self, wait_s: float) -> None:
         for proc in self.all():

@@ -30,12 +30,12 @@ from daq.core.ledger import written
 from daq.core.link_security import LinkGuard
 from daq.core.run_database import RunDatabase, RunDatabaseError
 from daq.processes.daq_config import DaqConfig
+from daq.processes.process_engine import SupervisordEngine
 from daq.processes.process_table import Process, ProcessTable, last_line
 from daq.processes.run_description import describe, emulated_departures
 from daq.processes.run_ledger import closed_ledger, unclosed_ledger
 from daq.raw.digit_assembly import TRIGGER_BITS_TEXT
 from daq.run_file.layout import monitor_file_name, truth_file_name
-from emulator.date_replay import is_date_file
 
 #: (state, event) -> next state. Events are commands or what the supervisor observes.
 TRANSITIONS = {
@@ -84,12 +84,17 @@ class Supervisor:
         self.restarts: dict[str, int] = {}  # in this run, by role
         self.workdir = cfg.log_directory  # each process's output, configs, run records
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.procs = ProcessTable(self.workdir, {"NA64DAQ_DB": str(self.db.path)})
         self.ctx = zmq.Context()
         #: CURVE keys and roles on every link it serves (docs/security.md), when on
         self.guard = LinkGuard.for_section(self.ctx, cfg.security, log) if cfg.curve else None
         self.heartbeats = self._bind(zmq.PULL, "heartbeat")
         self.commands = self._bind(zmq.PUB, "commands")
+        #: each host's supervisord starts the processes, which ask here for their arguments
+        self.engine = self.launch = None
+        if cfg.hosts.engine == "supervisord":
+            self.engine = SupervisordEngine(cfg, self.detector.source_ids)
+            self.launch = self._bind(zmq.ROUTER, "launch")
+        self.procs = ProcessTable(self.workdir, {"NA64DAQ_DB": str(self.db.path)}, self.engine)
         self.run_started = 0.0
         self.worker_serial = 0
         self.trigger_enabled = False  # the sources of this run were told to go
@@ -158,14 +163,6 @@ class Supervisor:
     def _spawn_worker(self) -> Process:
         self.worker_serial += 1
         return self._spawn_component("worker", f"worker-{self.worker_serial}")
-
-    def _readouts(self) -> list[int | None]:
-        """The source processes to start, by the source each publishes (None: every source).
-        A DATE file holds every crate's data in each event: one process reads it once and
-        publishes them all, where one per crate would each decode the whole file."""
-        if self.cfg.run.sources == "replay" and is_date_file(self.cfg.run.replay_file):
-            return [None]
-        return list(self.detector.source_ids)
 
     def _spawn_source(self, sid: int | None, config: Path, run: int) -> Process:
         r = self.cfg.run
@@ -258,8 +255,8 @@ class Supervisor:
         """Compile the emulated crates' kernels into numba's cache now, beside the components
         (the sources start with the run: on a fresh install, the first run's events were 20 s
         late)."""
-        if self.cfg.run.sources != "emulator":
-            return None
+        if self.cfg.run.sources != "emulator" or self.engine is not None:
+            return None  # another host's crates compile there, at their start
         argv = [sys.executable, "-m", "daq.app.cli", "emulate", "--compile-only", "--config",
                 str(self._config_file(0))]
         if self.detector_path:
@@ -285,7 +282,7 @@ class Supervisor:
         self.cfg.run_record_path(self.run).write_text(json.dumps(record))  # for the run file
         self.send("all", "run", run=self.run)  # the one run the builder and writer accept
         if self.cfg.run.sources != "external":
-            for sid in self._readouts():
+            for sid in self.cfg.readouts(self.detector.source_ids):
                 self._spawn_source(sid, config, self.run)
         self.run_started = time.monotonic()
         self.run_started_unix_s = time.time()
@@ -547,10 +544,28 @@ class Supervisor:
         self.log(f"refused '{command}' from {who} at {peer or '?'}: needs the operator role")
         return f"'{command}' needs the operator role (this key: {who})"
 
+    def _answer_launches(self) -> None:
+        """A process its host's supervisord started asks for its arguments, files and
+        environment (``daq.processes.launched``); each spec is given once."""
+        while self.launch is not None and self.launch.poll(0):
+            parts = self.launch.recv_multipart()
+            if len(parts) != 3:
+                continue  # not a REQ's request: nobody to answer
+            ident, _, raw = parts
+            try:
+                program = json.loads(raw)["program"]
+                spec = self.engine.launch_spec(str(program))
+            except (ValueError, KeyError, TypeError):
+                program, spec = "?", None
+            answer = {"ok": True, "spec": spec} if spec else {
+                "ok": False, "error": f"no process of this DAQ is starting as {program!r}"}
+            self.launch.send_multipart([ident, b"", json.dumps(answer).encode()])
+
     # -- watching --------------------------------------------------------------------------
     def poll(self, timeout_s: float = 0.1) -> None:
         """Take heartbeats, notice dead processes, notice the end of the run."""
         self.procs.take_heartbeats(self.heartbeats, timeout_s)
+        self._answer_launches()
         self._share_state()
         self._check_png()
         if self.state not in ("running", "configured", "stopping"):

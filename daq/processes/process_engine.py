@@ -1,0 +1,227 @@
+"""Who starts the DAQ's processes (``docs/deployment.md``): the supervisor itself, each one a
+child in a session of its own (``local``), or each host's supervisord over XML-RPC
+(``supervisord``). Either way the supervisor holds a ``Popen``-like handle per process: ``pid``,
+``poll``, ``returncode``, ``send_signal``, ``signal_group``, ``wait`` and ``last_line``; what to
+do when one dies stays the supervisor's decision."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import xmlrpc.client
+from pathlib import Path
+from typing import Any
+
+from daq.processes.daq_config import DaqConfig
+
+#: supervisord's states of a process that is not (or no longer) running
+ENDED = ("STOPPED", "EXITED", "FATAL", "UNKNOWN")
+#: a host's process table is asked at most this often (every poll asks each process)
+INFO_TTL_S = 0.2
+
+
+class LocalChild:
+    """A child of the supervisor (``subprocess.Popen``), in a session of its own."""
+
+    def __init__(self, argv: list[str], log_path: Path, env: dict[str, str]):
+        with open(log_path, "ab") as log:
+            self.popen = subprocess.Popen([sys.executable, *argv], stdout=log,
+                                          stderr=subprocess.STDOUT, start_new_session=True,
+                                          env=env)
+        self.pid = self.popen.pid
+        self.log_path = log_path
+
+    @property
+    def returncode(self) -> int | None:
+        return self.popen.returncode
+
+    def poll(self) -> int | None:
+        return self.popen.poll()
+
+    def send_signal(self, sig: int) -> None:
+        self.popen.send_signal(sig)
+
+    def signal_group(self, sig: int) -> None:
+        try:
+            os.killpg(self.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def wait(self, timeout: float | None = None) -> int:
+        return self.popen.wait(timeout)
+
+    def last_line(self) -> str:
+        from daq.processes.process_table import last_line
+
+        return last_line(self.log_path)
+
+
+class HostUnreachable(OSError):
+    """A host's supervisord does not answer: its processes are taken for dead."""
+
+
+class Host:
+    """One host's supervisord, through its XML-RPC interface (``hosts.rpc``): its process
+    table, asked at most every ``INFO_TTL_S``."""
+
+    def __init__(self, name: str, url: str, secret: tuple[str, str] | None = None):
+        from supervisor.xmlrpc import SupervisorTransport
+
+        self.name = name
+        self.url = url
+        user, password = secret or (None, None)
+        transport = SupervisorTransport(user, password, url)
+        self.rpc = xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
+        self._info: dict[str, dict[str, Any]] = {}
+        self._asked = 0.0
+        self._lock = threading.Lock()  # the transport is not thread-safe
+        self.reachable = True
+
+    def call(self, method: str, *args: Any) -> Any:
+        with self._lock:
+            try:
+                return getattr(self.rpc.supervisor, method)(*args)
+            except xmlrpc.client.Fault:
+                raise
+            except (OSError, xmlrpc.client.ProtocolError) as exc:
+                self.reachable = False
+                raise HostUnreachable(f"host {self.name}: supervisord at {self.url} does not "
+                                      f"answer ({exc})") from None
+
+    def info(self, program: str) -> dict[str, Any]:
+        now = time.monotonic()
+        if now - self._asked > INFO_TTL_S:
+            try:
+                self._info = {i["name"]: i for i in self.call("getAllProcessInfo")}
+            except HostUnreachable:
+                self._info = {}
+            self._asked = now
+        return self._info.get(program, {"statename": "UNKNOWN", "pid": 0, "exitstatus": -1})
+
+    def forget(self) -> None:
+        self._asked = 0.0
+
+
+class SupervisedProcess:
+    """A process started by its host's supervisord (program ``program``)."""
+
+    def __init__(self, host: Host, program: str):
+        self.host = host
+        self.program = program
+        self.returncode: int | None = None
+        self.pid = 0
+        host.forget()
+        try:
+            host.call("startProcess", program, False)
+        except xmlrpc.client.Fault as exc:
+            if "ALREADY_STARTED" not in exc.faultString:
+                raise HostUnreachable(f"host {host.name}: cannot start {program} "
+                                      f"({exc.faultString})") from None
+        self.pid = int(host.info(program).get("pid") or 0)
+
+    def poll(self) -> int | None:
+        if self.returncode is not None:
+            return self.returncode
+        info = self.host.info(self.program)
+        self.pid = int(info.get("pid") or self.pid)
+        if info["statename"] in ENDED:
+            self.returncode = int(info.get("exitstatus") if info["statename"] == "EXITED"
+                                  else -signal.SIGKILL)
+        return self.returncode
+
+    def send_signal(self, sig: int) -> None:
+        try:
+            self.host.call("signalProcess", self.program, signal.Signals(sig).name[3:])
+        except (xmlrpc.client.Fault, HostUnreachable):
+            pass  # not running any more: its exit is noticed by poll
+        self.host.forget()
+
+    signal_group = send_signal  # its programs run with stopasgroup and killasgroup
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(self.program, timeout)
+            time.sleep(0.05)
+            self.host.forget()
+        return self.returncode
+
+    def last_line(self) -> str:
+        try:
+            text = self.host.call("tailProcessStdoutLog", self.program, 0, 4096)[0]
+        except (xmlrpc.client.Fault, HostUnreachable):
+            return ""
+        lines = [x.strip() for x in text.splitlines() if x.strip()]
+        return lines[-1][:300] if lines else ""
+
+
+class SupervisordEngine:
+    """Starts each process through its host's supervisord: the program slot of its role on
+    the host ``hosts`` gives it, and the launch spec (arguments, files, environment) the
+    process asks for when it starts (``daq.processes.launched``)."""
+
+    def __init__(self, cfg: DaqConfig, source_ids: list[int], secrets_dir: Path | None = None):
+        self.cfg = cfg
+        self.source_ids = source_ids
+        self.hosts: dict[str, Host] = {}
+        for name in cfg.hosts.all():
+            secret = None
+            if secrets_dir is not None and (secrets_dir / name / "rpc.secret").exists():
+                user, password = (secrets_dir / name / "rpc.secret").read_text().split()[:2]
+                secret = (user, password)
+            self.hosts[name] = Host(name, cfg.hosts.rpc.format(host=name), secret)
+        self.pending: dict[str, dict[str, Any]] = {}  # program -> its launch spec
+        self.in_use: dict[str, str] = {}  # process name -> program
+        self.workers_started = 0
+
+    def program(self, role: str, name: str) -> tuple[str, Host]:
+        """The program slot and host of process ``name`` (of ``role``)."""
+        h = self.cfg.hosts
+        if role == "worker":  # a free slot; a replacement takes the next host in turn
+            slots = [f"worker-{k}" for k in range(1, self.cfg.workers.count + 1)]
+            used = set(self.in_use.values())
+            free = [s for s in slots if s not in used]
+            if not free:
+                raise HostUnreachable(f"no free worker program for {name}: "
+                                      f"{len(slots)} slots, all in use")
+            slot = free[0]
+            return slot, self.hosts[h.of("worker", int(slot.split("-")[1]) - 1)]
+        if role == "source":
+            sid = name.split("-", 1)[1]
+            return name, self.hosts[h.of_source(None if sid == "all" else int(sid),
+                                                self.source_ids)]
+        return name, self.hosts[h.of(role)]
+
+    def spawn(self, role: str, name: str, argv: list[str], env: dict[str, str],
+              log_path: Path) -> SupervisedProcess:
+        program, host = self.program(role, name)
+        self.pending[program] = {"name": name, "argv": argv, "env": env,
+                                 "files": shipped_files(argv)}
+        self.in_use[name] = program
+        return SupervisedProcess(host, program)
+
+    def release(self, name: str) -> None:
+        program = self.in_use.pop(name, None)
+        if program is not None:
+            self.pending.pop(program, None)
+
+    def launch_spec(self, program: str) -> dict[str, Any] | None:
+        """What program ``program`` asks for when it starts (once)."""
+        return self.pending.pop(program, None)
+
+
+def shipped_files(argv: list[str]) -> dict[str, str]:
+    """The small text files ``argv`` names (configurations, a detector map): a process on
+    another host gets them with its arguments, so that nothing has to be copied there."""
+    out = {}
+    for item in argv:
+        path = Path(item)
+        if item.endswith((".json", ".toml")) and path.is_file() and \
+                path.stat().st_size < 1 << 20:
+            out[item] = path.read_text()
+    return out
