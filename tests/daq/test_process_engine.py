@@ -10,6 +10,7 @@ import xmlrpc.client
 
 import pytest
 from conftest import wait_until
+from supervisor.xmlrpc import SupervisorTransport
 
 from daq.processes.deployment import deploy
 
@@ -54,8 +55,8 @@ def test_deploy_writes_closed_programs_and_a_private_rpc_socket(daq, hosts, tmp_
     assert "[program:builder]" in text["hub"] and "[program:tap]" in text["hub"]
     assert text["reco"].count("[program:worker-") == sup.cfg.workers.count
     ids = sorted(detector.source_ids)
-    assert "[program:source-%d]" % ids[0] in text["crates-a"]  # dealt in turn
-    assert "[program:source-%d]" % ids[1] in text["crates-b"]
+    assert f"[program:source-{ids[0]}]" in text["crates-a"]  # dealt in turn
+    assert f"[program:source-{ids[1]}]" in text["crates-b"]
     for t in text.values():
         assert "chmod = 0700" in t and "inet_http_server" not in t
         assert t.count("autostart = false") == t.count("[program:")
@@ -85,9 +86,8 @@ def test_a_run_through_each_hosts_supervisord_loses_nothing(daq, hosts, tmp_path
             ppid = int(open(f"/proc/{p.popen.pid}/stat").read().rsplit(")", 1)[1].split()[1])
             assert ppid in {d.pid for d in daemons}, p.name
         sup.shutdown()
-        for host, conf in confs.items():
-            rpc = xmlrpc.client.ServerProxy("http://127.0.0.1", transport=__import__(
-                "supervisor.xmlrpc", fromlist=["x"]).SupervisorTransport(
+        for host in confs:
+            rpc = xmlrpc.client.ServerProxy("http://127.0.0.1", transport=SupervisorTransport(
                 None, None, sup.cfg.hosts.rpc.format(host=host)))
             states = {i["name"]: i["statename"] for i in rpc.supervisor.getAllProcessInfo()}
             assert set(states.values()) <= {"STOPPED", "EXITED"}, (host, states)
