@@ -12,7 +12,7 @@ from pathlib import Path
 
 from daq.core.cli_arguments import name_table
 from daq.core.config_schema import ConfigError, param, section, valid_host
-from daq.core.link_security import exposed
+from daq.core.link_security import exposed, is_loopback
 from daq.raw.digit_assembly import TRIGGER_BITS_TEXT, parse_trigger_bits
 from daq.reco.reco_config import RecoConfig
 from emulator.config import EmulatorConfig
@@ -248,8 +248,15 @@ class DaqConfig:
     security: SecuritySection = section(SecuritySection, "who may talk to the DAQ")
     hosts: HostsSection = section(HostsSection, "where each process runs, and who starts it")
 
+    def exposed(self) -> list[str]:
+        """What listens beyond this host: endpoints, and the crates' publishers."""
+        crates = self.emulator.publish.bind_host
+        return exposed(self.endpoints) + (
+            [] if is_loopback(f"tcp://{crates}:1") else
+            [f"emulator.publish.bind_host = {crates}"])
+
     def check(self) -> None:
-        beyond = exposed(self.endpoints)
+        beyond = self.exposed()
         if beyond and self.security.curve == "off":
             raise ConfigError(f"{beyond[0]} listens beyond this host: security.curve cannot "
                               "be off")
@@ -278,7 +285,7 @@ class DaqConfig:
     def curve(self) -> bool:
         """Run control with CURVE keys and roles (``docs/security.md``)."""
         return self.security.curve == "on" or (self.security.curve == "auto"
-                                                and bool(exposed(self.endpoints)))
+                                                and bool(self.exposed()))
 
     @property
     def curve_keys(self) -> tuple[str, str] | None:

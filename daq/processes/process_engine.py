@@ -6,6 +6,7 @@ do when one dies stays the supervisor's decision."""
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import subprocess
@@ -74,12 +75,11 @@ class Host:
         self.name = name
         self.url = url
         user, password = secret or (None, None)
-        transport = SupervisorTransport(user, password, url)
-        self.rpc = xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
+        self.transport = SupervisorTransport(user, password, url)
+        self.rpc = xmlrpc.client.ServerProxy("http://127.0.0.1", transport=self.transport)
         self._info: dict[str, dict[str, Any]] = {}
         self._asked = 0.0
         self._lock = threading.Lock()  # the transport is not thread-safe
-        self.reachable = True
 
     def call(self, method: str, *args: Any) -> Any:
         with self._lock:
@@ -87,8 +87,8 @@ class Host:
                 return getattr(self.rpc.supervisor, method)(*args)
             except xmlrpc.client.Fault:
                 raise
-            except (OSError, xmlrpc.client.ProtocolError) as exc:
-                self.reachable = False
+            except (OSError, xmlrpc.client.ProtocolError, http.client.HTTPException) as exc:
+                self.transport.close()  # a connection left mid-request cannot be used again
                 raise HostUnreachable(f"host {self.name}: supervisord at {self.url} does not "
                                       f"answer ({exc})") from None
 
@@ -154,8 +154,10 @@ class SupervisedProcess:
     def last_line(self) -> str:
         try:
             text = self.host.call("tailProcessStdoutLog", self.program, 0, 4096)[0]
-        except (xmlrpc.client.Fault, HostUnreachable):
+        except xmlrpc.client.Fault:
             return ""
+        except HostUnreachable as exc:  # the cause of its death, most likely
+            return str(exc)
         lines = [x.strip() for x in text.splitlines() if x.strip()]
         return lines[-1][:300] if lines else ""
 
@@ -203,7 +205,11 @@ class SupervisordEngine:
         self.pending[program] = {"name": name, "argv": argv, "env": env,
                                  "files": shipped_files(argv)}
         self.in_use[name] = program
-        return SupervisedProcess(host, program)
+        try:
+            return SupervisedProcess(host, program)
+        except HostUnreachable:
+            self.release(name)
+            raise
 
     def release(self, name: str) -> None:
         program = self.in_use.pop(name, None)

@@ -30,7 +30,7 @@ from daq.core.ledger import written
 from daq.core.link_security import LinkGuard
 from daq.core.run_database import RunDatabase, RunDatabaseError
 from daq.processes.daq_config import DaqConfig
-from daq.processes.process_engine import SupervisordEngine
+from daq.processes.process_engine import HostUnreachable, SupervisordEngine
 from daq.processes.process_table import Process, ProcessTable, last_line
 from daq.processes.run_description import describe, emulated_departures
 from daq.processes.run_ledger import closed_ledger, unclosed_ledger
@@ -95,6 +95,8 @@ class Supervisor:
             self.engine = SupervisordEngine(cfg, self.detector.source_ids)
             self.launch = self._bind(zmq.ROUTER, "launch")
         self.procs = ProcessTable(self.workdir, {"NA64DAQ_DB": str(self.db.path)}, self.engine)
+        #: by role: why a process could not be restarted (its host's supervisord is gone)
+        self.unreachable: dict[str, str] = {}
         self.run_started = 0.0
         self.worker_serial = 0
         self.trigger_enabled = False  # the sources of this run were told to go
@@ -277,6 +279,7 @@ class Supervisor:
         self.ledger = None
         self.error = None
         self.restarts = {}
+        self.unreachable = {}
         config = self._config_file(self.run)
         record = {k: v for k, v in (self.db.run(self.run) or {}).items() if k != "config"}
         self.cfg.run_record_path(self.run).write_text(json.dumps(record))  # for the run file
@@ -603,9 +606,17 @@ class Supervisor:
             self.restarts[proc.role] = self.restarts.get(proc.role, 0) + 1
             if proc.role == "worker":
                 self.send("builder", "worker_dead", worker=proc.name)
-                self._spawn_worker()
-            else:
-                self._spawn_component(proc.role, proc.name)
+            try:
+                self._spawn_worker() if proc.role == "worker" else \
+                    self._spawn_component(proc.role, proc.name)
+            except HostUnreachable as exc:  # its host is gone: the others carry on
+                self.log(f"cannot restart {proc.name}: {exc}")
+                self.unreachable[proc.role] = str(exc)
+                if not self.procs.role(proc.role) and self.state in ("running", "configured"):
+                    self._go("fail", f"no {proc.role} left: {exc}")
+                    if self.run is not None:
+                        self._teardown_run("error")
+                    return
         if self.state == "running":
             sources = self.procs.role("source")
             if not self.trigger_enabled and sources and all(
@@ -713,6 +724,7 @@ class Supervisor:
                                    if (p.last_beat == 0.0 or p.counters.get("starting"))
                                    and p.running()),
                 "bad_heartbeats": dict(self.procs.bad_heartbeats),
+                "not_restarted": dict(self.unreachable),
                 "refused": {"connections": self.refused_connections(),
                             "commands": dict(self.refused_commands)},
                 "processes": {p.name: {"pid": p.popen.pid, "alive": p.running()}
