@@ -77,7 +77,7 @@ def main() -> None:
               f"(runs: {', '.join(f'{x:,.0f}' for x in s['runs'])})")
     for reco in ("stub", "full"):
         plain, curve = (summary[f"{reco} {k}"]["events_per_s"] for k in ("plain", "CURVE"))
-        print(f"  CURVE's cost, {reco}: {100 * (1 - curve / plain):+.1f} % of events/s")
+        print(f"  CURVE's cost, {reco}: {100 * (1 - curve / plain):.1f} % fewer events/s")
     for k in ("plain", "curve"):
         c = result[f"zmq_ceiling_{k}"]
         print(f"  bare ZeroMQ tcp loopback, {k}: {c['events_per_s']:,.0f} events/s, "

@@ -202,14 +202,6 @@ def reachable(endpoint: str) -> str:
     return endpoint.replace("tcp://[::]:", "tcp://[::1]:")
 
 
-def serve_curve(sock: zmq.Socket, keyring: Keyring, name: str = "daq") -> None:
-    """Make ``sock`` (before it binds) a CURVE server with key ``name``."""
-    public, secret = keyring.pair(name)
-    sock.curve_secretkey = secret
-    sock.curve_publickey = public
-    sock.curve_server = True
-
-
 def connect_curve(sock: zmq.Socket, keyring: Keyring, name: str,
                   server: str = "daq") -> None:
     """Make ``sock`` (before it connects) a CURVE client with key ``name``, of the server

@@ -116,11 +116,17 @@ class SupervisedProcess:
         self.pid = 0
         host.forget()
         try:
-            host.call("startProcess", program, False)
+            try:
+                host.call("startProcess", program, False)
+            except xmlrpc.client.Fault as exc:
+                if "ALREADY_STARTED" not in exc.faultString:
+                    raise
+                # left by a supervisor that died: it beats with an old token, so it goes
+                host.call("stopProcess", program, True)
+                host.call("startProcess", program, False)
         except xmlrpc.client.Fault as exc:
-            if "ALREADY_STARTED" not in exc.faultString:
-                raise HostUnreachable(f"host {host.name}: cannot start {program} "
-                                      f"({exc.faultString})") from None
+            raise HostUnreachable(f"host {host.name}: cannot start {program} "
+                                  f"({exc.faultString})") from None
         self.pid = int(host.info(program).get("pid") or 0)
 
     def poll(self) -> int | None:

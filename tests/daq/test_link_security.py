@@ -13,14 +13,12 @@ from daq.core.config_schema import ConfigError, load
 from daq.core.link_security import (
     Keyring,
     LinkGuard,
-    RoleAuthenticator,
     allowed,
     connect_curve,
     exposed,
     is_loopback,
     new_key,
     role_of,
-    serve_curve,
 )
 from daq.processes.daq_config import DaqConfig
 
@@ -54,12 +52,10 @@ def test_new_keys_are_private_and_a_loose_directory_is_refused(keys, tmp_path):
 
 
 def _server(ctx, ring, endpoint):
-    auth = RoleAuthenticator(ctx, ring, log=lambda m: None)
-    auth.start()
+    guard = LinkGuard(ctx, ring, "daq", log=lambda m: None)
     rep = ctx.socket(zmq.REP)
-    serve_curve(rep, ring)
-    rep.bind(endpoint)
-    return auth, rep
+    guard.bind(rep, endpoint, "control")
+    return guard, rep
 
 
 def _client(ctx, ring, endpoint, name):
@@ -81,7 +77,7 @@ def test_each_key_comes_with_its_role_and_a_key_never_issued_is_refused(keys, tm
         fh.write('daq = "daq"\n')
     ctx = zmq.Context()
     endpoint = f"ipc://{tmp_path}/control"
-    auth, rep = _server(ctx, ring, endpoint)
+    guard, rep = _server(ctx, ring, endpoint)
     try:
         roles = {}
         for name in ("op", "watcher"):
@@ -95,16 +91,16 @@ def test_each_key_comes_with_its_role_and_a_key_never_issued_is_refused(keys, tm
         bad = _client(ctx, Keyring.load(stranger), endpoint, "op")
         plain = _client(ctx, ring, endpoint, None)  # no CURVE at all
         waited = 0
-        while not auth.refused and waited < 100:  # the refusal is the event waited for
+        while not guard.refused and waited < 100:  # the refusal is the event waited for
             rep.poll(100)
             waited += 1
         assert not rep.poll(500), "a request came through"
         assert not bad.poll(0) and not plain.poll(0)
-        (who, times), = auth.refused.items()
+        (who, times), = guard.refused.items()
         public = next(k for k, n in Keyring.load(stranger).public.items() if n == "op")
         assert who.startswith(public.decode() + " from ") and times >= 1
     finally:
-        auth.stop()
+        guard.close()
         ctx.destroy(linger=0)
 
 

@@ -52,10 +52,16 @@ class MonitorWindowProcess:
         from daq.core.link_security import reachable
 
         self.log_path = cfg.log_directory / "monitor-window.log"
+        keys = []  # a DAQ on CURVE: the window's key is security.client_key
+        if cfg.curve:
+            keys = ["--set", "security.curve='on'", "--set",
+                    f"security.keys_directory='{cfg.security.keys_directory}'", "--set",
+                    f"security.client_key='{cfg.security.client_key}'", "--set",
+                    f"security.server_key='{cfg.security.server_key}'"]
         with open(self.log_path, "ab") as out:
             self.popen = subprocess.Popen(
                 [sys.executable, "-m", "daq.app.cli", "monitor", "--connect",
-                 reachable(cfg.endpoints.tap_publish)],
+                 reachable(cfg.endpoints.tap_publish), *keys],
                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         print(f"monitor window starting on {cfg.endpoints.tap_publish} (its log: "
               f"{self.log_path})", flush=True)
