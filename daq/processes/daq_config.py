@@ -183,6 +183,9 @@ class HostsSection:
                         "their configurations)", choices=("local", "supervisord"))
     rpc: str = param("unix:///run/na64daq/{host}.sock", "each host's supervisord XML-RPC "
                      "interface: unix://PATH or http://ADDRESS:PORT ({host}: the host's name)")
+    rpc_secrets: str = param("", "with an inet rpc: the directory 'na64daq deploy' wrote, "
+                             "whose HOST/rpc.secret (mode 0600) holds each supervisord's user "
+                             "and password")
     builder: str = param("localhost", "the builder's host")
     writer: str = param("localhost", "the writer's host")
     tap: str = param("localhost", "the monitor tap's host")
@@ -198,6 +201,10 @@ class HostsSection:
         if "{host}" not in self.rpc or not self.rpc.startswith(("unix:///", "http://")):
             raise ConfigError(f"hosts.rpc = {self.rpc!r}: unix:///PATH or http://ADDRESS:PORT, "
                               "with {host} in it")
+        if self.engine == "supervisord" and self.rpc.startswith("http://") and \
+                not self.rpc_secrets:
+            raise ConfigError("hosts.rpc_secrets: an inet rpc needs the passwords 'na64daq "
+                              "deploy' wrote (its --out directory)")
 
     def of(self, role: str, index: int = 0) -> str:
         """The host of the ``index``-th process of ``role`` (worker, source: dealt in turn)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.client
 import os
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -173,15 +174,14 @@ class SupervisordEngine:
     the host ``hosts`` gives it, and the launch spec (arguments, files, environment) the
     process asks for when it starts (``daq.processes.launched``)."""
 
-    def __init__(self, cfg: DaqConfig, source_ids: list[int], secrets_dir: Path | None = None):
+    def __init__(self, cfg: DaqConfig, source_ids: list[int]):
         self.cfg = cfg
         self.source_ids = source_ids
         self.hosts: dict[str, Host] = {}
         for name in cfg.hosts.all():
             secret = None
-            if secrets_dir is not None and (secrets_dir / name / "rpc.secret").exists():
-                user, password = (secrets_dir / name / "rpc.secret").read_text().split()[:2]
-                secret = (user, password)
+            if cfg.hosts.rpc.startswith("http://"):
+                secret = rpc_secret(Path(cfg.hosts.rpc_secrets).expanduser() / name)
             self.hosts[name] = Host(name, cfg.hosts.rpc.format(host=name), secret)
         self.pending: dict[str, dict[str, Any]] = {}  # program -> its launch spec
         self.in_use: dict[str, str] = {}  # process name -> program
@@ -225,6 +225,25 @@ class SupervisordEngine:
     def launch_spec(self, program: str) -> dict[str, Any] | None:
         """What program ``program`` asks for when it starts (once)."""
         return self.pending.pop(program, None)
+
+
+def rpc_secret(directory: Path) -> tuple[str, str]:
+    """The user and password of the supervisord whose ``deploy`` directory is ``directory``
+    (``rpc.secret``, which must be the user's own, mode 0600)."""
+    from daq.core.config_schema import ConfigError
+
+    path = directory / "rpc.secret"
+    try:
+        st = path.stat()
+        words = path.read_text().split()
+    except OSError as exc:
+        raise ConfigError(f"{path}: {exc.strerror}") from None
+    if stat.S_IMODE(st.st_mode) & 0o077 or st.st_uid != os.geteuid():
+        raise ConfigError(f"{path}: mode {stat.S_IMODE(st.st_mode):04o}, must be 0600 and "
+                          "this user's")
+    if len(words) != 2:
+        raise ConfigError(f"{path}: expected 'USER PASSWORD'")
+    return words[0], words[1]
 
 
 def shipped_files(argv: list[str]) -> dict[str, str]:

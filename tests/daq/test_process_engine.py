@@ -12,7 +12,10 @@ import pytest
 from conftest import wait_until
 from supervisor.xmlrpc import SupervisorTransport
 
+from daq.core.config_schema import ConfigError, load
+from daq.processes.daq_config import DaqConfig
 from daq.processes.deployment import deploy
+from daq.processes.process_engine import SupervisordEngine, rpc_secret
 
 
 def start_supervisords(cfg, detector, directory):
@@ -63,14 +66,23 @@ def test_deploy_writes_closed_programs_and_a_private_rpc_socket(daq, hosts, tmp_
         assert t.count("autorestart = false") == t.count("[program:")
     for c in confs.values():
         assert stat.S_IMODE(c.parent.stat().st_mode) == 0o700
-    inet = daq(**dict(hosts, **{"hosts.rpc": "http://{host}:9001"}))  # never open: a password
-    for host, conf in deploy(inet.cfg, detector.source_ids, tmp_path / "inet").items():
+    inet = dict(hosts, **{"hosts.rpc": "http://{host}:9001"})  # never open: a password
+    with pytest.raises(ConfigError, match="hosts.rpc_secrets: an inet rpc needs"):
+        load(DaqConfig, None, inet)
+    cfg = load(DaqConfig, None, dict(inet, **{"hosts.rpc_secrets": str(tmp_path / "inet")}))
+    for host, conf in deploy(cfg, detector.source_ids, tmp_path / "inet").items():
         secret = conf.parent / "rpc.secret"
         user, password = secret.read_text().split()
         assert stat.S_IMODE(secret.stat().st_mode) == 0o600 and len(password) >= 32
         assert stat.S_IMODE(conf.stat().st_mode) == 0o600
         assert f"port = {host}:9001\nusername = {user}\npassword = {password}\n" in \
             conf.read_text()
+        assert rpc_secret(conf.parent) == (user, password)  # what the supervisor logs in with
+    engine = SupervisordEngine(cfg, detector.source_ids)
+    assert engine.hosts["hub"].transport.password == rpc_secret(tmp_path / "inet" / "hub")[1]
+    os.chmod(tmp_path / "inet" / "hub" / "rpc.secret", 0o644)
+    with pytest.raises(ConfigError, match=r"rpc.secret: mode 0644, must be 0600"):
+        SupervisordEngine(cfg, detector.source_ids)
 
 
 def test_a_run_through_each_hosts_supervisord_loses_nothing(daq, hosts, tmp_path, detector):
