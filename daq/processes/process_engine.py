@@ -147,7 +147,9 @@ class SupervisedProcess:
             pass  # not running any more: its exit is noticed by poll
         self.host.forget()
 
-    signal_group = send_signal  # its programs run with stopasgroup and killasgroup
+    #: signalProcess reaches the process alone, not a child it runs at that moment (an
+    #: isolated file check); supervisord's own stops take the group (stopasgroup, killasgroup)
+    signal_group = send_signal
 
     def wait(self, timeout: float | None = None) -> int:
         deadline = None if timeout is None else time.monotonic() + timeout
