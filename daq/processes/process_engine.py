@@ -24,6 +24,25 @@ from daq.processes.daq_config import DaqConfig
 ENDED = ("STOPPED", "EXITED", "FATAL", "UNKNOWN")
 #: a host's process table is asked at most this often (every poll asks each process)
 INFO_TTL_S = 0.2
+#: a supervisord that has not answered this long is taken for gone (connect and each reply)
+RPC_TIMEOUT_S = 5.0
+
+
+def _with_timeout(make):
+    """supervisor's transport's connection factory, its connections with ``RPC_TIMEOUT_S``
+    (it sets none: a host that vanished from the network held run control for the TCP
+    connect timeout, minutes)."""
+    def connection():
+        conn = make()
+        conn.timeout = RPC_TIMEOUT_S  # tcp: at connect
+        connect = conn.connect
+
+        def connect_with_timeout():
+            connect()
+            conn.sock.settimeout(RPC_TIMEOUT_S)  # unix and tcp: each reply
+        conn.connect = connect_with_timeout
+        return conn
+    return connection
 
 
 class LocalChild:
@@ -68,30 +87,46 @@ class HostUnreachable(OSError):
 
 class Host:
     """One host's supervisord, through its XML-RPC interface (``hosts.rpc``): its process
-    table, asked at most every ``INFO_TTL_S``."""
+    table, asked at most every ``INFO_TTL_S``. ``secrets``: the directory of its inet
+    interface's ``rpc.secret``, read at the first call. A host that did not answer is not
+    asked again for ``RPC_TIMEOUT_S``: a dead host costs run control one timeout, not one per
+    poll."""
 
-    def __init__(self, name: str, url: str, secret: tuple[str, str] | None = None):
-        from supervisor.xmlrpc import SupervisorTransport
-
+    def __init__(self, name: str, url: str, secrets: Path | None = None):
         self.name = name
         self.url = url
-        user, password = secret or (None, None)
-        self.transport = SupervisorTransport(user, password, url)
-        self.rpc = xmlrpc.client.ServerProxy("http://127.0.0.1", transport=self.transport)
+        self.secrets = secrets
+        self.transport = None
         self._info: dict[str, dict[str, Any]] = {}
         self._asked = 0.0
+        self._down: tuple[float, str] | None = None  # (until, why)
         self._lock = threading.Lock()  # the transport is not thread-safe
+
+    def _proxy(self) -> xmlrpc.client.ServerProxy:
+        from supervisor.xmlrpc import SupervisorTransport
+
+        if self.transport is None:
+            user, password = rpc_secret(self.secrets) if self.secrets else (None, None)
+            self.transport = SupervisorTransport(user, password, self.url)
+            self.transport._get_connection = _with_timeout(self.transport._get_connection)
+        return xmlrpc.client.ServerProxy("http://127.0.0.1", transport=self.transport)
 
     def call(self, method: str, *args: Any) -> Any:
         with self._lock:
+            if self._down is not None and time.monotonic() < self._down[0]:
+                raise HostUnreachable(self._down[1])
             try:
-                return getattr(self.rpc.supervisor, method)(*args)
+                return getattr(self._proxy().supervisor, method)(*args)
             except xmlrpc.client.Fault:
                 raise
             except (OSError, xmlrpc.client.ProtocolError, http.client.HTTPException) as exc:
                 self.transport.close()  # a connection left mid-request cannot be used again
-                raise HostUnreachable(f"host {self.name}: supervisord at {self.url} does not "
-                                      f"answer ({exc})") from None
+                why = f"host {self.name}: supervisord at {self.url} does not answer ({exc})"
+                if getattr(exc, "errcode", None) == 401:
+                    why = (f"host {self.name}: supervisord at {self.url} refuses the user and "
+                           f"password of {self.secrets}/rpc.secret")
+                self._down = (time.monotonic() + RPC_TIMEOUT_S, why)
+                raise HostUnreachable(why) from None
 
     def info(self, program: str) -> dict[str, Any]:
         now = time.monotonic()
@@ -181,10 +216,10 @@ class SupervisordEngine:
         self.source_ids = source_ids
         self.hosts: dict[str, Host] = {}
         for name in cfg.hosts.all():
-            secret = None
+            secrets = None
             if cfg.hosts.rpc.startswith("http://"):
-                secret = rpc_secret(Path(cfg.hosts.rpc_secrets).expanduser() / name)
-            self.hosts[name] = Host(name, cfg.hosts.rpc.format(host=name), secret)
+                secrets = Path(cfg.hosts.rpc_secrets).expanduser() / name
+            self.hosts[name] = Host(name, cfg.hosts.rpc.format(host=name), secrets)
         self.pending: dict[str, dict[str, Any]] = {}  # program -> its launch spec
         self.in_use: dict[str, str] = {}  # process name -> program
         self.workers_started = 0

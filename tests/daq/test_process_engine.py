@@ -3,6 +3,7 @@ machine: ``na64daq deploy`` writes the hosts' configurations, real supervisord d
 and the supervisor starts, watches and stops every process through them."""
 
 import os
+import signal
 import stat
 import subprocess
 import sys
@@ -78,11 +79,12 @@ def test_deploy_writes_closed_programs_and_a_private_rpc_socket(daq, hosts, tmp_
         assert f"port = {host}:9001\nusername = {user}\npassword = {password}\n" in \
             conf.read_text()
         assert rpc_secret(conf.parent) == (user, password)  # what the supervisor logs in with
-    engine = SupervisordEngine(cfg, detector.source_ids)
-    assert engine.hosts["hub"].transport.password == rpc_secret(tmp_path / "inet" / "hub")[1]
+    hub = SupervisordEngine(cfg, detector.source_ids).hosts["hub"]
+    hub._proxy()  # read at the first call
+    assert hub.transport.password == rpc_secret(tmp_path / "inet" / "hub")[1]
     os.chmod(tmp_path / "inet" / "hub" / "rpc.secret", 0o644)
     with pytest.raises(ConfigError, match=r"rpc.secret: mode 0644, must be 0600"):
-        SupervisordEngine(cfg, detector.source_ids)
+        SupervisordEngine(cfg, detector.source_ids).hosts["hub"]._proxy()
 
 
 def test_a_run_through_each_hosts_supervisord_loses_nothing(daq, hosts, tmp_path, detector):
@@ -106,3 +108,60 @@ def test_a_run_through_each_hosts_supervisord_loses_nothing(daq, hosts, tmp_path
     finally:
         sup.close()
         stop(daemons)
+
+
+def test_an_inet_supervisord_runs_the_daq_with_its_password_and_refuses_another(
+        daq, tmp_path, detector):
+    """One host, ``localhost``, whose supervisord listens on tcp loopback behind the user and
+    password ``deploy`` wrote; the supervisor logs in with them. A wrong password is refused
+    (401), and a host that does not answer is said in one line."""
+    import socket
+
+    from conftest import run_to_end
+
+    from daq.processes.process_engine import Host, HostUnreachable
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    sup = daq(**{"hosts.engine": "supervisord", "hosts.rpc": f"http://{{host}}:{port}",
+                 "hosts.rpc_secrets": str(tmp_path / "deploy")})
+    conf = deploy(sup.cfg, detector.source_ids, tmp_path / "deploy")["localhost"]
+    daemon = subprocess.Popen([sys.executable, "-m", "supervisor.supervisord", "-n", "-c",
+                               str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://localhost:{port}"
+        assert wait_until(lambda: _answers(Host("localhost", url, conf.parent)), 30)
+        ledger = run_to_end(sup)
+        assert sup.outcome == "stopped" and ledger["balanced"], (sup.error, ledger)
+        assert ledger["written_complete"] == ledger["triggered"] > 0
+        wrong = tmp_path / "wrong"
+        wrong.mkdir(mode=0o700)
+        (wrong / "rpc.secret").touch(mode=0o600)
+        (wrong / "rpc.secret").write_text("na64daq not-the-password\n")
+        with pytest.raises(HostUnreachable, match="refuses the user and password of "):
+            Host("localhost", url, wrong).call("getState")
+        os.kill(daemon.pid, signal.SIGSTOP)  # a host that hangs: given up after the timeout
+        try:
+            with pytest.raises(HostUnreachable, match="timed out"):
+                Host("localhost", url, conf.parent).call("getState")
+        finally:
+            os.kill(daemon.pid, signal.SIGCONT)
+    finally:
+        sup.close()
+        daemon.terminate()
+        daemon.wait(30)
+    gone = Host("localhost", url, conf.parent)
+    with pytest.raises(HostUnreachable, match=r"host localhost: supervisord at .* does not "
+                                              "answer"):
+        gone.call("getState")
+
+
+def _answers(host) -> bool:
+    from daq.processes.process_engine import HostUnreachable
+
+    try:
+        return bool(host.call("getState"))
+    except HostUnreachable:
+        host._down = None  # starting: ask again at once
+        return False
