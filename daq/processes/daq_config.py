@@ -235,8 +235,8 @@ class SecuritySection:
                             "cost)", choices=("on", "off"))
     keys_directory: str = param("~/.config/na64daq/keys", "the key directory (mode 0700): "
                                 "roles.toml and the key pairs of 'na64daq keys'")
-    server_key: str = param("daq", "the supervisor's key (role daq); its clients need its "
-                            "public half")
+    server_key: str = param("daq", "the DAQ's key (role daq): every DAQ process serves and "
+                            "connects with it; its clients need its public half")
     client_key: str = param("", "the key 'na64daq ctl' and the monitor act as (an operator's "
                             "or a viewer's; --key overrides)")
 
