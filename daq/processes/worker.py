@@ -69,6 +69,10 @@ def main(cfg: DaqConfig, detector: Detector, name: str) -> None:
     shell.connect(dealer, cfg.endpoints.builder_work, data=True)
     writer = ctx.socket(zmq.PUSH)
     writer.setsockopt(zmq.SNDHWM, 16)
+    # every part zero-copy, so that a batch's tracker is done only once libzmq let it go: by
+    # default pyzmq copies parts under 64 kB and their tracker is done at once, so a small
+    # batch was acknowledged to the builder before it left, and a worker killed then lost it
+    writer.copy_threshold = 0
     shell.connect(writer, cfg.endpoints.writer, data=True)
     tap = ctx.socket(zmq.PUSH)
     tap.setsockopt(zmq.SNDHWM, 4)
