@@ -606,8 +606,10 @@ def checks() -> tuple[Check, ...]:
               undelayed=("restarts",)),
         Check("monitor feed stale", "DAQ",
               "The monitor gets no data while the writer writes, or no state from the DAQ: "
-              "what you see is old. The data are being taken; restart the monitor; call the "
-              "DAQ expert if it persists.", "state", FeedStale(), delay_s=0.0),
+              "what you see is old. The data are being taken. No data: restart the monitor. "
+              "No state: run control is stopped or gone; look at the terminal running "
+              "'na64daq run' (a Ctrl-Z there is undone with 'fg'). Call the DAQ expert if it "
+              "persists.", "state", FeedStale(), delay_s=0.0),
         Check("dimuon yield", "Physics rates",
               "The dimuons per electron on target are off their reference: the muon "
               "counters, the HCAL or the EOT estimate. Check the muon counters on Detector "

@@ -26,6 +26,9 @@ MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_":
               "MALLOC_TOP_PAD_": str(16 << 20)}
 #: Heartbeats taken in one go before run control has its turn: a flood cannot starve it.
 HEARTBEATS_PER_POLL = 1000
+#: a longer gap between two reads of the heartbeats is time the supervisor was not looking
+#: (frozen, suspended, or busy): it is not held against the processes
+BLIND_AFTER_S = 1.0
 
 
 @dataclass
@@ -68,6 +71,7 @@ class ProcessTable:
         self.engine = engine
         self.procs: dict[str, Process] = {}
         self.bad_heartbeats: dict[str, int] = {}  # reason -> count, never acted on
+        self._last_look: float | None = None
 
     def __contains__(self, name: str) -> bool:
         return name in self.procs
@@ -125,7 +129,33 @@ class ProcessTable:
 
     def take_heartbeats(self, sock: zmq.Socket, timeout_s: float) -> None:
         """Heartbeats waiting on ``sock`` (up to ``HEARTBEATS_PER_POLL``): each one checked
-        against its sender's token, its counters kept. Bad ones are counted by reason."""
+        against its sender's token, its counters kept. Bad ones are counted by reason.
+
+        Time the supervisor was not reading (SIGSTOP, a crew's Ctrl-Z, a busy call) is not
+        counted against anyone: after a freeze the heartbeats sent meanwhile are still on
+        their way through the kernel and ZeroMQ's I/O thread, and a process judged before they
+        arrive was taken for dead ("writer stopped answering", a run ended in error)."""
+        self.watching()
+        self._take(sock, timeout_s)
+        self.watching(waited_s=timeout_s)  # frozen inside the wait
+
+    def watching(self, waited_s: float = 0.0) -> float:
+        """Now (monotonic), as the supervisor looks: the time since it last looked, beyond
+        ``waited_s`` (a wait of its own choosing) and ``BLIND_AFTER_S``, is excused."""
+        now = time.monotonic()
+        if self._last_look is not None and now - self._last_look > waited_s + BLIND_AFTER_S:
+            self.excuse(now - self._last_look - waited_s)
+        self._last_look = now
+        return now
+
+    def excuse(self, blind_s: float) -> None:
+        """Every process's silence and start-up are ``blind_s`` shorter: nobody watched."""
+        for proc in self.procs.values():
+            proc.started += blind_s
+            if proc.last_beat:
+                proc.last_beat += blind_s
+
+    def _take(self, sock: zmq.Socket, timeout_s: float) -> None:
         if not sock.poll(int(timeout_s * 1000)):
             return
         tokens = {name: p.token for name, p in self.procs.items()}

@@ -303,9 +303,10 @@ class Supervisor:
         if self.state == "running" and self.stop_reason is None:
             self.stop_reason = reason
         if self.state == "error":
+            now = self.procs.watching()
             for p in self.procs.all():  # a hung process is killed, then replaced
                 if p.role != "source" and p.running() and p.last_beat and \
-                        time.monotonic() - p.last_beat > self.cfg.run.dead_after_s:
+                        now - p.last_beat > self.cfg.run.dead_after_s:
                     self.procs.kill(p, self.cfg.run.kill_hung_after_s)
             writer = self.procs.get("writer")
             if self.run is not None and writer and writer.running():
@@ -417,7 +418,7 @@ class Supervisor:
         counts, so that the file says what was lost rather than stay open."""
         builder, writer = self.procs.get("builder"), self.procs.get("writer")
         answering = builder is not None and builder.running() and \
-            time.monotonic() - builder.last_beat <= self.cfg.run.dead_after_s  # not frozen
+            self.procs.watching() - builder.last_beat <= self.cfg.run.dead_after_s  # not frozen
         if self.run is None or writer is None or not writer.running() or answering or \
                 writer.counters.get("run_done") == self.run:
             return
@@ -580,7 +581,7 @@ class Supervisor:
             self._go("fail", f"writer: {writer.counters['failed']}")
             self._end_failed_run()
             return
-        now = time.monotonic()
+        now = self.procs.watching()
         for proc in self.procs.all():
             if proc.alive(now, self.cfg.run.dead_after_s, self.cfg.run.startup_s):
                 continue
