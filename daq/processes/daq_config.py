@@ -316,8 +316,23 @@ class DaqConfig:
             return [None]
         return list(source_ids)
 
+    def placement(self, source_ids: list[int]) -> dict[str, str]:
+        """Program -> host: the builder, writer and tap, the worker slots ``worker-K`` and
+        the crates (``source_process``), as ``hosts`` places them."""
+        h = self.hosts
+        out = {role: h.of(role) for role in ("builder", "writer", "tap")}
+        out.update({f"worker-{k + 1}": h.of("worker", k) for k in range(self.workers.count)})
+        out.update({source_process(sid): h.of_source(sid, source_ids)
+                    for sid in self.readouts(source_ids)})
+        return out
+
     def source_endpoint(self, source_id: int) -> str:
         return f"tcp://{self.endpoints.source_host}:{self.emulator.publish.base_port + source_id}"
+
+
+def source_process(sid: int | None) -> str:
+    """The name of the crate process publishing source ``sid`` (None: every source)."""
+    return f"source-{'all' if sid is None else sid}"
 
 
 def client_key(cfg: DaqConfig, name: str | None = None):

@@ -20,15 +20,9 @@ RPC_USER = "na64daq"
 def programs(cfg: DaqConfig, source_ids: list[int]) -> dict[str, list[str]]:
     """host -> the programs placed on it (workers as slots ``worker-K``; crates by id; a
     replayed DATE file is one process, ``source-all``, on the first crate host)."""
-    h = cfg.hosts
-    out: dict[str, list[str]] = {host: [] for host in h.all()}
-    for role in ("builder", "writer", "tap"):
-        out[h.of(role)].append(role)
-    for k in range(cfg.workers.count):
-        out[h.of("worker", k)].append(f"worker-{k + 1}")
-    for sid in cfg.readouts(source_ids):
-        name = f"source-{'all' if sid is None else sid}"
-        out[h.of_source(sid, source_ids)].append(name)
+    out: dict[str, list[str]] = {host: [] for host in cfg.hosts.all()}
+    for name, host in cfg.placement(source_ids).items():
+        out[host].append(name)
     return out
 
 

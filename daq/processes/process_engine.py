@@ -226,21 +226,16 @@ class SupervisordEngine:
 
     def program(self, role: str, name: str) -> tuple[str, Host]:
         """The program slot and host of process ``name`` (of ``role``)."""
-        h = self.cfg.hosts
-        if role == "worker":  # a free slot; a replacement takes the next host in turn
-            slots = [f"worker-{k}" for k in range(1, self.cfg.workers.count + 1)]
-            used = set(self.in_use.values())
-            free = [s for s in slots if s not in used]
-            if not free:
-                raise HostUnreachable(f"no free worker program for {name}: "
-                                      f"{len(slots)} slots, all in use")
-            slot = free[0]
-            return slot, self.hosts[h.of("worker", int(slot.split("-")[1]) - 1)]
-        if role == "source":
-            sid = name.split("-", 1)[1]
-            return name, self.hosts[h.of_source(None if sid == "all" else int(sid),
-                                                self.source_ids)]
-        return name, self.hosts[h.of(role)]
+        placed = self.cfg.placement(self.source_ids)
+        if role != "worker":
+            return name, self.hosts[placed[name]]
+        # a free slot; a replacement takes the next host in turn
+        used = set(self.in_use.values())
+        free = [s for s in placed if s.startswith("worker-") and s not in used]
+        if not free:
+            raise HostUnreachable(f"no free worker program for {name}: "
+                                  f"{self.cfg.workers.count} slots, all in use")
+        return free[0], self.hosts[placed[free[0]]]
 
     def spawn(self, role: str, name: str, argv: list[str], env: dict[str, str],
               log_path: Path) -> SupervisedProcess:

@@ -29,7 +29,7 @@ from daq.core.detector import Detector
 from daq.core.ledger import written
 from daq.core.link_security import LinkGuard
 from daq.core.run_database import RunDatabase, RunDatabaseError
-from daq.processes.daq_config import DaqConfig
+from daq.processes.daq_config import DaqConfig, source_process
 from daq.processes.process_engine import HostUnreachable, SupervisordEngine
 from daq.processes.process_table import Process, ProcessTable, last_line
 from daq.processes.run_description import describe, emulated_departures
@@ -168,7 +168,7 @@ class Supervisor:
 
     def _spawn_source(self, sid: int | None, config: Path, run: int) -> Process:
         r = self.cfg.run
-        name = f"source-{'all' if sid is None else sid}"
+        name = source_process(sid)
         if r.sources == "replay":
             pace = "0" if self.cfg.emulator.spill.time_compressed else str(
                 self.cfg.emulator.spill.pace)
