@@ -32,10 +32,14 @@ def main() -> None:
     print(f"machine: {r['machine']}; {r['seconds'] / 60:.1f} min after a {r['warm_up_s']:.0f} s "
           f"warm-up, {r['workers']} workers, monitor window connected; ended "
           f"{r['state_at_end']}")
-    print(f"{'process':<16}{'after warm-up':>15}{'end':>10}  [MB resident]")
+    print(f"{'process':<16}{'after warm-up':>15}{'end':>10}  [MB resident; malloc's heap "
+          "in use / held free, from the heartbeats]")
     for name, m in sorted(r["resident_mb"].items()):
         before = "-" if m["after_warm_up"] is None else f"{m['after_warm_up']:.0f}"
-        print(f"{name:<16}{before:>15}{m['end']:>10.0f}")
+        heap = r["heap_mb"].get(name) or {}
+        print(f"{name:<16}{before:>15}{m['end']:>10.0f}  " + " -> ".join(
+            f"{h['heap_in_use_mb']:.0f} / {h['heap_free_mb']:.0f}" if "heap_free_mb" in h
+            else "-" for h in (heap.get("after_warm_up") or {}, heap.get("end") or {})))
     print("queues, largest depth: " + ", ".join(f"{k} {v}" for k, v in r["queues_max"].items()))
     print("ledger: " + json.dumps(r["ledger"]))
     print(f"PNG: {args.png}")

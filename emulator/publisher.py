@@ -216,7 +216,7 @@ class Publisher:
         if _in_spill(opened):
             return False
         if self.end_after_spill is None and self.shell is not None and \
-                self.shell.commands is not None:
+                self.shell.commands is not None and not self.orphaned:  # nobody would answer
             self.held_after_spill = last_spill
             self.beat(force=True)
             deadline = time.monotonic() + self.hold_s

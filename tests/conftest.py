@@ -196,6 +196,45 @@ def daq(tmp_path, detector):
         sup.close()
 
 
+@pytest.fixture
+def daq_run(tmp_path, daq_toml):
+    """Factory of a real ``na64daq run`` (a process of its own, as the crew starts it) on the
+    test's configuration with ``--set`` overrides, returned once configured: (its process,
+    its run-control endpoint). Each is resumed and shut down at the end, or killed."""
+    import signal
+    import subprocess
+    import sys
+
+    from daq.core.config_schema import ConfigError
+    from daq.core.control_protocol import ask
+    from daq.processes.daq_config import DaqConfig
+
+    control = load(DaqConfig, str(daq_toml)).endpoints.control
+    started = []
+
+    def start(**sets):
+        daq = subprocess.Popen(
+            [sys.executable, "-m", "daq.app.cli", "run", "--config", str(daq_toml),
+             *(x for k, v in sets.items() for x in ("--set", f"{k}={v}"))],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env=dict(os.environ, NA64DAQ_DB=str(tmp_path / "runs.db")))
+        started.append(daq)
+        line = daq.stdout.readline()  # "DAQ configured; ..." once every process beats
+        assert "configured" in line, line
+        return daq, control
+
+    yield start
+    for daq in started:
+        if daq.poll() is None:
+            daq.send_signal(signal.SIGCONT)
+            try:
+                ask(control, "shutdown", 10)
+                daq.wait(30)
+            except (ConfigError, subprocess.TimeoutExpired):
+                daq.kill()
+                daq.wait()
+
+
 @pytest.fixture(scope="session")
 def reconstructed(detector, rich_emulator):
     """The rich spill through the reconstruction: (reco table, channel results, truth, events),

@@ -5,6 +5,8 @@ orphaned (``docs/run-control.md``)."""
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import json
 import os
 import signal
@@ -17,6 +19,24 @@ import zmq
 
 from daq.core import heartbeat
 from daq.core.link_security import Keyring, LinkGuard
+from daq.core.memory_use import memory_use
+
+#: An orphan (its supervisor gone) finishes the run in hand as a stop would, then exits: once
+#: it has had nothing to do for ORPHAN_IDLE_S (the crates end their run at once, and the
+#: builder's timeout, the workers and the writer follow within it), or after ORPHAN_MAX_S.
+ORPHAN_IDLE_S = 3.0
+ORPHAN_MAX_S = 30.0
+#: the kernel's signal to a process whose parent died (``prctl(PR_SET_PDEATHSIG)``)
+PARENT_DEATH_SIGNAL = signal.SIGUSR2
+
+
+def _ask_for_parent_death_signal() -> bool:
+    """Linux signals ``PARENT_DEATH_SIGNAL`` the moment the parent dies; False elsewhere."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        return libc.prctl(1, int(PARENT_DEATH_SIGNAL), 0, 0, 0) == 0  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return False
 
 
 class BindError(OSError):
@@ -87,8 +107,16 @@ class ProcessShell:
         self.parent = os.getppid()  # the supervisor: if it dies, we must not live on
         #: the supervisor died: nobody will ever stop this process
         self.orphaned = False
+        self.orphaned_at = 0.0
         self.on_orphaned = on_orphaned
+        self.last_work = time.monotonic()  # ``worked``: an orphan ends once idle
         self._next_beat = 0.0
+        # every process hears of the supervisor's death at once, together: noticed at each
+        # one's next beat, up to a beat apart, the crates stopped at different triggers (64
+        # events incomplete when the supervisor was killed mid-spill)
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(PARENT_DEATH_SIGNAL, lambda *_: self._orphan())
+            _ask_for_parent_death_signal()
         #: called before each heartbeat, for counters too costly to keep current per batch
         self.before_beat: Callable[[], None] | None = None
         if handle_sigterm:
@@ -111,24 +139,35 @@ class ProcessShell:
     def _on_term(self, *_: Any) -> None:
         self.exiting = True
 
+    def _orphan(self) -> None:
+        if self.orphaned:
+            return
+        self.orphaned, self.orphaned_at = True, time.monotonic()
+        if self.on_orphaned is not None:
+            self.on_orphaned()
+
+    def worked(self) -> None:
+        """Something came to do: an orphan is not yet idle."""
+        self.last_work = time.monotonic()
+
     def beat(self, force: bool = False) -> None:
         """Send the heartbeat if it is due (or now, with ``force``)."""
         now = time.monotonic()
         if not force and now < self._next_beat:
             return
         self._next_beat = now + self.heartbeat_s
-        if os.getppid() != self.parent and not self.orphaned:  # nobody will ever stop us
-            self.orphaned = True
-            if self.on_orphaned is None:
-                self.exiting = True  # so stop
-            else:
-                self.on_orphaned()
+        if os.getppid() != self.parent:  # nobody will ever stop us (no signal, or missed)
+            self._orphan()
+        if self.orphaned and self.on_orphaned is None and (
+                now - self.last_work > ORPHAN_IDLE_S or now - self.orphaned_at > ORPHAN_MAX_S):
+            self.exiting = True  # the run in hand is finished, or given up
         if self.before_beat is not None:
             self.before_beat()
         if self.guard is not None and self.guard.refused:  # counted in the DAQ's status
             self.counters["refused_connections"] = self.guard.refused
         try:
-            self.heartbeat.send(heartbeat.message(self.name, self.counters), zmq.NOBLOCK)
+            self.heartbeat.send(heartbeat.message(
+                self.name, {**self.counters, "memory": memory_use()}), zmq.NOBLOCK)
         except zmq.Again:  # supervisor gone or slow: a heartbeat is never worth blocking for
             pass
 

@@ -116,6 +116,8 @@ def main(cfg, detector: Detector, name: str = "builder") -> None:
                 poller.unregister(by_id[sid])
         polled = listening
         ready = dict(poller.poll(50))
+        if ready:
+            shell.worked()
         # timeouts and pacing on the monotonic clock: a wall clock stepped an hour forward (NTP)
         # gave up every event still waiting for a crate, and stepped back, timed out nothing
         now = time.monotonic()

@@ -178,6 +178,7 @@ def main(cfg: DaqConfig, detector: Detector, name: str = "tap") -> None:
     while not shell.exiting:
         baseline.apply(server)
         if not frozen and pull.poll(20):
+            shell.worked()
             take()
         elif frozen:
             time.sleep(0.05)

@@ -89,6 +89,7 @@ def main(cfg: DaqConfig, detector: Detector, name: str) -> None:
     while not shell.exiting:
         ready = dict(poller.poll(20))
         if dealer in ready:
+            shell.worked()
             parts = dealer.recv_multipart(copy=False)
             t0 = time.perf_counter()
             try:

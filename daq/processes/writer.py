@@ -102,6 +102,7 @@ def main(cfg: DaqConfig, detector: Detector, name: str = "writer",
     last_flush = last_probe = time.monotonic()
     while not shell.exiting:
         if pull.poll(50):
+            shell.worked()
             for batch in built_batch.decode_all(drain(pull, 32), n_ch, n_s, c):
                 key = (int(batch.header.get("run") or 0), batch.seq)
                 written_already = key[0] == run and key[1] < next_seq

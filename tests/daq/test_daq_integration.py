@@ -264,6 +264,37 @@ def test_processes_do_not_outlive_a_killed_supervisor(tmp_path, daq_toml):
     assert not any(_alive(p) for p in children)
 
 
+def test_a_supervisor_killed_mid_run_leaves_no_process_and_a_whole_closed_file(
+        tmp_path, daq_run):
+    """SIGKILL of ``na64daq run`` mid-spill at the beam's pace: every process it started ends
+    by itself (orphaned), and the run ends as a stop would: the crates stop together, the
+    builder, workers and writer finish what was triggered, and the file is closed with its
+    ledger, every event written whole."""
+    from daq.core.control_protocol import ask
+    from daq.run_file.layout import file_name
+    from daq.run_file.verification import verify
+
+    daq, control = daq_run(**{
+        "emulator.spill.duration_s": 3.0, "emulator.run.spills": 10,
+        "emulator.spill.time_compressed": "false", "tap.end_of_run_png": "false"})
+    assert ask(control, "start")["ok"]
+    assert wait_until(lambda: (ask(control, "status")["written_events"] or 0) > 0, 60)
+    status = ask(control, "status")
+    children = [p["pid"] for p in status["processes"].values()]
+    path = tmp_path / "runs" / file_name(status["run"])
+    daq.kill()
+    daq.wait()
+    assert wait_until(lambda: not any(_alive(p) for p in children), 30), \
+        [p for p in children if _alive(p)]
+    with RunReader(path) as f:
+        end, n, report = f.run_end(), f.n_events, verify(f)
+    assert end is not None, "the file was left open"
+    assert report["ok"] and report["verified_events"] == n > 0, report
+    ledger = end["ledger"]
+    assert ledger["balanced"] and ledger["unaccounted"] == 0, ledger
+    assert ledger["written_incomplete"] == 0 and ledger["written_complete"] == n, ledger
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -81,7 +81,7 @@ def test_a_frozen_or_killed_process_is_noticed_and_the_run_still_stops(daq, vict
 
 
 def test_a_frozen_supervisor_resumed_finds_its_processes_alive_and_the_run_goes_on(
-        tmp_path, daq_toml):
+        tmp_path, daq_run):
     """SIGSTOP of the supervisor (a crew's Ctrl-Z on ``na64daq run``: its children are in
     sessions of their own, so only it stops) for longer than the heartbeat limit and than the
     monitor's patience, then SIGCONT. Data taking went on without it; the monitor raised one
@@ -89,56 +89,41 @@ def test_a_frozen_supervisor_resumed_finds_its_processes_alive_and_the_run_goes_
     heartbeats still in flight for dead processes (it did: "writer stopped answering (no
     heartbeat for 10.1 s)", and the run ended in error). The crew's stop then ends the run,
     whole."""
-    import subprocess
-    import sys
-
     from daq.core.config_schema import load
     from daq.core.control_protocol import ask
     from daq.core.run_database import RunDatabase
     from daq.processes.daq_config import DaqConfig
     from monitor.alarm_checks import FeedStale
 
-    env = dict(os.environ, NA64DAQ_DB=str(tmp_path / "runs.db"))
-    sets = {"emulator.spill.duration_s": "2.0", "emulator.spill.pause_s": "0.5",
-            "emulator.run.spills": "20", "emulator.spill.time_compressed": "false",
-            "tap.end_of_run_png": "false"}
-    daq = subprocess.Popen(
-        [sys.executable, "-m", "daq.app.cli", "run", "--config", str(daq_toml),
-         *(x for k, v in sets.items() for x in ("--set", f"{k}={v}"))],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    control = load(DaqConfig, str(daq_toml)).endpoints.control
-    dead_after_s = load(DaqConfig, str(daq_toml)).run.dead_after_s
-    try:
-        assert "configured" in daq.stdout.readline()
-        assert ask(control, "start")["ok"]
+    daq, control = daq_run(**{
+        "emulator.spill.duration_s": 2.0, "emulator.spill.pause_s": 0.5,
+        "emulator.run.spills": 20, "emulator.spill.time_compressed": "false",
+        "tap.end_of_run_png": "false"})
+    assert ask(control, "start")["ok"]
 
-        def written() -> int:
-            return ask(control, "status")["written_events"] or 0
+    def written() -> int:
+        return ask(control, "status")["written_events"] or 0
 
-        assert wait_until(lambda: written() > 0, 60)
-        os.kill(daq.pid, signal.SIGSTOP)
-        # the fault's size, not a wait for an event
-        time.sleep(max(2 * dead_after_s, FeedStale.WINDOW_S + 2.0))
-        os.kill(daq.pid, signal.SIGCONT)
-        status = ask(control, "status")
-        assert status["state"] == "running", status.get("error")
-        after = written()
-        assert wait_until(lambda: written() > after, 30)  # the run goes on, watched again
-        status = ask(control, "status")
-        assert status["state"] == "running", status.get("error")
-        assert ask(control, "stop")["ok"]
-        assert wait_until(lambda: ask(control, "status")["state"] == "configured", 60)
-        status = ask(control, "status")
-        ledger = status["ledger"]
-        assert status["outcome"] == "stopped", status
-        assert ledger["balanced"] and ledger["unaccounted"] == 0, ledger
-        db = RunDatabase(tmp_path / "runs.db")
-        assert db.run(status["run"])["summary"]["stop_reason"] == "ctl stop"
-        (alarm,) = raised_alarms(db, status["run"])
-        assert alarm.startswith("monitor feed stale raised MAJOR: no state from the DAQ"), alarm
-        db.close()
-        assert ledger["written_incomplete"] == 0, ledger
-    finally:
-        os.kill(daq.pid, signal.SIGCONT)
-        ask(control, "shutdown", 10)
-        daq.wait(30)
+    assert wait_until(lambda: written() > 0, 60)
+    os.kill(daq.pid, signal.SIGSTOP)
+    dead_after_s = load(DaqConfig, None).run.dead_after_s
+    time.sleep(max(2 * dead_after_s, FeedStale.WINDOW_S + 2.0))  # the fault's size
+    os.kill(daq.pid, signal.SIGCONT)
+    status = ask(control, "status")
+    assert status["state"] == "running", status.get("error")
+    after = written()
+    assert wait_until(lambda: written() > after, 30)  # the run goes on, watched again
+    status = ask(control, "status")
+    assert status["state"] == "running", status.get("error")
+    assert ask(control, "stop")["ok"]
+    assert wait_until(lambda: ask(control, "status")["state"] == "configured", 60)
+    status = ask(control, "status")
+    ledger = status["ledger"]
+    assert status["outcome"] == "stopped", status
+    assert ledger["balanced"] and ledger["unaccounted"] == 0, ledger
+    assert ledger["written_incomplete"] == 0, ledger
+    db = RunDatabase(tmp_path / "runs.db")
+    assert db.run(status["run"])["summary"]["stop_reason"] == "ctl stop"
+    (alarm,) = raised_alarms(db, status["run"])
+    assert alarm.startswith("monitor feed stale raised MAJOR: no state from the DAQ"), alarm
+    db.close()

@@ -96,6 +96,8 @@ def soak(seconds: float, warm_up_s: float, tmp: Path, sample_s: float = 2.0,
             "window_alive_at_end": window_alive,
             "resident_mb": {name: {"after_warm_up": warm.get("rss_mb", {}).get(name),
                                    "end": mb} for name, mb in end.get("rss_mb", {}).items()},
+            "heap_mb": {name: {"after_warm_up": warm.get("heap_mb", {}).get(name), "end": h}
+                        for name, h in end.get("heap_mb", {}).items()},
             "queues_max": {q: max((s["queues"].get(q) or 0 for s in samples), default=0)
                            for q in _queue_names()},
             "samples": samples, "sources": sources,
@@ -116,8 +118,10 @@ def _sample(sup: Supervisor, monitor: subprocess.Popen | None, t_s: float) -> di
               if proc in sup.procs else None for proc, name in QUEUES}
     written = sup.procs["writer"].counters.get("written_events") if "writer" in sup.procs \
         else None
+    heap = {p.name: p.counters["memory"] for p in sup.procs.all()
+            if isinstance(p.counters.get("memory"), dict)}  # the allocator's view, from the beats
     return {"t_s": round(t_s, 2), "rss_mb": {k: v for k, v in rss.items() if v is not None},
-            "queues": queues, "written_events": written}
+            "heap_mb": heap, "queues": queues, "written_events": written}
 
 
 def queue_png(result: dict[str, Any], path: Path) -> None:
@@ -129,7 +133,7 @@ def queue_png(result: dict[str, Any], path: Path) -> None:
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
     pg.setConfigOptions(background="w", foreground="k", antialias=True)
     win = pg.GraphicsLayoutWidget()
-    win.resize(1400, 900)
+    win.resize(1400, 1300)
     t = [s["t_s"] for s in result["samples"]]
     colours = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
                "#7f7f7f", "#bcbd22", "#17becf", "#000000"]
@@ -150,7 +154,24 @@ def queue_png(result: dict[str, Any], path: Path) -> None:
     for k, name in enumerate(names):
         ys = [s["rss_mb"].get(name, float("nan")) for s in result["samples"]]
         low.plot(t, ys, pen=pg.mkPen(colours[k % len(colours)], width=2), name=name)
-    for plot in (top, low):
+    win.nextRow()
+    heap = win.addPlot(title="malloc's heap: in use by the program (solid); the builder's "
+                             "freed and held for reuse (dashed)")
+    heap.setLabel("bottom", "time since the start", units="s")
+    heap.setLabel("left", "heap (MB)")
+    heap.addLegend(offset=(10, 10))
+    for k, name in enumerate(names):
+        ys = [(s.get("heap_mb", {}).get(name) or {}).get("heap_in_use_mb", float("nan"))
+              for s in result["samples"]]
+        if any(y == y for y in ys):  # the window sends no heartbeat
+            heap.plot(t, ys, pen=pg.mkPen(colours[k % len(colours)], width=2), name=name)
+        if name == "builder":
+            heap.plot(t, [(s.get("heap_mb", {}).get(name) or {}).get("heap_free_mb",
+                                                                      float("nan"))
+                          for s in result["samples"]],
+                      pen=pg.mkPen(colours[k % len(colours)], width=2, style=2),
+                      name="builder, held free")
+    for plot in (top, low, heap):
         plot.addLine(x=result["warm_up_s"], pen=pg.mkPen("#888888", style=2))
     win.show()
     app.processEvents()
