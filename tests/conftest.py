@@ -219,8 +219,10 @@ def daq_run(tmp_path, daq_toml):
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             env=dict(os.environ, NA64DAQ_DB=str(tmp_path / "runs.db")))
         started.append(daq)
-        line = daq.stdout.readline()  # "DAQ configured; ..." once every process beats
-        assert "configured" in line, line
+        said = [daq.stdout.readline()]  # "DAQ configured; ..." once every process beats
+        while said[-1] and "DAQ configured" not in said[-1]:
+            said.append(daq.stdout.readline())
+        assert said[-1], "".join(said)
         return daq, control
 
     yield start

@@ -30,6 +30,15 @@ ORPHAN_MAX_S = 30.0
 PARENT_DEATH_SIGNAL = signal.SIGUSR2
 
 
+def command_topic(to: str) -> bytes:
+    """A command's first part: its addressee (a process's name, a role, or ``all``). Each
+    process subscribes to its own three, so the supervisor's PUB sends it nothing else: a
+    crate reads commands only at a stop, and the tap's state, sent every second to all
+    subscribers, queued in each crate (15 KB/s of heap, up to ZeroMQ's high-water mark, where
+    a command meant for it would have been dropped)."""
+    return to.encode() + b"\0"
+
+
 def _ask_for_parent_death_signal() -> bool:
     """Linux signals ``PARENT_DEATH_SIGNAL`` the moment the parent dies; False elsewhere."""
     try:
@@ -100,7 +109,8 @@ class ProcessShell:
         self.commands = None
         if commands_endpoint is not None:
             self.commands = self.ctx.socket(zmq.SUB)
-            self.commands.setsockopt(zmq.SUBSCRIBE, b"")
+            for to in (name, name.split("-")[0], "all"):
+                self.commands.setsockopt(zmq.SUBSCRIBE, command_topic(to))
             self.connect(self.commands, commands_endpoint)
         self.counters: dict[str, Any] = {}
         self.exiting = False
@@ -175,7 +185,8 @@ class ProcessShell:
         """The next command addressed to this process (or to all), if any."""
         while self.commands is not None:
             try:
-                msg = json.loads(self.commands.recv(zmq.NOBLOCK))
+                parts = self.commands.recv_multipart(zmq.NOBLOCK)
+                msg = json.loads(parts[-1]) if len(parts) == 2 else None
             except zmq.Again:
                 return None
             except ValueError:

@@ -12,6 +12,7 @@ import math
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -28,6 +29,7 @@ from daq.core.control_protocol import RunControlError
 from daq.core.detector import Detector
 from daq.core.ledger import written
 from daq.core.link_security import LinkGuard
+from daq.core.process_shell import command_topic
 from daq.core.run_database import RunDatabase, RunDatabaseError
 from daq.processes.daq_config import DaqConfig, source_process
 from daq.processes.process_engine import HostUnreachable, SupervisordEngine
@@ -35,7 +37,8 @@ from daq.processes.process_table import Process, ProcessTable, last_line
 from daq.processes.run_description import describe, emulated_departures
 from daq.processes.run_ledger import closed_ledger, unclosed_ledger
 from daq.raw.digit_assembly import TRIGGER_BITS_TEXT
-from daq.run_file.layout import monitor_file_name, truth_file_name
+from daq.run_file.isolated import isolated
+from daq.run_file.layout import RunFileError, file_name, monitor_file_name, truth_file_name
 
 #: (state, event) -> next state. Events are commands or what the supervisor observes.
 TRANSITIONS = {
@@ -198,7 +201,8 @@ class Supervisor:
         return self.procs.spawn("source", name, argv)
 
     def send(self, to: str, cmd: str, **kw: Any) -> None:
-        self.commands.send(json.dumps(dict(kw, to=to, cmd=cmd)).encode())
+        self.commands.send_multipart([command_topic(to),
+                                      json.dumps(dict(kw, to=to, cmd=cmd)).encode()])
 
     def _wait(self, condition, timeout_s: float) -> bool:
         deadline = time.monotonic() + timeout_s
@@ -213,8 +217,31 @@ class Supervisor:
         if self.state != "idle":
             raise RunControlError(f"'configure' is not allowed in state '{self.state}'")
         Path(self.cfg.writer.directory).mkdir(parents=True, exist_ok=True)
+        self._close_abandoned_runs()
         self._go("configure")
         self._ensure_components(self._compile_sources())
+
+    def _close_abandoned_runs(self) -> None:
+        """Close the records of runs whose supervisor died on this host, left ``running``:
+        their orphaned processes ended the run and closed its file with its ledger, which
+        the record then takes (read in a child, ``isolated``)."""
+        for rec in self.db.runs_since(time.time()):  # the open ones
+            keeper = rec["summary"].get("supervisor") or {}
+            if rec["state"] not in ("running", "stopping") or \
+                    keeper.get("host") != socket.gethostname() or _alive(keeper.get("pid")):
+                continue
+            path = Path(self.cfg.writer.directory) / file_name(rec["run"])
+            try:
+                end = isolated(_run_end, str(path), timeout_s=60.0)
+            except (RunFileError, OSError) as exc:
+                end, why = None, f"its file is unreadable ({exc})"
+            else:
+                why = "its file was left open: na64daq recover" if end is None else \
+                    "its processes ended the run and closed the file"
+            ledger = end.get("ledger") if isinstance(end, dict) else None
+            self.db.close_run(rec["run"], "error", ledger, f"its supervisor died; {why}")
+            self.db.add_summary(rec["run"], stop_reason="the supervisor died")
+            self.log(f"run {rec['run']} closed: its supervisor died; {why}")
 
     def reconfigure(self) -> None:
         """The ``configure`` command: from idle, configure; when configured or in error, make
@@ -276,6 +303,9 @@ class Supervisor:
         if problem:  # the writer's word (it may run on another host), at most a second old
             raise RunControlError(f"start refused: the run's file cannot be written: {problem}")
         self.run = self.db.new_run(to_dict(self.cfg))
+        # who keeps the record: if it dies, the next supervisor closes it
+        self.db.add_summary(self.run, supervisor={"host": socket.gethostname(),
+                                                  "pid": os.getpid()})
         self.ledger = None
         self.error = None
         self.restarts = {}
@@ -731,6 +761,26 @@ class Supervisor:
                 "processes": {p.name: {"pid": p.popen.pid, "alive": p.running()}
                               for p in self.procs.all()},
                 "ledger": self.ledger}
+
+
+def _alive(pid: Any) -> bool:
+    if type(pid) is not int or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True
+
+
+def _run_end(path: str) -> dict[str, Any] | None:
+    """The run end the file records (None: it was left open)."""
+    from daq.run_file.reader import RunReader
+
+    with RunReader(path) as f:
+        return f.run_end()
 
 
 def _free_bytes(directory: str | Path) -> int | None:

@@ -271,6 +271,7 @@ def test_a_supervisor_killed_mid_run_leaves_no_process_and_a_whole_closed_file(
     builder, workers and writer finish what was triggered, and the file is closed with its
     ledger, every event written whole."""
     from daq.core.control_protocol import ask
+    from daq.core.run_database import RunDatabase
     from daq.run_file.layout import file_name
     from daq.run_file.verification import verify
 
@@ -293,6 +294,15 @@ def test_a_supervisor_killed_mid_run_leaves_no_process_and_a_whole_closed_file(
     ledger = end["ledger"]
     assert ledger["balanced"] and ledger["unaccounted"] == 0, ledger
     assert ledger["written_incomplete"] == 0 and ledger["written_complete"] == n, ledger
+    # the next supervisor closes the dead one's record with the file's own ledger
+    daq_run()
+    db = RunDatabase(tmp_path / "runs.db")
+    record = db.run(status["run"])
+    db.close()
+    assert record["state"] == "error" and record["ledger"] == ledger, record
+    assert record["error"] == ("its supervisor died; its processes ended the run and closed "
+                               "the file")
+    assert record["summary"]["stop_reason"] == "the supervisor died"
 
 
 def _alive(pid: int) -> bool:
