@@ -220,6 +220,7 @@ def test_stop_succeeds_with_a_hung_writer(daq):
         while sup.state == "running" and time.monotonic() < deadline:
             sup.poll(0.05)
         assert sup.state == "error" and "writer stopped answering" in sup.error
+        _one_alarm_naming(sup, "run error raised MAJOR", "writer")
         t0 = time.monotonic()
         sup.stop()
         assert time.monotonic() - t0 < sup.cfg.run.stop_timeout_s
