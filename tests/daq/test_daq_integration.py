@@ -240,29 +240,17 @@ def _run_to_end_after_configure(sup, timeout_s=120.0):
     return sup.ledger
 
 
-def test_processes_do_not_outlive_a_killed_supervisor(tmp_path, daq_toml):
+def test_processes_do_not_outlive_a_killed_supervisor(daq_run):
     """A supervisor killed with SIGKILL leaves no process behind holding its endpoints."""
-    import subprocess
-    import sys
+    from daq.core.control_protocol import ask
 
-    config = daq_toml
-    env = dict(os.environ, NA64DAQ_DB=str(tmp_path / "runs.db"))
-    daq = subprocess.Popen([sys.executable, "-m", "daq.app.cli", "run", "--config", str(config)],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    try:  # a failed assertion must not leave a DAQ running (one once ran on for an hour)
-        line = daq.stdout.readline()  # "DAQ configured; ..." once every process beats
-        assert "configured" in line
-        children = [int(p) for p in subprocess.run(
-            ["pgrep", "-f", f"daq.processes.main .*{tmp_path}"], capture_output=True,
-            text=True).stdout.split()]
-        assert len(children) >= 5
-    finally:
-        daq.kill()
-        daq.wait()
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and any(_alive(p) for p in children):
-        time.sleep(0.2)
-    assert not any(_alive(p) for p in children)
+    daq, control = daq_run()
+    children = [p["pid"] for p in ask(control, "status")["processes"].values()]
+    assert len(children) >= 5
+    daq.kill()
+    daq.wait()
+    assert wait_until(lambda: not any(_alive(p) for p in children), 10), \
+        [p for p in children if _alive(p)]
 
 
 def test_a_supervisor_killed_mid_run_leaves_no_process_and_a_whole_closed_file(
