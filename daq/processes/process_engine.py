@@ -213,29 +213,28 @@ class SupervisordEngine:
 
     def __init__(self, cfg: DaqConfig, source_ids: list[int]):
         self.cfg = cfg
-        self.source_ids = source_ids
         self.hosts: dict[str, Host] = {}
         for name in cfg.hosts.all():
             secrets = None
             if cfg.hosts.rpc.startswith("http://"):
                 secrets = Path(cfg.hosts.rpc_secrets).expanduser() / name
             self.hosts[name] = Host(name, cfg.hosts.rpc.format(host=name), secrets)
+        self.placed = cfg.placement(source_ids)  # program -> host, fixed for the DAQ's life
         self.pending: dict[str, dict[str, Any]] = {}  # program -> its launch spec
         self.in_use: dict[str, str] = {}  # process name -> program
         self.workers_started = 0
 
     def program(self, role: str, name: str) -> tuple[str, Host]:
         """The program slot and host of process ``name`` (of ``role``)."""
-        placed = self.cfg.placement(self.source_ids)
         if role != "worker":
-            return name, self.hosts[placed[name]]
-        # a free slot; a replacement takes the next host in turn
+            return name, self.hosts[self.placed[name]]
+        # the first free slot: a dead worker's replacement takes the slot it released
         used = set(self.in_use.values())
-        free = [s for s in placed if s.startswith("worker-") and s not in used]
+        free = [s for s in self.placed if s.startswith("worker-") and s not in used]
         if not free:
             raise HostUnreachable(f"no free worker program for {name}: "
                                   f"{self.cfg.workers.count} slots, all in use")
-        return free[0], self.hosts[placed[free[0]]]
+        return free[0], self.hosts[self.placed[free[0]]]
 
     def spawn(self, role: str, name: str, argv: list[str], env: dict[str, str],
               log_path: Path) -> SupervisedProcess:
