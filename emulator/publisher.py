@@ -66,8 +66,9 @@ class Publisher:
         self.abandon = False
         #: under run control: the process shell every DAQ process has (heartbeats with the
         #: counters; the run ended cleanly when the supervisor is gone). Run control starts
-        #: and stops a crate with signals, which the command handles; its one command is
-        #: the spill a time-compressed stop ends with (``end_after_spill``)
+        #: and stops a crate with signals, which the command handles; its commands say where
+        #: a stop ends: the spill, time-compressed (``end_after_spill``), the trigger time at
+        #: the beam's pace (``end_after_s``)
         self.shell = None
         if heartbeat:
             self.shell = ProcessShell(name, heartbeat, commands, heartbeat_s,
@@ -80,11 +81,15 @@ class Publisher:
         self.held_after_spill: int | None = None
         self.hold_s = hold_s
         self.end_after_spill: int | None = None
+        #: at the beam's pace, stopped: the stop on run control's clock, in seconds of the
+        #: run since the trigger was enabled (``end_after_s``); nothing triggered later is
+        #: read out. Alone, or told nothing, the moment this crate handled the stop
+        self.end_after_s: float | None = None
         self.time_compressed = time_compressed
         self.pace = pace
         #: why to end the run early (set by :meth:`request_stop`): finish the run cleanly
         self.stop_reason: str | None = None
-        self.stop_at = 0.0  # monotonic time of the request: the trigger's inhibit
+        self.stop_at = 0.0  # monotonic time of the request: the stop if none is told
         #: set when the trigger is enabled (run control's SIGUSR1 to every crate at once)
         self.go = threading.Event()
         if not wait_for_go:
@@ -142,21 +147,23 @@ class Publisher:
         opened: dict[int, tuple[FrameKind, Any]] = {}  # source -> last SOR/SOS frame
         last_ns: dict[int, int] = {}  # source -> crate clock of its last event read out
         last_spill = 0  # the last spill every source of this process ended
+        t0_ns = None  # the run's start on the crates' clock (its first frame, a SOR)
         items = iter(items)
         for emit_s, sid, parts in items:
             self.beat()
+            t0_ns = _frame_ns(parts) if t0_ns is None else t0_ns
             while not self.time_compressed and not self.stop_reason and (
                     delay := start + emit_s / self.pace - time.monotonic()) > 0:
                 time.sleep(min(delay, 0.2))
                 self.beat()
             if self.stop_reason and (self.abandon or (
                     self._ends_here(opened, last_spill) if self.time_compressed
-                    else start + emit_s / self.pace > self.stop_at)):
+                    else self._triggered_after_stop(parts, start, t0_ns))):
                 # every crate ends at the same trigger, and the stop cuts no event in two: at
-                # the beam's pace, a crate behind its schedule (a busy core) still reads out
-                # what was triggered before the stop, on one spill clock; time-compressed,
-                # crates share no clock and run up to max_lead_events apart, so all end with
-                # the same spill (``_ends_here``; a stop at once cut up to 3,072 events)
+                # the beam's pace on run control's clock (``_triggered_after_stop``);
+                # time-compressed, crates share no clock and run up to max_lead_events apart,
+                # so all end with the same spill (``_ends_here``; a stop at once cut up to
+                # 3,072 events)
                 print(f"{self.name}: ending the run early: {self.stop_reason}", flush=True)
                 self._open_run(sid, parts, items, opened)
                 self._end_early(opened, last_ns)
@@ -167,7 +174,7 @@ class Publisher:
             if kind is FrameKind.EVENTS:
                 c.spill_triggered += n_events
                 c.run_triggered += n_events
-                last_ns[sid] = _spill_start_ns(parts) + _last_trigger_ns(parts)
+                last_ns[sid] = _frame_ns(parts)
                 try:
                     if self.time_compressed:
                         self._send(sock, parts)
@@ -215,22 +222,44 @@ class Publisher:
         counted as cut by the stop)."""
         if _in_spill(opened):
             return False
-        if self.end_after_spill is None and self.shell is not None and \
-                self.shell.commands is not None and not self.orphaned:  # nobody would answer
+        if self.end_after_spill is None and self._answered():
             self.held_after_spill = last_spill
             self.beat(force=True)
-            deadline = time.monotonic() + self.hold_s
-            while self.end_after_spill is None and not self.abandon and \
-                    time.monotonic() < deadline:
-                cmd = self.shell.command()
-                if cmd and cmd.get("cmd") == "end_after_spill" and \
-                        type(cmd.get("spill")) is int:
-                    self.end_after_spill = cmd["spill"]
-                elif cmd is None:
-                    self.beat()
-                    time.sleep(0.02)
+            self.end_after_spill = self._told("end_after_spill", "spill", int)
             self.held_after_spill = None
         return self.end_after_spill is None or last_spill >= self.end_after_spill
+
+    def _triggered_after_stop(self, parts: list, start: float, t0_ns: int) -> bool:
+        """At the beam's pace and stopped: whether this frame was triggered after the stop.
+        The stop is run control's (``end_after_s``), the same for every crate: each crate
+        taking the moment it handled its SIGTERM, a crate that handled it late (busy, or not
+        scheduled on a loaded machine) read out more than the others (64 of 12,079 events
+        cut on a loaded CI machine). The frame's time is its last trigger's, not when it is
+        due: a crate that lags still reads out what was triggered before the stop, as does
+        one behind its schedule."""
+        if self.end_after_s is None:
+            told = self._told("end_after_s", "s", float) if self._answered() and \
+                self.go.is_set() else None  # never enabled: nothing triggered, no wait
+            self.end_after_s = self.stop_at - start if told is None else told
+        return (_frame_ns(parts) - t0_ns) * 1e-9 > self.end_after_s * self.pace
+
+    def _answered(self) -> bool:
+        """Under run control, whose answer to a stop can come (not alone, not orphaned)."""
+        return self.shell is not None and self.shell.commands is not None and not self.orphaned
+
+    def _told(self, name: str, key: str, kind: type) -> Any:
+        """Run control's command ``name`` to a stopped crate: its ``key``, waited for at
+        most ``hold_s`` with the heartbeat going, None if none came (a second stop ends the
+        wait). Other commands are dropped: a crate has no other use for them."""
+        deadline = time.monotonic() + self.hold_s
+        while not self.abandon and time.monotonic() < deadline:
+            cmd = self.shell.command()
+            if cmd is None:
+                self.beat()
+                time.sleep(0.02)
+            elif cmd.get("cmd") == name and type(cmd.get(key)) is kind:
+                return cmd[key]
+        return None
 
     def _open_run(self, sid: int, parts: list, items, opened) -> None:
         """Stopped before every source has opened the run: send the start-of-run frames
@@ -346,9 +375,13 @@ def _in_spill(opened: dict[int, tuple[FrameKind, Any]]) -> bool:
     return any(k is FrameKind.SOS for k, _ in opened.values())
 
 
-def _spill_start_ns(parts: list) -> int:
-    """The spill's start (the header's ``time_ns``) of an EVENTS frame this process encoded."""
-    return int(HEADER.unpack_from(memoryview(parts[0]))[12])
+def _frame_ns(parts: list) -> int:
+    """When a frame this process encoded was triggered on the crates' clock: an EVENTS
+    frame's last trigger (its header's time is its spill's start), a control frame's time."""
+    time_ns = int(HEADER.unpack_from(memoryview(parts[0]))[12])
+    if peek(parts)[0] is FrameKind.EVENTS:
+        return time_ns + _last_trigger_ns(parts)
+    return time_ns
 
 
 def _last_trigger_ns(parts: list) -> int:

@@ -206,13 +206,11 @@ def test_the_daq_across_hosts_survives_a_link_down_and_a_dead_host(network, tmp_
         final = ctl("stop", "op", timeout=120)
         assert final.returncode == 0, final.stdout + final.stderr
         ledger = json.loads(final.stdout)["ledger"]
-        # every event written or counted with its reason (the bar); written complete
-        # here 2 runs of 3 in CI, and in one 64 events (a crate frame) came incomplete, cause
-        # not yet found (docs/deployment.md)
+        # every event written, complete: the crates, signalled one host after another, end
+        # on one trigger (run control's ``end_after_s``; each once took the moment it heard
+        # its stop, and one CI run of three found 64 events incomplete)
         assert ledger["balanced"] and ledger["unaccounted"] == 0, ledger
-        assert ledger["written_complete"] + ledger["written_incomplete"] == \
-            ledger["triggered"] > 0, ledger
-        assert ledger["written_incomplete"] <= 0.02 * ledger["triggered"], ledger
+        assert ledger["written_complete"] == ledger["triggered"] > 0, ledger
         run = json.loads(final.stdout)["run"]
         verify = subprocess.run([*CLI, "inspect", "--verify", str(tmp_path / "runs" /
                                                                   f"run_{run:06d}.h5")],

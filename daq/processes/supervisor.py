@@ -103,6 +103,7 @@ class Supervisor:
         self.run_started = 0.0
         self.worker_serial = 0
         self.trigger_enabled = False  # the sources of this run were told to go
+        self.trigger_at = 0.0  # monotonic: when they were (a stop is timed from it)
         self._next_share = 0.0  # when the tap next gets the DAQ's state for its viewers
         self.run_started_unix_s: float | None = None
         self.stop_reason: str | None = None  # of the run being stopped (the record says it)
@@ -356,23 +357,31 @@ class Supervisor:
     def _enable_trigger(self, sources: list[Process]) -> None:
         """Every source is ready: all start now, together, on one spill clock."""
         self.trigger_enabled = True
+        self.trigger_at = time.monotonic()  # before the first crate can start
         for p in sources:
             if p.running():
                 p.popen.send_signal(signal.SIGUSR1)
 
     def _stop_sources(self, at_once: bool = False) -> None:
         """Ask every source to end its spill and run (SIGTERM), then exit; the builder is
-        told, so that a crate waiting for the others at a spill's end is not given up.
-        ``at_once`` (a run in error, torn down): a time-compressed crate ends with the spill
-        it is in rather than hold at its end for the others (``end_after_spill`` -1)."""
+        told, so that a crate waiting for the others at a spill's end is not given up. At
+        the beam's pace every crate ends on the trigger run control names: the stop's time
+        in the run (``end_after_s``), taken once all have been signalled, so that none has
+        read out a later one (docs/run-control.md). ``at_once`` (a run in error, torn down):
+        a time-compressed crate ends with the spill it is in rather than hold at its end for
+        the others (``end_after_spill`` -1)."""
         if self.run is not None:
             self.send("builder", "stopping", run=self.run)
         if at_once:
             self.send("source", "end_after_spill", spill=-1)
-        for p in self.procs.role("source"):
+        sources = self.procs.role("source")
+        for p in sources:
             p.asked_to_stop = True
             if p.running():
                 p.popen.send_signal(signal.SIGTERM)
+        if sources:
+            self.send("source", "end_after_s", s=time.monotonic() - self.trigger_at
+                      if self.trigger_enabled else -1.0)
 
     def _end_with_one_spill(self) -> None:
         """Time-compressed, the stopped crates end at a spill's end, each saying which
