@@ -152,18 +152,22 @@ class Publisher:
         for emit_s, sid, parts in items:
             self.beat()
             t0_ns = _frame_ns(parts) if t0_ns is None else t0_ns
-            while not self.time_compressed and not self.stop_reason and (
+            while not self.time_compressed and (not self.stop_reason or (
+                    self.orphaned and _in_spill(opened))) and (
                     delay := start + emit_s / self.pace - time.monotonic()) > 0:
                 time.sleep(min(delay, 0.2))
                 self.beat()
             if self.stop_reason and (self.abandon or (
-                    self._ends_here(opened, last_spill) if self.time_compressed
+                    self._ends_here(opened, last_spill) if self.time_compressed or self.orphaned
                     else self._triggered_after_stop(parts, start, t0_ns))):
                 # every crate ends at the same trigger, and the stop cuts no event in two: at
                 # the beam's pace on run control's clock (``_triggered_after_stop``);
                 # time-compressed, crates share no clock and run up to max_lead_events apart,
                 # so all end with the same spill (``_ends_here``; a stop at once cut up to
-                # 3,072 events)
+                # 3,072 events). Orphans at the beam's pace have no one to time their stop:
+                # each heard its supervisor die a little apart (a batch apart: 64 of 1,408
+                # events cut), so they read out the spill they are in, at its pace, and end
+                # at its end, the one clock they share
                 print(f"{self.name}: ending the run early: {self.stop_reason}", flush=True)
                 self._open_run(sid, parts, items, opened)
                 self._end_early(opened, last_ns)
@@ -290,13 +294,15 @@ class Publisher:
                 if self.abandon:
                     raise Abandoned("stopped again while blocked: giving up") from None
                 if self.orphaned and time.monotonic() - blocked_since > self.linger_s:
+                    self.abandon = True  # what is queued is given up too
                     raise Abandoned(f"nobody took a frame for {self.linger_s:g} s after the "
                                     "supervisor was gone: giving up") from None
                 sock.poll(100, zmq.POLLOUT)
 
     @property
     def orphaned(self) -> bool:
-        """The supervisor is gone: a blocked send gives up after ``linger_s``."""
+        """The supervisor is gone: no one times a stop or answers a hold, and a blocked send
+        gives up after ``linger_s``."""
         return self.shell is not None and self.shell.orphaned
 
     def _orphaned(self) -> None:
@@ -363,7 +369,8 @@ class Publisher:
         waits up to ``linger_s``), not left to the interpreter's exit, which would free the
         buffers under frames still queued (seen as checksum failures at the receiver)."""
         for sock in self.sockets.values():
-            sock.close(linger=0 if self.abandon or self.orphaned else None)
+            # an orphan flushes too: at once, its end of run was lost with the builder waiting
+            sock.close(linger=0 if self.abandon else None)
         self.sockets.clear()
         if self.shell is not None:
             self.shell.close(final_beat=False)

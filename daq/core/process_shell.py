@@ -22,10 +22,11 @@ from daq.core.link_security import Keyring, LinkGuard
 from daq.core.memory_use import memory_use
 
 #: An orphan (its supervisor gone) finishes the run in hand as a stop would, then exits: once
-#: it has had nothing to do for ORPHAN_IDLE_S (the crates end their run at once, and the
-#: builder's timeout, the workers and the writer follow within it), or after ORPHAN_MAX_S.
+#: it has had nothing to do for ORPHAN_IDLE_S (the crates end their run at the end of the
+#: spill they are in, and the builder's timeout, the workers and the writer follow within
+#: it), or after ORPHAN_MAX_S, longer than the longest spill (60 s, ``emulator.spill``).
 ORPHAN_IDLE_S = 3.0
-ORPHAN_MAX_S = 30.0
+ORPHAN_MAX_S = 90.0
 #: the kernel's signal to a process whose parent died (``prctl(PR_SET_PDEATHSIG)``)
 PARENT_DEATH_SIGNAL = signal.SIGUSR2
 

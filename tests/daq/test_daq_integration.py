@@ -3,6 +3,7 @@ sockets, against the emulator."""
 
 import os
 import signal
+import threading
 import time
 
 import numpy as np
@@ -256,24 +257,31 @@ def test_processes_do_not_outlive_a_killed_supervisor(daq_run):
 def test_a_supervisor_killed_mid_run_leaves_no_process_and_a_whole_closed_file(
         tmp_path, daq_run):
     """SIGKILL of ``na64daq run`` mid-spill at the beam's pace: every process it started ends
-    by itself (orphaned), and the run ends as a stop would: the crates stop together, the
-    builder, workers and writer finish what was triggered, and the file is closed with its
-    ledger, every event written whole."""
+    by itself (orphaned), and the run ends as a stop at the spill's end would: the crates end
+    together, the builder, workers and writer finish what was triggered, and the file is
+    closed with its ledger, every event written whole. One crate hears of it late (frozen for
+    the fault's size): each crate taking the moment it heard as its stop, one batch (64 of
+    1,408 events) came incomplete in a loaded run, and the late crate's extra second was cut."""
     from daq.core.control_protocol import ask
     from daq.core.run_database import RunDatabase
     from daq.run_file.layout import file_name
     from daq.run_file.verification import verify
 
     daq, control = daq_run(**{
-        "emulator.spill.duration_s": 3.0, "emulator.run.spills": 10,
+        "emulator.spill.duration_s": 3.0, "emulator.run.spills": 10, "builder.timeout_s": 5.0,
         "emulator.spill.time_compressed": "false", "tap.end_of_run_png": "false"})
     assert ask(control, "start")["ok"]
     assert wait_until(lambda: (ask(control, "status")["written_events"] or 0) > 0, 60)
     status = ask(control, "status")
     children = [p["pid"] for p in status["processes"].values()]
     path = tmp_path / "runs" / file_name(status["run"])
+    late = status["processes"]["source-1"]["pid"]
+    os.kill(late, signal.SIGSTOP)
+    resume = threading.Timer(1.0, os.kill, (late, signal.SIGCONT))  # the fault's size
     daq.kill()
+    resume.start()
     daq.wait()
+    resume.join()
     assert wait_until(lambda: not any(_alive(p) for p in children), 30), \
         [p for p in children if _alive(p)]
     with RunReader(path) as f:
