@@ -153,21 +153,16 @@ class Publisher:
             self.beat()
             t0_ns = _frame_ns(parts) if t0_ns is None else t0_ns
             while not self.time_compressed and (not self.stop_reason or (
-                    self.orphaned and _in_spill(opened))) and (
+                    self._ends_with_spill and _in_spill(opened))) and (
                     delay := start + emit_s / self.pace - time.monotonic()) > 0:
                 time.sleep(min(delay, 0.2))
                 self.beat()
             if self.stop_reason and (self.abandon or (
-                    self._ends_here(opened, last_spill) if self.time_compressed or self.orphaned
+                    self._ends_here(opened, last_spill) if self._ends_with_spill
                     else self._triggered_after_stop(parts, start, t0_ns))):
                 # every crate ends at the same trigger, and the stop cuts no event in two: at
-                # the beam's pace on run control's clock (``_triggered_after_stop``);
-                # time-compressed, crates share no clock and run up to max_lead_events apart,
-                # so all end with the same spill (``_ends_here``; a stop at once cut up to
-                # 3,072 events). Orphans at the beam's pace have no one to time their stop:
-                # each heard its supervisor die a little apart (a batch apart: 64 of 1,408
-                # events cut), so they read out the spill they are in, at its pace, and end
-                # at its end, the one clock they share
+                # the beam's pace on run control's clock (``_triggered_after_stop``), else
+                # with one spill (``_ends_here``)
                 print(f"{self.name}: ending the run early: {self.stop_reason}", flush=True)
                 self._open_run(sid, parts, items, opened)
                 self._end_early(opened, last_ns)
@@ -217,13 +212,22 @@ class Publisher:
         self.stop_at = time.monotonic()
         self.stop_reason = reason
 
+    @property
+    def _ends_with_spill(self) -> bool:
+        """Whether a stop ends at a spill's end rather than at a trigger: time-compressed,
+        crates share no clock and run up to max_lead_events apart (a stop at once cut up to
+        3,072 events); an orphan at the beam's pace has no one to time its stop (each taking
+        the moment it heard its supervisor die, a batch apart: 64 of 1,408 events cut), and
+        reads out the spill it is in, at its pace: the spill is the one clock crates share."""
+        return self.time_compressed or (self.orphaned and self.end_after_s is None)
+
     def _ends_here(self, opened: dict[int, tuple[FrameKind, Any]], last_spill: int) -> bool:
-        """Time-compressed and stopped: whether the run ends before this frame. Not inside a
-        spill; at a spill's end, under run control, the crate holds and says which spill it
-        ended (``held_after_spill``) until the supervisor names the spill every crate ends
-        with, the latest any is in; it goes on to that spill's end. Alone, or without an
-        answer within ``hold_s``, it ends where it is (what other crates sent beyond is then
-        counted as cut by the stop)."""
+        """Stopped, ending with a spill (``_ends_with_spill``): whether the run ends before
+        this frame. Not inside a spill; at a spill's end, under run control, the crate holds
+        and says which spill it ended (``held_after_spill``) until the supervisor names the
+        spill every crate ends with, the latest any is in; it goes on to that spill's end.
+        Alone, orphaned, or without an answer within ``hold_s``, it ends where it is (what
+        other crates sent beyond is then counted as cut by the stop)."""
         if _in_spill(opened):
             return False
         if self.end_after_spill is None and self._answered():
