@@ -202,9 +202,9 @@ class Publisher:
         self.beat(force=True)
 
     def request_stop(self, reason: str) -> None:
-        """End the run: at the beam's pace, after the frames that were due by now (what the
-        crate triggered before the stop); time-compressed, at the end of the spill every
-        crate ends with (``_ends_here``). A second request ends at once, and gives up what
+        """End the run: at the beam's pace, after what was triggered before the stop run
+        control names (``_triggered_after_stop``); time-compressed, or orphaned, at the end
+        of a spill (``_ends_with_spill``). A second request ends at once, and gives up what
         cannot be sent."""
         if self.stop_reason is not None:
             self.abandon = True

@@ -2,10 +2,9 @@
 SIGSTOP mid-run (and the builder also killed), on a real DAQ at the beam's pace. A frozen
 process is noticed within the heartbeat limit and raises its one alarm (the run's error
 naming it, or the worker's restart; the tap, the alarm server, none); a worker or the tap is
-replaced and nothing is lost; a
-crate or the builder puts the run in error, naming it, and the stop still succeeds, with the
-file closed and every event either written or counted in the ledger (without a builder, the
-writer closes the file with the crates' counts)."""
+replaced and nothing is lost; a crate or the builder puts the run in error, naming it, and
+the stop still succeeds, with the file closed and every event either written or counted in
+the ledger (without a builder, the writer closes the file with the crates' counts)."""
 
 import os
 import signal
