@@ -9,7 +9,6 @@ the stage that knows them).
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -20,6 +19,9 @@ import zmq
 
 from daq.core.process_shell import ProcessShell
 from daq.core.wire_format import EVENT_DTYPE, HEADER, FrameKind, decode, encode_control, peek
+
+#: a crate waiting for its trigger looks for it this often (a flag its signal sets)
+GO_POLL_S = 0.005
 
 
 @dataclass
@@ -90,10 +92,9 @@ class Publisher:
         #: why to end the run early (set by :meth:`request_stop`): finish the run cleanly
         self.stop_reason: str | None = None
         self.stop_at = 0.0  # monotonic time of the request: the stop if none is told
-        #: set when the trigger is enabled (run control's SIGUSR1 to every crate at once)
-        self.go = threading.Event()
-        if not wait_for_go:
-            self.go.set()
+        #: the trigger is enabled (run control's SIGUSR1 to every crate at once,
+        #: :meth:`enable_trigger`)
+        self.go = not wait_for_go
         self.sockets: dict[int, zmq.Socket] = {}
         self.counters = {sid: SourceCounters() for sid in endpoints}
         for sid in endpoints:
@@ -133,9 +134,9 @@ class Publisher:
         self.sockets[sid] = self._bound(sid)
 
     def run(self, items: Iterable[tuple[float, int, list]]) -> dict[int, SourceCounters]:
-        while not self.go.is_set() and not self.stop_reason:  # ready, and saying so
+        while not self.go and not self.stop_reason:  # ready, and saying so
             self.beat()
-            self.go.wait(0.05)
+            time.sleep(GO_POLL_S)
         try:
             self._run(items)
         except Abandoned as exc:
@@ -212,6 +213,14 @@ class Publisher:
         self.stop_at = time.monotonic()
         self.stop_reason = reason
 
+    def enable_trigger(self) -> None:
+        """Start the run: called from the SIGUSR1 handler, so it only sets a flag. A handler
+        runs in the main thread between two bytecodes, perhaps while that thread holds the
+        lock of the ``threading.Event`` this once was, waiting on it: ``set()`` then waited
+        for that lock for ever, and the crate fell silent at its trigger. No signal handler
+        of ours takes a lock (``tests/daq/test_signal_handlers.py``)."""
+        self.go = True
+
     @property
     def _ends_with_spill(self) -> bool:
         """Whether a stop ends at a spill's end rather than at a trigger: time-compressed,
@@ -247,7 +256,7 @@ class Publisher:
         one behind its schedule."""
         if self.end_after_s is None:
             told = self._told("end_after_s", "s", float) if self._answered() and \
-                self.go.is_set() else None  # never enabled: nothing triggered, no wait
+                self.go else None  # never enabled: nothing triggered, no wait
             self.end_after_s = self.stop_at - start if told is None else told
         return (_frame_ns(parts) - t0_ns) * 1e-9 > self.end_after_s * self.pace
 
@@ -320,7 +329,7 @@ class Publisher:
             counters["held_after_spill"] = self.held_after_spill
         if self._starting:
             counters["starting"] = True
-        elif not self.go.is_set():
+        elif not self.go:
             counters["ready"] = True  # waiting for the trigger to be enabled
         self.shell.counters = counters
 

@@ -39,14 +39,14 @@ class RunSignals:
     def _go(self, *_: object) -> None:
         self.go = True
         if self.publisher is not None:
-            self.publisher.go.set()
+            self.publisher.enable_trigger()
 
     def attach(self, publisher) -> None:
         self.publisher = publisher
         if self.reason:
             publisher.request_stop(self.reason)
         if self.go:
-            publisher.go.set()
+            publisher.enable_trigger()
 
 
 @contextlib.contextmanager
