@@ -20,6 +20,7 @@ import zmq
 from daq.core import heartbeat
 from daq.core.link_security import Keyring, LinkGuard
 from daq.core.memory_use import memory_use
+from daq.core.stack_dump import answer_stack_requests
 
 #: An orphan (its supervisor gone) finishes the run in hand as a stop would, then exits: once
 #: it has had nothing to do for ORPHAN_IDLE_S (the crates end their run at the end of the
@@ -128,6 +129,7 @@ class ProcessShell:
         if threading.current_thread() is threading.main_thread():
             signal.signal(PARENT_DEATH_SIGNAL, lambda *_: self._orphan())
             _ask_for_parent_death_signal()
+            answer_stack_requests()  # a silent process says where it is stuck
         #: called before each heartbeat, for counters too costly to keep current per batch
         self.before_beat: Callable[[], None] | None = None
         if handle_sigterm:

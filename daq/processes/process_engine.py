@@ -1,8 +1,8 @@
 """Who starts the DAQ's processes (``docs/deployment.md``): the supervisor itself, each one a
 child in a session of its own (``local``), or each host's supervisord over XML-RPC
 (``supervisord``). Either way the supervisor holds a ``Popen``-like handle per process: ``pid``,
-``poll``, ``returncode``, ``send_signal``, ``signal_group``, ``wait`` and ``last_line``; what to
-do when one dies stays the supervisor's decision."""
+``poll``, ``returncode``, ``send_signal``, ``signal_group``, ``wait``, ``tail`` and
+``last_line``; what to do when one dies stays the supervisor's decision."""
 
 from __future__ import annotations
 
@@ -75,10 +75,29 @@ class LocalChild:
     def wait(self, timeout: float | None = None) -> int:
         return self.popen.wait(timeout)
 
-    def last_line(self) -> str:
-        from daq.processes.process_table import last_line
+    def tail(self, n_bytes: int = 4096) -> tuple[str, int]:
+        """The end of its log, and the log's size in bytes."""
+        return log_tail(self.log_path, n_bytes)
 
-        return last_line(self.log_path)
+    def last_line(self) -> str:
+        return last_line_of(self.tail()[0])
+
+
+def log_tail(path: str | Path | None, n_bytes: int = 4096) -> tuple[str, int]:
+    """The end of the log at ``path`` and its size in bytes ("" and 0 if there is none)."""
+    try:
+        with open(path, "rb") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, size - n_bytes))
+            return fh.read().decode(errors="replace"), size
+    except (OSError, TypeError):
+        return "", 0
+
+
+def last_line_of(text: str) -> str:
+    """The last non-empty line of a log's ``text`` (at most 300 characters), or ""."""
+    lines = [x.strip() for x in text.splitlines() if x.strip()]
+    return lines[-1][:300] if lines else ""
 
 
 class HostUnreachable(OSError):
@@ -195,15 +214,19 @@ class SupervisedProcess:
             self.host.forget()
         return self.returncode
 
+    def tail(self, n_bytes: int = 4096) -> tuple[str, int]:
+        """The end of its log on its host, and the log's size in bytes."""
+        try:
+            text, size, _ = self.host.call("tailProcessStdoutLog", self.program, 0, n_bytes)
+            return text, size
+        except xmlrpc.client.Fault:
+            return "", 0
+
     def last_line(self) -> str:
         try:
-            text = self.host.call("tailProcessStdoutLog", self.program, 0, 4096)[0]
-        except xmlrpc.client.Fault:
-            return ""
+            return last_line_of(self.tail()[0])
         except HostUnreachable as exc:  # the cause of its death, most likely
             return str(exc)
-        lines = [x.strip() for x in text.splitlines() if x.strip()]
-        return lines[-1][:300] if lines else ""
 
 
 class SupervisordEngine:

@@ -17,7 +17,8 @@ from typing import Any
 import zmq
 
 from daq.core import heartbeat
-from daq.processes.process_engine import LocalChild
+from daq.core.stack_dump import STACK_SIGNAL, stuck_at
+from daq.processes.process_engine import LocalChild, last_line_of, log_tail
 
 # glibc's allocator in every process: batches of 0.1-1 MB are kept in the heap instead of being
 # mapped and unmapped each time (every fresh page is a fault: 3-10k faults/s per process and
@@ -26,6 +27,9 @@ MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_":
               "MALLOC_TOP_PAD_": str(16 << 20)}
 #: Heartbeats taken in one go before run control has its turn: a flood cannot starve it.
 HEARTBEATS_PER_POLL = 1000
+#: a silent process's stacks are waited for this long (they come at once unless it is frozen)
+STACK_WAIT_S = 0.5
+STACK_TAIL_BYTES = 16384
 #: a longer gap between two reads of the heartbeats is time the supervisor was not looking
 #: (frozen, suspended, or busy): it is not held against the processes
 BLIND_AFTER_S = 1.0
@@ -175,6 +179,21 @@ class ProcessTable:
             proc.last_beat = time.monotonic()
             proc.counters = msg["counters"]
 
+    def stuck_at(self, proc: Process) -> str:
+        """Where a process that stopped beating is stuck, asked of it (``stack_dump``): its
+        stacks come into its log at once, from C, unless it is frozen (SIGSTOP: "")."""
+        asked_at = proc.popen.tail(0)[1]  # the log's size: what comes after is the answer
+        proc.popen.send_signal(STACK_SIGNAL)
+        deadline, seen = time.monotonic() + STACK_WAIT_S, None
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+            text, size = proc.popen.tail(STACK_TAIL_BYTES)
+            text = text[-(size - asked_at):] if size > asked_at else ""
+            if text == seen:  # a whole dump, not one still being written
+                return stuck_at(text)
+            seen = text if stuck_at(text) else None
+        return ""
+
     def rows(self, now: float) -> dict[str, dict[str, Any]]:
         """Each process for the monitor's viewers: role, alive, heartbeat age, counters."""
         return {p.name: {
@@ -187,12 +206,4 @@ class ProcessTable:
 
 def last_line(path: str | Path | None) -> str:
     """The last non-empty line of a log (at most 300 characters), or ""."""
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            fh.seek(max(0, fh.tell() - 4096))
-            lines = [x.strip() for x in fh.read().decode(errors="replace").splitlines()]
-    except (OSError, TypeError):
-        return ""
-    lines = [x for x in lines if x]
-    return lines[-1][:300] if lines else ""
+    return last_line_of(log_tail(path)[0])

@@ -634,7 +634,7 @@ class Supervisor:
                    f"{proc.name} never answered in its {self.cfg.run.startup_s:g} s start-up"
                    f"{proc.cause()}" if proc.last_beat == 0.0 else
                    f"{proc.name} stopped answering (no heartbeat for "
-                   f"{now - proc.last_beat:.1f} s)")
+                   f"{now - proc.last_beat:.1f} s){_stuck(self.procs.stuck_at(proc))}")
             if proc.role in CRITICAL:
                 if self.state in ("running", "configured", "stopping"):
                     self._go("fail", why)
@@ -770,6 +770,10 @@ class Supervisor:
                 "processes": {p.name: {"pid": p.popen.pid, "alive": p.running()}
                               for p in self.procs.all()},
                 "ledger": self.ledger}
+
+
+def _stuck(where: str) -> str:
+    return f"; stuck in {where}" if where else ""
 
 
 def _alive(pid: Any) -> bool:

@@ -75,3 +75,38 @@ def test_heartbeats_with_a_wrong_token_or_name_are_counted_and_not_believed(tabl
     assert table.bad_heartbeats == {"token": 1, "unknown process": 1, "not JSON": 1}
     assert proc.last_beat == 0.0 and proc.counters == {}
     push.close(linger=0)
+
+
+# a DAQ process (its shell) that beats once, then waits for ever on a lock it holds, in a
+# thread-safe deadlock as a signal handler could make one; a helper thread lives on
+HANGING = """
+import sys, threading, time
+from daq.core.process_shell import ProcessShell
+
+shell = ProcessShell(sys.argv[2], sys.argv[1], None, 1.0)
+shell.beat(force=True)
+threading.Thread(target=time.sleep, args=(60,), daemon=True).start()
+
+
+def waits_for_its_own_lock():
+    lock = threading.Lock()
+    lock.acquire()
+    print("hanging", flush=True)
+    lock.acquire()
+
+
+waits_for_its_own_lock()
+"""
+
+
+def test_a_silent_process_says_where_it_is_stuck_and_a_frozen_one_says_nothing(
+        table_and_socket, tmp_path):
+    table, sock, endpoint = table_and_socket
+    proc = table.spawn("worker", "worker-1", ["-c", HANGING, endpoint, "worker-1"])
+    assert wait_until(lambda: (table.take_heartbeats(sock, 0.05), proc.last_beat > 0)[1])
+    assert wait_until(lambda: "hanging" in (tmp_path / "worker-1.log").read_text())
+    assert table.stuck_at(proc) == "waits_for_its_own_lock (<string>:14)"
+    assert proc.popen.poll() is None  # asked, not killed
+    assert table.stuck_at(proc) == "waits_for_its_own_lock (<string>:14)"  # asked again
+    os.kill(proc.popen.pid, signal.SIGSTOP)
+    assert table.stuck_at(proc) == ""  # frozen: no answer, and no wait beyond the limit
