@@ -2,7 +2,7 @@
 threads to its log on ``STACK_SIGNAL`` (``faulthandler``, from C, so even a main thread that
 waits for ever on a lock answers), and the supervisor, before it acts on a process that
 stopped beating, asks for it and names the place in the run's error (``docs/run-control.md``,
-Heartbeats). A hang that happened once in CI said only "no heartbeat for 3.0 s"."""
+Heartbeats). Two crates silent in CI runs said only "no heartbeat for 3.0 s"."""
 
 from __future__ import annotations
 
