@@ -189,9 +189,10 @@ class ProcessTable:
             time.sleep(0.05)
             text, size = proc.popen.tail(STACK_TAIL_BYTES)
             text = text[-(size - asked_at):] if size > asked_at else ""
-            if text == seen:  # a whole dump, not one still being written
-                return stuck_at(text)
-            seen = text if stuck_at(text) else None
+            where = stuck_at(text)
+            if where and text == seen:  # a whole dump, not one still being written
+                return where
+            seen = text
         return ""
 
     def rows(self, now: float) -> dict[str, dict[str, Any]]:
